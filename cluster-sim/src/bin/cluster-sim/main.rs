@@ -1,0 +1,402 @@
+//! `cluster-sim`: bring a multi-node cluster up on this machine and drive it by hand.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use cluster_sim::docker::DockerBackend;
+use cluster_sim::{Backend, Cluster, ClusterSpec, ExecRequest, NodeAction};
+
+/// Multi-node clusters in Docker, on one laptop.
+#[derive(Parser, Debug)]
+#[command(name = "cluster-sim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Provision a cluster from a spec and wait until it is ready; prints its name.
+    Up {
+        /// The spec file (TOML), e.g. fixtures/clusters/etcd3.toml.
+        spec: PathBuf,
+        /// Cluster name (default: the spec's name and a random suffix).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List clusters and their nodes, state and addresses.
+    Ls,
+    /// Run a command on a node; exits with the command's exit code.
+    Exec {
+        /// Cluster name.
+        name: String,
+        /// Node name.
+        node: String,
+        /// Environment variable for the command (KEY=VALUE), repeatable.
+        #[arg(short, long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(short, long)]
+        workdir: Option<String>,
+        /// User to run as.
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Deadline, after which the command is killed (e.g. 30s, 5m).
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Copy a file: NODE:PATH on either side, a local path on the other.
+    Cp {
+        /// Cluster name.
+        name: String,
+        /// Source (NODE:PATH or local path).
+        src: String,
+        /// Destination (NODE:PATH or local path).
+        dst: String,
+    },
+    /// Print the service log of one node, or of every node prefixed by its name.
+    Logs {
+        /// Cluster name.
+        name: String,
+        /// Node name (default: all).
+        node: Option<String>,
+    },
+    /// SIGKILL a node.
+    Kill(NodeArgs),
+    /// Stop a node gracefully.
+    Stop(NodeArgs),
+    /// Start a stopped node (same name, address and data).
+    Start(NodeArgs),
+    /// Restart a node (same name, address and data).
+    Restart(NodeArgs),
+    /// Freeze a node's processes.
+    Pause(NodeArgs),
+    /// Thaw a paused node.
+    Unpause(NodeArgs),
+    /// Remove a cluster (or every cluster with --all).
+    Down {
+        /// Cluster name.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Remove every cluster-sim cluster on this engine.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove what dead owners (crashed or killed test runs) left behind.
+    Prune,
+    /// Node images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct NodeArgs {
+    /// Cluster name.
+    name: String,
+    /// Node name.
+    node: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Build the node image from docker/node (a no-op when the cached one is current).
+    Build {
+        /// Rebuild even when cached.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cluster-sim: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cluster-sim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let docker = DockerBackend::connect().await?;
+    match cli.command {
+        Command::Up { spec, name } => up(docker, spec, name).await,
+        Command::Ls => ls(&docker).await,
+        Command::Exec {
+            name,
+            node,
+            env,
+            workdir,
+            user,
+            timeout,
+            command,
+        } => {
+            let mut req = ExecRequest::argv(command);
+            for kv in env {
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("--env {kv:?}: expected KEY=VALUE");
+                };
+                req.env.insert(k.into(), v.into());
+            }
+            req.workdir = workdir;
+            req.user = user;
+            req.timeout = timeout;
+            let out = docker
+                .exec(&name, &node, &req)
+                .await
+                .with_context(|| format!("node {node} of {name}: `{}`", req.display()))?;
+            std::io::stdout().write_all(out.stdout.as_bytes())?;
+            std::io::stderr().write_all(out.stderr.as_bytes())?;
+            if out.timed_out {
+                eprintln!(
+                    "cluster-sim: `{}` timed out after {} and was killed",
+                    req.display(),
+                    humantime::format_duration(timeout)
+                );
+            }
+            Ok(ExitCode::from(u8::try_from(out.code).unwrap_or(1)))
+        }
+        Command::Cp { name, src, dst } => cp(&docker, &name, &src, &dst).await,
+        Command::Logs { name, node } => logs(&docker, &name, node).await,
+        Command::Kill(a) => act(&docker, a, NodeAction::Kill).await,
+        Command::Stop(a) => act(&docker, a, NodeAction::Stop).await,
+        Command::Start(a) => act(&docker, a, NodeAction::Start).await,
+        Command::Restart(a) => act(&docker, a, NodeAction::Restart).await,
+        Command::Pause(a) => act(&docker, a, NodeAction::Pause).await,
+        Command::Unpause(a) => act(&docker, a, NodeAction::Unpause).await,
+        Command::Down { name, all } => down(&docker, name, all).await,
+        Command::Prune => {
+            let removed = docker.reap().await?;
+            if removed.is_empty() {
+                eprintln!("nothing to prune");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Image {
+            command: ImageCommand::Build { force },
+        } => {
+            let dir = cluster_sim::image::default_definition_dir().context(
+                "cannot find the node image definition (docker/node/Dockerfile); run from the workspace or set CLUSTER_SIM_IMAGE_DIR",
+            )?;
+            let tag = cluster_sim::image::ImageBuilder::new(dir)
+                .force(force)
+                .ensure(docker.client())
+                .await?;
+            println!("{tag}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn up(docker: DockerBackend, spec: PathBuf, name: Option<String>) -> Result<ExitCode> {
+    // Leftovers of crashed runs go first, so their subnets and names are free again.
+    if let Err(e) = docker.reap().await {
+        tracing::warn!("reaper: {e}");
+    }
+    let spec = ClusterSpec::from_file(&spec)?;
+    let mut b = Cluster::builder(spec)
+        .backend(Arc::new(docker.clone()))
+        .keep(true);
+    if let Some(n) = &name {
+        if !docker.containers(Some(n)).await?.is_empty() {
+            bail!("a cluster named {n:?} already exists (cluster-sim down {n})");
+        }
+        b = b.name(n);
+    }
+    b = b.on_event(Arc::new(|e: &cluster_sim::Event| {
+        if matches!(
+            e.kind,
+            cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
+        ) {
+            eprintln!(
+                "cluster-sim: {}{}",
+                e.node.as_deref().map(|n| format!("{n}: ")).unwrap_or_default(),
+                e.message
+            );
+        }
+    }));
+    tokio::select! {
+        r = b.up() => {
+            let cluster = r?;
+            println!("{}", cluster.name());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ = tokio::signal::ctrl_c() => {
+            // The builder's future is dropped mid-way: remove what it made. Only this run's
+            // cluster can carry our owner label, so removing by owner is exact.
+            let me = cluster_sim::docker::current_owner();
+            for c in docker.containers(None).await?.into_iter().filter(|c| c.owner == me) {
+                let _ = docker.destroy(&c.cluster).await;
+            }
+            for (_, c, owner, _) in docker.networks().await? {
+                if owner == me {
+                    let _ = docker.destroy(&c).await;
+                }
+            }
+            bail!("interrupted; removed the partly provisioned cluster")
+        }
+    }
+}
+
+async fn ls(docker: &DockerBackend) -> Result<ExitCode> {
+    let list = docker.containers(None).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<28} {:<10} {:<10} {:<15} {:<6} IMAGE",
+        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT"
+    )?;
+    for c in list {
+        writeln!(
+            out,
+            "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
+            c.cluster,
+            c.node,
+            c.state,
+            c.address,
+            if c.keep { "yes" } else { "no" },
+            c.image
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn split_remote(s: &str) -> Option<(&str, &str)> {
+    // NODE:PATH, where PATH is absolute; a local path like ./a:b stays local.
+    let (node, path) = s.split_once(':')?;
+    (!node.is_empty() && !node.contains('/') && path.starts_with('/')).then_some((node, path))
+}
+
+async fn cp(docker: &DockerBackend, name: &str, src: &str, dst: &str) -> Result<ExitCode> {
+    match (split_remote(src), split_remote(dst)) {
+        (Some((node, path)), None) => {
+            let data = docker
+                .read_file(name, node, path)
+                .await
+                .with_context(|| format!("node {node}: read {path}"))?;
+            let dest = std::path::Path::new(dst);
+            let dest = if dest.is_dir() {
+                dest.join(std::path::Path::new(path).file_name().unwrap_or_default())
+            } else {
+                dest.to_path_buf()
+            };
+            std::fs::write(&dest, data).with_context(|| format!("write {}", dest.display()))?;
+        }
+        (None, Some((node, path))) => {
+            let data = std::fs::read(src).with_context(|| format!("read {src}"))?;
+            let mode = {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(src)?.permissions().mode() & 0o7777
+            };
+            docker
+                .write_file(name, node, path, &data, mode)
+                .await
+                .with_context(|| format!("node {node}: write {path}"))?;
+        }
+        (Some((n1, p1)), Some((n2, p2))) => {
+            let data = docker
+                .read_file(name, n1, p1)
+                .await
+                .with_context(|| format!("node {n1}: read {p1}"))?;
+            docker
+                .write_file(name, n2, p2, &data, 0o644)
+                .await
+                .with_context(|| format!("node {n2}: write {p2}"))?;
+        }
+        (None, None) => bail!("one side of cp must be NODE:/absolute/path"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn logs(docker: &DockerBackend, name: &str, node: Option<String>) -> Result<ExitCode> {
+    let nodes = match node {
+        Some(n) => vec![n],
+        None => {
+            let list = docker.containers(Some(name)).await?;
+            if list.is_empty() {
+                bail!("no cluster named {name:?}");
+            }
+            list.into_iter().map(|c| c.node).collect()
+        }
+    };
+    let prefix = nodes.len() > 1;
+    let mut out = std::io::stdout().lock();
+    for n in nodes {
+        let log = docker
+            .logs(name, &n)
+            .await
+            .with_context(|| format!("node {n}: logs"))?;
+        if prefix {
+            for line in String::from_utf8_lossy(&log).lines() {
+                writeln!(out, "{n} | {line}")?;
+            }
+        } else {
+            out.write_all(&log)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn act(docker: &DockerBackend, a: NodeArgs, action: NodeAction) -> Result<ExitCode> {
+    docker
+        .act(&a.name, &a.node, action)
+        .await
+        .with_context(|| format!("node {} of {}: {action}", a.node, a.name))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn down(docker: &DockerBackend, name: Option<String>, all: bool) -> Result<ExitCode> {
+    let names: Vec<String> = if all {
+        let mut v: Vec<String> = docker
+            .containers(None)
+            .await?
+            .into_iter()
+            .map(|c| c.cluster)
+            .chain(docker.networks().await?.into_iter().map(|n| n.1))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    } else {
+        let n = name.unwrap_or_default();
+        let exists = !docker.containers(Some(&n)).await?.is_empty()
+            || docker.networks().await?.iter().any(|x| x.1 == n);
+        if !exists {
+            bail!("no cluster named {n:?}");
+        }
+        vec![n]
+    };
+    for n in names {
+        docker.destroy(&n).await?;
+        println!("removed {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

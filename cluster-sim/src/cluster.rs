@@ -1,0 +1,742 @@
+//! `Cluster` and `Node`: the handle tests and the CLI drive, the same on every backend.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::error::{
+    BackendError, ExecError, NodeError, ProvisionError, TransferError,
+};
+use crate::exec::{ExecOutput, ExecRequest};
+use crate::spec::{ClusterSpec, NodeSpec};
+use crate::template::{self, TemplateContext, TemplateNode};
+
+/// What happened to a cluster, for a test's timeline (`test.log`).
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// When.
+    pub at: SystemTime,
+    /// The node concerned, if any.
+    pub node: Option<String>,
+    /// What kind of thing happened.
+    pub kind: EventKind,
+    /// One line describing it.
+    pub message: String,
+}
+
+/// Kinds of [`Event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Provisioning steps.
+    Provision,
+    /// A node passed its readiness check.
+    Ready,
+    /// A command ran (message holds command and exit code).
+    Exec,
+    /// A file went in or out.
+    Transfer,
+    /// kill, stop, start, restart, pause, unpause.
+    Lifecycle,
+    /// Teardown.
+    Teardown,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventKind::Provision => "provision",
+            EventKind::Ready => "ready",
+            EventKind::Exec => "exec",
+            EventKind::Transfer => "transfer",
+            EventKind::Lifecycle => "lifecycle",
+            EventKind::Teardown => "teardown",
+        })
+    }
+}
+
+/// Receives every [`Event`] of a cluster.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Builds and provisions a [`Cluster`].
+pub struct ClusterBuilder {
+    spec: ClusterSpec,
+    name: Option<String>,
+    backend: Option<Arc<dyn Backend>>,
+    keep: bool,
+    sink: Option<EventSink>,
+    failure_dir: Option<PathBuf>,
+}
+
+impl ClusterBuilder {
+    /// Names the cluster (default: the spec's name and a random suffix).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Chooses the backend (default: docker, from the environment).
+    pub fn backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Marks the cluster as kept on purpose (`cluster-sim up`): the reaper leaves it alone and
+    /// dropping the handle does not remove it.
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Sends every event to `sink`.
+    pub fn on_event(mut self, sink: EventSink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// When provisioning fails, writes each node's log under `dir/nodes/<node>/` before removing it.
+    pub fn failure_artifacts(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.failure_dir = Some(dir.into());
+        self
+    }
+
+    /// Provisions the cluster: addresses, rendered files, nodes started, readiness checked.
+    /// On failure everything already made is removed before the error returns.
+    pub async fn up(self) -> Result<Cluster, ProvisionError> {
+        let backend = match self.backend {
+            Some(b) => b,
+            None => Arc::new(
+                crate::docker::DockerBackend::connect()
+                    .await
+                    .map_err(|source| ProvisionError::Backend {
+                        cluster: self.spec.name.clone(),
+                        step: "connect".into(),
+                        source,
+                    })?,
+            ),
+        };
+        let name = self.name.unwrap_or_else(|| unique_name(&self.spec.name));
+        let inner = Arc::new(Inner {
+            name: name.clone(),
+            spec: self.spec,
+            backend,
+            nodes: std::sync::OnceLock::new(),
+            down: AtomicBool::new(false),
+            keep: self.keep,
+            sink: self.sink,
+        });
+        let cluster = Cluster { inner };
+        cluster.emit(
+            None,
+            EventKind::Provision,
+            format!(
+                "provisioning {} on {} from {} ({} nodes)",
+                name,
+                cluster.inner.backend.kind(),
+                cluster.inner.spec.source,
+                cluster.inner.spec.nodes.len()
+            ),
+        );
+        match cluster.provision().await {
+            Ok(()) => Ok(cluster),
+            Err(e) => {
+                cluster.emit(None, EventKind::Provision, format!("provisioning failed: {e}"));
+                if let Some(dir) = &self.failure_dir {
+                    cluster.collect_logs(dir).await;
+                }
+                if let Err(d) = cluster.down().await {
+                    tracing::warn!("cleanup after failed provisioning: {d}");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn unique_name(base: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    let base: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .take(40)
+        .collect();
+    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
+}
+
+struct Inner {
+    name: String,
+    spec: ClusterSpec,
+    backend: Arc<dyn Backend>,
+    nodes: std::sync::OnceLock<Vec<NodeAddr>>,
+    down: AtomicBool,
+    keep: bool,
+    sink: Option<EventSink>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Tests call `down()`; this is the safety net for a handle dropped early (a panic between
+        // `up` and `down`). Best effort: the reaper removes whatever this misses.
+        if self.keep || self.down.load(Ordering::SeqCst) || self.nodes.get().is_none() {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let backend = self.backend.clone();
+            let name = self.name.clone();
+            handle.spawn(async move {
+                let _ = backend.destroy(&name).await;
+            });
+        }
+    }
+}
+
+/// A running cluster. Cheap to clone; every clone drives the same nodes.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.inner.name)
+            .field("backend", &self.inner.backend.kind())
+            .field("nodes", &self.inner.nodes.get())
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Starts building a cluster from a spec.
+    pub fn builder(spec: ClusterSpec) -> ClusterBuilder {
+        ClusterBuilder {
+            spec,
+            name: None,
+            backend: None,
+            keep: false,
+            sink: None,
+            failure_dir: None,
+        }
+    }
+
+    /// Provisions a cluster from a spec file on the default backend.
+    pub async fn up(spec_path: impl AsRef<Path>) -> Result<Cluster, ProvisionError> {
+        let spec = ClusterSpec::from_file(spec_path)?;
+        Self::builder(spec).up().await
+    }
+
+    /// The cluster's name (labels, container names and the CLI use it).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The spec it was built from.
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.inner.spec
+    }
+
+    /// `docker` or `ssh`.
+    pub fn backend_kind(&self) -> &'static str {
+        self.inner.backend.kind()
+    }
+
+    /// Every node, in spec order.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.addrs()
+            .iter()
+            .map(|a| Node {
+                cluster: self.clone(),
+                name: a.name.clone(),
+                address: a.address.clone(),
+            })
+            .collect()
+    }
+
+    /// A node by name; an unknown name is an error that lists the known ones.
+    pub fn node(&self, name: &str) -> Result<Node, BackendError> {
+        self.nodes()
+            .into_iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| BackendError::UnknownNode {
+                cluster: self.inner.name.clone(),
+                node: name.to_string(),
+            })
+    }
+
+    fn addrs(&self) -> &[NodeAddr] {
+        self.inner.nodes.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn emit(&self, node: Option<&str>, kind: EventKind, message: String) {
+        tracing::debug!(cluster = %self.inner.name, node = node.unwrap_or("-"), %kind, "{message}");
+        if let Some(sink) = &self.inner.sink {
+            sink(&Event {
+                at: SystemTime::now(),
+                node: node.map(str::to_string),
+                kind,
+                message,
+            });
+        }
+    }
+
+    async fn provision(&self) -> Result<(), ProvisionError> {
+        let spec = &self.inner.spec;
+        let name = &self.inner.name;
+        let backend_err = |step: &str| {
+            let step = step.to_string();
+            move |source| ProvisionError::Backend {
+                cluster: name.clone(),
+                step,
+                source,
+            }
+        };
+        let addrs = self
+            .inner
+            .backend
+            .allocate(name, spec, self.inner.keep)
+            .await
+            .map_err(backend_err("allocate"))?;
+        let _ = self.inner.nodes.set(addrs.clone());
+        self.emit(
+            None,
+            EventKind::Provision,
+            format!(
+                "allocated {}",
+                addrs
+                    .iter()
+                    .map(|a| format!("{}={}", a.name, a.address))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+        let launches = render_all(name, spec, &addrs)?;
+        self.inner
+            .backend
+            .launch(name, &launches)
+            .await
+            .map_err(backend_err("launch"))?;
+        self.emit(None, EventKind::Provision, "nodes started".into());
+        let waits = self.nodes().into_iter().map(|n| async move { n.wait_ready().await });
+        futures::future::try_join_all(waits).await?;
+        Ok(())
+    }
+
+    /// Writes every node's service log to `dir/nodes/<node>/service.log`. Best effort: a node
+    /// whose log can't be read gets a note in its place.
+    pub async fn collect_logs(&self, dir: &Path) {
+        let jobs = self.nodes().into_iter().map(|n| {
+            let dir = dir.join("nodes").join(&n.name);
+            async move {
+                let body = match n.logs().await {
+                    Ok(b) => b,
+                    Err(e) => format!("(could not read the log: {e})\n"),
+                };
+                if std::fs::create_dir_all(&dir).is_ok() {
+                    let _ = std::fs::write(dir.join("service.log"), body);
+                }
+            }
+        });
+        futures::future::join_all(jobs).await;
+    }
+
+    /// Removes every node and the cluster's network. Idempotent.
+    pub async fn down(&self) -> Result<(), BackendError> {
+        if self.inner.down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let r = self.inner.backend.destroy(&self.inner.name).await;
+        self.emit(
+            None,
+            EventKind::Teardown,
+            match &r {
+                Ok(()) => format!("removed in {:.2?}", started.elapsed()),
+                Err(e) => format!("teardown failed: {e}"),
+            },
+        );
+        r
+    }
+}
+
+fn render_all(
+    cluster: &str,
+    spec: &ClusterSpec,
+    addrs: &[NodeAddr],
+) -> Result<Vec<NodeLaunch>, ProvisionError> {
+    let tnodes: Vec<TemplateNode> = spec
+        .nodes
+        .iter()
+        .zip(addrs)
+        .map(|(n, a)| TemplateNode {
+            name: n.name.clone(),
+            index: n.index,
+            number: n.index + 1,
+            address: a.address.clone(),
+            roles: n.roles.clone(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let ctx = TemplateContext {
+            cluster: BTreeMap::from([("name".to_string(), cluster.to_string())]),
+            node: tnodes[i].clone(),
+            nodes: tnodes.clone(),
+            env: node.env.clone(),
+        };
+        let mut files = Vec::new();
+        for f in &node.files {
+            let raw = std::fs::read(&f.source).map_err(|e| ProvisionError::Template {
+                node: node.name.clone(),
+                message: format!("{}: {e}", f.source.display()),
+            })?;
+            let data = if f.template {
+                let text = String::from_utf8_lossy(&raw);
+                template::render(&text, &f.source, &ctx)
+                    .map_err(|message| ProvisionError::Template {
+                        node: node.name.clone(),
+                        message,
+                    })?
+                    .into_bytes()
+            } else {
+                raw
+            };
+            files.push((f.dest.clone(), data, f.mode));
+        }
+        out.push(NodeLaunch {
+            spec: node.clone(),
+            address: addrs[i].address.clone(),
+            image: node.image.clone(),
+            files,
+        });
+    }
+    Ok(out)
+}
+
+/// One node of a [`Cluster`].
+#[derive(Clone)]
+pub struct Node {
+    cluster: Cluster,
+    name: String,
+    address: String,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("cluster", &self.cluster.inner.name)
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+/// A command being set up on a node: `node.cmd("...").env(..).timeout(..).run().await`.
+#[must_use = "a command does nothing until `.run().await`"]
+pub struct Cmd<'a> {
+    node: &'a Node,
+    req: ExecRequest,
+}
+
+impl Cmd<'_> {
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.req.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the working directory.
+    pub fn workdir(mut self, dir: impl Into<String>) -> Self {
+        self.req.workdir = Some(dir.into());
+        self
+    }
+
+    /// Runs as this user.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.req.user = Some(user.into());
+        self
+    }
+
+    /// Sets the deadline; the command's process group is killed when it passes.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.req.timeout = d;
+        self
+    }
+
+    /// Runs it and returns exit code and output (a non-zero exit is not an error here).
+    pub async fn run(self) -> Result<ExecOutput, ExecError> {
+        self.node.run(self.req).await
+    }
+}
+
+impl Node {
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address other nodes reach it at.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The node's spec.
+    pub fn spec(&self) -> &NodeSpec {
+        self.cluster
+            .inner
+            .spec
+            .node(&self.name)
+            .expect("a Node is only made for a node of its spec")
+    }
+
+    /// The cluster it belongs to.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        self.cluster.inner.backend.as_ref()
+    }
+
+    /// Runs a shell command (`sh -c`) with the default deadline.
+    pub async fn exec(&self, cmd: impl Into<String>) -> Result<ExecOutput, ExecError> {
+        self.run(ExecRequest::shell(cmd)).await
+    }
+
+    /// Sets up a shell command with options (env, workdir, user, timeout).
+    pub fn cmd(&self, cmd: impl Into<String>) -> Cmd<'_> {
+        Cmd {
+            node: self,
+            req: ExecRequest::shell(cmd),
+        }
+    }
+
+    /// Sets up an argv command, run without a shell.
+    pub fn cmd_argv<I, S>(&self, argv: I) -> Cmd<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            node: self,
+            req: ExecRequest::argv(argv),
+        }
+    }
+
+    /// Runs a prepared request.
+    pub async fn run(&self, mut req: ExecRequest) -> Result<ExecOutput, ExecError> {
+        for (k, v) in &self.spec().env {
+            req.env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let command = req.display();
+        let r = self
+            .backend()
+            .exec(&self.cluster.inner.name, &self.name, &req)
+            .await;
+        match &r {
+            Ok(o) => self.cluster.emit(
+                Some(&self.name),
+                EventKind::Exec,
+                format!(
+                    "`{}` -> exit {}{} in {:.2?}",
+                    command,
+                    o.code,
+                    if o.timed_out { " (timed out)" } else { "" },
+                    o.duration
+                ),
+            ),
+            Err(e) => self.cluster.emit(
+                Some(&self.name),
+                EventKind::Exec,
+                format!("`{command}` -> error: {e}"),
+            ),
+        }
+        r.map_err(|source| ExecError::Backend {
+            node: self.name.clone(),
+            command,
+            source,
+        })
+    }
+
+    /// Reads a file from the node (binary-safe).
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, TransferError> {
+        let r = self
+            .backend()
+            .read_file(&self.cluster.inner.name, &self.name, path)
+            .await;
+        self.cluster.emit(
+            Some(&self.name),
+            EventKind::Transfer,
+            match &r {
+                Ok(d) => format!("read {path} ({} bytes)", d.len()),
+                Err(e) => format!("read {path} failed: {e}"),
+            },
+        );
+        r.map_err(|source| TransferError {
+            node: self.name.clone(),
+            op: "read",
+            path: path.to_string(),
+            source,
+        })
+    }
+
+    /// Writes a file on the node (mode 0644, parents created).
+    pub async fn write_file(&self, path: &str, data: impl AsRef<[u8]>) -> Result<(), TransferError> {
+        self.write_file_mode(path, data, 0o644).await
+    }
+
+    /// Writes a file on the node with a mode.
+    pub async fn write_file_mode(
+        &self,
+        path: &str,
+        data: impl AsRef<[u8]>,
+        mode: u32,
+    ) -> Result<(), TransferError> {
+        let data = data.as_ref();
+        let r = self
+            .backend()
+            .write_file(&self.cluster.inner.name, &self.name, path, data, mode)
+            .await;
+        self.cluster.emit(
+            Some(&self.name),
+            EventKind::Transfer,
+            match &r {
+                Ok(()) => format!("wrote {path} ({} bytes)", data.len()),
+                Err(e) => format!("write {path} failed: {e}"),
+            },
+        );
+        r.map_err(|source| TransferError {
+            node: self.name.clone(),
+            op: "write",
+            path: path.to_string(),
+            source,
+        })
+    }
+
+    /// The node's service log so far.
+    pub async fn logs(&self) -> Result<String, BackendError> {
+        let b = self
+            .backend()
+            .logs(&self.cluster.inner.name, &self.name)
+            .await?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The node's state.
+    pub async fn state(&self) -> Result<NodeState, BackendError> {
+        self.backend()
+            .state(&self.cluster.inner.name, &self.name)
+            .await
+    }
+
+    async fn act(&self, action: NodeAction) -> Result<(), NodeError> {
+        let r = self
+            .backend()
+            .act(&self.cluster.inner.name, &self.name, action)
+            .await;
+        self.cluster.emit(
+            Some(&self.name),
+            EventKind::Lifecycle,
+            match &r {
+                Ok(()) => action.to_string(),
+                Err(e) => format!("{action} failed: {e}"),
+            },
+        );
+        r.map_err(|e| NodeError {
+            node: self.name.clone(),
+            action: action.to_string(),
+            source: Box::new(e),
+        })
+    }
+
+    /// SIGKILLs the node; it stays down until [`Node::start`].
+    pub async fn kill(&self) -> Result<(), NodeError> {
+        self.act(NodeAction::Kill).await
+    }
+
+    /// Stops the node gracefully.
+    pub async fn stop(&self) -> Result<(), NodeError> {
+        self.act(NodeAction::Stop).await
+    }
+
+    /// Starts a stopped or killed node (same name, address and data) and waits until it is ready.
+    pub async fn start(&self) -> Result<(), NodeError> {
+        self.act(NodeAction::Start).await?;
+        self.ready_after(NodeAction::Start).await
+    }
+
+    /// Restarts the node (same name, address and data) and waits until it is ready.
+    pub async fn restart(&self) -> Result<(), NodeError> {
+        self.act(NodeAction::Restart).await?;
+        self.ready_after(NodeAction::Restart).await
+    }
+
+    /// Freezes every process of the node.
+    pub async fn pause(&self) -> Result<(), NodeError> {
+        self.act(NodeAction::Pause).await
+    }
+
+    /// Thaws a paused node.
+    pub async fn unpause(&self) -> Result<(), NodeError> {
+        self.act(NodeAction::Unpause).await
+    }
+
+    async fn ready_after(&self, action: NodeAction) -> Result<(), NodeError> {
+        self.wait_ready().await.map_err(|e| NodeError {
+            node: self.name.clone(),
+            action: action.to_string(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Polls the spec's readiness check until it passes or its deadline ends. Fails at once
+    /// if the node's service has exited.
+    pub async fn wait_ready(&self) -> Result<(), ProvisionError> {
+        let Some(ready) = self.cluster.inner.spec.ready.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let deadline = started + ready.timeout;
+        let mut last;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut req = ExecRequest::shell(&ready.command);
+            req.timeout = left.clamp(Duration::from_secs(1), Duration::from_secs(10));
+            match self.run(req).await {
+                Ok(o) if o.success() => {
+                    self.cluster.emit(
+                        Some(&self.name),
+                        EventKind::Ready,
+                        format!("ready after {:.2?}", started.elapsed()),
+                    );
+                    return Ok(());
+                }
+                Ok(o) => last = format!("last exit {}{}", o.code, o.tail()),
+                Err(e) => last = format!("last error: {e}"),
+            }
+            let exited = matches!(self.state().await, Ok(NodeState::Exited));
+            if exited || Instant::now() >= deadline {
+                let log = self.logs().await.unwrap_or_default();
+                let log = crate::exec::tail_of(log.trim(), 1500);
+                let why = if exited { "; the node's service exited" } else { "" };
+                return Err(ProvisionError::NotReady {
+                    node: self.name.clone(),
+                    command: ready.command.clone(),
+                    timeout: if exited { started.elapsed() } else { ready.timeout },
+                    last: format!("{last}{why}; log tail: {log}"),
+                });
+            }
+            tokio::time::sleep(ready.interval.min(left)).await;
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! The cluster spec: a TOML file naming the nodes, their image, roles, environment, files and
+//! templates, the service command, a readiness check and per-node limits.
+//!
+//! Parsing keeps source spans so that every error names the file, the line and the key.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::error::SpecError;
+use crate::image::NODE_IMAGE;
+
+/// Default time a readiness check may take before provisioning fails.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A parsed, validated cluster spec with every node resolved.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// The spec's name (its `name` key, else the file stem, else `inline`).
+    pub name: String,
+    /// Where the spec came from (file path, or `<inline>`), for error messages and reports.
+    pub source: String,
+    /// Directory against which relative template and file paths were resolved.
+    pub base_dir: PathBuf,
+    /// Nodes in declaration order.
+    pub nodes: Vec<NodeSpec>,
+    /// Readiness check run on every node after start, if any.
+    pub ready: Option<ReadySpec>,
+    /// Default deadline for a test on this cluster, if the spec sets one.
+    pub timeout: Option<Duration>,
+}
+
+/// One node of a spec, with cluster-wide defaults already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    /// Node name; also its DNS name on the cluster network.
+    pub name: String,
+    /// Zero-based position in the spec.
+    pub index: usize,
+    /// Image reference; [`NODE_IMAGE`] means the image built from `docker/node`.
+    pub image: String,
+    /// Roles, used to select files and (on ssh) packages.
+    pub roles: Vec<String>,
+    /// Environment for the service and for every exec.
+    pub env: BTreeMap<String, String>,
+    /// The service command (run by `sh -c`), or none for an idle node.
+    pub command: Option<String>,
+    /// Files and templates to place on this node (already filtered by role).
+    pub files: Vec<FileSpec>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Packages to install (ssh backend; docker images carry their own).
+    pub packages: Vec<String>,
+}
+
+/// A file to place on a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSpec {
+    /// Absolute path of the source on the machine running the harness.
+    pub source: PathBuf,
+    /// Whether the source is a template to render per node.
+    pub template: bool,
+    /// Destination path on the node.
+    pub dest: String,
+    /// Unix mode of the placed file.
+    pub mode: u32,
+}
+
+/// Readiness check: a command that must exit 0 on every node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadySpec {
+    /// Shell command run on each node.
+    pub command: String,
+    /// How long to keep trying.
+    pub timeout: Duration,
+    /// Pause between attempts.
+    pub interval: Duration,
+}
+
+/// Per-node resource limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    /// CPU quota in cores (e.g. 0.5).
+    pub cpus: Option<f64>,
+    /// Maximum number of processes.
+    pub pids: Option<i64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw serde structs: exactly what the file says.
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: Option<String>,
+    image: Option<Spanned<String>>,
+    nodes: Option<Spanned<RawNodes>>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    packages: Vec<String>,
+    service: Option<RawService>,
+    ready: Option<RawReady>,
+    #[serde(default)]
+    limits: RawLimits,
+    timeout: Option<Spanned<String>>,
+    #[serde(default, rename = "file")]
+    files: Vec<RawFile>,
+    #[serde(default, rename = "node")]
+    node: Vec<RawNode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawNodes {
+    Count(u32),
+    Names(Vec<String>),
+    Table(RawNodeCount),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodeCount {
+    count: u32,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+}
+
+fn default_prefix() -> String {
+    "n".to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    command: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReady {
+    command: String,
+    timeout: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory: Option<Spanned<String>>,
+    cpus: Option<f64>,
+    pids: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    template: Option<Spanned<String>>,
+    source: Option<Spanned<String>>,
+    dest: String,
+    mode: Option<Spanned<String>>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    image: Option<Spanned<String>>,
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    command: Option<String>,
+    #[serde(default)]
+    packages: Vec<String>,
+    limits: Option<RawLimits>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Where a spec's text came from, for error messages.
+struct Src<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Src<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line, col)
+    }
+
+    fn err(&self, span: std::ops::Range<usize>, key: &str, message: impl fmt::Display) -> SpecError {
+        let (line, column) = self.line_col(span.start);
+        SpecError::Invalid {
+            file: self.path.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// Reads and validates a spec file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, SpecError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "cluster".into());
+        Self::parse(&text, &path.display().to_string(), &base, &stem)
+    }
+
+    /// Parses spec text. `source` names it in errors; relative paths resolve against `base_dir`.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        base_dir: &Path,
+        default_name: &str,
+    ) -> Result<Self, SpecError> {
+        let src = Src { path: source, text };
+        let raw: RawSpec = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let (line, column) = src.line_col(span.start);
+            let key = key_at(text, span.start);
+            SpecError::Invalid {
+                file: source.to_string(),
+                line,
+                column,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        resolve(raw, &src, base_dir, default_name)
+    }
+
+    /// Builds a spec from inline values: `count` nodes named `n1..` on `image`.
+    pub fn inline(count: usize, image: Option<&str>) -> Result<Self, SpecError> {
+        let image = image.unwrap_or(NODE_IMAGE);
+        let text = format!("name = \"inline\"\nnodes = {count}\nimage = {image:?}\n");
+        Self::parse(&text, "<inline>", Path::new("."), "inline")
+    }
+
+    /// Looks a node up by name.
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// Best effort: the key named on the line holding `offset`.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix('[') {
+        return rest.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+    }
+    line.split('=').next().unwrap_or("").trim().to_string()
+}
+
+fn parse_duration(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<Duration, SpecError> {
+    humantime::parse_duration(v.get_ref())
+        .map_err(|e| src.err(v.span(), key, format!("bad duration {:?}: {e}", v.get_ref())))
+}
+
+fn parse_memory(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<u64, SpecError> {
+    let s = v.get_ref().trim().to_ascii_lowercase();
+    let (num, mult) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (s.as_str(), 1u64),
+        Some((i, _)) => {
+            let mult = match s[i..].trim_end_matches(['b', 'i']) {
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                "" => 1,
+                _ => 0,
+            };
+            (&s[..i], mult)
+        }
+    };
+    match num.parse::<u64>() {
+        Ok(n) if mult > 0 && n > 0 => Ok(n * mult),
+        _ => Err(src.err(
+            v.span(),
+            key,
+            format!("bad memory size {:?} (use e.g. \"512m\" or \"2g\")", v.get_ref()),
+        )),
+    }
+}
+
+/// Checks an image reference's syntax: `[registry/]name[:tag][@digest]`, lowercase name.
+fn valid_image(s: &str) -> bool {
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return false;
+    }
+    let (name, _digest) = s.split_once('@').unwrap_or((s, ""));
+    let (repo, tag) = match name.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (name, None),
+    };
+    if let Some(t) = tag {
+        if t.is_empty()
+            || t.len() > 128
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return false;
+        }
+    }
+    let mut parts = repo.split('/').peekable();
+    let mut first = true;
+    while let Some(p) = parts.next() {
+        // The first component may be a registry host[:port] with upper case and dots.
+        let is_registry = first && parts.peek().is_some() && (p.contains('.') || p.contains(':'));
+        first = false;
+        if is_registry {
+            continue;
+        }
+        if p.is_empty()
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_image(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<String, SpecError> {
+    if valid_image(v.get_ref()) {
+        Ok(v.get_ref().clone())
+    } else {
+        Err(src.err(
+            v.span(),
+            key,
+            format!(
+                "bad image reference {:?} (expected name[:tag], lowercase)",
+                v.get_ref()
+            ),
+        ))
+    }
+}
+
+fn valid_node_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn limits(src: &Src<'_>, raw: &RawLimits, key: &str) -> Result<Limits, SpecError> {
+    Ok(Limits {
+        memory: raw
+            .memory
+            .as_ref()
+            .map(|m| parse_memory(src, m, &format!("{key}.memory")))
+            .transpose()?,
+        cpus: raw.cpus,
+        pids: raw.pids,
+    })
+}
+
+fn resolve(
+    raw: RawSpec,
+    src: &Src<'_>,
+    base_dir: &Path,
+    default_name: &str,
+) -> Result<ClusterSpec, SpecError> {
+    let image = match &raw.image {
+        Some(i) => check_image(src, i, "image")?,
+        None => NODE_IMAGE.to_string(),
+    };
+    let base_limits = limits(src, &raw.limits, "limits")?;
+
+    // Node names in order: from `nodes`, else from the `[[node]]` tables.
+    let mut names: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    match &raw.nodes {
+        Some(n) => {
+            let span = n.span();
+            match n.get_ref() {
+                RawNodes::Count(c) => names.extend((1..=*c).map(|i| (format!("n{i}"), span.clone()))),
+                RawNodes::Table(t) => names.extend(
+                    (1..=t.count).map(|i| (format!("{}{i}", t.prefix), span.clone())),
+                ),
+                RawNodes::Names(v) => names.extend(v.iter().map(|s| (s.clone(), span.clone()))),
+            }
+        }
+        None => names.extend(
+            raw.node
+                .iter()
+                .map(|n| (n.name.get_ref().clone(), n.name.span())),
+        ),
+    }
+    if names.is_empty() {
+        return Err(src.err(0..0, "nodes", "the spec declares no nodes (set `nodes = 3` or add [[node]] tables)"));
+    }
+    let mut seen = HashSet::new();
+    for (name, span) in &names {
+        if !valid_node_name(name) {
+            return Err(src.err(
+                span.clone(),
+                "nodes",
+                format!("bad node name {name:?} (lowercase letters, digits and '-')"),
+            ));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(src.err(span.clone(), "node.name", format!("duplicate node {name:?}")));
+        }
+    }
+    // With both `nodes` and `[[node]]`, the tables override nodes that `nodes` named.
+    if raw.nodes.is_some() {
+        let mut seen_over = HashSet::new();
+        for n in &raw.node {
+            if !seen.contains(n.name.get_ref()) {
+                return Err(src.err(
+                    n.name.span(),
+                    "node.name",
+                    format!("[[node]] {:?} is not one of the nodes named by `nodes`", n.name.get_ref()),
+                ));
+            }
+            if !seen_over.insert(n.name.get_ref().clone()) {
+                return Err(src.err(
+                    n.name.span(),
+                    "node.name",
+                    format!("duplicate node {:?}", n.name.get_ref()),
+                ));
+            }
+        }
+    }
+
+    // Files: resolve and check every source up front.
+    struct File {
+        spec: FileSpec,
+        roles: Vec<String>,
+    }
+    let mut files = Vec::new();
+    for (i, f) in raw.files.iter().enumerate() {
+        let key = format!("file[{i}]");
+        let (path, template, kspan, kname) = match (&f.template, &f.source) {
+            (Some(t), None) => (t, true, t.span(), "template"),
+            (None, Some(s)) => (s, false, s.span(), "source"),
+            _ => {
+                return Err(src.err(
+                    0..0,
+                    &key,
+                    "a [[file]] needs exactly one of `template` or `source`",
+                ))
+            }
+        };
+        let found = find_file(base_dir, path.get_ref(), template).ok_or_else(|| {
+            src.err(
+                kspan.clone(),
+                &format!("{key}.{kname}"),
+                format!(
+                    "{} {:?} not found (looked in {} and its ../templates)",
+                    kname,
+                    path.get_ref(),
+                    base_dir.display()
+                ),
+            )
+        })?;
+        if template {
+            let text = std::fs::read_to_string(&found).map_err(|e| {
+                src.err(kspan.clone(), &format!("{key}.template"), format!("cannot read {}: {e}", found.display()))
+            })?;
+            crate::template::check(&text, &found)
+                .map_err(|m| src.err(kspan.clone(), &format!("{key}.template"), m))?;
+        }
+        if !f.dest.starts_with('/') {
+            return Err(src.err(kspan, &format!("{key}.dest"), format!("dest {:?} must be an absolute path", f.dest)));
+        }
+        let mode = match &f.mode {
+            None => 0o644,
+            Some(m) => u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8).map_err(|_| {
+                src.err(m.span(), &format!("{key}.mode"), format!("bad mode {:?} (octal, e.g. \"0644\")", m.get_ref()))
+            })?,
+        };
+        files.push(File {
+            spec: FileSpec {
+                source: found,
+                template,
+                dest: f.dest.clone(),
+                mode,
+            },
+            roles: f.roles.clone(),
+        });
+    }
+
+    let mut nodes = Vec::new();
+    for (index, (name, _)) in names.into_iter().enumerate() {
+        let over = raw.node.iter().find(|n| n.name.get_ref() == &name);
+        let roles = over
+            .and_then(|o| o.roles.clone())
+            .unwrap_or_else(|| raw.roles.clone());
+        let mut env = raw.env.clone();
+        let mut packages = raw.packages.clone();
+        let mut node_limits = base_limits.clone();
+        let mut node_image = image.clone();
+        let mut command = raw.service.as_ref().map(|s| s.command.clone());
+        if let Some(o) = over {
+            env.extend(o.env.clone());
+            packages.extend(o.packages.iter().cloned());
+            if let Some(i) = &o.image {
+                node_image = check_image(src, i, "node.image")?;
+            }
+            if let Some(l) = &o.limits {
+                let l = limits(src, l, "node.limits")?;
+                node_limits = Limits {
+                    memory: l.memory.or(node_limits.memory),
+                    cpus: l.cpus.or(node_limits.cpus),
+                    pids: l.pids.or(node_limits.pids),
+                };
+            }
+            if o.command.is_some() {
+                command = o.command.clone();
+            }
+        }
+        let files = files
+            .iter()
+            .filter(|f| f.roles.is_empty() || f.roles.iter().any(|r| roles.contains(r)))
+            .map(|f| f.spec.clone())
+            .collect();
+        nodes.push(NodeSpec {
+            name,
+            index,
+            image: node_image,
+            roles,
+            env,
+            command,
+            files,
+            limits: node_limits,
+            packages,
+        });
+    }
+
+    let ready = match raw.ready {
+        None => None,
+        Some(r) => Some(ReadySpec {
+            command: r.command,
+            timeout: r
+                .timeout
+                .as_ref()
+                .map(|t| parse_duration(src, t, "ready.timeout"))
+                .transpose()?
+                .unwrap_or(DEFAULT_READY_TIMEOUT),
+            interval: r
+                .interval
+                .as_ref()
+                .map(|t| parse_duration(src, t, "ready.interval"))
+                .transpose()?
+                .unwrap_or(Duration::from_millis(250)),
+        }),
+    };
+    let timeout = raw
+        .timeout
+        .as_ref()
+        .map(|t| parse_duration(src, t, "timeout"))
+        .transpose()?;
+
+    Ok(ClusterSpec {
+        name: raw.name.unwrap_or_else(|| default_name.to_string()),
+        source: src.path.to_string(),
+        base_dir: base_dir.to_path_buf(),
+        nodes,
+        ready,
+        timeout,
+    })
+}
+
+fn find_file(base: &Path, rel: &str, template: bool) -> Option<PathBuf> {
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    let mut candidates = vec![base.join(p)];
+    if template {
+        candidates.push(base.join("../templates").join(p));
+    }
+    candidates.push(base.join("..").join(p));
+    candidates.into_iter().find(|c| c.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ClusterSpec, SpecError> {
+        ClusterSpec::parse(text, "t.toml", Path::new("."), "t")
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn count_and_names() {
+        let s = parse("nodes = 3").unwrap();
+        let names: Vec<_> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n1", "n2", "n3"]);
+        assert_eq!(s.nodes[0].image, NODE_IMAGE);
+        let s = parse("nodes = { count = 2, prefix = \"db\" }").unwrap();
+        assert_eq!(s.nodes[1].name, "db2");
+        let s = parse("nodes = [\"a\", \"b\"]\nimage = \"x/y:1\"").unwrap();
+        assert_eq!(s.nodes[1].image, "x/y:1");
+    }
+
+    #[test]
+    fn node_tables_override() {
+        let s = parse(
+            "nodes = 2\nroles = [\"r\"]\nenv = { A = \"1\" }\n[service]\ncommand = \"run\"\n\
+             [[node]]\nname = \"n2\"\nroles = [\"primary\"]\nenv = { B = \"2\" }\ncommand = \"other\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.nodes[0].roles, ["r"]);
+        assert_eq!(s.nodes[1].roles, ["primary"]);
+        assert_eq!(s.nodes[1].env.len(), 2);
+        assert_eq!(s.nodes[0].command.as_deref(), Some("run"));
+        assert_eq!(s.nodes[1].command.as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `service`, `ready`, `limits`, `timeout`, `file`, `node`");
+        insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
+        insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
+        insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked in . and its ../templates)"#);
+        insta::assert_snapshot!(err("nodes = 3\nname = [\n"), @"t.toml:3:1: key `name`: invalid array, expected `]`");
+        insta::assert_snapshot!(err("nodes = 2\n[ready]\ncommand = \"x\"\ntimeout = \"soon\"\n"), @r#"t.toml:4:11: key `ready.timeout`: bad duration "soon": expected number at 0"#);
+        insta::assert_snapshot!(err("name = \"x\"\n"), @"t.toml:1:1: key `nodes`: the spec declares no nodes (set `nodes = 3` or add [[node]] tables)");
+        insta::assert_snapshot!(err("nodes = [\"N1\"]\n"), @r#"t.toml:1:9: key `nodes`: bad node name "N1" (lowercase letters, digits and '-')"#);
+    }
+
+    #[test]
+    fn image_syntax() {
+        for ok in ["a", "a/b:c", "localhost:5000/a/b:1.0", "cluster-sim/node", "a@sha256:00"] {
+            assert!(valid_image(ok), "{ok}");
+        }
+        for bad in ["", "A", "a b", "a:", "a/:x", "a:b/c:"] {
+            assert!(!valid_image(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn memory_sizes() {
+        let s = parse("nodes = 1\n[limits]\nmemory = \"512m\"\ncpus = 0.5\n").unwrap();
+        assert_eq!(s.nodes[0].limits.memory, Some(512 << 20));
+        assert!(err("nodes = 1\n[limits]\nmemory = \"lots\"\n").contains("bad memory size"));
+    }
+}
