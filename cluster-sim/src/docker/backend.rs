@@ -309,7 +309,9 @@ impl DockerBackend {
             stop_timeout: Some(i64::from(STOP_GRACE_SECS)),
             host_config: Some(HostConfig {
                 network_mode: Some(network_name(cluster)),
-                init: Some(true),
+                // The node image runs tini as its entrypoint; other images get the engine's init
+                // so exec'd processes are reaped and signals reach the service.
+                init: Some(n.image != NODE_IMAGE),
                 // Faults (partitions, loss) are iptables/tc rules inside the node.
                 cap_add: Some(vec!["NET_ADMIN".into()]),
                 memory: n.spec.limits.memory.map(|m| m as i64),
