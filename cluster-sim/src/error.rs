@@ -16,7 +16,7 @@ pub enum SpecError {
         source: std::io::Error,
     },
     /// The file was read but is not a valid spec.
-    #[error("{file}:{line}:{column}: key `{key}`: {message}")]
+    #[error("{file}:{line}:{column}: {}{message}", key_prefix(.key))]
     Invalid {
         /// Spec path.
         file: String,
@@ -37,6 +37,14 @@ pub enum SpecError {
         /// Paths tried.
         looked: String,
     },
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("key `{key}`: ")
+    }
 }
 
 /// What a backend reports; the `Cluster` layer adds node and command context.

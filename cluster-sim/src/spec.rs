@@ -55,6 +55,8 @@ pub struct NodeSpec {
     pub limits: Limits,
     /// Packages to install (ssh backend; docker images carry their own).
     pub packages: Vec<String>,
+    /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
+    pub publish: Vec<u16>,
 }
 
 /// A file to place on a node.
@@ -107,6 +109,8 @@ struct RawSpec {
     env: BTreeMap<String, String>,
     #[serde(default)]
     packages: Vec<String>,
+    #[serde(default)]
+    publish: Vec<u16>,
     service: Option<RawService>,
     ready: Option<RawReady>,
     #[serde(default)]
@@ -182,6 +186,7 @@ struct RawNode {
     command: Option<String>,
     #[serde(default)]
     packages: Vec<String>,
+    publish: Option<Vec<u16>>,
     limits: Option<RawLimits>,
 }
 
@@ -251,7 +256,13 @@ impl ClusterSpec {
                 line,
                 column,
                 key,
-                message: e.message().trim().to_string(),
+                message: e
+                    .message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
         })?;
         resolve(raw, &src, base_dir, default_name)
@@ -274,7 +285,13 @@ impl ClusterSpec {
 fn key_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[start..].lines().next().unwrap_or("");
+    let here = text[start..].lines().next().unwrap_or("");
+    // At a blank line (the end of the file, say), the key is on the last line before it.
+    let line = if here.trim().is_empty() {
+        text[..start].lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+    } else {
+        here
+    };
     let line = line.trim();
     if let Some(rest) = line.strip_prefix('[') {
         return rest.trim_matches(|c| c == '[' || c == ']').trim().to_string();
@@ -525,6 +542,7 @@ fn resolve(
         let mut node_limits = base_limits.clone();
         let mut node_image = image.clone();
         let mut command = raw.service.as_ref().map(|s| s.command.clone());
+        let mut publish = raw.publish.clone();
         if let Some(o) = over {
             env.extend(o.env.clone());
             packages.extend(o.packages.iter().cloned());
@@ -542,6 +560,9 @@ fn resolve(
             if o.command.is_some() {
                 command = o.command.clone();
             }
+            if let Some(p) = &o.publish {
+                publish = p.clone();
+            }
         }
         let files = files
             .iter()
@@ -558,6 +579,7 @@ fn resolve(
             files,
             limits: node_limits,
             packages,
+            publish,
         });
     }
 
@@ -648,7 +670,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `service`, `ready`, `limits`, `timeout`, `file`, `node`");
+        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `node`");
         insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
         insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
         insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked in . and its ../templates)"#);

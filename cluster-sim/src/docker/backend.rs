@@ -11,7 +11,7 @@ use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, EndpointIpamConfig, EndpointSettings,
-    HostConfig, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig,
+    HostConfig, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
@@ -56,6 +56,8 @@ pub struct ContainerInfo {
     pub owner: String,
     /// Whether the cluster is kept on purpose.
     pub keep: bool,
+    /// Published ports: (port in the node, port on 127.0.0.1).
+    pub ports: Vec<(u16, u16)>,
 }
 
 /// The docker backend. Cheap to clone.
@@ -164,6 +166,12 @@ impl DockerBackend {
                     image: c.image.unwrap_or_default(),
                     owner: l(super::owner::LABEL_OWNER),
                     keep: labels.contains_key(super::owner::LABEL_KEEP),
+                    ports: c
+                        .ports
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|p| Some((p.private_port, p.public_port?)))
+                        .collect(),
                 }
             })
             .collect();
@@ -307,6 +315,8 @@ impl DockerBackend {
             env: Some(n.spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: Some(cmd),
             stop_timeout: Some(i64::from(STOP_GRACE_SECS)),
+            exposed_ports: (!n.spec.publish.is_empty())
+                .then(|| n.spec.publish.iter().map(|p| format!("{p}/tcp")).collect()),
             host_config: Some(HostConfig {
                 network_mode: Some(network_name(cluster)),
                 // The node image runs tini as its entrypoint; other images get the engine's init
@@ -317,6 +327,22 @@ impl DockerBackend {
                 memory: n.spec.limits.memory.map(|m| m as i64),
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,
+                // Published ports listen on loopback only, on a port the engine picks.
+                port_bindings: (!n.spec.publish.is_empty()).then(|| {
+                    n.spec
+                        .publish
+                        .iter()
+                        .map(|p| {
+                            (
+                                format!("{p}/tcp"),
+                                Some(vec![PortBinding {
+                                    host_ip: Some("127.0.0.1".into()),
+                                    host_port: Some(String::new()),
+                                }]),
+                            )
+                        })
+                        .collect()
+                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
