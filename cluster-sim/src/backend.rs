@@ -16,6 +16,10 @@ pub struct NodeAddr {
     pub name: String,
     /// Address other nodes reach it at.
     pub address: String,
+    /// A directory on the node that belongs to this cluster alone (empty at start, removed at
+    /// teardown): where data directories and generated files should go, so the same spec works on
+    /// containers and on long-lived hosts.
+    pub workdir: String,
 }
 
 /// A node ready to launch: its spec, its address and its rendered files.

@@ -384,6 +384,7 @@ fn render_all(
             number: n.index + 1,
             address: a.address.clone(),
             roles: n.roles.clone(),
+            workdir: a.workdir.clone(),
         })
         .collect();
     let mut out = Vec::new();
@@ -411,10 +412,23 @@ fn render_all(
             } else {
                 raw
             };
-            files.push((f.dest.clone(), data, f.mode));
+            let dest = if f.dest.starts_with('/') {
+                f.dest.clone()
+            } else {
+                format!("{}/{}", addrs[i].workdir.trim_end_matches('/'), f.dest)
+            };
+            files.push((dest, data, f.mode));
+        }
+        let mut spec = node.clone();
+        for (k, v) in [
+            ("CLUSTER_SIM_CLUSTER", cluster),
+            ("CLUSTER_SIM_NODE", node.name.as_str()),
+            ("CLUSTER_SIM_WORKDIR", addrs[i].workdir.as_str()),
+        ] {
+            spec.env.insert(k.to_string(), v.to_string());
         }
         out.push(NodeLaunch {
-            spec: node.clone(),
+            spec,
             address: addrs[i].address.clone(),
             image: node.image.clone(),
             files,

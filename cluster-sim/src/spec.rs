@@ -66,7 +66,7 @@ pub struct FileSpec {
     pub source: PathBuf,
     /// Whether the source is a template to render per node.
     pub template: bool,
-    /// Destination path on the node.
+    /// Destination path on the node; a relative one is inside the cluster's working directory.
     pub dest: String,
     /// Unix mode of the placed file.
     pub mode: u32,
@@ -511,8 +511,8 @@ fn resolve(
             crate::template::check(&text, &found)
                 .map_err(|m| src.err(kspan.clone(), &format!("{key}.template"), m))?;
         }
-        if !f.dest.starts_with('/') {
-            return Err(src.err(kspan, &format!("{key}.dest"), format!("dest {:?} must be an absolute path", f.dest)));
+        if f.dest.is_empty() || f.dest.ends_with('/') || f.dest.split('/').any(|p| p == "..") {
+            return Err(src.err(kspan, &format!("{key}.dest"), format!("dest {:?} must name a file (absolute, or relative to the node's working directory, without '..')", f.dest)));
         }
         let mode = match &f.mode {
             None => 0o644,

@@ -1,7 +1,7 @@
 //! Per-node config templates, rendered with minijinja (Jinja2 syntax).
 //!
 //! A template sees `cluster.name`, `node` (the node it is rendered for) and `nodes` (every node),
-//! each node as `{ name, index, number, address, roles }`, plus `env` (the node's environment).
+//! each node as `{ name, index, number, address, roles, workdir }`, plus `env` (the node's environment).
 //! Undefined variables are errors, so a typo fails provisioning instead of writing an empty value.
 
 use std::collections::BTreeMap;
@@ -23,6 +23,8 @@ pub struct TemplateNode {
     pub address: String,
     /// The node's roles.
     pub roles: Vec<String>,
+    /// The cluster's working directory on the node (data dirs go here).
+    pub workdir: String,
 }
 
 /// Everything a template can see.
@@ -80,6 +82,7 @@ mod tests {
                 number: i + 1,
                 address: format!("10.0.0.{}", i + 2),
                 roles: vec![],
+                workdir: "/w".into(),
             })
             .collect();
         TemplateContext {

@@ -51,30 +51,23 @@ where
     }
 }
 
-/// The etcd leader's node name, as seen from `from`.
+/// The etcd leader's node name, as seen from `from` (its own view: works with members down).
 async fn etcd_leader(cluster: &Cluster, from: &str) -> Option<String> {
-    let out = cluster
-        .node(from)
-        .ok()?
-        .exec("etcdctl endpoint status --cluster -w json")
-        .await
-        .ok()?;
-    if !out.success() {
+    let node = cluster.node(from).ok()?;
+    let status = node.exec("etcdctl endpoint status -w json").await.ok()?;
+    let members = node.exec("etcdctl member list -w json").await.ok()?;
+    if !status.success() || !members.success() {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_str(out.out()).ok()?;
-    for ep in v.as_array()? {
-        let status = &ep["Status"];
-        if status["leader"] == status["header"]["member_id"] && status["leader"].as_u64()? != 0 {
-            let endpoint = ep["Endpoint"].as_str()?;
-            return cluster
-                .nodes()
-                .into_iter()
-                .find(|n| endpoint.contains(&format!("//{}:", n.address())))
-                .map(|n| n.name().to_string());
-        }
-    }
-    None
+    let status: serde_json::Value = serde_json::from_str(status.out()).ok()?;
+    let leader = status.get(0)?["Status"]["leader"].as_u64().filter(|l| *l != 0)?;
+    let members: serde_json::Value = serde_json::from_str(members.out()).ok()?;
+    members["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["ID"].as_u64() == Some(leader))
+        .and_then(|m| m["name"].as_str())
+        .map(str::to_string)
 }
 
 #[tokio::test(flavor = "multi_thread")]

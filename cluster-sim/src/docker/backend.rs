@@ -32,6 +32,9 @@ use crate::exec::{ExecOutput, ExecRequest};
 use crate::image::{ImageBuilder, NODE_IMAGE};
 use crate::spec::ClusterSpec;
 
+/// Each node's cluster working directory (a container belongs to one cluster only).
+const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
+
 /// Grace period of a graceful stop before the engine SIGKILLs.
 const STOP_GRACE_SECS: i32 = 10;
 
@@ -367,6 +370,9 @@ impl DockerBackend {
             .map_err(|e| {
                 BackendError::Other(format!("node {}: create container: {}", n.spec.name, engine_error(e)))
             })?;
+        self.mkdir(&name, DOCKER_WORKDIR).await.map_err(|e| {
+            BackendError::Other(format!("node {}: create {DOCKER_WORKDIR}: {e}", n.spec.name))
+        })?;
         for (path, data, mode) in &n.files {
             self.put(&name, path, data, *mode).await.map_err(|e| {
                 BackendError::Other(format!("node {}: place {path}: {e}", n.spec.name))
@@ -396,6 +402,24 @@ impl DockerBackend {
         header.set_entry_type(tar::EntryType::Regular);
         let mut ar = tar::Builder::new(Vec::with_capacity(data.len() + 1024));
         ar.append_data(&mut header, rel, data)
+            .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
+        let body = ar
+            .into_inner()
+            .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
+        let opts = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(container, Some(opts), bollard::body_full(body.into()))
+            .await
+            .map_err(|e| self.node_error(e, container))
+    }
+
+    async fn mkdir(&self, container: &str, path: &str) -> Result<(), BackendError> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        let mut ar = tar::Builder::new(Vec::new());
+        ar.append_data(&mut header, path.trim_start_matches('/'), std::io::empty())
             .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
         let body = ar
             .into_inner()
@@ -510,6 +534,7 @@ impl Backend for DockerBackend {
             .map(|(i, n)| NodeAddr {
                 name: n.name.clone(),
                 address: net.host(i as u32 + 2).to_string(),
+                workdir: DOCKER_WORKDIR.to_string(),
             })
             .collect())
     }

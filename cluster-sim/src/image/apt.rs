@@ -15,6 +15,9 @@ pub(crate) struct AptSource {
     pub(crate) signed_by: Option<PathBuf>,
 }
 
+/// Where the host's apt configuration lives.
+pub(crate) const ETC_APT: &str = "/etc/apt";
+
 /// The component a source must carry for debootstrap to find the packages.
 const COMPONENT: &str = "main";
 

@@ -10,6 +10,7 @@ use bollard::Docker;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::apt;
 use super::debootstrap;
 use super::definition::{short_hex, BUILDER_VERSION};
 use super::engine;
@@ -85,7 +86,9 @@ pub(crate) async fn ensure_base(
         )),
     }
 
-    debootstrap::bootstrap_image(docker, SUITE, packages, &tag, work_dir, progress).await?;
+    let etc_apt = Path::new(apt::ETC_APT);
+    debootstrap::bootstrap_image(docker, etc_apt, SUITE, packages, &tag, work_dir, progress)
+        .await?;
     Ok(tag)
 }
 

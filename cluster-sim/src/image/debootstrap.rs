@@ -16,24 +16,23 @@ use super::apt;
 use super::error::{ImageError, Tail};
 use super::progress::Progress;
 
-/// Where the host's apt configuration lives.
-const ETC_APT: &str = "/etc/apt";
-
 /// debootstrap's usual place; found on PATH otherwise.
 const DEBOOTSTRAP: &str = "/usr/sbin/debootstrap";
 
-/// Bootstraps debian `suite` with `packages` and imports it into the engine as `tag`
-/// (`repo:tag`). The rootfs lives in a fresh directory under `work_dir` and is removed before
-/// this returns, on success and on error alike (and on cancellation, by a drop guard).
+/// Bootstraps debian `suite` with `packages` from the mirror configured in `etc_apt`
+/// (normally [`apt::ETC_APT`]) and imports it into the engine as `tag` (`repo:tag`). The
+/// rootfs lives in a fresh directory under `work_dir` and is removed before this returns, on
+/// success and on error alike (and on cancellation, by a drop guard).
 pub(crate) async fn bootstrap_image(
     docker: &Docker,
+    etc_apt: &Path,
     suite: &str,
     packages: &[String],
     tag: &str,
     work_dir: &Path,
     progress: &Progress,
 ) -> Result<(), ImageError> {
-    let source = apt::find_source(Path::new(ETC_APT), suite)?;
+    let source = apt::find_source(etc_apt, suite)?;
     let rootfs = Rootfs::create(work_dir)?;
     let result = async {
         progress.step(&format!(
@@ -93,7 +92,11 @@ async fn run_debootstrap(
         .kill_on_drop(true);
 
     let mut child = cmd.spawn().map_err(|source| ImageError::Spawn {
-        program: program.to_owned(),
+        program: if source.kind() == std::io::ErrorKind::NotFound {
+            format!("{program} (is it installed? apt-get install debootstrap)")
+        } else {
+            program.to_owned()
+        },
         source,
     })?;
     let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
@@ -135,10 +138,9 @@ async fn run_debootstrap(
     if let Ok(log) = std::fs::read_to_string(target.join("debootstrap/debootstrap.log")) {
         let mut log_tail = Tail::default();
         log_tail.push_text(&log);
-        lines.push(format!(
-            "--- {}/debootstrap/debootstrap.log ---",
-            target.display()
-        ));
+        lines.push(
+            "--- debootstrap's log (debootstrap/debootstrap.log in the rootfs) ---".to_owned(),
+        );
         lines.extend(log_tail.to_vec());
     }
     Err(ImageError::Debootstrap {
@@ -167,7 +169,10 @@ fn is_phase_line(line: &str) -> bool {
         .find_map(|verb| message.strip_prefix(verb))
     {
         Some(rest) => {
-            rest.starts_with("the ") || rest.starts_with("Release") || rest.starts_with("InRelease")
+            rest.starts_with("the ")
+                || rest.starts_with("Release")
+                || rest.starts_with("InRelease")
+                || rest.starts_with("Packages")
         }
         None => true,
     }
@@ -606,6 +611,51 @@ mod tests {
         assert!(work.path().join("junit.xml").is_file());
         // A work dir that does not exist yet is fine.
         remove_stale(&work.path().join("missing"), &Progress::new(true)).await;
+    }
+
+    /// A real debootstrap run against a mirror that refuses connections (loopback port 9):
+    /// the error names the mirror and shows debootstrap's output, and no rootfs is left.
+    #[tokio::test]
+    async fn failing_debootstrap_reports_its_output_and_leaves_no_rootfs() {
+        use std::os::unix::fs::MetadataExt;
+        let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        if !is_root || !Path::new(DEBOOTSTRAP).exists() {
+            eprintln!("skipped: needs root and {DEBOOTSTRAP}");
+            return;
+        }
+        let etc_apt = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            etc_apt.path().join("sources.list"),
+            "deb http://127.0.0.1:9/debian bookworm main\n",
+        )
+        .expect("write");
+        let work = tempfile::tempdir().expect("tempdir");
+        // Never contacted: debootstrap fails before the import.
+        let docker = Docker::connect_with_defaults().expect("docker client");
+
+        let err = bootstrap_image(
+            &docker,
+            etc_apt.path(),
+            "bookworm",
+            &["tini".to_owned()],
+            "cluster-sim/base:never",
+            work.path(),
+            &Progress::new(true),
+        )
+        .await
+        .expect_err("nothing listens on port 9");
+
+        let text = err.to_string();
+        eprintln!("reported error: {text}");
+        assert!(matches!(err, ImageError::Debootstrap { .. }), "{text}");
+        assert!(text.contains("http://127.0.0.1:9/debian"), "{text}");
+        assert!(text.contains("--- last lines of output ---"), "{text}");
+        let left: Vec<_> = std::fs::read_dir(work.path())
+            .expect("read work dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 
     #[test]
