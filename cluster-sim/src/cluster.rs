@@ -721,6 +721,9 @@ impl Node {
         };
         let started = Instant::now();
         let deadline = started + ready.timeout;
+        // Poll fast at first (most services are up within a second), then back off to the
+        // spec's interval.
+        let mut pause = Duration::from_millis(20);
         let mut last;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -750,7 +753,8 @@ impl Node {
                     last: format!("{last}{why}; log tail: {log}"),
                 });
             }
-            tokio::time::sleep(ready.interval.min(left)).await;
+            tokio::time::sleep(pause.min(ready.interval).min(left)).await;
+            pause *= 2;
         }
     }
 }

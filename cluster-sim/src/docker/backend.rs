@@ -32,6 +32,21 @@ use crate::exec::{ExecOutput, ExecRequest};
 use crate::image::{ImageBuilder, NODE_IMAGE};
 use crate::spec::ClusterSpec;
 
+/// Environment variable that marks every process of one exec.
+const EXEC_MARKER_VAR: &str = "CLUSTER_SIM_EXEC";
+
+fn exec_marker() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:016x}", h.finish())
+}
+
 /// Each node's cluster working directory (a container belongs to one cluster only).
 const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
 
@@ -370,14 +385,9 @@ impl DockerBackend {
             .map_err(|e| {
                 BackendError::Other(format!("node {}: create container: {}", n.spec.name, engine_error(e)))
             })?;
-        self.mkdir(&name, DOCKER_WORKDIR).await.map_err(|e| {
-            BackendError::Other(format!("node {}: create {DOCKER_WORKDIR}: {e}", n.spec.name))
-        })?;
-        for (path, data, mode) in &n.files {
-            self.put(&name, path, data, *mode).await.map_err(|e| {
-                BackendError::Other(format!("node {}: place {path}: {e}", n.spec.name))
-            })?;
-        }
+        self.put_many(&name, &[DOCKER_WORKDIR], &n.files)
+            .await
+            .map_err(|e| BackendError::Other(format!("node {}: place files: {e}", n.spec.name)))?;
         self.docker
             .start_container(&name, None)
             .await
@@ -386,26 +396,47 @@ impl DockerBackend {
     }
 
     async fn put(&self, container: &str, path: &str, data: &[u8], mode: u32) -> Result<(), BackendError> {
-        let rel = path.trim_start_matches('/');
-        if rel.is_empty() || path.ends_with('/') {
-            return Err(BackendError::Other(format!("{path:?} is not a file path")));
+        self.put_many(container, &[], &[(path.to_string(), data.to_vec(), mode)])
+            .await
+    }
+
+    /// Uploads directories and files in one archive (one API call however many files).
+    async fn put_many(
+        &self,
+        container: &str,
+        dirs: &[&str],
+        files: &[(String, Vec<u8>, u32)],
+    ) -> Result<(), BackendError> {
+        let tar_err = |e: std::io::Error| BackendError::Other(format!("tar: {e}"));
+        let mtime = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let size: usize = files.iter().map(|f| f.1.len() + 1024).sum();
+        let mut ar = tar::Builder::new(Vec::with_capacity(size + 1024));
+        for d in dirs {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            header.set_mtime(mtime);
+            ar.append_data(&mut header, d.trim_start_matches('/'), std::io::empty())
+                .map_err(tar_err)?;
         }
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_mtime(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        );
-        header.set_entry_type(tar::EntryType::Regular);
-        let mut ar = tar::Builder::new(Vec::with_capacity(data.len() + 1024));
-        ar.append_data(&mut header, rel, data)
-            .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
-        let body = ar
-            .into_inner()
-            .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
+        for (path, data, mode) in files {
+            let rel = path.trim_start_matches('/');
+            if rel.is_empty() || path.ends_with('/') {
+                return Err(BackendError::Other(format!("{path:?} is not a file path")));
+            }
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(*mode);
+            header.set_mtime(mtime);
+            header.set_entry_type(tar::EntryType::Regular);
+            ar.append_data(&mut header, rel, data.as_slice())
+                .map_err(tar_err)?;
+        }
+        let body = ar.into_inner().map_err(tar_err)?;
         let opts = UploadToContainerOptionsBuilder::default().path("/").build();
         self.docker
             .upload_to_container(container, Some(opts), bollard::body_full(body.into()))
@@ -413,22 +444,31 @@ impl DockerBackend {
             .map_err(|e| self.node_error(e, container))
     }
 
-    async fn mkdir(&self, container: &str, path: &str) -> Result<(), BackendError> {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_mode(0o755);
-        header.set_size(0);
-        let mut ar = tar::Builder::new(Vec::new());
-        ar.append_data(&mut header, path.trim_start_matches('/'), std::io::empty())
-            .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
-        let body = ar
-            .into_inner()
-            .map_err(|e| BackendError::Other(format!("tar: {e}")))?;
-        let opts = UploadToContainerOptionsBuilder::default().path("/").build();
-        self.docker
-            .upload_to_container(container, Some(opts), bollard::body_full(body.into()))
+    /// SIGKILLs every process in the container that carries an exec's marker.
+    async fn kill_marked(&self, container: &str, marker: &str) -> Result<(), BackendError> {
+        let script = format!(
+            "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '{EXEC_MARKER_VAR}={marker}' && kill -9 ${{p#/proc/}} 2>/dev/null; done; true"
+        );
+        let opts = CreateExecOptions {
+            cmd: Some(vec!["sh".to_string(), "-c".to_string(), script]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(container, opts)
             .await
-            .map_err(|e| self.node_error(e, container))
+            .map_err(engine_error)?;
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(engine_error)?
+        {
+            while output.next().await.is_some() {}
+        }
+        Ok(())
     }
 
     fn node_error(&self, e: DockerError, container: &str) -> BackendError {
@@ -568,20 +608,16 @@ impl Backend for DockerBackend {
         req: &ExecRequest,
     ) -> Result<ExecOutput, BackendError> {
         let name = container_name(cluster, node);
-        let secs = req.timeout.as_secs_f64().max(0.001);
-        // `timeout` signals the command's whole process group, then SIGKILLs it 2 s later.
-        let mut argv = vec![
-            "timeout".to_string(),
-            "-k".into(),
-            "2".into(),
-            format!("{secs:.3}"),
-        ];
-        argv.extend(req.argv.iter().cloned());
+        // Every process the command starts inherits this marker, so a deadline can kill them
+        // all (even daemonized children) without wrapping the command in another program.
+        let marker = exec_marker();
+        let mut env: Vec<String> = req.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push(format!("{EXEC_MARKER_VAR}={marker}"));
         let opts = CreateExecOptions {
-            cmd: Some(argv),
+            cmd: Some(req.argv.clone()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            env: Some(req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(env),
             working_dir: req.workdir.clone(),
             user: req.user.clone(),
             ..Default::default()
@@ -616,12 +652,13 @@ impl Backend for DockerBackend {
             }
             Ok::<(), DockerError>(())
         };
-        // Backstop in case the in-node `timeout` is missing or stuck.
-        let hard = req.timeout + Duration::from_secs(5);
-        let finished = tokio::time::timeout(hard, collect).await;
+        let finished = tokio::time::timeout(req.timeout, collect).await;
         let duration = started.elapsed();
-        let code = match finished {
-            Err(_) => 137,
+        let (code, timed_out) = match finished {
+            Err(_) => {
+                self.kill_marked(&name, &marker).await?;
+                (137, true)
+            }
             Ok(r) => {
                 r.map_err(engine_error)?;
                 let inspect = self
@@ -629,10 +666,9 @@ impl Backend for DockerBackend {
                     .inspect_exec(&created.id)
                     .await
                     .map_err(engine_error)?;
-                inspect.exit_code.unwrap_or(-1)
+                (inspect.exit_code.unwrap_or(-1), false)
             }
         };
-        let timed_out = code == 124 || (code == 137 && duration >= req.timeout);
         Ok(ExecOutput {
             node: node.to_string(),
             command: req.display(),

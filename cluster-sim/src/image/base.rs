@@ -1,5 +1,6 @@
 //! Chooses the base image the node image is built `FROM`: a local `debian:bookworm-slim`,
-//! else the cached debootstrapped base, else a pull with a short deadline, else a fresh base
+//! else the cached debootstrapped base, else (only with `CLUSTER_SIM_PULL=1`) a pull with a
+//! short deadline, else a fresh base
 //! bootstrapped offline with debootstrap and imported into the engine.
 
 use std::path::Path;
@@ -25,6 +26,9 @@ pub(crate) const SLIM_IMAGE: &str = "debian:bookworm-slim";
 
 /// The repository of debootstrapped base images.
 pub const BASE_IMAGE: &str = "cluster-sim/base";
+
+/// Set to 1 to pull `debian:bookworm-slim` from a registry instead of bootstrapping offline.
+pub const PULL_VAR: &str = "CLUSTER_SIM_PULL";
 
 /// How long a pull may take to show any sign of a registry before we bootstrap instead.
 const PULL_FIRST_RESPONSE: Duration = Duration::from_secs(15);
@@ -75,15 +79,19 @@ pub(crate) async fn ensure_base(
         return Ok(tag);
     }
 
-    progress.step(&format!("pulling {SLIM_IMAGE}..."));
-    match pull(docker, SLIM_IMAGE, progress).await {
-        Ok(()) => {
-            progress.step(&format!("base image: {SLIM_IMAGE} (pulled)"));
-            return Ok(SLIM_IMAGE.to_owned());
+    // Pulling contacts a registry, so it happens only when asked for: CI machines and sandboxes
+    // without one must not send traffic anywhere but the configured apt mirror.
+    if std::env::var(PULL_VAR).is_ok_and(|v| v == "1" || v == "true") {
+        progress.step(&format!("pulling {SLIM_IMAGE}..."));
+        match pull(docker, SLIM_IMAGE, progress).await {
+            Ok(()) => {
+                progress.step(&format!("base image: {SLIM_IMAGE} (pulled)"));
+                return Ok(SLIM_IMAGE.to_owned());
+            }
+            Err(why) => progress.step(&format!(
+                "no registry ({why}); bootstrapping the base image offline instead"
+            )),
         }
-        Err(why) => progress.step(&format!(
-            "no registry ({why}); bootstrapping the base image offline instead"
-        )),
     }
 
     let etc_apt = Path::new(apt::ETC_APT);

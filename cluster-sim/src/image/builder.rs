@@ -169,10 +169,10 @@ async fn tag_latest(docker: &Docker, tag: &str, id: &str) -> Result<(), ImageErr
     engine::tag(docker, tag, NODE_IMAGE, "latest").await
 }
 
-/// Where the temporary rootfs of an offline base goes: `target/cluster-sim/` of the
-/// workspace holding the definition (the nearest parent with a `Cargo.lock`) (or `$CARGO_TARGET_DIR/cluster-sim/`), else the system
-/// temp dir. A target dir is on a real disk and rarely mounted `noexec`, which debootstrap's
-/// chroot needs.
+/// Where the temporary rootfs of an offline base goes: `$CARGO_TARGET_DIR/cluster-sim/`, else
+/// `target/cluster-sim/` of the workspace holding the definition (the nearest parent with a
+/// `Cargo.lock`), else `cluster-sim/` in the system temp dir. A target dir is on a real disk
+/// and rarely mounted `noexec`, which debootstrap's chroot needs.
 fn work_dir(definition_dir: &Path) -> PathBuf {
     if let Some(target) = std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(target).join("cluster-sim");
@@ -184,7 +184,8 @@ fn work_dir(definition_dir: &Path) -> PathBuf {
         .skip(1)
         .find(|a| a.join("Cargo.lock").is_file())
         .map(|ws| ws.join("target").join("cluster-sim"))
-        .unwrap_or_else(std::env::temp_dir)
+        // A directory of our own: stale `rootfs-*` directories in it are removed.
+        .unwrap_or_else(|| std::env::temp_dir().join("cluster-sim"))
 }
 
 /// The node image definition to use: `$CLUSTER_SIM_IMAGE_DIR` if set; else the nearest

@@ -304,6 +304,12 @@ async fn import(
         .repo(repo)
         .tag(tag_part)
         .message("cluster-sim: debian rootfs bootstrapped with debootstrap")
+        // An imported rootfs has no configuration at all; give it what debian's own images
+        // set, so both kinds of base behave alike.
+        .changes(vec![
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+            "CMD [\"bash\"]".to_owned(),
+        ])
         .build();
     let body = bollard::body_try_stream(tokio_util::io::ReaderStream::with_capacity(
         stdout,

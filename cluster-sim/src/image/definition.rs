@@ -10,7 +10,7 @@ use super::error::ImageError;
 /// Bumped whenever the builder changes what it produces from the same definition (build
 /// arguments, base-image treatment), so that cached images made by an older builder are
 /// not reused.
-pub(crate) const BUILDER_VERSION: &str = "1";
+pub(crate) const BUILDER_VERSION: &str = "2";
 
 /// How many hex digits of a sha256 name an image tag.
 const TAG_HEX: usize = 12;

@@ -11,8 +11,9 @@
 //! 2. otherwise takes the build lock (a process-wide mutex and a flock on
 //!    `$TMPDIR/cluster-sim-image-build.lock`), and checks the cache again;
 //! 3. chooses a base: a local `debian:bookworm-slim`; else the cached offline base
-//!    `cluster-sim/base:bookworm-<hash of packages>`; else a pull of `debian:bookworm-slim`
-//!    (abandoned after 15 s without an answer); else it bootstraps one: `debootstrap
+//!    `cluster-sim/base:bookworm-<hash of packages>`; else, only where `CLUSTER_SIM_PULL=1`
+//!    says a registry may be contacted, a pull of `debian:bookworm-slim` (abandoned after 15 s
+//!    without an answer); else it bootstraps one: `debootstrap
 //!    --variant=minbase --include=<packages.txt>` from the first `deb` source for bookworm
 //!    `main` in the host's apt configuration (`/etc/apt/sources.list`, then
 //!    `sources.list.d/*.list|*.sources`, one-line and deb822 formats), slims it, streams it

@@ -16,9 +16,6 @@ use super::progress::Progress;
 /// Label on node images: the definition's content hash.
 pub(crate) const HASH_LABEL: &str = "cluster-sim.image.hash";
 
-/// Label on node images: the base image they were built from.
-pub(crate) const BASE_LABEL: &str = "cluster-sim.image.base";
-
 /// How much of a Dockerfile step's text progress lines and errors show.
 const STEP_CHARS: usize = 100;
 
@@ -34,7 +31,8 @@ pub(crate) async fn build(
     let context = def.context_tar()?;
     let hash = def.content_hash();
     let buildargs = HashMap::from([("BASE", base)]);
-    let labels = HashMap::from([(HASH_LABEL, hash.as_str()), (BASE_LABEL, base)]);
+    // One label (the engine adds a build step per label); the base shows in the progress.
+    let labels = HashMap::from([(HASH_LABEL, hash.as_str())]);
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(tag)

@@ -28,6 +28,10 @@ enum Command {
         /// Cluster name (default: the spec's name and a random suffix).
         #[arg(long)]
         name: Option<String>,
+        /// Make the cluster an ssh lab (its nodes must run sshd, e.g. fixtures/clusters/sshd3.toml):
+        /// write a fresh key pair and known_hosts in FILE.d/ and an ssh inventory for it in FILE.
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
     },
     /// List clusters and their nodes, state and addresses.
     Ls,
@@ -143,9 +147,21 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    // CLUSTER_SIM_BACKEND=ssh drives the inventory's hosts; `up --inventory` always makes a
+    // docker lab.
+    let backend_kind = std::env::var(cluster_sim::BACKEND_VAR).unwrap_or_default();
+    let lab = matches!(&cli.command, Command::Up { inventory: Some(_), .. });
+    if backend_kind.trim() == "ssh" && !lab {
+        let backend = cluster_sim::connect_backend_from_env().await?;
+        return run_other(cli, backend.as_ref()).await;
+    }
     let docker = DockerBackend::connect().await?;
     match cli.command {
-        Command::Up { spec, name } => up(docker, spec, name).await,
+        Command::Up {
+            spec,
+            name,
+            inventory,
+        } => up(docker, spec, name, inventory).await,
         Command::Ls => ls(&docker).await,
         Command::Exec {
             name,
@@ -155,32 +171,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             user,
             timeout,
             command,
-        } => {
-            let mut req = ExecRequest::argv(command);
-            for kv in env {
-                let Some((k, v)) = kv.split_once('=') else {
-                    bail!("--env {kv:?}: expected KEY=VALUE");
-                };
-                req.env.insert(k.into(), v.into());
-            }
-            req.workdir = workdir;
-            req.user = user;
-            req.timeout = timeout;
-            let out = docker
-                .exec(&name, &node, &req)
-                .await
-                .with_context(|| format!("node {node} of {name}: `{}`", req.display()))?;
-            std::io::stdout().write_all(out.stdout.as_bytes())?;
-            std::io::stderr().write_all(out.stderr.as_bytes())?;
-            if out.timed_out {
-                eprintln!(
-                    "cluster-sim: `{}` timed out after {} and was killed",
-                    req.display(),
-                    humantime::format_duration(timeout)
-                );
-            }
-            Ok(ExitCode::from(u8::try_from(out.code).unwrap_or(1)))
-        }
+        } => exec(&docker, name, node, env, workdir, user, timeout, command).await,
         Command::Cp { name, src, dst } => cp(&docker, &name, &src, &dst).await,
         Command::Logs { name, node } => logs(&docker, &name, node).await,
         Command::Kill(a) => act(&docker, a, NodeAction::Kill).await,
@@ -216,7 +207,130 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn up(docker: DockerBackend, spec: PathBuf, name: Option<String>) -> Result<ExitCode> {
+/// The commands that work on any backend (through the `Backend` trait), for non-docker ones.
+async fn run_other(cli: Cli, backend: &dyn Backend) -> Result<ExitCode> {
+    let kind = backend.kind();
+    match cli.command {
+        Command::Up { spec, name, .. } => {
+            let spec = ClusterSpec::from_file(&spec)?;
+            let name =
+                name.unwrap_or_else(|| format!("{}-{:x}", spec.name, std::process::id()));
+            let backend = cluster_sim::connect_backend_from_env().await?;
+            let b = Cluster::builder(spec)
+                .backend(backend.clone())
+                .name(&name)
+                .keep(true)
+                .on_event(Arc::new(|e: &cluster_sim::Event| {
+                    if matches!(
+                        e.kind,
+                        cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
+                    ) {
+                        eprintln!(
+                            "cluster-sim: {}{}",
+                            e.node.as_deref().map(|n| format!("{n}: ")).unwrap_or_default(),
+                            e.message
+                        );
+                    }
+                }));
+            tokio::select! {
+                r = b.up() => {
+                    println!("{}", r?.name());
+                    Ok(ExitCode::SUCCESS)
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    let _ = backend.destroy(&name).await;
+                    bail!("interrupted; removed the partly provisioned cluster")
+                }
+            }
+        }
+        Command::Exec {
+            name,
+            node,
+            env,
+            workdir,
+            user,
+            timeout,
+            command,
+        } => exec(backend, name, node, env, workdir, user, timeout, command).await,
+        Command::Cp { name, src, dst } => cp(backend, &name, &src, &dst).await,
+        Command::Logs {
+            name,
+            node: Some(node),
+        } => {
+            let log = backend
+                .logs(&name, &node)
+                .await
+                .with_context(|| format!("node {node}: logs"))?;
+            std::io::stdout().write_all(&log)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kill(a) => act(backend, a, NodeAction::Kill).await,
+        Command::Stop(a) => act(backend, a, NodeAction::Stop).await,
+        Command::Start(a) => act(backend, a, NodeAction::Start).await,
+        Command::Restart(a) => act(backend, a, NodeAction::Restart).await,
+        Command::Pause(a) => act(backend, a, NodeAction::Pause).await,
+        Command::Unpause(a) => act(backend, a, NodeAction::Unpause).await,
+        Command::Down {
+            name: Some(name),
+            all: false,
+        } => {
+            backend.destroy(&name).await?;
+            println!("removed {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs { node: None, .. } => {
+            bail!("on the {kind} backend, name the node: cluster-sim logs NAME NODE")
+        }
+        _ => bail!(
+            "this command works on the docker backend only (unset {})",
+            cluster_sim::BACKEND_VAR
+        ),
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "one per flag of the exec subcommand")]
+async fn exec(
+    backend: &dyn Backend,
+    name: String,
+    node: String,
+    env: Vec<String>,
+    workdir: Option<String>,
+    user: Option<String>,
+    timeout: Duration,
+    command: Vec<String>,
+) -> Result<ExitCode> {
+    let mut req = ExecRequest::argv(command);
+    for kv in env {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--env {kv:?}: expected KEY=VALUE");
+        };
+        req.env.insert(k.into(), v.into());
+    }
+    req.workdir = workdir;
+    req.user = user;
+    req.timeout = timeout;
+    let out = backend
+        .exec(&name, &node, &req)
+        .await
+        .with_context(|| format!("node {node} of {name}: `{}`", req.display()))?;
+    std::io::stdout().write_all(out.stdout.as_bytes())?;
+    std::io::stderr().write_all(out.stderr.as_bytes())?;
+    if out.timed_out {
+        eprintln!(
+            "cluster-sim: `{}` timed out after {} and was killed",
+            req.display(),
+            humantime::format_duration(timeout)
+        );
+    }
+    Ok(ExitCode::from(u8::try_from(out.code).unwrap_or(1)))
+}
+
+async fn up(
+    docker: DockerBackend,
+    spec: PathBuf,
+    name: Option<String>,
+    inventory: Option<PathBuf>,
+) -> Result<ExitCode> {
     // Leftovers of crashed runs go first, so their subnets and names are free again.
     if let Err(e) = docker.reap().await {
         tracing::warn!("reaper: {e}");
@@ -244,8 +358,24 @@ async fn up(docker: DockerBackend, spec: PathBuf, name: Option<String>) -> Resul
         }
     }));
     tokio::select! {
-        r = b.up() => {
+        r = async {
+            match &inventory {
+                Some(file) => Ok::<_, anyhow::Error>(
+                    cluster_sim::ssh::provision_lab(b, &docker, file).await?,
+                ),
+                None => Ok(b.up().await?),
+            }
+        } => {
             let cluster = r?;
+            if let Some(file) = &inventory {
+                eprintln!(
+                    "cluster-sim: wrote {}; use it with {}=ssh {}={}",
+                    file.display(),
+                    cluster_sim::BACKEND_VAR,
+                    cluster_sim::INVENTORY_VAR,
+                    file.display()
+                );
+            }
             println!("{}", cluster.name());
             Ok(ExitCode::SUCCESS)
         }
@@ -295,7 +425,7 @@ fn split_remote(s: &str) -> Option<(&str, &str)> {
     (!node.is_empty() && !node.contains('/') && path.starts_with('/')).then_some((node, path))
 }
 
-async fn cp(docker: &DockerBackend, name: &str, src: &str, dst: &str) -> Result<ExitCode> {
+async fn cp(docker: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<ExitCode> {
     match (split_remote(src), split_remote(dst)) {
         (Some((node, path)), None) => {
             let data = docker
@@ -365,7 +495,7 @@ async fn logs(docker: &DockerBackend, name: &str, node: Option<String>) -> Resul
     Ok(ExitCode::SUCCESS)
 }
 
-async fn act(docker: &DockerBackend, a: NodeArgs, action: NodeAction) -> Result<ExitCode> {
+async fn act(docker: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<ExitCode> {
     docker
         .act(&a.name, &a.node, action)
         .await
