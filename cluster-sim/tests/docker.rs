@@ -203,12 +203,21 @@ async fn files_round_trip_binary_and_large_and_exec_deadline_kills() -> Result<(
             .run()
             .await?;
         assert!(o.timed_out, "{o:?}");
+        assert_eq!(o.out(), "started", "output before the deadline is kept");
         assert!(started.elapsed() < Duration::from_secs(60));
         let e = o.check().unwrap_err().to_string();
         assert!(e.contains("timed out"), "{e}");
         let left = n.exec("pgrep -x sleep | grep -v '^1$' | wc -l").await?.check()?;
         // The node's own `sleep infinity` is its service; the test's `sleep 300` must be gone.
         assert_eq!(left.out(), "1", "the timed-out command's children survived");
+
+        // A paused node refuses commands at once; unpaused, it answers again.
+        n.pause().await?;
+        assert_eq!(n.state().await?, NodeState::Paused);
+        let r = n.cmd("true").timeout(Duration::from_secs(30)).run().await;
+        assert!(r.is_err(), "exec on a paused node: {r:?}");
+        n.unpause().await?;
+        n.exec("true").await?.check()?;
 
         // Reading a missing file names node and path.
         let e = n.read_file("/nope").await.unwrap_err().to_string();

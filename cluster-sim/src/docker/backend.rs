@@ -25,6 +25,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::owner::{
     cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_NODE,
 };
+use super::agent::{request_script, Agent, AgentError};
 use super::subnet::{self, Net};
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
@@ -84,6 +85,14 @@ pub struct DockerBackend {
     docker: Docker,
     images: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
     pool: Net,
+    /// Idle exec agents by container name.
+    agents: Arc<std::sync::Mutex<HashMap<String, Vec<Agent>>>>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Agent")
+    }
 }
 
 /// Turns an engine error into a user-facing line.
@@ -141,6 +150,7 @@ impl DockerBackend {
             docker,
             images: Arc::default(),
             pool,
+            agents: Arc::default(),
         })
     }
 
@@ -444,6 +454,99 @@ impl DockerBackend {
             .map_err(|e| self.node_error(e, container))
     }
 
+    fn take_agent(&self, container: &str) -> Option<Agent> {
+        self.agents
+            .lock()
+            .ok()?
+            .get_mut(container)
+            .and_then(Vec::pop)
+    }
+
+    fn put_agent(&self, container: &str, agent: Agent) {
+        if let Ok(mut map) = self.agents.lock() {
+            let idle = map.entry(container.to_string()).or_default();
+            if idle.len() < 4 {
+                idle.push(agent);
+            }
+        }
+    }
+
+    /// Forgets the agents of containers whose processes are gone or about to go.
+    fn drop_agents(&self, prefix: &str) {
+        if let Ok(mut map) = self.agents.lock() {
+            map.retain(|k, _| !k.starts_with(prefix));
+        }
+    }
+
+    async fn exec_by_agent(
+        &self,
+        container: &str,
+        node: &str,
+        req: &ExecRequest,
+    ) -> Result<ExecOutput, AgentError> {
+        let marker = exec_marker();
+        let mut env: Vec<(String, String)> =
+            req.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.push((EXEC_MARKER_VAR.to_string(), marker.clone()));
+        let script = request_script(&req.argv, &env, req.workdir.as_deref());
+        // A pooled agent may have died with a restart of its node: then try one fresh agent.
+        let mut agent = None;
+        if let Some(mut a) = self.take_agent(container) {
+            if a.send(&script).await.is_ok() {
+                agent = Some(a);
+            }
+        }
+        let mut agent = match agent {
+            Some(a) => a,
+            None => {
+                let mut a = Agent::spawn(&self.docker, container)
+                    .await
+                    .map_err(|e| AgentError::NotSent(e.to_string()))?;
+                a.send(&script).await?;
+                a
+            }
+        };
+        let started = Instant::now();
+        let (code, stdout, stderr, timed_out) =
+            match tokio::time::timeout(req.timeout, agent.recv()).await {
+                Ok(reply) => {
+                    let (code, out, err) = reply?;
+                    (code, out, err, false)
+                }
+                Err(_) => {
+                    self.kill_marked(container, &marker)
+                        .await
+                        .map_err(|e| AgentError::Lost(e.to_string()))?;
+                    // The agent answers once the killed command is gone, with its output so far.
+                    match tokio::time::timeout(Duration::from_secs(5), agent.recv()).await {
+                        Ok(Ok((_, out, err))) => (137, out, err, true),
+                        _ => {
+                            return Ok(ExecOutput {
+                                node: node.to_string(),
+                                command: req.display(),
+                                code: 137,
+                                stdout: String::new(),
+                                stderr: String::new(),
+                                duration: started.elapsed(),
+                                timed_out: true,
+                            })
+                        }
+                    }
+                }
+            };
+        let duration = started.elapsed();
+        self.put_agent(container, agent);
+        Ok(ExecOutput {
+            node: node.to_string(),
+            command: req.display(),
+            code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            duration,
+            timed_out,
+        })
+    }
+
     /// SIGKILLs every process in the container that carries an exec's marker.
     async fn kill_marked(&self, container: &str, marker: &str) -> Result<(), BackendError> {
         let script = format!(
@@ -608,6 +711,27 @@ impl Backend for DockerBackend {
         req: &ExecRequest,
     ) -> Result<ExecOutput, BackendError> {
         let name = container_name(cluster, node);
+        // Commands go through a warm agent in the node where they can (no user switch, env
+        // names the shell accepts); anything else, or an agent that can't be reached, takes a
+        // fresh exec from the engine.
+        let plain_env = req.env.keys().all(|k| {
+            !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        if req.user.is_none() && plain_env {
+            match self.exec_by_agent(&name, node, req).await {
+                Ok(out) => return Ok(out),
+                Err(AgentError::NotSent(why)) => {
+                    tracing::debug!(container = %name, "exec agent unavailable: {why}");
+                }
+                Err(AgentError::Lost(why)) => {
+                    return Err(BackendError::Other(format!(
+                        "lost the command's result ({why}); did the node stop?"
+                    )))
+                }
+            }
+        }
         // Every process the command starts inherits this marker, so a deadline can kill them
         // all (even daemonized children) without wrapping the command in another program.
         let marker = exec_marker();
@@ -749,6 +873,12 @@ impl Backend for DockerBackend {
 
     async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError> {
         let name = self.known(cluster, node).await?;
+        if matches!(
+            action,
+            NodeAction::Kill | NodeAction::Stop | NodeAction::Restart | NodeAction::Pause
+        ) {
+            self.drop_agents(&name);
+        }
         let d = &self.docker;
         let r = match action {
             NodeAction::Kill => {
@@ -804,6 +934,7 @@ impl Backend for DockerBackend {
     }
 
     async fn destroy(&self, cluster: &str) -> Result<(), BackendError> {
+        self.drop_agents(&format!("{cluster}-"));
         self.remove_cluster(cluster).await
     }
 }

@@ -1,5 +1,6 @@
 //! The docker backend: bollard against the local engine, a private network per cluster.
 
+mod agent;
 mod backend;
 mod owner;
 mod reaper;
