@@ -106,11 +106,15 @@ fn compose_file(dir: &Path, image: &str) -> Result<PathBuf> {
 fn compose_up(file: &Path) -> Result<Duration> {
     let f = file.display();
     let t = Instant::now();
-    sh(&format!("docker-compose -f {f} -p csbench up -d 2>/dev/null"))?;
+    sh(&format!(
+        "docker-compose -f {f} -p csbench up -d 2>/dev/null"
+    ))?;
     let names: Vec<String> = (1..=3).map(|i| format!("csbench_n{i}_1")).collect();
     wait_healthy_cli(&names)?;
     let up = t.elapsed();
-    sh(&format!("docker-compose -f {f} -p csbench down -t 0 2>/dev/null"))?;
+    sh(&format!(
+        "docker-compose -f {f} -p csbench down -t 0 2>/dev/null"
+    ))?;
     Ok(up)
 }
 
@@ -150,7 +154,8 @@ fn main() -> Result<()> {
         .unwrap_or(5);
     let rt = tokio::runtime::Runtime::new()?;
     let docker = rt.block_on(DockerBackend::connect())?;
-    let image = rt.block_on(ImageBuilder::new(root().join("docker/node")).ensure(docker.client()))?;
+    let image =
+        rt.block_on(ImageBuilder::new(root().join("docker/node")).ensure(docker.client()))?;
     let spec = ClusterSpec::from_file(root().join("fixtures/clusters/etcd3.toml"))?;
     let dir = tempfile::tempdir()?;
     let compose = compose_file(dir.path(), &image)?;
@@ -200,17 +205,33 @@ fn main() -> Result<()> {
     let (cs, co, lo) = (median(&mut cs_up), median(&mut co_up), median(&mut loop_up));
     println!("3-node etcd cluster up to ready, median of {rounds}:");
     println!("  cluster-sim          {}", ms(cs));
-    println!("  docker-compose up -d {}   cluster-sim/compose = {:.2}x", ms(co), cs.as_secs_f64() / co.as_secs_f64());
-    println!("  docker run loop      {}   cluster-sim/loop    = {:.2}x", ms(lo), cs.as_secs_f64() / lo.as_secs_f64());
+    println!(
+        "  docker-compose up -d {}   cluster-sim/compose = {:.2}x",
+        ms(co),
+        cs.as_secs_f64() / co.as_secs_f64()
+    );
+    println!(
+        "  docker run loop      {}   cluster-sim/loop    = {:.2}x",
+        ms(lo),
+        cs.as_secs_f64() / lo.as_secs_f64()
+    );
     let (lp50, lp99) = (pct(&mut lib_exec, 0.5), pct(&mut lib_exec, 0.99));
     let (cp50, cp99) = (pct(&mut cli_exec, 0.5), pct(&mut cli_exec, 0.99));
     println!("exec round trip of `true`, 200 calls:");
     println!("  library    p50 {}  p99 {}", ms(lp50), ms(lp99));
     println!("  docker CLI p50 {}  p99 {}", ms(cp50), ms(cp99));
-    println!("  library/CLI p50 = {:.2}x  p99 = {:.2}x", lp50.as_secs_f64() / cp50.as_secs_f64(), lp99.as_secs_f64() / cp99.as_secs_f64());
+    println!(
+        "  library/CLI p50 = {:.2}x  p99 = {:.2}x",
+        lp50.as_secs_f64() / cp50.as_secs_f64(),
+        lp99.as_secs_f64() / cp99.as_secs_f64()
+    );
     let (cd, ld) = (median(&mut cs_down), median(&mut loop_down));
     println!("teardown of 3 nodes + network, median of {rounds}:");
     println!("  cluster-sim          {}", ms(cd));
-    println!("  docker rm -f loop    {}   cluster-sim/loop = {:.2}x", ms(ld), cd.as_secs_f64() / ld.as_secs_f64());
+    println!(
+        "  docker rm -f loop    {}   cluster-sim/loop = {:.2}x",
+        ms(ld),
+        cd.as_secs_f64() / ld.as_secs_f64()
+    );
     Ok(())
 }

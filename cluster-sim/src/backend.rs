@@ -128,8 +128,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
     ) -> Result<(), BackendError>;
 
     /// Reads a file.
-    async fn read_file(&self, cluster: &str, node: &str, path: &str)
-        -> Result<Vec<u8>, BackendError>;
+    async fn read_file(
+        &self,
+        cluster: &str,
+        node: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, BackendError>;
 
     /// The node's service log (stdout and stderr, interleaved).
     async fn logs(&self, cluster: &str, node: &str) -> Result<Vec<u8>, BackendError>;

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
-use crate::error::{
-    BackendError, ExecError, NodeError, ProvisionError, TransferError,
-};
+use crate::error::{BackendError, ExecError, NodeError, ProvisionError, TransferError};
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::spec::{ClusterSpec, NodeSpec};
 use crate::template::{self, TemplateContext, TemplateNode};
@@ -106,18 +104,17 @@ impl ClusterBuilder {
     /// Provisions the cluster: addresses, rendered files, nodes started, readiness checked.
     /// On failure everything already made is removed before the error returns.
     pub async fn up(self) -> Result<Cluster, ProvisionError> {
-        let backend = match self.backend {
-            Some(b) => b,
-            None => Arc::new(
-                crate::docker::DockerBackend::connect()
-                    .await
-                    .map_err(|source| ProvisionError::Backend {
+        let backend =
+            match self.backend {
+                Some(b) => b,
+                None => Arc::new(crate::docker::DockerBackend::connect().await.map_err(
+                    |source| ProvisionError::Backend {
                         cluster: self.spec.name.clone(),
                         step: "connect".into(),
                         source,
-                    })?,
-            ),
-        };
+                    },
+                )?),
+            };
         let name = self.name.unwrap_or_else(|| unique_name(&self.spec.name));
         let inner = Arc::new(Inner {
             name: name.clone(),
@@ -143,7 +140,11 @@ impl ClusterBuilder {
         match cluster.provision().await {
             Ok(()) => Ok(cluster),
             Err(e) => {
-                cluster.emit(None, EventKind::Provision, format!("provisioning failed: {e}"));
+                cluster.emit(
+                    None,
+                    EventKind::Provision,
+                    format!("provisioning failed: {e}"),
+                );
                 if let Some(dir) = &self.failure_dir {
                     cluster.collect_logs(dir).await;
                 }
@@ -168,7 +169,13 @@ fn unique_name(base: &str) -> String {
     h.write_u32(std::process::id());
     let base: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     format!("{base}-{:06x}", h.finish() & 0xff_ffff)
@@ -327,7 +334,10 @@ impl Cluster {
             .await
             .map_err(backend_err("launch"))?;
         self.emit(None, EventKind::Provision, "nodes started".into());
-        let waits = self.nodes().into_iter().map(|n| async move { n.wait_ready().await });
+        let waits = self
+            .nodes()
+            .into_iter()
+            .map(|n| async move { n.wait_ready().await });
         futures::future::try_join_all(waits).await?;
         Ok(())
     }
@@ -605,7 +615,11 @@ impl Node {
     }
 
     /// Writes a file on the node (mode 0644, parents created).
-    pub async fn write_file(&self, path: &str, data: impl AsRef<[u8]>) -> Result<(), TransferError> {
+    pub async fn write_file(
+        &self,
+        path: &str,
+        data: impl AsRef<[u8]>,
+    ) -> Result<(), TransferError> {
         self.write_file_mode(path, data, 0o644).await
     }
 
@@ -745,11 +759,19 @@ impl Node {
             if exited || Instant::now() >= deadline {
                 let log = self.logs().await.unwrap_or_default();
                 let log = crate::exec::tail_of(log.trim(), 1500);
-                let why = if exited { "; the node's service exited" } else { "" };
+                let why = if exited {
+                    "; the node's service exited"
+                } else {
+                    ""
+                };
                 return Err(ProvisionError::NotReady {
                     node: self.name.clone(),
                     command: ready.command.clone(),
-                    timeout: if exited { started.elapsed() } else { ready.timeout },
+                    timeout: if exited {
+                        started.elapsed()
+                    } else {
+                        ready.timeout
+                    },
                     last: format!("{last}{why}; log tail: {log}"),
                 });
             }

@@ -53,8 +53,8 @@ pub async fn connect_backend(
                     "the ssh backend needs an inventory: set {INVENTORY_VAR}=FILE"
                 ))
             })?;
-            let backend = ssh::SshBackend::from_file(path)
-                .map_err(|e| BackendError::Other(e.to_string()))?;
+            let backend =
+                ssh::SshBackend::from_file(path).map_err(|e| BackendError::Other(e.to_string()))?;
             Ok(std::sync::Arc::new(backend))
         }
         other => Err(BackendError::Other(format!(

@@ -206,7 +206,12 @@ impl Src<'_> {
         (line, col)
     }
 
-    fn err(&self, span: std::ops::Range<usize>, key: &str, message: impl fmt::Display) -> SpecError {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl fmt::Display,
+    ) -> SpecError {
         let (line, column) = self.line_col(span.start);
         SpecError::Invalid {
             file: self.path.to_string(),
@@ -288,20 +293,32 @@ fn key_at(text: &str, offset: usize) -> String {
     let here = text[start..].lines().next().unwrap_or("");
     // At a blank line (the end of the file, say), the key is on the last line before it.
     let line = if here.trim().is_empty() {
-        text[..start].lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+        text[..start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
     } else {
         here
     };
     let line = line.trim();
     if let Some(rest) = line.strip_prefix('[') {
-        return rest.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        return rest
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
     }
     line.split('=').next().unwrap_or("").trim().to_string()
 }
 
 fn parse_duration(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<Duration, SpecError> {
-    humantime::parse_duration(v.get_ref())
-        .map_err(|e| src.err(v.span(), key, format!("bad duration {:?}: {e}", v.get_ref())))
+    humantime::parse_duration(v.get_ref()).map_err(|e| {
+        src.err(
+            v.span(),
+            key,
+            format!("bad duration {:?}: {e}", v.get_ref()),
+        )
+    })
 }
 
 fn parse_memory(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<u64, SpecError> {
@@ -324,7 +341,10 @@ fn parse_memory(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<u64, Sp
         _ => Err(src.err(
             v.span(),
             key,
-            format!("bad memory size {:?} (use e.g. \"512m\" or \"2g\")", v.get_ref()),
+            format!(
+                "bad memory size {:?} (use e.g. \"512m\" or \"2g\")",
+                v.get_ref()
+            ),
         )),
     }
 }
@@ -423,10 +443,12 @@ fn resolve(
         Some(n) => {
             let span = n.span();
             match n.get_ref() {
-                RawNodes::Count(c) => names.extend((1..=*c).map(|i| (format!("n{i}"), span.clone()))),
-                RawNodes::Table(t) => names.extend(
-                    (1..=t.count).map(|i| (format!("{}{i}", t.prefix), span.clone())),
-                ),
+                RawNodes::Count(c) => {
+                    names.extend((1..=*c).map(|i| (format!("n{i}"), span.clone())))
+                }
+                RawNodes::Table(t) => {
+                    names.extend((1..=t.count).map(|i| (format!("{}{i}", t.prefix), span.clone())))
+                }
                 RawNodes::Names(v) => names.extend(v.iter().map(|s| (s.clone(), span.clone()))),
             }
         }
@@ -437,7 +459,11 @@ fn resolve(
         ),
     }
     if names.is_empty() {
-        return Err(src.err(0..0, "nodes", "the spec declares no nodes (set `nodes = 3` or add [[node]] tables)"));
+        return Err(src.err(
+            0..0,
+            "nodes",
+            "the spec declares no nodes (set `nodes = 3` or add [[node]] tables)",
+        ));
     }
     let mut seen = HashSet::new();
     for (name, span) in &names {
@@ -449,7 +475,11 @@ fn resolve(
             ));
         }
         if !seen.insert(name.clone()) {
-            return Err(src.err(span.clone(), "node.name", format!("duplicate node {name:?}")));
+            return Err(src.err(
+                span.clone(),
+                "node.name",
+                format!("duplicate node {name:?}"),
+            ));
         }
     }
     // With both `nodes` and `[[node]]`, the tables override nodes that `nodes` named.
@@ -460,7 +490,10 @@ fn resolve(
                 return Err(src.err(
                     n.name.span(),
                     "node.name",
-                    format!("[[node]] {:?} is not one of the nodes named by `nodes`", n.name.get_ref()),
+                    format!(
+                        "[[node]] {:?} is not one of the nodes named by `nodes`",
+                        n.name.get_ref()
+                    ),
                 ));
             }
             if !seen_over.insert(n.name.get_ref().clone()) {
@@ -506,7 +539,11 @@ fn resolve(
         })?;
         if template {
             let text = std::fs::read_to_string(&found).map_err(|e| {
-                src.err(kspan.clone(), &format!("{key}.template"), format!("cannot read {}: {e}", found.display()))
+                src.err(
+                    kspan.clone(),
+                    &format!("{key}.template"),
+                    format!("cannot read {}: {e}", found.display()),
+                )
             })?;
             crate::template::check(&text, &found)
                 .map_err(|m| src.err(kspan.clone(), &format!("{key}.template"), m))?;
@@ -516,9 +553,15 @@ fn resolve(
         }
         let mode = match &f.mode {
             None => 0o644,
-            Some(m) => u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8).map_err(|_| {
-                src.err(m.span(), &format!("{key}.mode"), format!("bad mode {:?} (octal, e.g. \"0644\")", m.get_ref()))
-            })?,
+            Some(m) => {
+                u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8).map_err(|_| {
+                    src.err(
+                        m.span(),
+                        &format!("{key}.mode"),
+                        format!("bad mode {:?} (octal, e.g. \"0644\")", m.get_ref()),
+                    )
+                })?
+            }
         };
         files.push(File {
             spec: FileSpec {
@@ -682,7 +725,13 @@ mod tests {
 
     #[test]
     fn image_syntax() {
-        for ok in ["a", "a/b:c", "localhost:5000/a/b:1.0", "cluster-sim/node", "a@sha256:00"] {
+        for ok in [
+            "a",
+            "a/b:c",
+            "localhost:5000/a/b:1.0",
+            "cluster-sim/node",
+            "a@sha256:00",
+        ] {
             assert!(valid_image(ok), "{ok}");
         }
         for bad in ["", "A", "a b", "a:", "a/:x", "a:b/c:"] {

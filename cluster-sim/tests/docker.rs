@@ -60,7 +60,9 @@ async fn etcd_leader(cluster: &Cluster, from: &str) -> Option<String> {
         return None;
     }
     let status: serde_json::Value = serde_json::from_str(status.out()).ok()?;
-    let leader = status.get(0)?["Status"]["leader"].as_u64().filter(|l| *l != 0)?;
+    let leader = status.get(0)?["Status"]["leader"]
+        .as_u64()
+        .filter(|l| *l != 0)?;
     let members: serde_json::Value = serde_json::from_str(members.out()).ok()?;
     members["members"]
         .as_array()?
@@ -83,12 +85,18 @@ async fn etcd_write_on_n1_read_on_n3_and_leader_failover() -> Result<()> {
         assert_eq!(got.out(), "hello");
 
         // Health of all three members, as a user would check it.
-        let health = n1.exec("etcdctl endpoint health --cluster").await?.check()?;
+        let health = n1
+            .exec("etcdctl endpoint health --cluster")
+            .await?
+            .check()?;
         let text = format!("{}{}", health.stdout, health.stderr);
         assert_eq!(text.matches("is healthy").count(), 3, "{text}");
 
         // Kill the leader: the other two elect a new one and writes go on.
-        let leader = wait_for("an etcd leader", Duration::from_secs(20), || etcd_leader(&c, "n1")).await?;
+        let leader = wait_for("an etcd leader", Duration::from_secs(20), || {
+            etcd_leader(&c, "n1")
+        })
+        .await?;
         c.node(&leader)?.kill().await?;
         assert_eq!(c.node(&leader)?.state().await?, NodeState::Exited);
         let survivor = c
@@ -146,7 +154,10 @@ async fn etcd_member_keeps_its_data_and_address_across_restart() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_replicas_converge() -> Result<()> {
     with_cluster("redis3", |c| async move {
-        c.node("n1")?.exec("redis-cli set colour blue").await?.check()?;
+        c.node("n1")?
+            .exec("redis-cli set colour blue")
+            .await?
+            .check()?;
         for r in ["n2", "n3"] {
             let node = c.node(r)?;
             let got = wait_for("replica to converge", Duration::from_secs(20), || async {
@@ -174,7 +185,10 @@ async fn files_round_trip_binary_and_large_and_exec_deadline_kills() -> Result<(
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         n.write_file("/data/dir/blob.bin", &data).await?;
-        let sum = n.exec("sha256sum /data/dir/blob.bin | cut -d' ' -f1").await?.check()?;
+        let sum = n
+            .exec("sha256sum /data/dir/blob.bin | cut -d' ' -f1")
+            .await?
+            .check()?;
         assert_eq!(sum.out().len(), 64);
         let back = n.read_file("/data/dir/blob.bin").await?;
         assert_eq!(back.len(), data.len());
@@ -184,7 +198,10 @@ async fn files_round_trip_binary_and_large_and_exec_deadline_kills() -> Result<(
         let o = n.exec("echo out; echo err >&2; exit 7").await?;
         assert_eq!((o.code, o.out(), o.stderr.trim()), (7, "out", "err"));
         let e = o.check().unwrap_err().to_string();
-        assert!(e.contains("n1") && e.contains("exited 7") && e.contains("err"), "{e}");
+        assert!(
+            e.contains("n1") && e.contains("exited 7") && e.contains("err"),
+            "{e}"
+        );
         let o = n
             .cmd("echo $GREETING $(pwd) $(id -un)")
             .env("GREETING", "hi")
@@ -207,7 +224,10 @@ async fn files_round_trip_binary_and_large_and_exec_deadline_kills() -> Result<(
         assert!(started.elapsed() < Duration::from_secs(60));
         let e = o.check().unwrap_err().to_string();
         assert!(e.contains("timed out"), "{e}");
-        let left = n.exec("pgrep -x sleep | grep -v '^1$' | wc -l").await?.check()?;
+        let left = n
+            .exec("pgrep -x sleep | grep -v '^1$' | wc -l")
+            .await?
+            .check()?;
         // The node's own `sleep infinity` is its service; the test's `sleep 300` must be gone.
         assert_eq!(left.out(), "1", "the timed-out command's children survived");
 
@@ -272,11 +292,25 @@ async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
     let path = dir.path().join("bad-image.toml");
     std::fs::write(&path, "nodes = 2\nimage = \"no-such-image:1\"\n")?;
     let spec = ClusterSpec::from_file(&path)?;
-    let e = Cluster::builder(spec).name("cs-test-badimage").up().await.unwrap_err();
+    let e = Cluster::builder(spec)
+        .name("cs-test-badimage")
+        .up()
+        .await
+        .unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("no-such-image:1") && msg.contains("not in the local engine"), "{msg}");
-    assert!(docker.containers(Some("cs-test-badimage")).await?.is_empty());
-    assert!(!docker.networks().await?.iter().any(|n| n.1 == "cs-test-badimage"));
+    assert!(
+        msg.contains("no-such-image:1") && msg.contains("not in the local engine"),
+        "{msg}"
+    );
+    assert!(docker
+        .containers(Some("cs-test-badimage"))
+        .await?
+        .is_empty());
+    assert!(!docker
+        .networks()
+        .await?
+        .iter()
+        .any(|n| n.1 == "cs-test-badimage"));
 
     // A service that dies at once: readiness fails fast with the log tail, nothing is left.
     let path = dir.path().join("dies.toml");
@@ -286,10 +320,20 @@ async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
     )?;
     let spec = ClusterSpec::from_file(&path)?;
     let started = Instant::now();
-    let e = Cluster::builder(spec).name("cs-test-dies").up().await.unwrap_err();
+    let e = Cluster::builder(spec)
+        .name("cs-test-dies")
+        .up()
+        .await
+        .unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("n1") && msg.contains("exited") && msg.contains("bye-from-service"), "{msg}");
-    assert!(started.elapsed() < Duration::from_secs(50), "did not fail fast");
+    assert!(
+        msg.contains("n1") && msg.contains("exited") && msg.contains("bye-from-service"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "did not fail fast"
+    );
     assert!(docker.containers(Some("cs-test-dies")).await?.is_empty());
     Ok(())
 }

@@ -29,6 +29,9 @@ done
 
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, DockerError>> + Send>>;
 
+/// One reply: exit code, stdout, stderr.
+pub(crate) type Reply = (i64, Vec<u8>, Vec<u8>);
+
 /// One agent process in one container.
 pub(crate) struct Agent {
     input: Pin<Box<dyn AsyncWrite + Send>>,
@@ -76,7 +79,11 @@ impl Agent {
     /// Starts an agent in `container`.
     pub(crate) async fn spawn(docker: &Docker, container: &str) -> Result<Agent, DockerError> {
         let opts = CreateExecOptions {
-            cmd: Some(vec!["sh".to_string(), "-c".to_string(), AGENT_SCRIPT.to_string()]),
+            cmd: Some(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                AGENT_SCRIPT.to_string(),
+            ]),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -111,7 +118,7 @@ impl Agent {
     }
 
     /// Reads one reply: exit code, stdout, stderr.
-    pub(crate) async fn recv(&mut self) -> Result<(i64, Vec<u8>, Vec<u8>), AgentError> {
+    pub(crate) async fn recv(&mut self) -> Result<Reply, AgentError> {
         loop {
             if let Some(reply) = self.parse()? {
                 return Ok(reply);
@@ -124,7 +131,7 @@ impl Agent {
         }
     }
 
-    fn parse(&mut self) -> Result<Option<(i64, Vec<u8>, Vec<u8>)>, AgentError> {
+    fn parse(&mut self) -> Result<Option<Reply>, AgentError> {
         let Some(nl) = self.buf.iter().position(|b| *b == b'\n') else {
             return Ok(None);
         };

@@ -22,10 +22,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::{StreamExt, TryStreamExt};
 
-use super::owner::{
-    cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_NODE,
-};
 use super::agent::{request_script, Agent, AgentError};
+use super::owner::{cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_NODE};
 use super::subnet::{self, Net};
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
@@ -115,7 +113,13 @@ pub(crate) fn engine_error(e: DockerError) -> BackendError {
 }
 
 fn is_not_found(e: &DockerError) -> bool {
-    matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 fn container_name(cluster: &str, node: &str) -> String {
@@ -139,13 +143,15 @@ impl DockerBackend {
                 )
             })?
             .map_err(engine_error)?;
-        let pool_text =
-            std::env::var("CLUSTER_SIM_SUBNET_POOL").unwrap_or_else(|_| subnet::DEFAULT_POOL.into());
-        let pool = Net::parse(&pool_text).filter(|n| n.prefix <= 24).ok_or_else(|| {
-            BackendError::Other(format!(
-                "CLUSTER_SIM_SUBNET_POOL={pool_text:?} is not an IPv4 network of /24 or larger"
-            ))
-        })?;
+        let pool_text = std::env::var("CLUSTER_SIM_SUBNET_POOL")
+            .unwrap_or_else(|_| subnet::DEFAULT_POOL.into());
+        let pool = Net::parse(&pool_text)
+            .filter(|n| n.prefix <= 24)
+            .ok_or_else(|| {
+                BackendError::Other(format!(
+                    "CLUSTER_SIM_SUBNET_POOL={pool_text:?} is not an IPv4 network of /24 or larger"
+                ))
+            })?;
         Ok(Self {
             docker,
             images: Arc::default(),
@@ -160,7 +166,10 @@ impl DockerBackend {
     }
 
     /// Containers carrying the cluster label, optionally of one cluster only.
-    pub async fn containers(&self, cluster: Option<&str>) -> Result<Vec<ContainerInfo>, BackendError> {
+    pub async fn containers(
+        &self,
+        cluster: Option<&str>,
+    ) -> Result<Vec<ContainerInfo>, BackendError> {
         let filter = match cluster {
             Some(c) => format!("{LABEL_CLUSTER}={c}"),
             None => LABEL_CLUSTER.to_string(),
@@ -306,7 +315,11 @@ impl DockerBackend {
                 {
                     last = message;
                 }
-                Err(DockerError::DockerResponseServerError { message, status_code: 409, .. }) => {
+                Err(DockerError::DockerResponseServerError {
+                    message,
+                    status_code: 409,
+                    ..
+                }) => {
                     return Err(BackendError::Other(format!(
                         "a cluster named {cluster:?} already exists ({message})"
                     )))
@@ -393,7 +406,11 @@ impl DockerBackend {
             .create_container(Some(opts), body)
             .await
             .map_err(|e| {
-                BackendError::Other(format!("node {}: create container: {}", n.spec.name, engine_error(e)))
+                BackendError::Other(format!(
+                    "node {}: create container: {}",
+                    n.spec.name,
+                    engine_error(e)
+                ))
             })?;
         self.put_many(&name, &[DOCKER_WORKDIR], &n.files)
             .await
@@ -401,11 +418,19 @@ impl DockerBackend {
         self.docker
             .start_container(&name, None)
             .await
-            .map_err(|e| BackendError::Other(format!("node {}: start: {}", n.spec.name, engine_error(e))))?;
+            .map_err(|e| {
+                BackendError::Other(format!("node {}: start: {}", n.spec.name, engine_error(e)))
+            })?;
         Ok(())
     }
 
-    async fn put(&self, container: &str, path: &str, data: &[u8], mode: u32) -> Result<(), BackendError> {
+    async fn put(
+        &self,
+        container: &str,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+    ) -> Result<(), BackendError> {
         self.put_many(container, &[], &[(path.to_string(), data.to_vec(), mode)])
             .await
     }
@@ -485,8 +510,11 @@ impl DockerBackend {
         req: &ExecRequest,
     ) -> Result<ExecOutput, AgentError> {
         let marker = exec_marker();
-        let mut env: Vec<(String, String)> =
-            req.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env: Vec<(String, String)> = req
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         env.push((EXEC_MARKER_VAR.to_string(), marker.clone()));
         let script = request_script(&req.argv, &env, req.workdir.as_deref());
         // A pooled agent may have died with a restart of its node: then try one fresh agent.
@@ -594,11 +622,10 @@ impl DockerBackend {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             // A removal already under way (a concurrent teardown or the reaper) is fine.
-            Err(DockerError::DockerResponseServerError { status_code: 409, message })
-                if message.contains("already in progress") =>
-            {
-                Ok(())
-            }
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
             Err(e) => Err(engine_error(e)),
         }
     }
@@ -606,7 +633,9 @@ impl DockerBackend {
     /// Removes containers and networks of one cluster, by label, in parallel.
     pub(crate) async fn remove_cluster(&self, cluster: &str) -> Result<(), BackendError> {
         let containers = self.containers(Some(cluster)).await?;
-        let jobs = containers.iter().map(|c| self.remove_container(&c.container));
+        let jobs = containers
+            .iter()
+            .map(|c| self.remove_container(&c.container));
         let results = futures::future::join_all(jobs).await;
         let mut errors: Vec<String> = results
             .into_iter()
@@ -684,7 +713,11 @@ impl Backend for DockerBackend {
 
     async fn launch(&self, cluster: &str, nodes: &[NodeLaunch]) -> Result<(), BackendError> {
         // The network carries the labels chosen at allocation; containers copy them.
-        let net = match self.docker.inspect_network(&network_name(cluster), None).await {
+        let net = match self
+            .docker
+            .inspect_network(&network_name(cluster), None)
+            .await
+        {
             Ok(n) => n,
             Err(e) if is_not_found(&e) => {
                 return Err(BackendError::UnknownCluster(cluster.to_string()))
@@ -753,8 +786,13 @@ impl Backend for DockerBackend {
                 self.known(cluster, node).await?;
                 return Err(engine_error(e));
             }
-            Err(DockerError::DockerResponseServerError { status_code: 409, message }) => {
-                return Err(BackendError::Other(format!("node is not running ({message})")))
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) => {
+                return Err(BackendError::Other(format!(
+                    "node is not running ({message})"
+                )))
             }
             Err(e) => return Err(engine_error(e)),
         };
@@ -832,9 +870,9 @@ impl Backend for DockerBackend {
             .try_collect()
             .await
             .map_err(|e| match e {
-                DockerError::DockerResponseServerError { status_code: 404, .. } => {
-                    BackendError::Other("no such file".into())
-                }
+                DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                } => BackendError::Other("no such file".into()),
                 e => engine_error(e),
             })?;
         let tarball: Vec<u8> = chunks.concat();
@@ -882,20 +920,27 @@ impl Backend for DockerBackend {
         let d = &self.docker;
         let r = match action {
             NodeAction::Kill => {
-                let opts = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
+                let opts = KillContainerOptionsBuilder::default()
+                    .signal("SIGKILL")
+                    .build();
                 d.kill_container(&name, Some(opts)).await
             }
             NodeAction::Stop => {
-                let opts = StopContainerOptionsBuilder::default().t(STOP_GRACE_SECS).build();
+                let opts = StopContainerOptionsBuilder::default()
+                    .t(STOP_GRACE_SECS)
+                    .build();
                 d.stop_container(&name, Some(opts)).await
             }
             NodeAction::Start => d.start_container(&name, None).await,
             NodeAction::Restart => {
-                let opts = StopContainerOptionsBuilder::default().t(STOP_GRACE_SECS).build();
+                let opts = StopContainerOptionsBuilder::default()
+                    .t(STOP_GRACE_SECS)
+                    .build();
                 match d.stop_container(&name, Some(opts)).await {
-                    Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 304, .. }) => {
-                        d.start_container(&name, None).await
-                    }
+                    Ok(())
+                    | Err(DockerError::DockerResponseServerError {
+                        status_code: 304, ..
+                    }) => d.start_container(&name, None).await,
                     Err(e) => Err(e),
                 }
             }
@@ -905,7 +950,9 @@ impl Backend for DockerBackend {
         match r {
             Ok(()) => Ok(()),
             // 304: already in the asked-for state.
-            Err(DockerError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(engine_error(e)),
         }
     }
@@ -922,9 +969,8 @@ impl Backend for DockerBackend {
         };
         Ok(match info.state.and_then(|s| s.status) {
             Some(ContainerStateStatusEnum::CREATED) => NodeState::Created,
-            Some(ContainerStateStatusEnum::RUNNING) | Some(ContainerStateStatusEnum::RESTARTING) => {
-                NodeState::Running
-            }
+            Some(ContainerStateStatusEnum::RUNNING)
+            | Some(ContainerStateStatusEnum::RESTARTING) => NodeState::Running,
             Some(ContainerStateStatusEnum::PAUSED) => NodeState::Paused,
             Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
                 NodeState::Exited

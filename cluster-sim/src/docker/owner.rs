@@ -76,7 +76,10 @@ mod tests {
         assert!(owner_alive(&current_owner()));
         let me = current_owner();
         let (rest, _) = me.rsplit_once(':').unwrap();
-        assert!(!owner_alive(&format!("{rest}:1")), "same pid, other start time");
+        assert!(
+            !owner_alive(&format!("{rest}:1")),
+            "same pid, other start time"
+        );
         assert!(!owner_alive(&format!("{}:4194399:1", hostname())));
         assert!(owner_alive("some-other-host:1:1"));
         assert!(!owner_alive("garbage"));

@@ -107,6 +107,9 @@ mod tests {
     fn parse_rejects_garbage() {
         assert!(Net::parse("10.0.0.0").is_none());
         assert!(Net::parse("10.0.0.0/31").is_none());
-        assert_eq!(Net::parse("10.1.2.3/16").unwrap().to_string(), "10.1.0.0/16");
+        assert_eq!(
+            Net::parse("10.1.2.3/16").unwrap().to_string(),
+            "10.1.0.0/16"
+        );
     }
 }

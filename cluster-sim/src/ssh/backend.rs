@@ -37,7 +37,8 @@ const APT_LIMIT: Duration = Duration::from_secs(900);
 
 /// System directories put in front of `PATH`: non-root logins often lack the sbin ones, and
 /// specs written for the node image expect them (`ss`, `sshd`, `ip`).
-const PATH_PREFIX: &str = "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\"; export PATH; ";
+const PATH_PREFIX: &str =
+    "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\"; export PATH; ";
 
 /// Where a node of a cluster lives.
 #[derive(Debug, Clone)]
@@ -126,7 +127,12 @@ impl SshBackend {
             .hosts
             .iter()
             .find(|h| h.host.name == host)
-            .ok_or_else(|| BackendError::Other(format!("no host {host:?} in {}", self.inner.inventory.source)))?;
+            .ok_or_else(|| {
+                BackendError::Other(format!(
+                    "no host {host:?} in {}",
+                    self.inner.inventory.source
+                ))
+            })?;
         let o = h.run("exec", cmd, None, SHORT).await?;
         Ok((o.code.map_or(-1, i64::from), o.stdout))
     }
@@ -147,27 +153,45 @@ impl SshBackend {
     }
 
     /// Finds a cluster's nodes: from memory, else from the marker files on the hosts.
-    async fn locate_cluster(&self, cluster: &str) -> Result<BTreeMap<String, Placed>, BackendError> {
+    async fn locate_cluster(
+        &self,
+        cluster: &str,
+    ) -> Result<BTreeMap<String, Placed>, BackendError> {
         if let Some(p) = self.placed(cluster) {
             return Ok(p);
         }
         if !valid_cluster_name(cluster) {
             return Err(BackendError::UnknownCluster(cluster.to_string()));
         }
-        let jobs = self.inner.hosts.iter().enumerate().map(|(i, h)| async move {
-            let w = format!("{}/{cluster}", h.host.workdir);
-            let script = format!("cat {} 2>/dev/null || true", q(&format!("{w}/.cluster-sim/node")));
-            match h.run("find cluster", &script, None, SHORT).await {
-                Ok(o) => {
-                    let node = String::from_utf8_lossy(&o.stdout).trim().to_string();
-                    (!node.is_empty()).then_some((node, Placed { host: i, workdir: w, touched: true }))
+        let jobs = self
+            .inner
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| async move {
+                let w = format!("{}/{cluster}", h.host.workdir);
+                let script = format!(
+                    "cat {} 2>/dev/null || true",
+                    q(&format!("{w}/.cluster-sim/node"))
+                );
+                match h.run("find cluster", &script, None, SHORT).await {
+                    Ok(o) => {
+                        let node = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                        (!node.is_empty()).then_some((
+                            node,
+                            Placed {
+                                host: i,
+                                workdir: w,
+                                touched: true,
+                            },
+                        ))
+                    }
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        None
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    None
-                }
-            }
-        });
+            });
         let found: BTreeMap<String, Placed> = futures::future::join_all(jobs)
             .await
             .into_iter()
@@ -226,12 +250,19 @@ impl SshBackend {
             return Ok(());
         }
         if o.code != Some(77) {
-            return Err(BackendError::Other(format!("host {}: prepare workdir {w}: {}", h.host.name, o.why())));
+            return Err(BackendError::Other(format!(
+                "host {}: prepare workdir {w}: {}",
+                h.host.name,
+                o.why()
+            )));
         }
         // The base directory isn't ours to write: make the cluster's directory as root and hand it
         // to the login user.
         let sudo = h
-            .root_prefix("prepare workdir", &format!("creating {w} (its parent is not writable)"))
+            .root_prefix(
+                "prepare workdir",
+                &format!("creating {w} (its parent is not writable)"),
+            )
             .await?;
         let script = format!(
             "u=$(id -un); {sudo}sh -c {inner} sh {w} \"$u\"",
@@ -247,14 +278,26 @@ impl SshBackend {
     }
 
     /// Installs missing packages with apt; present ones are skipped without touching apt.
-    async fn install_packages(&self, h: &HostConn, packages: &[String]) -> Result<(), BackendError> {
+    async fn install_packages(
+        &self,
+        h: &HostConn,
+        packages: &[String],
+    ) -> Result<(), BackendError> {
         if packages.is_empty() {
             return Ok(());
         }
         let step = "install packages";
         for p in packages {
-            if p.is_empty() || p.starts_with('-') || !p.chars().all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c)) {
-                return Err(BackendError::Other(format!("host {}: {step}: bad package name {p:?}", h.host.name)));
+            if p.is_empty()
+                || p.starts_with('-')
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
+            {
+                return Err(BackendError::Other(format!(
+                    "host {}: {step}: bad package name {p:?}",
+                    h.host.name
+                )));
             }
         }
         let list = packages.iter().map(|p| q(p)).collect::<Vec<_>>().join(" ");
@@ -270,7 +313,9 @@ impl SshBackend {
             tracing::debug!(host = %h.host.name, "packages present: {list}");
             return Ok(());
         }
-        let sudo = h.root_prefix(step, &format!("installing {}", missing.join(" "))).await?;
+        let sudo = h
+            .root_prefix(step, &format!("installing {}", missing.join(" ")))
+            .await?;
         let missing_q = missing.iter().map(|p| q(p)).collect::<Vec<_>>().join(" ");
         let unknown_check = format!(
             "command -v apt-get >/dev/null || {{ echo 'apt-get not found (only Debian-family hosts can install packages)' >&2; exit 3; }}; \
@@ -307,7 +352,10 @@ impl SshBackend {
                 "host {}: {step}: unknown package{} {}: apt has no such package{update_note}",
                 h.host.name,
                 if unk.len() > 1 { "s" } else { "" },
-                unk.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+                unk.iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         let install = format!(
@@ -316,7 +364,12 @@ impl SshBackend {
         let o = h.run(step, &install, None, APT_LIMIT).await?;
         if !o.ok() {
             return Err(if sudo.is_empty() {
-                BackendError::Other(format!("host {}: {step}: apt-get install {}: {}", h.host.name, missing.join(" "), o.why()))
+                BackendError::Other(format!(
+                    "host {}: {step}: apt-get install {}: {}",
+                    h.host.name,
+                    missing.join(" "),
+                    o.why()
+                ))
             } else {
                 h.sudo_failure(&format!("{step} {}", missing.join(" ")), &o)
             });
@@ -326,11 +379,22 @@ impl SshBackend {
     }
 
     /// Writes a file on a host, with sudo for paths outside the working directory if allowed.
-    async fn put(&self, h: &HostConn, w: &str, path: &str, data: &[u8], mode: u32) -> Result<(), BackendError> {
+    async fn put(
+        &self,
+        h: &HostConn,
+        w: &str,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+    ) -> Result<(), BackendError> {
         let path = absolute(w, path);
         let step = format!("write {path}");
         let inside = path.starts_with(&format!("{w}/"));
-        let sudo = if !inside && h.host.sudo && !h.is_root().await? { "sudo -n " } else { "" };
+        let sudo = if !inside && h.host.sudo && !h.is_root().await? {
+            "sudo -n "
+        } else {
+            ""
+        };
         let script = format!(
             "{sudo}sh -c {inner} sh {p}",
             inner = q(&format!(
@@ -354,7 +418,10 @@ impl SshBackend {
                 h.host.user.as_deref().unwrap_or("(ssh default)")
             )));
         }
-        Err(BackendError::Other(format!("host {}: {step}: {why}", h.host.name)))
+        Err(BackendError::Other(format!(
+            "host {}: {step}: {why}",
+            h.host.name
+        )))
     }
 
     /// Starts the service detached, in its own session and process group; returns its pid.
@@ -368,11 +435,19 @@ impl SshBackend {
              [ -s service.pid ] || {{ echo 'the service did not start' >&2; exit 1; }}",
             w = q(w)
         );
-        h.run_ok("start service", &script, None, SHORT).await.map(|_| ())
+        h.run_ok("start service", &script, None, SHORT)
+            .await
+            .map(|_| ())
     }
 
     /// Signals the service's process group: `how` is kill, stop, pause or unpause.
-    async fn signal_service(&self, h: &HostConn, w: &str, how: NodeAction, grace: u32) -> Result<(), BackendError> {
+    async fn signal_service(
+        &self,
+        h: &HostConn,
+        w: &str,
+        how: NodeAction,
+        grace: u32,
+    ) -> Result<(), BackendError> {
         let body = match how {
             NodeAction::Kill => "kill -KILL -- -\"$pid\" 2>/dev/null; wait_gone 100".to_string(),
             NodeAction::Pause => "kill -STOP -- -\"$pid\" 2>/dev/null || true".to_string(),
@@ -388,9 +463,14 @@ impl SshBackend {
              cd {w} 2>/dev/null || exit 0; [ -s service.pid ] || exit 0; pid=$(cat service.pid); {body}",
             w = q(w)
         );
-        h.run_ok(&how.to_string(), &script, None, SHORT + Duration::from_secs(grace.into()))
-            .await
-            .map(|_| ())
+        h.run_ok(
+            &how.to_string(),
+            &script,
+            None,
+            SHORT + Duration::from_secs(grace.into()),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn launch_node(&self, cluster: &str, n: &NodeLaunch) -> Result<(), BackendError> {
@@ -399,19 +479,33 @@ impl SshBackend {
         self.prepare_workdir(h, &w).await?;
         self.install_packages(h, &n.spec.packages).await?;
         for (path, data, mode) in &n.files {
-            self.put(h, &w, path, data, *mode).await.map_err(|e| match e {
-                BackendError::Other(m) => BackendError::Other(m.replacen(": write ", ": upload ", 1)),
-                e => e,
-            })?;
+            self.put(h, &w, path, data, *mode)
+                .await
+                .map_err(|e| match e {
+                    BackendError::Other(m) => {
+                        BackendError::Other(m.replacen(": write ", ": upload ", 1))
+                    }
+                    e => e,
+                })?;
         }
         let mut env = String::new();
         for (k, v) in &n.spec.env {
-            if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.is_empty() || k.starts_with(|c: char| c.is_ascii_digit()) {
-                return Err(BackendError::Other(format!("host {}: node {}: bad environment variable name {k:?}", h.host.name, n.spec.name)));
+            if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || k.is_empty()
+                || k.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return Err(BackendError::Other(format!(
+                    "host {}: node {}: bad environment variable name {k:?}",
+                    h.host.name, n.spec.name
+                )));
             }
             env.push_str(&format!("{k}={}; export {k}\n", q(v)));
         }
-        let command = n.spec.command.clone().unwrap_or_else(|| "exec sleep 2147483647".into());
+        let command = n
+            .spec
+            .command
+            .clone()
+            .unwrap_or_else(|| "exec sleep 2147483647".into());
         let run = format!(
             "#!/bin/sh\n# The service of node {node} of cluster {cluster}, started by cluster-sim's ssh backend.\n\
              echo $$ > {w}/service.pid\ncd {w} || exit 1\n{PATH_PREFIX}\n. {w}/.cluster-sim/env\nexec sh -c {cmd}\n",
@@ -420,10 +514,18 @@ impl SshBackend {
             cmd = q(&command)
         );
         let meta = format!("{w}/.cluster-sim");
-        self.put(h, &w, &format!("{meta}/env"), env.as_bytes(), 0o644).await?;
-        self.put(h, &w, &format!("{meta}/run.sh"), run.as_bytes(), 0o755).await?;
-        self.put(h, &w, &format!("{meta}/node"), format!("{}\n", n.spec.name).as_bytes(), 0o644)
+        self.put(h, &w, &format!("{meta}/env"), env.as_bytes(), 0o644)
             .await?;
+        self.put(h, &w, &format!("{meta}/run.sh"), run.as_bytes(), 0o755)
+            .await?;
+        self.put(
+            h,
+            &w,
+            &format!("{meta}/node"),
+            format!("{}\n", n.spec.name).as_bytes(),
+            0o644,
+        )
+        .await?;
         self.start_service(h, &w).await
     }
 
@@ -435,13 +537,19 @@ impl SshBackend {
             return Ok(());
         }
         if h.host.sudo && !h.is_root().await? {
-            let o = h.run("remove workdir", &format!("sudo -n {script}"), None, SHORT).await?;
+            let o = h
+                .run("remove workdir", &format!("sudo -n {script}"), None, SHORT)
+                .await?;
             if o.ok() {
                 return Ok(());
             }
             return Err(h.sudo_failure(&format!("remove workdir {w}"), &o));
         }
-        Err(BackendError::Other(format!("host {}: remove workdir {w}: {}", h.host.name, o.why())))
+        Err(BackendError::Other(format!(
+            "host {}: remove workdir {w}: {}",
+            h.host.name,
+            o.why()
+        )))
     }
 }
 
@@ -460,7 +568,12 @@ impl Backend for SshBackend {
         "ssh"
     }
 
-    async fn allocate(&self, cluster: &str, spec: &ClusterSpec, _keep: bool) -> Result<Vec<NodeAddr>, BackendError> {
+    async fn allocate(
+        &self,
+        cluster: &str,
+        spec: &ClusterSpec,
+        _keep: bool,
+    ) -> Result<Vec<NodeAddr>, BackendError> {
         if !valid_cluster_name(cluster) {
             return Err(BackendError::Other(format!(
                 "cluster name {cluster:?} can't name a directory (letters, digits, '-', '_', '.')"
@@ -492,7 +605,9 @@ impl Backend for SshBackend {
         }
         let mut st = self.inner.state.lock().expect("state lock");
         if st.clusters.contains_key(cluster) {
-            return Err(BackendError::Other(format!("a cluster named {cluster:?} already exists")));
+            return Err(BackendError::Other(format!(
+                "a cluster named {cluster:?} already exists"
+            )));
         }
         st.clusters.insert(cluster.to_string(), nodes);
         Ok(out)
@@ -511,7 +626,12 @@ impl Backend for SshBackend {
         Ok(())
     }
 
-    async fn exec(&self, cluster: &str, node: &str, req: &ExecRequest) -> Result<ExecOutput, BackendError> {
+    async fn exec(
+        &self,
+        cluster: &str,
+        node: &str,
+        req: &ExecRequest,
+    ) -> Result<ExecOutput, BackendError> {
         let (h, w) = self.locate(cluster, node).await?;
         let switch = match req.user.as_deref() {
             None => String::new(),
@@ -540,7 +660,12 @@ impl Backend for SshBackend {
             "{switch}sh -c {} sh {} {} env",
             q(&inner),
             q(&w),
-            q(req.workdir.as_deref().map(|d| absolute(&w, d)).as_deref().unwrap_or(&w))
+            q(req
+                .workdir
+                .as_deref()
+                .map(|d| absolute(&w, d))
+                .as_deref()
+                .unwrap_or(&w))
         );
         for (k, v) in &req.env {
             script.push(' ');
@@ -567,8 +692,14 @@ impl Backend for SshBackend {
             Err(e) => return Err(e),
         };
         let code = o.code.map_or(-1, i64::from);
-        if !switch.is_empty() && code == 1 && String::from_utf8_lossy(&o.stderr).starts_with("sudo:") {
-            return Err(h.sudo_failure(&format!("exec as user {}", req.user.as_deref().unwrap_or("")), &o));
+        if !switch.is_empty()
+            && code == 1
+            && String::from_utf8_lossy(&o.stderr).starts_with("sudo:")
+        {
+            return Err(h.sudo_failure(
+                &format!("exec as user {}", req.user.as_deref().unwrap_or("")),
+                &o,
+            ));
         }
         let timed_out = code == 124 || (code == 137 && duration >= req.timeout);
         Ok(ExecOutput {
@@ -582,16 +713,32 @@ impl Backend for SshBackend {
         })
     }
 
-    async fn write_file(&self, cluster: &str, node: &str, path: &str, data: &[u8], mode: u32) -> Result<(), BackendError> {
+    async fn write_file(
+        &self,
+        cluster: &str,
+        node: &str,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+    ) -> Result<(), BackendError> {
         let (h, w) = self.locate(cluster, node).await?;
         self.put(h, &w, path, data, mode).await
     }
 
-    async fn read_file(&self, cluster: &str, node: &str, path: &str) -> Result<Vec<u8>, BackendError> {
+    async fn read_file(
+        &self,
+        cluster: &str,
+        node: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, BackendError> {
         let (h, w) = self.locate(cluster, node).await?;
         let path = absolute(&w, path);
         let inside = path.starts_with(&format!("{w}/"));
-        let sudo = if !inside && h.host.sudo && !h.is_root().await? { "sudo -n " } else { "" };
+        let sudo = if !inside && h.host.sudo && !h.is_root().await? {
+            "sudo -n "
+        } else {
+            ""
+        };
         let step = format!("read {path}");
         let script = format!(
             "if [ -d {p} ]; then echo 'is a directory' >&2; exit 2; fi; {sudo}cat -- {p}",
@@ -611,7 +758,10 @@ impl Backend for SshBackend {
         if !sudo.is_empty() {
             return Err(h.sudo_failure(&step, &o));
         }
-        Err(BackendError::Other(format!("host {}: {step}: {why}", h.host.name)))
+        Err(BackendError::Other(format!(
+            "host {}: {step}: {why}",
+            h.host.name
+        )))
     }
 
     async fn logs(&self, cluster: &str, node: &str) -> Result<Vec<u8>, BackendError> {
@@ -625,7 +775,8 @@ impl Backend for SshBackend {
         match action {
             NodeAction::Start => self.start_service(h, &w).await,
             NodeAction::Restart => {
-                self.signal_service(h, &w, NodeAction::Stop, STOP_GRACE_SECS).await?;
+                self.signal_service(h, &w, NodeAction::Stop, STOP_GRACE_SECS)
+                    .await?;
                 self.start_service(h, &w).await
             }
             a => self.signal_service(h, &w, a, STOP_GRACE_SECS).await,
@@ -666,7 +817,10 @@ impl Backend for SshBackend {
         let still_used: Vec<usize> = {
             let mut st = self.inner.state.lock().expect("state lock");
             st.clusters.remove(cluster);
-            st.clusters.values().flat_map(|c| c.values().map(|p| p.host)).collect()
+            st.clusters
+                .values()
+                .flat_map(|c| c.values().map(|p| p.host))
+                .collect()
         };
         // Close the masters no other cluster of this backend uses.
         let mut hosts: Vec<usize> = nodes.values().map(|p| p.host).collect();
@@ -680,7 +834,10 @@ impl Backend for SshBackend {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(BackendError::Other(format!("teardown of {cluster}: {}", errors.join("; "))))
+            Err(BackendError::Other(format!(
+                "teardown of {cluster}: {}",
+                errors.join("; ")
+            )))
         }
     }
 }

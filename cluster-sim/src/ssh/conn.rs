@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::inventory::Host;
@@ -62,8 +62,7 @@ impl Output {
 /// Quotes a string for a POSIX shell.
 pub(crate) fn q(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
         return s.to_string();
@@ -82,7 +81,9 @@ pub(crate) struct HostConn {
 
 impl std::fmt::Debug for HostConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostConn").field("host", &self.host.name).finish()
+        f.debug_struct("HostConn")
+            .field("host", &self.host.name)
+            .finish()
     }
 }
 
@@ -124,7 +125,10 @@ fn explain_connect_failure(host: &Host, log: &str) -> String {
                 .unwrap_or_else(|| "the agent's keys".into())
         )
     } else if has("Connection refused") {
-        format!("connection refused by {} (is sshd running and the port right?)", host.display())
+        format!(
+            "connection refused by {} (is sshd running and the port right?)",
+            host.display()
+        )
     } else if has("timed out") {
         format!(
             "no answer from {} within {}",
@@ -136,8 +140,7 @@ fn explain_connect_failure(host: &Host, log: &str) -> String {
     } else {
         log.lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
-            .next_back()
+            .rfind(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
             .unwrap_or("ssh failed without a message")
             .to_string()
     }
@@ -173,7 +176,9 @@ impl HostConn {
         let h = &self.host;
         if let Some(k) = &h.key {
             if !k.is_file() {
-                return Err(self.unreachable("connect", format!("key {} does not exist", k.display())));
+                return Err(
+                    self.unreachable("connect", format!("key {} does not exist", k.display()))
+                );
             }
         }
         let mut b = SessionBuilder::default();
@@ -206,7 +211,11 @@ impl HostConn {
         match tokio::time::timeout(limit, b.connect_mux(&h.address)).await {
             Err(_) => Err(self.unreachable(
                 "connect",
-                format!("no login on {} within {}", h.display(), humantime::format_duration(limit)),
+                format!(
+                    "no login on {} within {}",
+                    h.display(),
+                    humantime::format_duration(limit)
+                ),
             )),
             Ok(Ok(s)) => {
                 tracing::debug!(host = %h.name, "ssh master up ({})", h.display());
@@ -294,7 +303,11 @@ impl HostConn {
         loop {
             let spawned = session
                 .raw_command(script)
-                .stdin(if stdin.is_some() { openssh::Stdio::piped() } else { openssh::Stdio::null() })
+                .stdin(if stdin.is_some() {
+                    openssh::Stdio::piped()
+                } else {
+                    openssh::Stdio::null()
+                })
                 .stdout(openssh::Stdio::piped())
                 .stderr(openssh::Stdio::piped())
                 .spawn()
@@ -306,9 +319,13 @@ impl HostConn {
                     session = self.reconnect(&session).await?;
                     continue;
                 }
-                Err(e) => return Err(self.unreachable(step, format!("cannot start a command: {e}"))),
+                Err(e) => {
+                    return Err(self.unreachable(step, format!("cannot start a command: {e}")))
+                }
             };
             let input = child.stdin().take();
+            let out = child.stdout().take();
+            let err = child.stderr().take();
             let feed = async {
                 if let (Some(mut w), Some(data)) = (input, stdin) {
                     // A command that exits without reading all its input is not a failure here.
@@ -316,36 +333,68 @@ impl HostConn {
                     let _ = w.shutdown().await;
                 }
             };
+            let read = |r: Option<openssh::ChildStdout>| async move {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    r.read_to_end(&mut buf).await.map(|_| buf)
+                } else {
+                    Ok(buf)
+                }
+            };
+            let read_err = |r: Option<openssh::ChildStderr>| async move {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    r.read_to_end(&mut buf).await.map(|_| buf)
+                } else {
+                    Ok(buf)
+                }
+            };
             let run = async {
-                let (_, out) = tokio::join!(feed, child.wait_with_output());
-                out
+                // Output first, then the exit status: waiting ends the output streams.
+                let ((), stdout, stderr) = tokio::join!(feed, read(out), read_err(err));
+                let status = child.wait().await;
+                (
+                    status,
+                    stdout.unwrap_or_default(),
+                    stderr.unwrap_or_default(),
+                )
             };
             return match tokio::time::timeout(limit, run).await {
                 Err(_) => Err(self.fail(
                     step,
                     format!("no answer within {}", humantime::format_duration(limit)),
                 )),
-                Ok(Ok(o)) => Ok(Output {
-                    code: o.status.code(),
-                    stdout: o.stdout,
-                    stderr: o.stderr,
+                Ok((Ok(status), stdout, stderr)) => Ok(Output {
+                    code: status.code(),
+                    stdout,
+                    stderr,
                 }),
-                Ok(Err(openssh::Error::RemoteProcessTerminated)) => {
+                // openssh reports exit 127 as an error; it is an exit code like any other here.
+                Ok((Err(openssh::Error::Remote(e)), stdout, stderr))
+                    if e.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Ok(Output {
+                        code: Some(127),
+                        stdout,
+                        stderr,
+                    })
+                }
+                Ok((Err(openssh::Error::RemoteProcessTerminated), stdout, stderr)) => {
                     // The mux protocol can't tell a signal from a lost connection: ask the master.
                     if session.check().await.is_ok() {
                         Ok(Output {
                             code: None,
-                            stdout: Vec::new(),
-                            stderr: Vec::new(),
+                            stdout,
+                            stderr,
                         })
                     } else {
                         Err(self.unreachable(step, "connection lost while the command ran"))
                     }
                 }
-                Ok(Err(e)) if is_dropped(&e) => {
+                Ok((Err(e), _, _)) if is_dropped(&e) => {
                     Err(self.unreachable(step, "connection lost while the command ran"))
                 }
-                Ok(Err(e)) => Err(self.fail(step, e)),
+                Ok((Err(e), _, _)) => Err(self.fail(step, e)),
             };
         }
     }
@@ -371,7 +420,9 @@ impl HostConn {
         if let Some(r) = *self.root.lock().await {
             return Ok(r);
         }
-        let o = self.run_ok("connect", "id -u", None, Duration::from_secs(30)).await?;
+        let o = self
+            .run_ok("connect", "id -u", None, Duration::from_secs(30))
+            .await?;
         let r = String::from_utf8_lossy(&o.stdout).trim() == "0";
         *self.root.lock().await = Some(r);
         Ok(r)
@@ -379,7 +430,11 @@ impl HostConn {
 
     /// The prefix that runs a command as root: empty for root, `sudo -n` when the inventory
     /// allows sudo, else an error naming the step.
-    pub(crate) async fn root_prefix(&self, step: &str, why: &str) -> Result<&'static str, BackendError> {
+    pub(crate) async fn root_prefix(
+        &self,
+        step: &str,
+        why: &str,
+    ) -> Result<&'static str, BackendError> {
         if self.is_root().await? {
             Ok("")
         } else if self.host.sudo {

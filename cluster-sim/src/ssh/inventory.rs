@@ -114,7 +114,11 @@ pub struct Host {
 impl Host {
     /// `user@address:port` as far as known, for messages.
     pub fn display(&self) -> String {
-        let user = self.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
         format!("{user}{}{port}", self.address)
     }
@@ -179,7 +183,12 @@ impl Src<'_> {
         (line, col)
     }
 
-    fn err(&self, span: std::ops::Range<usize>, key: &str, message: impl std::fmt::Display) -> InventoryError {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> InventoryError {
         let (line, column) = self.line_col(span.start);
         InventoryError::Invalid {
             file: self.path.to_string(),
@@ -197,13 +206,20 @@ fn key_at(text: &str, offset: usize) -> String {
     let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let here = text[start..].lines().next().unwrap_or("");
     let line = if here.trim().is_empty() {
-        text[..start].lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+        text[..start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
     } else {
         here
     };
     let line = line.trim();
     if let Some(rest) = line.strip_prefix('[') {
-        return rest.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        return rest
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
     }
     line.split('=').next().unwrap_or("").trim().to_string()
 }
@@ -228,7 +244,10 @@ fn check_workdir(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<String
         return Err(src.err(
             v.span(),
             key,
-            format!("workdir {:?} must be an absolute directory other than / (without '..')", v.get_ref()),
+            format!(
+                "workdir {:?} must be an absolute directory other than / (without '..')",
+                v.get_ref()
+            ),
         ));
     }
     Ok(w.to_string())
@@ -278,16 +297,28 @@ impl Inventory {
         };
         let connect_timeout = match &d.connect_timeout {
             Some(t) => humantime::parse_duration(t.get_ref()).map_err(|e| {
-                src.err(t.span(), "defaults.connect_timeout", format!("bad duration {:?}: {e}", t.get_ref()))
+                src.err(
+                    t.span(),
+                    "defaults.connect_timeout",
+                    format!("bad duration {:?}: {e}", t.get_ref()),
+                )
             })?,
             None => DEFAULT_CONNECT_TIMEOUT,
         };
         if connect_timeout < Duration::from_secs(1) {
             let span = d.connect_timeout.as_ref().map(|t| t.span()).unwrap_or(0..0);
-            return Err(src.err(span, "defaults.connect_timeout", "must be at least 1s (OpenSSH counts whole seconds)"));
+            return Err(src.err(
+                span,
+                "defaults.connect_timeout",
+                "must be at least 1s (OpenSSH counts whole seconds)",
+            ));
         }
         if raw.hosts.is_empty() {
-            return Err(src.err(0..0, "host", "the inventory lists no hosts (add [[host]] tables)"));
+            return Err(src.err(
+                0..0,
+                "host",
+                "the inventory lists no hosts (add [[host]] tables)",
+            ));
         }
         let mut seen = HashSet::new();
         let mut hosts = Vec::new();
@@ -297,11 +328,22 @@ impl Inventory {
                 return Err(src.err(h.name.span(), &format!("host[{i}].name"), "empty host name"));
             }
             if !seen.insert(name.to_string()) {
-                return Err(src.err(h.name.span(), &format!("host[{i}].name"), format!("duplicate host {name:?}")));
+                return Err(src.err(
+                    h.name.span(),
+                    &format!("host[{i}].name"),
+                    format!("duplicate host {name:?}"),
+                ));
             }
             let address = h.address.get_ref().trim();
-            if address.is_empty() || address.starts_with('-') || address.contains(char::is_whitespace) {
-                return Err(src.err(h.address.span(), &format!("host[{i}].address"), format!("bad address {address:?}")));
+            if address.is_empty()
+                || address.starts_with('-')
+                || address.contains(char::is_whitespace)
+            {
+                return Err(src.err(
+                    h.address.span(),
+                    &format!("host[{i}].address"),
+                    format!("bad address {address:?}"),
+                ));
             }
             let workdir = match &h.workdir {
                 Some(w) => check_workdir(&src, w, &format!("host[{i}].workdir"))?,
@@ -312,13 +354,20 @@ impl Inventory {
                 address: address.to_string(),
                 port: h.port.or(d.port),
                 user: h.user.clone().or_else(|| d.user.clone()),
-                key: h.key.as_deref().or(d.key.as_deref()).map(|k| resolve_path(base, k)),
+                key: h
+                    .key
+                    .as_deref()
+                    .or(d.key.as_deref())
+                    .map(|k| resolve_path(base, k)),
                 known_hosts: d.known_hosts.as_deref().map(|k| resolve_path(base, k)),
                 trust_new_host_keys: d.trust_new_host_keys.unwrap_or(false),
                 sudo: h.sudo.or(d.sudo).unwrap_or(false),
                 roles: h.roles.clone(),
                 workdir,
-                node_address: h.node_address.clone().unwrap_or_else(|| address.to_string()),
+                node_address: h
+                    .node_address
+                    .clone()
+                    .unwrap_or_else(|| address.to_string()),
                 connect_timeout,
             });
         }
@@ -337,7 +386,12 @@ impl Inventory {
             inventory: self.source.clone(),
             needed: spec.nodes.len(),
             available: self.hosts.len(),
-            hosts: self.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+            hosts: self
+                .hosts
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         if spec.nodes.len() > self.hosts.len() {
             return Err(too_few());
@@ -390,11 +444,20 @@ mod tests {
         assert_eq!(a.key.as_deref(), Some(Path::new("/labs/k/id")));
         assert_eq!(a.known_hosts.as_deref(), Some(Path::new("/etc/kh")));
         assert!(a.sudo && !a.trust_new_host_keys);
-        assert_eq!((a.node_address.as_str(), a.workdir.as_str()), ("10.0.0.1", DEFAULT_WORKDIR));
+        assert_eq!(
+            (a.node_address.as_str(), a.workdir.as_str()),
+            ("10.0.0.1", DEFAULT_WORKDIR)
+        );
         assert_eq!(a.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         let b = &inv.hosts[1];
-        assert_eq!((b.port, b.user.as_deref(), b.sudo), (Some(2222), Some("root"), false));
-        assert_eq!((b.node_address.as_str(), b.workdir.as_str()), ("172.20.0.3", "/srv/cs"));
+        assert_eq!(
+            (b.port, b.user.as_deref(), b.sudo),
+            (Some(2222), Some("root"), false)
+        );
+        assert_eq!(
+            (b.node_address.as_str(), b.workdir.as_str()),
+            ("172.20.0.3", "/srv/cs")
+        );
         assert_eq!(b.display(), "root@127.0.0.1:2222");
     }
 
@@ -422,6 +485,9 @@ mod tests {
         let s = spec("[[node]]\nname = \"n1\"\nroles = [\"primary\"]\n[[node]]\nname = \"x\"\n");
         assert_eq!(inv.place(&s).unwrap(), [2, 0]);
         let e = inv.place(&spec("nodes = 4")).unwrap_err().to_string();
-        assert_eq!(e, "cluster spec s.toml needs 4 hosts but inventory lab.toml has 3 (h1, n2, h3)");
+        assert_eq!(
+            e,
+            "cluster spec s.toml needs 4 hosts but inventory lab.toml has 3 (h1, n2, h3)"
+        );
     }
 }

@@ -76,7 +76,8 @@ pub async fn provision_lab(
         return Err(LabError::Step {
             cluster: cluster.name().to_string(),
             step: "provision".into(),
-            message: "a lab is made of docker containers: give the builder the docker backend".into(),
+            message: "a lab is made of docker containers: give the builder the docker backend"
+                .into(),
         });
     }
     match write_lab_inventory(&cluster, docker, inventory).await {
@@ -131,11 +132,19 @@ pub async fn write_lab_inventory(
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| fail("key pair", format!("cannot run ssh-keygen (is OpenSSH installed?): {e}")))?;
+        .map_err(|e| {
+            fail(
+                "key pair",
+                format!("cannot run ssh-keygen (is OpenSSH installed?): {e}"),
+            )
+        })?;
     if !out.status.success() {
         return Err(fail(
             "key pair",
-            format!("ssh-keygen: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            format!(
+                "ssh-keygen: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
         ));
     }
     let pubkey = std::fs::read(&pubkey_path)
@@ -196,11 +205,24 @@ pub async fn write_lab_inventory(
             toml_str(&info.address)
         );
     }
-    std::fs::write(&files.known_hosts, known)
-        .map_err(|e| fail("known_hosts", format!("{}: {e}", files.known_hosts.display())))?;
+    std::fs::write(&files.known_hosts, known).map_err(|e| {
+        fail(
+            "known_hosts",
+            format!("{}: {e}", files.known_hosts.display()),
+        )
+    })?;
     let rel = |p: &Path| {
-        let dir = files.dir().file_name().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
-        format!("{dir}/{}", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
+        let dir = files
+            .dir()
+            .file_name()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!(
+            "{dir}/{}",
+            p.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
     };
     let text = format!(
         "# ssh lab {name}: three containers running sshd on 127.0.0.1, written by cluster-sim.\n\
@@ -214,6 +236,7 @@ pub async fn write_lab_inventory(
     std::fs::write(inventory, text)
         .map_err(|e| fail("inventory", format!("{}: {e}", inventory.display())))?;
     // Parse what we wrote, so a bad inventory fails here rather than in the next run.
-    super::inventory::Inventory::from_file(inventory).map_err(|e| fail("inventory", e.to_string()))?;
+    super::inventory::Inventory::from_file(inventory)
+        .map_err(|e| fail("inventory", e.to_string()))?;
     Ok(files)
 }

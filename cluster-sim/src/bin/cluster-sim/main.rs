@@ -150,7 +150,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     // CLUSTER_SIM_BACKEND=ssh drives the inventory's hosts; `up --inventory` always makes a
     // docker lab.
     let backend_kind = std::env::var(cluster_sim::BACKEND_VAR).unwrap_or_default();
-    let lab = matches!(&cli.command, Command::Up { inventory: Some(_), .. });
+    let lab = matches!(
+        &cli.command,
+        Command::Up {
+            inventory: Some(_),
+            ..
+        }
+    );
     if backend_kind.trim() == "ssh" && !lab {
         let backend = cluster_sim::connect_backend_from_env().await?;
         return run_other(cli, backend.as_ref()).await;
@@ -213,8 +219,7 @@ async fn run_other(cli: Cli, backend: &dyn Backend) -> Result<ExitCode> {
     match cli.command {
         Command::Up { spec, name, .. } => {
             let spec = ClusterSpec::from_file(&spec)?;
-            let name =
-                name.unwrap_or_else(|| format!("{}-{:x}", spec.name, std::process::id()));
+            let name = name.unwrap_or_else(|| format!("{}-{:x}", spec.name, std::process::id()));
             let backend = cluster_sim::connect_backend_from_env().await?;
             let b = Cluster::builder(spec)
                 .backend(backend.clone())
@@ -227,7 +232,10 @@ async fn run_other(cli: Cli, backend: &dyn Backend) -> Result<ExitCode> {
                     ) {
                         eprintln!(
                             "cluster-sim: {}{}",
-                            e.node.as_deref().map(|n| format!("{n}: ")).unwrap_or_default(),
+                            e.node
+                                .as_deref()
+                                .map(|n| format!("{n}: "))
+                                .unwrap_or_default(),
                             e.message
                         );
                     }
@@ -288,7 +296,10 @@ async fn run_other(cli: Cli, backend: &dyn Backend) -> Result<ExitCode> {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one per flag of the exec subcommand")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one per flag of the exec subcommand"
+)]
 async fn exec(
     backend: &dyn Backend,
     name: String,
@@ -352,7 +363,10 @@ async fn up(
         ) {
             eprintln!(
                 "cluster-sim: {}{}",
-                e.node.as_deref().map(|n| format!("{n}: ")).unwrap_or_default(),
+                e.node
+                    .as_deref()
+                    .map(|n| format!("{n}: "))
+                    .unwrap_or_default(),
                 e.message
             );
         }

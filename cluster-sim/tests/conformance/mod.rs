@@ -1,0 +1,361 @@
+//! The backend conformance suite: the same checks, through the same `Cluster` API, against every
+//! backend (`tests/conformance_docker.rs`, `tests/ssh.rs`). Real engines and real sshd only.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use cluster_sim::{Cluster, ClusterSpec, NodeState};
+use futures::FutureExt;
+use sha2::Digest;
+
+/// A backend under test: how to bring a cluster up on it, and how to look behind its back.
+pub trait Target: Sync {
+    /// Backend name, for messages.
+    fn kind(&self) -> &'static str;
+
+    /// Provisions a cluster from `spec` on this backend.
+    fn up(&self, spec: ClusterSpec) -> impl Future<Output = Result<Cluster>> + Send;
+
+    /// Whether anything of node `node`'s working directory `workdir` is left after teardown,
+    /// checked without the backend under test.
+    fn leftovers(
+        &self,
+        cluster: &str,
+        node: &str,
+        workdir: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The fixtures directory.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A spec from text, resolved against `fixtures/clusters`.
+pub fn spec(text: &str) -> Result<ClusterSpec> {
+    let base = fixtures().join("clusters");
+    Ok(ClusterSpec::parse(
+        text,
+        "<conformance>",
+        &base,
+        "conformance",
+    )?)
+}
+
+/// Polls `f` until it yields `Some`, or fails after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Brings a cluster up, runs `body`, tears it down whatever happened, then checks that no
+/// working directory is left.
+pub async fn with_cluster<T, F, Fut>(t: &T, spec: ClusterSpec, body: F) -> Result<()>
+where
+    T: Target,
+    F: FnOnce(Cluster) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let c = t.up(spec).await?;
+    let mut workdirs = Vec::new();
+    for n in c.nodes() {
+        let w = n
+            .exec("echo \"$CLUSTER_SIM_WORKDIR\"")
+            .await?
+            .check()?
+            .out()
+            .to_string();
+        workdirs.push((n.name().to_string(), w));
+    }
+    let r = std::panic::AssertUnwindSafe(body(c.clone()))
+        .catch_unwind()
+        .await;
+    let down = c.down().await;
+    let r = match r {
+        Ok(r) => r,
+        Err(p) => std::panic::resume_unwind(p),
+    };
+    r?;
+    down?;
+    for (node, w) in workdirs {
+        ensure!(
+            !t.leftovers(c.name(), &node, &w).await?,
+            "{}: node {node}: {w} is still there after teardown",
+            t.kind()
+        );
+    }
+    Ok(())
+}
+
+/// Exit code, stdout, stderr, env, workdir, user and argv.
+pub async fn exec_semantics<T: Target>(t: &T) -> Result<()> {
+    with_cluster(
+        t,
+        spec("nodes = 1\nenv = { FROM_SPEC = \"spec-value\" }\n")?,
+        |c| async move {
+            let n = c.node("n1")?;
+            let o = n.exec("echo out; echo err >&2; exit 7").await?;
+            ensure!(
+                (o.code, o.out(), o.stderr.trim()) == (7, "out", "err"),
+                "{o:?}"
+            );
+            let e = o.check().unwrap_err().to_string();
+            ensure!(
+                e.contains("n1") && e.contains("exited 7") && e.contains("err"),
+                "{e}"
+            );
+            let o = n
+                .cmd("echo $GREETING $FROM_SPEC $CLUSTER_SIM_NODE $(pwd) $(id -un)")
+                .env("GREETING", "hi there")
+                .workdir("/tmp")
+                .user("nobody")
+                .run()
+                .await?
+                .check()?;
+            ensure!(
+                o.out() == "hi there spec-value n1 /tmp nobody",
+                "{:?}",
+                o.out()
+            );
+            let o = n
+                .cmd_argv(["printf", "%s|", "a b", "c'd", "$HOME", ""])
+                .run()
+                .await?
+                .check()?;
+            ensure!(o.stdout == "a b|c'd|$HOME||", "{:?}", o.stdout);
+            // A relative path in the spec's workdir sense: writes land in the working directory.
+            let w = n
+                .exec("echo $CLUSTER_SIM_WORKDIR")
+                .await?
+                .check()?
+                .out()
+                .to_string();
+            ensure!(w.starts_with('/'), "{w}");
+            let e = c.node("n9").unwrap_err().to_string();
+            ensure!(e.contains("n9"), "{e}");
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// A command past its deadline is killed with its children and reported as timed out.
+pub async fn exec_deadline_kills<T: Target>(t: &T) -> Result<()> {
+    with_cluster(t, spec("nodes = 1")?, |c| async move {
+        let n = c.node("n1")?;
+        let started = Instant::now();
+        let o = n
+            .cmd("sleep 300.5 & echo started; wait")
+            .timeout(Duration::from_secs(1))
+            .run()
+            .await?;
+        ensure!(o.timed_out, "{o:?}");
+        ensure!(o.out() == "started", "{o:?}");
+        ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "took {:?}",
+            started.elapsed()
+        );
+        let e = o.check().unwrap_err().to_string();
+        ensure!(e.contains("timed out"), "{e}");
+        let left = n
+            .exec("pgrep -a -x sleep | grep -c 'sleep 300.5' || true")
+            .await?
+            .check()?;
+        ensure!(
+            left.out() == "0",
+            "the timed-out command's children survived"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// 10 MB of every byte value goes in and comes back unchanged; a missing file is a clear error.
+pub async fn files_round_trip<T: Target>(t: &T) -> Result<()> {
+    with_cluster(t, spec("nodes = 1")?, |c| async move {
+        let n = c.node("n1")?;
+        let w = n
+            .exec("echo $CLUSTER_SIM_WORKDIR")
+            .await?
+            .check()?
+            .out()
+            .to_string();
+        let data: Vec<u8> = (0..10 * 1024 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let path = format!("{w}/dir/sub/blob.bin");
+        n.write_file(&path, &data).await?;
+        let sum = n
+            .exec(format!("sha256sum {path} | cut -d' ' -f1"))
+            .await?
+            .check()?;
+        ensure!(
+            sum.out() == hex::encode(sha2::Sha256::digest(&data)),
+            "checksum differs on the node"
+        );
+        let back = n.read_file(&path).await?;
+        ensure!(
+            back.len() == data.len(),
+            "read {} bytes of {}",
+            back.len(),
+            data.len()
+        );
+        ensure!(back == data, "content changed in the round trip");
+        n.write_file_mode(&format!("{w}/run.sh"), "#!/bin/sh\necho ran\n", 0o755)
+            .await?;
+        let o = n.exec(format!("{w}/run.sh")).await?.check()?;
+        ensure!(o.out() == "ran", "{o:?}");
+        let e = n.read_file("/nope/missing").await.unwrap_err().to_string();
+        ensure!(e.contains("n1") && e.contains("/nope/missing"), "{e}");
+        Ok(())
+    })
+    .await
+}
+
+const SERVICE: &str = r#"
+nodes = 1
+[service]
+command = "echo started >> \"$CLUSTER_SIM_WORKDIR/starts\"; echo hello-from-service; exec sleep 2147483647"
+[ready]
+command = "test -s \"$CLUSTER_SIM_WORKDIR/starts\""
+timeout = "30s"
+"#;
+
+/// The service's log; kill, start, restart, stop, pause and unpause, keeping data.
+pub async fn lifecycle_keeps_data<T: Target>(t: &T) -> Result<()> {
+    with_cluster(t, spec(SERVICE)?, |c| async move {
+        let n = c.node("n1")?;
+        ensure!(n.state().await? == NodeState::Running);
+        wait_for(
+            "the service's greeting in its log",
+            Duration::from_secs(20),
+            || async {
+                n.logs()
+                    .await
+                    .ok()
+                    .filter(|l| l.contains("hello-from-service"))
+            },
+        )
+        .await?;
+        let w = n
+            .exec("echo $CLUSTER_SIM_WORKDIR")
+            .await?
+            .check()?
+            .out()
+            .to_string();
+        n.write_file(&format!("{w}/data"), "kept").await?;
+        let starts = |n: cluster_sim::Node, w: String| async move {
+            let o = n.exec(format!("wc -l < {w}/starts")).await?.check()?;
+            Ok::<_, anyhow::Error>(o.out().to_string())
+        };
+
+        n.kill().await?;
+        ensure!(n.state().await? == NodeState::Exited, "after kill");
+        n.start().await?;
+        ensure!(n.state().await? == NodeState::Running, "after start");
+        ensure!(starts(n.clone(), w.clone()).await? == "2");
+        ensure!(n.read_file(&format!("{w}/data")).await? == b"kept");
+
+        n.restart().await?;
+        ensure!(n.state().await? == NodeState::Running, "after restart");
+        ensure!(starts(n.clone(), w.clone()).await? == "3");
+        ensure!(n.read_file(&format!("{w}/data")).await? == b"kept");
+
+        n.stop().await?;
+        ensure!(n.state().await? == NodeState::Exited, "after stop");
+        n.start().await?;
+        ensure!(starts(n.clone(), w.clone()).await? == "4");
+
+        n.pause().await?;
+        ensure!(n.state().await? == NodeState::Paused, "after pause");
+        n.unpause().await?;
+        ensure!(n.state().await? == NodeState::Running, "after unpause");
+        let log = n.logs().await?;
+        ensure!(
+            log.matches("hello-from-service").count() >= 4,
+            "log kept across restarts: {log}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// etcd from the unchanged fixture: a write on n1 is read on n3.
+pub async fn etcd3_write_and_read<T: Target>(t: &T) -> Result<()> {
+    let spec = ClusterSpec::from_file(fixtures().join("clusters/etcd3.toml"))?;
+    with_cluster(t, spec, |c| async move {
+        c.node("n1")?
+            .exec("etcdctl put greeting hello")
+            .await?
+            .check()?;
+        let got = c
+            .node("n3")?
+            .exec("etcdctl get --print-value-only greeting")
+            .await?
+            .check()?;
+        ensure!(got.out() == "hello", "{got:?}");
+        let health = c
+            .node("n2")?
+            .exec("etcdctl endpoint health --cluster")
+            .await?
+            .check()?;
+        let text = format!("{}{}", health.stdout, health.stderr);
+        ensure!(text.matches("is healthy").count() == 3, "{text}");
+        Ok(())
+    })
+    .await
+}
+
+/// Runs every check, each on its own cluster, and fails listing the ones that failed.
+pub async fn run_all<T: Target>(t: &T) -> Result<()> {
+    let mut failed = Vec::new();
+    macro_rules! check {
+        ($f:ident) => {{
+            let started = Instant::now();
+            let r = $f(t)
+                .await
+                .with_context(|| format!("{}: {}", t.kind(), stringify!($f)));
+            match r {
+                Ok(()) => eprintln!(
+                    "conformance {}: {} ok in {:.1?}",
+                    t.kind(),
+                    stringify!($f),
+                    started.elapsed()
+                ),
+                Err(e) => {
+                    eprintln!("conformance {}: {} FAILED: {e:#}", t.kind(), stringify!($f));
+                    failed.push(format!("{e:#}"));
+                }
+            }
+        }};
+    }
+    check!(exec_semantics);
+    check!(exec_deadline_kills);
+    check!(files_round_trip);
+    check!(lifecycle_keeps_data);
+    check!(etcd3_write_and_read);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{} conformance check(s) failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        )
+    }
+}

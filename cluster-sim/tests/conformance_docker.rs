@@ -1,0 +1,32 @@
+//! The backend conformance suite (`tests/conformance/`) against the docker backend.
+
+mod conformance;
+
+use anyhow::Result;
+use cluster_sim::docker::DockerBackend;
+use cluster_sim::{Cluster, ClusterSpec};
+
+struct Docker(DockerBackend);
+
+impl conformance::Target for Docker {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn up(&self, spec: ClusterSpec) -> Result<Cluster> {
+        Ok(Cluster::builder(spec)
+            .backend(std::sync::Arc::new(self.0.clone()))
+            .up()
+            .await?)
+    }
+
+    async fn leftovers(&self, cluster: &str, _node: &str, _workdir: &str) -> Result<bool> {
+        // A node's working directory lives and dies with its container.
+        Ok(!self.0.containers(Some(cluster)).await?.is_empty())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_on_docker() -> Result<()> {
+    conformance::run_all(&Docker(DockerBackend::connect().await?)).await
+}
