@@ -412,15 +412,18 @@ impl DockerBackend {
                     engine_error(e)
                 ))
             })?;
+        tracing::debug!(container = %name, "created");
         self.put_many(&name, &[DOCKER_WORKDIR], &n.files)
             .await
             .map_err(|e| BackendError::Other(format!("node {}: place files: {e}", n.spec.name)))?;
+        tracing::debug!(container = %name, "files placed");
         self.docker
             .start_container(&name, None)
             .await
             .map_err(|e| {
                 BackendError::Other(format!("node {}: start: {}", n.spec.name, engine_error(e)))
             })?;
+        tracing::debug!(container = %name, "started");
         Ok(())
     }
 
