@@ -1,1 +1,256 @@
+//! The `#[cluster_test]` attribute: keeps the test function as written and registers a
+//! `harness::TestDef` for it with `inventory`, so a file dropped into `tests_d/<component>/` needs
+//! no registration list.
+//!
+//! Use it through `harness` (`use harness::prelude::*;`); this crate is an implementation detail.
 
+use proc_macro::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
+
+/// Marks `async fn name(cluster: &Cluster) -> TestResult` (or `async fn name() -> TestResult`,
+/// for a trial that needs no cluster) as a test run by the harness.
+///
+/// Arguments:
+/// - `cluster = "etcd3"`: the spec `fixtures/clusters/etcd3.toml` (a value with a `/` or ending
+///   in `.toml` is a path relative to the crate's manifest directory);
+/// - `nodes = 3` and optionally `image = "cluster-sim/node"`: an inline cluster of idle nodes;
+/// - `timeout = "90s"`: the test's deadline (else the spec's `timeout`, else the default);
+/// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`.
+///
+/// A function without a parameter needs no cluster and must not name one: it runs without
+/// provisioning anything (the harness's overhead is then that of a plain test).
+#[proc_macro_attribute]
+pub fn cluster_test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand(attr.into(), item.into()) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+#[derive(Default)]
+struct Args {
+    cluster: Option<LitStr>,
+    nodes: Option<LitInt>,
+    image: Option<LitStr>,
+    timeout: Option<LitStr>,
+    ignore: Option<Option<LitStr>>,
+}
+
+fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
+    let mut args = Args::default();
+    let parser =
+        syn::meta::parser(|meta| {
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
+                Err(m.error(format!("`{key}` is given more than once")))
+            };
+            match key.as_str() {
+                "cluster" => {
+                    if args.cluster.is_some() {
+                        return dup(&meta);
+                    }
+                    args.cluster = Some(meta.value()?.parse()?);
+                }
+                "nodes" => {
+                    if args.nodes.is_some() {
+                        return dup(&meta);
+                    }
+                    args.nodes = Some(meta.value()?.parse()?);
+                }
+                "image" => {
+                    if args.image.is_some() {
+                        return dup(&meta);
+                    }
+                    args.image = Some(meta.value()?.parse()?);
+                }
+                "timeout" => {
+                    if args.timeout.is_some() {
+                        return dup(&meta);
+                    }
+                    args.timeout = Some(meta.value()?.parse()?);
+                }
+                "ignore" => {
+                    if args.ignore.is_some() {
+                        return dup(&meta);
+                    }
+                    args.ignore = Some(if meta.input.peek(syn::Token![=]) {
+                        Some(meta.value()?.parse()?)
+                    } else {
+                        None
+                    });
+                }
+                _ => return Err(meta.error(
+                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout` or `ignore`",
+                )),
+            }
+            Ok(())
+        });
+    parser.parse2(attr)?;
+    Ok(args)
+}
+
+fn expand(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let args = parse_args(attr)?;
+    let func: ItemFn = syn::parse2(item)?;
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        return Err(Error::new(
+            sig.fn_token.span(),
+            "a #[cluster_test] function must be `async fn`",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            "a #[cluster_test] function cannot be generic",
+        ));
+    }
+    let wants_cluster = match sig.inputs.len() {
+        0 => false,
+        1 => match &sig.inputs[0] {
+            FnArg::Typed(_) => true,
+            FnArg::Receiver(r) => {
+                return Err(Error::new(r.span(), "a #[cluster_test] cannot take `self`"))
+            }
+        },
+        _ => {
+            return Err(Error::new(
+                sig.inputs.span(),
+                "a #[cluster_test] function takes one parameter, `cluster: &Cluster`, or none",
+            ))
+        }
+    };
+
+    let request = match (&args.cluster, &args.nodes) {
+        (Some(_), Some(n)) => {
+            return Err(Error::new(
+                n.span(),
+                "give either `cluster = \"<spec>\"` or `nodes = N`, not both",
+            ))
+        }
+        (Some(c), None) => {
+            if let Some(i) = &args.image {
+                return Err(Error::new(
+                    i.span(),
+                    "`image` goes with `nodes = N`; a spec names its own image",
+                ));
+            }
+            if c.value().trim().is_empty() {
+                return Err(Error::new(c.span(), "the cluster spec name is empty"));
+            }
+            Some(quote!(::harness::ClusterRequest::Spec(#c)))
+        }
+        (None, Some(n)) => {
+            let count: u32 = n.base10_parse()?;
+            if count == 0 {
+                return Err(Error::new(
+                    n.span(),
+                    "`nodes` must be at least 1; for a test without a cluster, drop the \
+                     arguments and the `cluster` parameter",
+                ));
+            }
+            let image = match &args.image {
+                Some(i) => quote!(::core::option::Option::Some(#i)),
+                None => quote!(::core::option::Option::None),
+            };
+            Some(quote!(::harness::ClusterRequest::Inline { nodes: #count, image: #image }))
+        }
+        (None, None) => {
+            if let Some(i) = &args.image {
+                return Err(Error::new(i.span(), "`image` needs `nodes = N`"));
+            }
+            None
+        }
+    };
+    match (&request, wants_cluster) {
+        (None, true) => {
+            return Err(Error::new(
+                sig.inputs.span(),
+                "this test takes a cluster: add `cluster = \"<spec>\"` or `nodes = N` to \
+                 #[cluster_test(...)], or drop the parameter for a test that needs none",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(Error::new(
+                sig.ident.span(),
+                "a test given a cluster takes it as its parameter: `cluster: &Cluster`",
+            ))
+        }
+        _ => {}
+    }
+
+    let timeout_ms = match &args.timeout {
+        Some(t) => {
+            let d = humantime::parse_duration(&t.value())
+                .map_err(|e| Error::new(t.span(), format!("bad timeout {:?}: {e}", t.value())))?;
+            if d.is_zero() {
+                return Err(Error::new(t.span(), "the timeout must be above zero"));
+            }
+            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            quote!(.timeout_ms(#ms))
+        }
+        None => quote!(),
+    };
+    let ignore = match &args.ignore {
+        Some(Some(reason)) => quote!(.ignore(#reason)),
+        Some(None) => quote!(.ignore("")),
+        None => quote!(),
+    };
+    let cluster = match &request {
+        Some(r) => quote!(.cluster(#r)),
+        None => quote!(),
+    };
+
+    let ident = &sig.ident;
+    let name = ident.to_string();
+    let (runner, body) = if wants_cluster {
+        (
+            quote! {
+                fn __cluster_test_run(cluster: ::harness::Cluster) -> ::harness::TestFuture {
+                    ::std::boxed::Box::pin(async move { #ident(&cluster).await })
+                }
+            },
+            quote!(::harness::TestBody::Cluster(__cluster_test_run)),
+        )
+    } else {
+        (
+            quote! {
+                fn __cluster_test_run() -> ::harness::TestFuture {
+                    ::std::boxed::Box::pin(#ident())
+                }
+            },
+            quote!(::harness::TestBody::Plain(__cluster_test_run)),
+        )
+    };
+    let line = quote_spanned!(ident.span() => ::core::line!());
+    Ok(quote! {
+        #func
+
+        const _: () = {
+            #runner
+            ::harness::inventory::submit! {
+                ::harness::TestDef::new(
+                    ::core::module_path!(),
+                    #name,
+                    ::core::file!(),
+                    #line,
+                    ::core::env!("CARGO_MANIFEST_DIR"),
+                    #body,
+                )
+                #cluster
+                #timeout_ms
+                #ignore
+            }
+        };
+    })
+}

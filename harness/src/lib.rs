@@ -1,1 +1,54 @@
+//! The harness: runs `tests_d/<component>/*.rs` tests on freshly provisioned clusters from
+//! `cargo test`, with libtest's flags, a deadline and a teardown per test, artifacts under
+//! `target/cluster-sim/runs/` and a JUnit report for Jenkins and GitLab.
+//!
+//! ```no_run
+//! // tests_d/snapshot/basic.rs
+//! use harness::prelude::*;
+//!
+//! #[cluster_test(cluster = "etcd3")] // fixtures/clusters/etcd3.toml
+//! async fn put_and_get(cluster: &Cluster) -> TestResult {
+//!     cluster.node("n1")?.exec("etcdctl put k v").await?.check()?;
+//!     let out = cluster.node("n2")?.exec("etcdctl get --print-value-only k").await?.check()?;
+//!     ensure!(out.out() == "v", "n2 read {:?}", out.out());
+//!     Ok(())
+//! }
+//!
+//! #[cluster_test] // no parameter: a trial that needs no cluster
+//! async fn parses_config() -> TestResult {
+//!     Ok(())
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! The test binary's `main` is `fn main() { harness::main() }`; the root build script generates
+//! the module tree from `tests_d/`, so a new file needs no registration.
+#![warn(missing_docs)]
 
+pub mod artifacts;
+pub mod config;
+mod def;
+pub mod junit;
+mod runner;
+pub mod sanitize;
+mod wait;
+
+pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
+pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
+pub use harness_macros::cluster_test;
+pub use runner::{main, registered, run};
+pub use wait::{wait_until, Outcome, WaitError};
+
+/// Re-exported so `#[cluster_test]` registers tests without the user depending on `inventory`.
+#[doc(hidden)]
+pub use inventory;
+
+/// Re-exported for tests: `TestResult`'s error type, `bail!`, `ensure!`, `Context`.
+pub use anyhow;
+
+/// What a test file needs: `use harness::prelude::*;`.
+pub mod prelude {
+    pub use crate::{cluster_test, wait_until, Cluster, ExecOutput, Node, TestResult};
+    pub use anyhow::{anyhow, bail, ensure, Context as _};
+    pub use std::time::Duration;
+}

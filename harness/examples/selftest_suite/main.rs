@@ -1,0 +1,11 @@
+//! A fixture suite for the harness's self-tests (`harness/tests/selftest.rs`): tests that pass,
+//! fail, panic, time out and hit provisioning errors, run as a subprocess and checked from the
+//! outside (exit code, console, JUnit, Docker left clean).
+
+mod selftest {
+    pub mod outcomes;
+}
+
+fn main() {
+    harness::main()
+}

@@ -1,0 +1,63 @@
+//! One test per outcome the harness must report. Clusters are a single idle node so the whole
+//! suite runs in seconds.
+
+use harness::prelude::*;
+
+#[cluster_test(nodes = 1, image = "cluster-sim/node")]
+async fn passes(cluster: &Cluster) -> TestResult {
+    let out = cluster.node("n1")?.exec("echo hello").await?.check()?;
+    ensure!(out.out() == "hello");
+    Ok(())
+}
+
+#[cluster_test(nodes = 1, image = "cluster-sim/node")]
+async fn fails_command(cluster: &Cluster) -> TestResult {
+    cluster
+        .node("n1")?
+        .exec("echo partial-output; echo boom >&2; exit 3")
+        .await?
+        .check()?;
+    Ok(())
+}
+
+#[cluster_test(nodes = 1, image = "cluster-sim/node")]
+async fn panics(cluster: &Cluster) -> TestResult {
+    cluster.node("n1")?.exec("true").await?.check()?;
+    panic!("deliberate panic in a test");
+}
+
+#[cluster_test(nodes = 1, image = "cluster-sim/node", timeout = "2s")]
+async fn times_out(cluster: &Cluster) -> TestResult {
+    cluster.node("n1")?.exec("sleep 30").await?.check()?;
+    Ok(())
+}
+
+#[cluster_test(cluster = "examples/selftest_suite/bad.toml")]
+async fn bad_spec(_cluster: &Cluster) -> TestResult {
+    Ok(())
+}
+
+#[cluster_test(nodes = 1, image = "cluster-sim/no-such-image")]
+async fn missing_image(_cluster: &Cluster) -> TestResult {
+    Ok(())
+}
+
+#[cluster_test]
+async fn plain_passes() -> TestResult {
+    Ok(())
+}
+
+#[cluster_test(ignore = "skipped on purpose")]
+async fn ignored() -> TestResult {
+    bail!("an ignored test ran")
+}
+
+#[cluster_test(
+    nodes = 1,
+    image = "cluster-sim/node",
+    ignore = "run only by the interrupt self-test"
+)]
+async fn slow(cluster: &Cluster) -> TestResult {
+    cluster.node("n1")?.exec("sleep 120").await?.check()?;
+    Ok(())
+}

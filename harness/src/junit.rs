@@ -1,0 +1,424 @@
+//! The JUnit reporter: consumes finished-test records (never a cluster) and keeps
+//! `junit.xml` valid on disk as the run goes, so an interrupted run still leaves a report.
+//!
+//! One `<testsuite>` per component, `classname` = `<component>.<file>`. Suite properties carry
+//! the backend and run id, and `<test>.spec|nodes|image` per test (the schema allows no
+//! properties on a `<testcase>`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::sanitize;
+
+/// How often trivial (cluster-less) results are flushed at most; a test with a cluster is
+/// written as soon as it ends. Keeps 1,000 trivial trials from rewriting the file 1,000 times.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// How a test ended, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseStatus {
+    /// Passed.
+    Passed,
+    /// An assertion, a failed command, a panic or a timeout: `<failure>`.
+    Failure {
+        /// `type` attribute: `assertion`, `exec`, `panic`, `timeout`.
+        kind: String,
+        /// One-line message (node, command, code, tail, rerun command).
+        message: String,
+        /// The full text: error chain, artifacts, rerun command.
+        detail: String,
+    },
+    /// The harness could not give the test its cluster (bad spec, image, engine): `<error>`.
+    Error {
+        /// `type` attribute: `provision`, `teardown`, `interrupted`.
+        kind: String,
+        /// One-line message.
+        message: String,
+        /// The full text.
+        detail: String,
+    },
+    /// Ignored, with the reason.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One finished test.
+#[derive(Debug, Clone)]
+pub struct CaseRecord {
+    /// Full name, `<component>::<file>::<fn>`.
+    pub name: String,
+    /// The suite it goes in.
+    pub component: String,
+    /// `<component>.<file>`.
+    pub classname: String,
+    /// Wall time, provisioning and teardown included.
+    pub duration: Duration,
+    /// Outcome.
+    pub status: CaseStatus,
+    /// The test's event log (sanitised and capped here).
+    pub output: String,
+    /// Files attached (`[[ATTACHMENT|...]]` lines).
+    pub attachments: Vec<PathBuf>,
+    /// `spec`, `nodes`, `image` of the test's cluster.
+    pub properties: Vec<(String, String)>,
+    /// Whether the record should reach the disk at once (tests with a cluster).
+    pub flush_now: bool,
+}
+
+struct State {
+    suites: BTreeMap<String, Vec<CaseRecord>>,
+    last_write: Option<Instant>,
+    dirty: bool,
+}
+
+/// Writes `junit.xml` for one run.
+pub struct JunitReporter {
+    path: PathBuf,
+    run_id: String,
+    backend: String,
+    started: Instant,
+    merge: bool,
+    state: Mutex<State>,
+}
+
+/// Writing the report failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the JUnit report {path}: {message}")]
+pub struct ReportError {
+    /// The report's path.
+    pub path: String,
+    /// Why.
+    pub message: String,
+}
+
+impl JunitReporter {
+    /// A reporter writing to `path`.
+    pub fn new(path: PathBuf, run_id: &str, backend: &str) -> Self {
+        Self {
+            path,
+            run_id: run_id.to_string(),
+            backend: backend.to_string(),
+            started: Instant::now(),
+            merge: false,
+            state: Mutex::new(State {
+                suites: BTreeMap::new(),
+                last_write: None,
+                dirty: true,
+            }),
+        }
+    }
+
+    /// Merges with the report on disk when it holds the same run id, under a file lock: under
+    /// nextest every test is its own process, and each adds its case to one shared report.
+    pub fn merging(mut self, merge: bool) -> Self {
+        self.merge = merge;
+        self
+    }
+
+    /// Where the report goes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records a finished test and rewrites the report (at once for a test with a cluster,
+    /// else at most every 250 ms; [`JunitReporter::flush`] writes the rest).
+    pub fn record(&self, case: CaseRecord) -> Result<(), ReportError> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now_due = case.flush_now || st.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
+        st.suites
+            .entry(case.component.clone())
+            .or_default()
+            .push(case);
+        st.dirty = true;
+        if now_due {
+            self.write_locked(&mut st)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the report if anything changed since the last write.
+    pub fn flush(&self) -> Result<(), ReportError> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.dirty {
+            self.write_locked(&mut st)?;
+        }
+        Ok(())
+    }
+
+    /// The report as XML.
+    pub fn render(&self) -> Result<String, ReportError> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.render_locked(&st)
+    }
+
+    fn render_locked(&self, st: &State) -> Result<String, ReportError> {
+        self.serialize(self.build(st))
+    }
+
+    fn serialize(&self, report: Report) -> Result<String, ReportError> {
+        let xml = report.to_string().map_err(|e| ReportError {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(fix_root_attributes(&xml))
+    }
+
+    fn build(&self, st: &State) -> Report {
+        let mut report = Report::new("cluster-sim");
+        report.set_time(self.started.elapsed());
+        for (component, cases) in &st.suites {
+            let mut suite = TestSuite::new(component.as_str());
+            suite.add_property(Property::new("backend", self.backend.as_str()));
+            suite.add_property(Property::new("run_id", self.run_id.as_str()));
+            let mut time = Duration::ZERO;
+            // By name, not by finish order: reports of two runs compare line by line.
+            let mut cases: Vec<&CaseRecord> = cases.iter().collect();
+            cases.sort_by(|a, b| a.name.cmp(&b.name));
+            for c in cases {
+                time += c.duration;
+                for (k, v) in &c.properties {
+                    suite.add_property(Property::new(format!("{}.{k}", c.name), v.as_str()));
+                }
+                suite.add_test_case(test_case(c));
+            }
+            suite.set_time(time);
+            report.add_test_suite(suite);
+        }
+        report
+    }
+
+    fn write_locked(&self, st: &mut State) -> Result<(), ReportError> {
+        let err = |e: std::io::Error| ReportError {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut report = self.build(st);
+        let _lock = if self.merge {
+            let mut lock_path = self.path.clone().into_os_string();
+            lock_path.push(".lock");
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(PathBuf::from(lock_path))
+                .map_err(err)?;
+            fs4::FileExt::lock(&f).map_err(err)?;
+            if let Ok(text) = std::fs::read_to_string(&self.path) {
+                if let Ok(old) = Report::deserialize_from_str(&text) {
+                    merge_into(&mut report, old, &self.run_id);
+                }
+            }
+            Some(f)
+        } else {
+            None
+        };
+        let xml = self.serialize(report)?;
+        // Write beside the report, then rename: a reader (or a run killed mid-write) sees the
+        // old report or the new one, never half of one.
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, xml).map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        st.last_write = Some(Instant::now());
+        st.dirty = false;
+        Ok(())
+    }
+}
+
+/// Adds to `report` the cases of `old` (a report of the same run) that it lacks.
+fn merge_into(report: &mut Report, old: Report, run_id: &str) {
+    for old_suite in old.test_suites {
+        let same_run = old_suite
+            .properties
+            .iter()
+            .any(|p| p.name.as_str() == "run_id" && p.value.as_str() == run_id);
+        if !same_run {
+            continue;
+        }
+        let idx = match report
+            .test_suites
+            .iter()
+            .position(|s| s.name == old_suite.name)
+        {
+            Some(i) => i,
+            None => {
+                let mut s = TestSuite::new(old_suite.name.as_str());
+                s.add_property(Property::new("run_id", run_id));
+                s.add_properties(
+                    old_suite
+                        .properties
+                        .iter()
+                        .filter(|p| p.name.as_str() == "backend")
+                        .cloned(),
+                );
+                report.add_test_suite(s);
+                report.test_suites.len() - 1
+            }
+        };
+        let suite = &mut report.test_suites[idx];
+        let mut time = suite.time.unwrap_or_default();
+        for case in old_suite.test_cases {
+            if suite.test_cases.iter().any(|c| c.name == case.name) {
+                continue;
+            }
+            let prefix = format!("{}.", case.name.as_str());
+            suite.add_properties(
+                old_suite
+                    .properties
+                    .iter()
+                    .filter(|p| p.name.as_str().starts_with(&prefix))
+                    .cloned(),
+            );
+            time += case.time.unwrap_or_default();
+            suite.add_test_case(case);
+        }
+        suite.set_time(time);
+    }
+    report
+        .test_suites
+        .sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
+    for s in &report.test_suites {
+        tests += s.tests;
+        failures += s.failures;
+        errors += s.errors;
+        skipped += s.skipped;
+    }
+    report.tests = tests;
+    report.failures = failures;
+    report.errors = errors;
+    report.skipped = skipped;
+}
+
+fn test_case(c: &CaseRecord) -> TestCase {
+    let status = match &c.status {
+        CaseStatus::Passed => TestCaseStatus::success(),
+        CaseStatus::Skipped { reason } => {
+            let mut s = TestCaseStatus::skipped();
+            if !reason.is_empty() {
+                s.set_message(sanitize::for_report(reason, sanitize::MESSAGE_CAP));
+            }
+            s
+        }
+        CaseStatus::Failure {
+            kind,
+            message,
+            detail,
+        }
+        | CaseStatus::Error {
+            kind,
+            message,
+            detail,
+        } => {
+            let mut s =
+                TestCaseStatus::non_success(if matches!(c.status, CaseStatus::Error { .. }) {
+                    NonSuccessKind::Error
+                } else {
+                    NonSuccessKind::Failure
+                });
+            s.set_type(kind.as_str());
+            s.set_message(sanitize::for_report(message, sanitize::MESSAGE_CAP));
+            s.set_description(sanitize::for_report(detail, sanitize::CASE_OUTPUT_CAP));
+            s
+        }
+    };
+    let mut case = TestCase::new(c.name.as_str(), status);
+    case.set_classname(c.classname.as_str());
+    case.set_time(c.duration);
+    let mut out = sanitize::for_report(&c.output, sanitize::CASE_OUTPUT_CAP);
+    for a in &c.attachments {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("[[ATTACHMENT|{}]]\n", a.display()));
+    }
+    if !out.is_empty() {
+        case.set_system_out(out);
+    }
+    case
+}
+
+/// quick-junit always writes `skipped` on `<testsuites>`, which junit-10.xsd (Jenkins' xUnit
+/// schema) does not allow there: drop it from the root tag only.
+fn fix_root_attributes(xml: &str) -> String {
+    let Some(start) = xml.find("<testsuites") else {
+        return xml.to_string();
+    };
+    let Some(len) = xml[start..].find('>') else {
+        return xml.to_string();
+    };
+    let tag = &xml[start..start + len];
+    let Some(at) = tag.find(" skipped=\"") else {
+        return xml.to_string();
+    };
+    let value_end = tag[at + 10..].find('"').map(|i| at + 10 + i + 1);
+    let Some(end) = value_end else {
+        return xml.to_string();
+    };
+    let mut fixed = String::with_capacity(xml.len());
+    fixed.push_str(&xml[..start + at]);
+    fixed.push_str(&xml[start + end..]);
+    fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_tag_loses_skipped_only() {
+        let xml = "<?xml version=\"1.0\"?>\n<testsuites name=\"x\" tests=\"1\" skipped=\"0\" failures=\"0\"><testsuite skipped=\"0\"/></testsuites>";
+        assert_eq!(
+            fix_root_attributes(xml),
+            "<?xml version=\"1.0\"?>\n<testsuites name=\"x\" tests=\"1\" failures=\"0\"><testsuite skipped=\"0\"/></testsuites>"
+        );
+    }
+
+    #[test]
+    fn cases_carry_status_output_and_attachments() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = JunitReporter::new(dir.path().join("j.xml"), "RUN", "docker");
+        r.record(CaseRecord {
+            name: "etcd::election::kill_leader".into(),
+            component: "etcd".into(),
+            classname: "etcd.election".into(),
+            duration: Duration::from_millis(1500),
+            status: CaseStatus::Failure {
+                kind: "exec".into(),
+                message: "node n1: `false` exited 1".into(),
+                detail: "\u{1b}[31mboom\u{1b}[0m\u{7}".into(),
+            },
+            output: "line\n".into(),
+            attachments: vec![PathBuf::from("/abs/test.log")],
+            properties: vec![("spec".into(), "etcd3".into())],
+            flush_now: true,
+        })
+        .unwrap();
+        let xml = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
+        assert!(
+            xml.contains(
+                "<failure message=\"node n1: `false` exited 1\" type=\"exec\">boom</failure>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("[[ATTACHMENT|/abs/test.log]]"), "{xml}");
+        assert!(
+            xml.contains("name=\"etcd::election::kill_leader.spec\" value=\"etcd3\""),
+            "{xml}"
+        );
+        assert!(
+            !xml.contains("<testsuites name=\"cluster-sim\" tests=\"1\" skipped"),
+            "{xml}"
+        );
+    }
+}
