@@ -62,6 +62,9 @@ struct RunCtx {
     running: Mutex<HashMap<String, Running>>,
     interrupted: AtomicBool,
     kept_any: AtomicBool,
+    /// One backend for the whole run, connected when the first cluster test starts, so
+    /// `--list` and cluster-free runs never touch Docker or SSH.
+    backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
 }
 
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
@@ -165,6 +168,7 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
         running: Mutex::new(HashMap::new()),
         interrupted: AtomicBool::new(false),
         kept_any: AtomicBool::new(false),
+        backend: tokio::sync::OnceCell::new(),
         settings,
     });
 
@@ -557,12 +561,6 @@ async fn execute(
             info.properties
                 .push(("nodes".into(), spec.nodes.len().to_string()));
             info.properties.push(("image".into(), images.join(",")));
-            if ctx.settings.backend == BackendKind::Ssh {
-                return Outcome::Error {
-                    kind: "provision",
-                    message: "CLUSTER_SIM_BACKEND=ssh: this cluster-sim build has no ssh backend yet; use docker".into(),
-                };
-            }
             with_cluster(ctx, def, spec, body, log, test_dir).await
         }
     }
@@ -579,8 +577,32 @@ async fn with_cluster(
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
     }
+    let backend = match ctx
+        .backend
+        .get_or_try_init(|| {
+            cluster_sim::connect_backend(
+                ctx.settings.backend.as_str(),
+                ctx.settings.inventory.as_deref(),
+            )
+        })
+        .await
+    {
+        Ok(b) => b.clone(),
+        Err(e) => {
+            return Outcome::Error {
+                kind: "provision",
+                message: format!("{} backend: {e}", ctx.settings.backend.as_str()),
+            }
+        }
+    };
     let budget = ctx.settings.node_budget;
-    let need = spec.nodes.len().clamp(1, budget);
+    // Inventory hosts are shared by every cluster of the run (same ports, same hosts): on ssh,
+    // cluster tests take the whole budget, one at a time.
+    let need = if ctx.settings.backend == BackendKind::Ssh {
+        budget
+    } else {
+        spec.nodes.len().clamp(1, budget)
+    };
     let permits = match ctx.budget.clone().try_acquire_many_owned(need as u32) {
         Ok(p) => p,
         Err(_) => {
@@ -610,6 +632,7 @@ async fn with_cluster(
     let sink_log = log.clone();
     let sink: EventSink = Arc::new(move |e| sink_log.event(e));
     let up = Cluster::builder(spec)
+        .backend(backend)
         .name(cluster_name.clone())
         .on_event(sink)
         .failure_artifacts(test_dir)

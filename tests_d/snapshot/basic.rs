@@ -1,11 +1,17 @@
-//! Snapshot and restore: keys written to a 3-node etcd survive `etcdctl snapshot save` and a
-//! restore into a new single-node cluster.
+//! Snapshot and restore: keys written to a 3-node etcd survive `etcdctl snapshot save`, a copy
+//! of the snapshot to another node, and a restore into a new single-member etcd cluster there.
+//!
+//! The restored cluster runs beside the original on other ports, inside the node's working
+//! directory, so the test runs unchanged on containers and on long-lived ssh hosts.
 
 use harness::prelude::*;
-use harness::ClusterSpec;
 
 /// How many keys the test writes.
 const KEYS: usize = 25;
+
+/// Client and peer URLs of the restored etcd (the original members use 2379 and 2380).
+const RESTORED_CLIENT: &str = "http://127.0.0.1:12379";
+const RESTORED_PEER: &str = "http://127.0.0.1:12380";
 
 #[cluster_test(cluster = "etcd3")]
 async fn save_and_restore(cluster: &Cluster) -> TestResult {
@@ -15,7 +21,7 @@ async fn save_and_restore(cluster: &Cluster) -> TestResult {
     ))
     .await?
     .check()?;
-    let written = keys_and_values(&n1).await?;
+    let written = keys_and_values(&n1, None).await?;
     ensure!(
         written.len() == KEYS,
         "wrote {KEYS} keys, read back {}",
@@ -24,24 +30,22 @@ async fn save_and_restore(cluster: &Cluster) -> TestResult {
 
     // Save on another member than the one written to: the snapshot is the cluster's, not n1's.
     let n2 = cluster.node("n2")?;
-    n2.exec("etcdctl snapshot save /tmp/snap.db")
+    n2.exec("etcdctl snapshot save \"$CLUSTER_SIM_WORKDIR/snap.db\"")
         .await?
         .check()?;
-    n2.exec("etcdctl snapshot status /tmp/snap.db -w json")
-        .await?
-        .check()?;
-    let db = n2.read_file("/tmp/snap.db").await?;
+    let db = n2
+        .read_file(&format!("{}/snap.db", workdir(&n2).await?))
+        .await?;
     ensure!(db.len() > 4096, "snapshot is only {} bytes", db.len());
 
-    // A new cluster, made only for the restore; torn down here whatever the outcome.
-    let fresh = Cluster::builder(ClusterSpec::inline(1, None)?)
-        .name(format!("{}-restore", cluster.name()))
-        .up()
-        .await?;
-    let restored = restore_into(&fresh, &db).await;
-    let down = fresh.down().await;
+    // Restore on n3 into a new cluster; stop it whatever the outcome.
+    let n3 = cluster.node("n3")?;
+    let restored = restore_into(&n3, &db).await;
+    let stopped = n3
+        .exec("kill $(cat \"$CLUSTER_SIM_WORKDIR/restored.pid\") 2>/dev/null; true")
+        .await;
     let restored = restored?;
-    down?;
+    stopped?;
     ensure!(
         restored == written,
         "restored keys differ:\nwritten:  {written:?}\nrestored: {restored:?}"
@@ -49,38 +53,76 @@ async fn save_and_restore(cluster: &Cluster) -> TestResult {
     Ok(())
 }
 
-/// Restores `db` on the new cluster's only node, runs etcd from the restored data directory and
-/// returns what it holds under `snap/`.
-async fn restore_into(fresh: &Cluster, db: &[u8]) -> anyhow::Result<Vec<(String, String)>> {
-    let node = fresh.node("n1")?;
-    node.write_file("/tmp/snap.db", db).await?;
-    let peer = "http://127.0.0.1:2380";
-    node.exec(format!(
-        "etcdctl snapshot restore /tmp/snap.db --name restored --data-dir /var/lib/etcd-restored \
-         --initial-cluster restored={peer} --initial-advertise-peer-urls {peer}"
-    ))
-    .await?
-    .check()?;
+async fn workdir(node: &Node) -> anyhow::Result<String> {
+    Ok(node
+        .exec("printf %s \"$CLUSTER_SIM_WORKDIR\"")
+        .await?
+        .check()?
+        .stdout)
+}
+
+/// Restores `db` on `node` as a new single-member cluster, runs etcd from the restored data
+/// directory and returns what it holds under `snap/`.
+async fn restore_into(node: &Node, db: &[u8]) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = workdir(node).await?;
+    node.write_file(&format!("{dir}/copied.db"), db).await?;
+    let out = node
+        .exec(format!(
+            "etcdctl snapshot restore {dir}/copied.db --name restored --data-dir {dir}/restored \
+             --initial-cluster restored={RESTORED_PEER} --initial-advertise-peer-urls {RESTORED_PEER} \
+             --initial-cluster-token restored"
+        ))
+        .await?
+        .check()?;
+    ensure!(
+        !out.stderr.contains("error"),
+        "restore complained: {}",
+        out.stderr
+    );
     // Detached, every stream redirected: the exec returns while etcd keeps running.
     node.exec(format!(
-        "setsid etcd --name restored --data-dir /var/lib/etcd-restored \
-         --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-         --listen-peer-urls {peer} --initial-advertise-peer-urls {peer} \
-         --initial-cluster restored={peer} </dev/null >/tmp/etcd.log 2>&1 &"
+        "setsid etcd --name restored --data-dir {dir}/restored \
+         --listen-client-urls {RESTORED_CLIENT} --advertise-client-urls {RESTORED_CLIENT} \
+         --listen-peer-urls {RESTORED_PEER} --initial-advertise-peer-urls {RESTORED_PEER} \
+         --initial-cluster restored={RESTORED_PEER} </dev/null >{dir}/restored.log 2>&1 & \
+         echo $! > {dir}/restored.pid"
     ))
     .await?
     .check()?;
     wait_until(Duration::from_secs(30), || async {
-        node.exec("etcdctl endpoint health").await?.check()
+        node.exec(format!(
+            "etcdctl --endpoints {RESTORED_CLIENT} endpoint health"
+        ))
+        .await?
+        .check()
     })
     .await
     .context("the restored etcd did not become healthy")?;
-    keys_and_values(&node).await
+    // It is a new cluster: one member, not the original three.
+    let members = node
+        .exec(format!("etcdctl --endpoints {RESTORED_CLIENT} member list"))
+        .await?
+        .check()?;
+    ensure!(
+        members.stdout.lines().count() == 1,
+        "restored cluster has members: {}",
+        members.stdout
+    );
+    keys_and_values(node, Some(RESTORED_CLIENT)).await
 }
 
 /// Every `snap/` key with its value, in key order.
-async fn keys_and_values(node: &Node) -> anyhow::Result<Vec<(String, String)>> {
-    let out = node.exec("etcdctl get --prefix snap/").await?.check()?;
+async fn keys_and_values(
+    node: &Node,
+    endpoint: Option<&str>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let endpoints = endpoint
+        .map(|e| format!("--endpoints {e} "))
+        .unwrap_or_default();
+    let out = node
+        .exec(format!("etcdctl {endpoints}get --prefix snap/"))
+        .await?
+        .check()?;
     let lines: Vec<&str> = out.stdout.lines().collect();
     let pairs = lines.chunks_exact(2);
     ensure!(
