@@ -49,6 +49,43 @@ fn exec_marker() -> String {
 /// Each node's cluster working directory (a container belongs to one cluster only).
 const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
 
+/// Most bytes of base64 carried in a container's command (one argument may hold 128 KiB).
+const INLINE_FILES_MAX: usize = 96 * 1024;
+
+/// A node's first process: on first start, makes the working directory and unpacks the files
+/// carried in `$1` (base64 of a tar); then runs the service (`$2`). A restart skips the unpacking,
+/// so files the test changed stay changed.
+const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
+  mkdir -p /var/lib/cluster-sim || exit 1
+  if [ -n "$1" ]; then printf '%s' "$1" | base64 -d | tar -x -C / || exit 1; fi
+  : > /.cluster-sim-booted
+fi
+exec sh -c "$2""#;
+
+/// The node's files as one tar archive with paths relative to `/`.
+fn files_archive(files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, BackendError> {
+    let tar_err = |e: std::io::Error| BackendError::Other(format!("tar: {e}"));
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut ar = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let rel = path.trim_start_matches('/');
+        if rel.is_empty() || path.ends_with('/') {
+            return Err(BackendError::Other(format!("{path:?} is not a file path")));
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        ar.append_data(&mut header, rel, data.as_slice())
+            .map_err(tar_err)?;
+    }
+    ar.into_inner().map_err(tar_err)
+}
+
 /// Grace period of a graceful stop before the engine SIGKILLs.
 const STOP_GRACE_SECS: i32 = 10;
 
@@ -345,10 +382,35 @@ impl DockerBackend {
         labels.insert(LABEL_NODE.into(), n.spec.name.clone());
         labels.insert(LABEL_INDEX.into(), n.spec.index.to_string());
         labels.insert(LABEL_ADDRESS.into(), n.address.clone());
-        let cmd = match &n.spec.command {
-            Some(c) => vec!["sh".to_string(), "-c".to_string(), c.clone()],
-            None => vec!["sleep".to_string(), "infinity".to_string()],
+        let service = n
+            .spec
+            .command
+            .clone()
+            .unwrap_or_else(|| "exec sleep infinity".to_string());
+        // Small files travel inside the container's command and are unpacked by the node itself
+        // on first start: an archive upload makes the engine mount the container's filesystem,
+        // which costs more than everything else cluster-sim does per node. Large ones are
+        // uploaded as before.
+        let archive = if n.files.is_empty() {
+            Vec::new()
+        } else {
+            files_archive(&n.files)?
         };
+        let inline = archive.len() * 4 / 3 < INLINE_FILES_MAX;
+        let payload = if inline {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&archive)
+        } else {
+            String::new()
+        };
+        let cmd = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            BOOT_SCRIPT.to_string(),
+            "cluster-sim-boot".to_string(),
+            payload,
+            service,
+        ];
         let body = ContainerCreateBody {
             image: Some(image),
             hostname: Some(n.spec.name.clone()),
@@ -413,10 +475,14 @@ impl DockerBackend {
                 ))
             })?;
         tracing::debug!(container = %name, "created");
-        self.put_many(&name, &[DOCKER_WORKDIR], &n.files)
-            .await
-            .map_err(|e| BackendError::Other(format!("node {}: place files: {e}", n.spec.name)))?;
-        tracing::debug!(container = %name, "files placed");
+        if !inline {
+            self.put_many(&name, &[DOCKER_WORKDIR], &n.files)
+                .await
+                .map_err(|e| {
+                    BackendError::Other(format!("node {}: place files: {e}", n.spec.name))
+                })?;
+            tracing::debug!(container = %name, "files uploaded");
+        }
         self.docker
             .start_container(&name, None)
             .await
