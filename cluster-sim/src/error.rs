@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::located::{key_prefix, Located};
+
 /// A spec file that can't be read or doesn't describe a valid cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -39,11 +41,15 @@ pub enum SpecError {
     },
 }
 
-fn key_prefix(key: &str) -> String {
-    if key.is_empty() {
-        String::new()
-    } else {
-        format!("key `{key}`: ")
+impl From<Located> for SpecError {
+    fn from(l: Located) -> Self {
+        SpecError::Invalid {
+            file: l.file,
+            line: l.line,
+            column: l.column,
+            key: l.key,
+            message: l.message,
+        }
     }
 }
 

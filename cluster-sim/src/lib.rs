@@ -22,6 +22,7 @@ pub mod docker;
 pub mod error;
 pub mod exec;
 pub mod image;
+mod located;
 pub mod spec;
 pub mod ssh;
 pub mod template;

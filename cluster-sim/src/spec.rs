@@ -13,6 +13,7 @@ use serde_spanned::Spanned;
 
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
+use crate::located::Src;
 
 /// Default time a readiness check may take before provisioning fails.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -192,34 +193,20 @@ struct RawNode {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Where a spec's text came from, for error messages.
-struct Src<'a> {
-    path: &'a str,
-    text: &'a str,
+/// Spec errors at a place in the file.
+trait SpecErr {
+    fn err(&self, span: std::ops::Range<usize>, key: &str, message: impl fmt::Display)
+        -> SpecError;
 }
 
-impl Src<'_> {
-    fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        (line, col)
-    }
-
+impl SpecErr for Src<'_> {
     fn err(
         &self,
         span: std::ops::Range<usize>,
         key: &str,
         message: impl fmt::Display,
     ) -> SpecError {
-        let (line, column) = self.line_col(span.start);
-        SpecError::Invalid {
-            file: self.path.to_string(),
-            line,
-            column,
-            key: key.to_string(),
-            message: message.to_string(),
-        }
+        self.at(span, key, message).into()
     }
 }
 
@@ -252,24 +239,7 @@ impl ClusterSpec {
         default_name: &str,
     ) -> Result<Self, SpecError> {
         let src = Src { path: source, text };
-        let raw: RawSpec = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let (line, column) = src.line_col(span.start);
-            let key = key_at(text, span.start);
-            SpecError::Invalid {
-                file: source.to_string(),
-                line,
-                column,
-                key,
-                message: e
-                    .message()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?;
+        let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from(src.toml(&e)))?;
         resolve(raw, &src, base_dir, default_name)
     }
 
@@ -284,31 +254,6 @@ impl ClusterSpec {
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
     }
-}
-
-/// Best effort: the key named on the line holding `offset`.
-fn key_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let here = text[start..].lines().next().unwrap_or("");
-    // At a blank line (the end of the file, say), the key is on the last line before it.
-    let line = if here.trim().is_empty() {
-        text[..start]
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-    } else {
-        here
-    };
-    let line = line.trim();
-    if let Some(rest) = line.strip_prefix('[') {
-        return rest
-            .trim_matches(|c| c == '[' || c == ']')
-            .trim()
-            .to_string();
-    }
-    line.split('=').next().unwrap_or("").trim().to_string()
 }
 
 fn parse_duration(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<Duration, SpecError> {

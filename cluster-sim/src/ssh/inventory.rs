@@ -16,6 +16,7 @@
 //! roles = ["etcd"]
 //! ```
 
+use crate::located::{key_prefix, Located, Src};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -73,11 +74,36 @@ pub enum InventoryError {
     },
 }
 
-fn key_prefix(key: &str) -> String {
-    if key.is_empty() {
-        String::new()
-    } else {
-        format!("key `{key}`: ")
+impl From<Located> for InventoryError {
+    fn from(l: Located) -> Self {
+        InventoryError::Invalid {
+            file: l.file,
+            line: l.line,
+            column: l.column,
+            key: l.key,
+            message: l.message,
+        }
+    }
+}
+
+/// Inventory errors at a place in the file.
+trait InventoryErr {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> InventoryError;
+}
+
+impl InventoryErr for Src<'_> {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> InventoryError {
+        self.at(span, key, message).into()
     }
 }
 
@@ -170,60 +196,6 @@ struct RawHost {
     node_address: Option<String>,
 }
 
-struct Src<'a> {
-    path: &'a str,
-    text: &'a str,
-}
-
-impl Src<'_> {
-    fn line_col(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        (line, col)
-    }
-
-    fn err(
-        &self,
-        span: std::ops::Range<usize>,
-        key: &str,
-        message: impl std::fmt::Display,
-    ) -> InventoryError {
-        let (line, column) = self.line_col(span.start);
-        InventoryError::Invalid {
-            file: self.path.to_string(),
-            line,
-            column,
-            key: key.to_string(),
-            message: message.to_string(),
-        }
-    }
-}
-
-/// Best effort: the key named on the line holding `offset` (as spec.rs does).
-fn key_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let here = text[start..].lines().next().unwrap_or("");
-    let line = if here.trim().is_empty() {
-        text[..start]
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-    } else {
-        here
-    };
-    let line = line.trim();
-    if let Some(rest) = line.strip_prefix('[') {
-        return rest
-            .trim_matches(|c| c == '[' || c == ']')
-            .trim()
-            .to_string();
-    }
-    line.split('=').next().unwrap_or("").trim().to_string()
-}
-
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     if let Some(rest) = p.strip_prefix("~/") {
         if let Some(home) = std::env::var_os("HOME") {
@@ -273,23 +245,8 @@ impl Inventory {
     /// Parses inventory text; `source` names it in errors, relative paths resolve against `base`.
     pub fn parse(text: &str, source: &str, base: &Path) -> Result<Self, InventoryError> {
         let src = Src { path: source, text };
-        let raw: RawInventory = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let (line, column) = src.line_col(span.start);
-            InventoryError::Invalid {
-                file: source.to_string(),
-                line,
-                column,
-                key: key_at(text, span.start),
-                message: e
-                    .message()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-        })?;
+        let raw: RawInventory =
+            toml::from_str(text).map_err(|e| InventoryError::from(src.toml(&e)))?;
         let d = &raw.defaults;
         let workdir = match &d.workdir {
             Some(w) => check_workdir(&src, w, "defaults.workdir")?,
