@@ -62,14 +62,24 @@ const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
 fi
 exec sh -c "$2""#;
 
-/// The node's files as one tar archive with paths relative to `/`.
-fn files_archive(files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, BackendError> {
+/// Directories and files as one tar archive with paths relative to `/`.
+fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, BackendError> {
     let tar_err = |e: std::io::Error| BackendError::Other(format!("tar: {e}"));
     let mtime = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut ar = tar::Builder::new(Vec::new());
+    let size: usize = files.iter().map(|f| f.1.len() + 1024).sum();
+    let mut ar = tar::Builder::new(Vec::with_capacity(size + 1024));
+    for d in dirs {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        header.set_mtime(mtime);
+        ar.append_data(&mut header, d.trim_start_matches('/'), std::io::empty())
+            .map_err(tar_err)?;
+    }
     for (path, data, mode) in files {
         let rel = path.trim_start_matches('/');
         if rel.is_empty() || path.ends_with('/') {
@@ -394,7 +404,7 @@ impl DockerBackend {
         let archive = if n.files.is_empty() {
             Vec::new()
         } else {
-            files_archive(&n.files)?
+            files_archive(&[], &n.files)?
         };
         let inline = archive.len() * 4 / 3 < INLINE_FILES_MAX;
         let payload = if inline {
@@ -511,36 +521,7 @@ impl DockerBackend {
         dirs: &[&str],
         files: &[(String, Vec<u8>, u32)],
     ) -> Result<(), BackendError> {
-        let tar_err = |e: std::io::Error| BackendError::Other(format!("tar: {e}"));
-        let mtime = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let size: usize = files.iter().map(|f| f.1.len() + 1024).sum();
-        let mut ar = tar::Builder::new(Vec::with_capacity(size + 1024));
-        for d in dirs {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
-            header.set_mtime(mtime);
-            ar.append_data(&mut header, d.trim_start_matches('/'), std::io::empty())
-                .map_err(tar_err)?;
-        }
-        for (path, data, mode) in files {
-            let rel = path.trim_start_matches('/');
-            if rel.is_empty() || path.ends_with('/') {
-                return Err(BackendError::Other(format!("{path:?} is not a file path")));
-            }
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(*mode);
-            header.set_mtime(mtime);
-            header.set_entry_type(tar::EntryType::Regular);
-            ar.append_data(&mut header, rel, data.as_slice())
-                .map_err(tar_err)?;
-        }
-        let body = ar.into_inner().map_err(tar_err)?;
+        let body = files_archive(dirs, files)?;
         let opts = UploadToContainerOptionsBuilder::default().path("/").build();
         self.docker
             .upload_to_container(container, Some(opts), bollard::body_full(body.into()))
