@@ -253,6 +253,12 @@ impl Cluster {
         &self.inner.spec
     }
 
+    /// The backend this cluster runs on, to bring up another cluster beside it
+    /// (`Cluster::builder(spec).backend(cluster.backend())`).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.inner.backend.clone()
+    }
+
     /// `docker` or `ssh`.
     pub fn backend_kind(&self) -> &'static str {
         self.inner.backend.kind()

@@ -146,6 +146,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Provisioning progress on stderr, a line per step.
+fn progress() -> cluster_sim::EventSink {
+    Arc::new(|e: &cluster_sim::Event| {
+        if matches!(
+            e.kind,
+            cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
+        ) {
+            let node = e
+                .node
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
+            eprintln!("cluster-sim: {node}{}", e.message);
+        }
+    })
+}
+
 /// The error and its causes on one line, skipping a cause its parent's message already quotes.
 fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
@@ -240,21 +257,7 @@ async fn run_other(cli: Cli, backend: &dyn Backend) -> Result<ExitCode> {
                 .backend(backend.clone())
                 .name(&name)
                 .keep(true)
-                .on_event(Arc::new(|e: &cluster_sim::Event| {
-                    if matches!(
-                        e.kind,
-                        cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
-                    ) {
-                        eprintln!(
-                            "cluster-sim: {}{}",
-                            e.node
-                                .as_deref()
-                                .map(|n| format!("{n}: "))
-                                .unwrap_or_default(),
-                            e.message
-                        );
-                    }
-                }));
+                .on_event(progress());
             tokio::select! {
                 r = b.up() => {
                     println!("{}", r?.name());
@@ -371,21 +374,7 @@ async fn up(
         }
         b = b.name(n);
     }
-    b = b.on_event(Arc::new(|e: &cluster_sim::Event| {
-        if matches!(
-            e.kind,
-            cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
-        ) {
-            eprintln!(
-                "cluster-sim: {}{}",
-                e.node
-                    .as_deref()
-                    .map(|n| format!("{n}: "))
-                    .unwrap_or_default(),
-                e.message
-            );
-        }
-    }));
+    b = b.on_event(progress());
     tokio::select! {
         r = async {
             match &inventory {
