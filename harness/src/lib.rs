@@ -52,3 +52,8 @@ pub mod prelude {
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     pub use std::time::Duration;
 }
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
