@@ -52,15 +52,24 @@ const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
 /// Most bytes of base64 carried in a container's command (one argument may hold 128 KiB).
 const INLINE_FILES_MAX: usize = 96 * 1024;
 
-/// A node's first process: on first start, makes the working directory and unpacks the files
-/// carried in `$1` (base64 of a tar); then runs the service (`$2`). A restart skips the unpacking,
-/// so files the test changed stay changed.
+/// A node's first process: on first start, makes the working directory, unpacks the files
+/// carried in `$1` (base64 of a tar) and waits for the go signal (a file cluster-sim writes once
+/// every node of the cluster runs), then runs the service (`$2`). A restart skips all that, so
+/// files the test changed stay changed.
+///
+/// The go signal starts the services of a cluster together: peers are reachable from each
+/// service's first moment, which is how clustered software expects to bootstrap (etcd, for one,
+/// skips most of its first election timeout only when its peers answer at start).
 const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
   mkdir -p /var/lib/cluster-sim || exit 1
   if [ -n "$1" ]; then printf '%s' "$1" | base64 -d | tar -x -C / || exit 1; fi
+  while [ ! -e /.cluster-sim-go ]; do sleep 0.02; done
   : > /.cluster-sim-booted
 fi
 exec sh -c "$2""#;
+
+/// The file whose creation starts a node's service on its first boot.
+const GO_FILE: &str = "/.cluster-sim-go";
 
 /// Directories and files as one tar archive with paths relative to `/`.
 fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, BackendError> {
@@ -784,6 +793,24 @@ impl Backend for DockerBackend {
         }
         let jobs = nodes.iter().map(|n| self.create_node(cluster, &labels, n));
         futures::future::try_join_all(jobs).await?;
+        // Every node runs: let their services start, together. This also warms each node's
+        // exec agent for the readiness checks that follow.
+        let go = nodes.iter().map(|n| async move {
+            let mut req = ExecRequest::argv(["touch", GO_FILE]);
+            req.timeout = Duration::from_secs(30);
+            let out = self.exec(cluster, &n.spec.name, &req).await?;
+            if out.success() {
+                Ok(())
+            } else {
+                Err(BackendError::Other(format!(
+                    "node {}: starting its service: `touch {GO_FILE}` exited {}{}",
+                    n.spec.name,
+                    out.code,
+                    out.tail()
+                )))
+            }
+        });
+        futures::future::try_join_all(go).await?;
         Ok(())
     }
 
