@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, EndpointIpamConfig, EndpointSettings,
     HostConfig, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
@@ -20,9 +19,9 @@ use bollard::query_parameters::{
     UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 
-use super::agent::{request_script, Agent, AgentError};
+use super::agent::Agent;
 use super::owner::{cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_NODE};
 use super::subnet::{self, Net};
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
@@ -30,21 +29,6 @@ use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::image::{ImageBuilder, NODE_IMAGE};
 use crate::spec::ClusterSpec;
-
-/// Environment variable that marks every process of one exec.
-const EXEC_MARKER_VAR: &str = "CLUSTER_SIM_EXEC";
-
-fn exec_marker() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("{:016x}", h.finish())
-}
 
 /// Each node's cluster working directory (a container belongs to one cluster only).
 const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
@@ -136,11 +120,11 @@ pub struct ContainerInfo {
 /// The docker backend. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
-    docker: Docker,
+    pub(super) docker: Docker,
     images: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
     pool: Net,
     /// Idle exec agents by container name.
-    agents: Arc<std::sync::Mutex<HashMap<String, Vec<Agent>>>>,
+    pub(super) agents: Arc<std::sync::Mutex<HashMap<String, Vec<Agent>>>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -168,7 +152,7 @@ pub(crate) fn engine_error(e: DockerError) -> BackendError {
     }
 }
 
-fn is_not_found(e: &DockerError) -> bool {
+pub(super) fn is_not_found(e: &DockerError) -> bool {
     matches!(
         e,
         DockerError::DockerResponseServerError {
@@ -178,7 +162,7 @@ fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
-fn container_name(cluster: &str, node: &str) -> String {
+pub(super) fn container_name(cluster: &str, node: &str) -> String {
     format!("{cluster}-{node}")
 }
 
@@ -538,129 +522,6 @@ impl DockerBackend {
             .map_err(|e| self.node_error(e, container))
     }
 
-    fn take_agent(&self, container: &str) -> Option<Agent> {
-        self.agents
-            .lock()
-            .ok()?
-            .get_mut(container)
-            .and_then(Vec::pop)
-    }
-
-    fn put_agent(&self, container: &str, agent: Agent) {
-        if let Ok(mut map) = self.agents.lock() {
-            let idle = map.entry(container.to_string()).or_default();
-            if idle.len() < 4 {
-                idle.push(agent);
-            }
-        }
-    }
-
-    /// Forgets the agents of containers whose processes are gone or about to go.
-    fn drop_agents(&self, prefix: &str) {
-        if let Ok(mut map) = self.agents.lock() {
-            map.retain(|k, _| !k.starts_with(prefix));
-        }
-    }
-
-    async fn exec_by_agent(
-        &self,
-        container: &str,
-        node: &str,
-        req: &ExecRequest,
-    ) -> Result<ExecOutput, AgentError> {
-        let marker = exec_marker();
-        let mut env: Vec<(String, String)> = req
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        env.push((EXEC_MARKER_VAR.to_string(), marker.clone()));
-        let script = request_script(&req.argv, &env, req.workdir.as_deref());
-        // A pooled agent may have died with a restart of its node: then try one fresh agent.
-        let mut agent = None;
-        if let Some(mut a) = self.take_agent(container) {
-            if a.send(&script).await.is_ok() {
-                agent = Some(a);
-            }
-        }
-        let mut agent = match agent {
-            Some(a) => a,
-            None => {
-                let mut a = Agent::spawn(&self.docker, container)
-                    .await
-                    .map_err(|e| AgentError::NotSent(e.to_string()))?;
-                a.send(&script).await?;
-                a
-            }
-        };
-        let started = Instant::now();
-        let (code, stdout, stderr, timed_out) =
-            match tokio::time::timeout(req.timeout, agent.recv()).await {
-                Ok(reply) => {
-                    let (code, out, err) = reply?;
-                    (code, out, err, false)
-                }
-                Err(_) => {
-                    self.kill_marked(container, &marker)
-                        .await
-                        .map_err(|e| AgentError::Lost(e.to_string()))?;
-                    // The agent answers once the killed command is gone, with its output so far.
-                    match tokio::time::timeout(Duration::from_secs(5), agent.recv()).await {
-                        Ok(Ok((_, out, err))) => (137, out, err, true),
-                        _ => {
-                            return Ok(ExecOutput {
-                                node: node.to_string(),
-                                command: req.display(),
-                                code: 137,
-                                stdout: String::new(),
-                                stderr: String::new(),
-                                duration: started.elapsed(),
-                                timed_out: true,
-                            })
-                        }
-                    }
-                }
-            };
-        let duration = started.elapsed();
-        self.put_agent(container, agent);
-        Ok(ExecOutput {
-            node: node.to_string(),
-            command: req.display(),
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            duration,
-            timed_out,
-        })
-    }
-
-    /// SIGKILLs every process in the container that carries an exec's marker.
-    async fn kill_marked(&self, container: &str, marker: &str) -> Result<(), BackendError> {
-        let script = format!(
-            "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '{EXEC_MARKER_VAR}={marker}' && kill -9 ${{p#/proc/}} 2>/dev/null; done; true"
-        );
-        let opts = CreateExecOptions {
-            cmd: Some(vec!["sh".to_string(), "-c".to_string(), script]),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_exec(container, opts)
-            .await
-            .map_err(engine_error)?;
-        if let StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(engine_error)?
-        {
-            while output.next().await.is_some() {}
-        }
-        Ok(())
-    }
-
     fn node_error(&self, e: DockerError, container: &str) -> BackendError {
         if is_not_found(&e) {
             if let DockerError::DockerResponseServerError { message, .. } = &e {
@@ -719,7 +580,7 @@ impl DockerBackend {
         }
     }
 
-    async fn known(&self, cluster: &str, node: &str) -> Result<String, BackendError> {
+    pub(super) async fn known(&self, cluster: &str, node: &str) -> Result<String, BackendError> {
         let name = container_name(cluster, node);
         match self.docker.inspect_container(&name, None).await {
             Ok(_) => Ok(name),
@@ -820,103 +681,7 @@ impl Backend for DockerBackend {
         node: &str,
         req: &ExecRequest,
     ) -> Result<ExecOutput, BackendError> {
-        let name = container_name(cluster, node);
-        // Commands go through a warm agent in the node where they can (no user switch, env
-        // names the shell accepts); anything else, or an agent that can't be reached, takes a
-        // fresh exec from the engine.
-        let plain_env = req.env.keys().all(|k| {
-            !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
-        if req.user.is_none() && plain_env {
-            match self.exec_by_agent(&name, node, req).await {
-                Ok(out) => return Ok(out),
-                Err(AgentError::NotSent(why)) => {
-                    tracing::debug!(container = %name, "exec agent unavailable: {why}");
-                }
-                Err(AgentError::Lost(why)) => {
-                    return Err(BackendError::Other(format!(
-                        "lost the command's result ({why}); did the node stop?"
-                    )))
-                }
-            }
-        }
-        // Every process the command starts inherits this marker, so a deadline can kill them
-        // all (even daemonized children) without wrapping the command in another program.
-        let marker = exec_marker();
-        let mut env: Vec<String> = req.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        env.push(format!("{EXEC_MARKER_VAR}={marker}"));
-        let opts = CreateExecOptions {
-            cmd: Some(req.argv.clone()),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            env: Some(env),
-            working_dir: req.workdir.clone(),
-            user: req.user.clone(),
-            ..Default::default()
-        };
-        let started = Instant::now();
-        let created = match self.docker.create_exec(&name, opts).await {
-            Ok(c) => c,
-            Err(e) if is_not_found(&e) => {
-                self.known(cluster, node).await?;
-                return Err(engine_error(e));
-            }
-            Err(DockerError::DockerResponseServerError {
-                status_code: 409,
-                message,
-            }) => {
-                return Err(BackendError::Other(format!(
-                    "node is not running ({message})"
-                )))
-            }
-            Err(e) => return Err(engine_error(e)),
-        };
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        let collect = async {
-            match self.docker.start_exec(&created.id, None).await? {
-                StartExecResults::Attached { mut output, .. } => {
-                    while let Some(chunk) = output.next().await {
-                        match chunk? {
-                            bollard::container::LogOutput::StdErr { message } => {
-                                stderr.extend_from_slice(&message)
-                            }
-                            other => stdout.extend_from_slice(&other.into_bytes()),
-                        }
-                    }
-                }
-                StartExecResults::Detached => {}
-            }
-            Ok::<(), DockerError>(())
-        };
-        let finished = tokio::time::timeout(req.timeout, collect).await;
-        let duration = started.elapsed();
-        let (code, timed_out) = match finished {
-            Err(_) => {
-                self.kill_marked(&name, &marker).await?;
-                (137, true)
-            }
-            Ok(r) => {
-                r.map_err(engine_error)?;
-                let inspect = self
-                    .docker
-                    .inspect_exec(&created.id)
-                    .await
-                    .map_err(engine_error)?;
-                (inspect.exit_code.unwrap_or(-1), false)
-            }
-        };
-        Ok(ExecOutput {
-            node: node.to_string(),
-            command: req.display(),
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            duration,
-            timed_out,
-        })
+        self.run(cluster, node, req).await
     }
 
     async fn write_file(

@@ -2,6 +2,7 @@
 
 mod agent;
 mod backend;
+mod exec;
 mod owner;
 mod reaper;
 mod subnet;
