@@ -76,6 +76,26 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    /// Builds an output from raw streams (invalid UTF-8 replaced), for backends.
+    pub(crate) fn from_raw(
+        node: &str,
+        req: &ExecRequest,
+        code: i64,
+        (stdout, stderr): (&[u8], &[u8]),
+        duration: Duration,
+        timed_out: bool,
+    ) -> Self {
+        Self {
+            node: node.to_string(),
+            command: req.display(),
+            code,
+            stdout: String::from_utf8_lossy(stdout).into_owned(),
+            stderr: String::from_utf8_lossy(stderr).into_owned(),
+            duration,
+            timed_out,
+        }
+    }
+
     /// Whether the command exited 0.
     pub fn success(&self) -> bool {
         self.code == 0 && !self.timed_out

@@ -9,6 +9,11 @@ use cluster_sim::docker::DockerBackend;
 use cluster_sim::{Cluster, ClusterSpec, NodeState};
 use futures::FutureExt;
 
+// Shared with the conformance targets, which use other parts of it.
+#[allow(dead_code)]
+mod conformance;
+use conformance::wait_for;
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/clusters")
@@ -30,24 +35,6 @@ where
     match r {
         Ok(r) => r,
         Err(p) => std::panic::resume_unwind(p),
-    }
-}
-
-/// Polls `f` until it yields `Some`, or fails after `timeout` with `what`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return Ok(v);
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -124,15 +124,14 @@ impl DockerBackend {
                 (inspect.exit_code.unwrap_or(-1), false)
             }
         };
-        Ok(ExecOutput {
-            node: node.to_string(),
-            command: req.display(),
+        Ok(ExecOutput::from_raw(
+            node,
+            req,
             code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            (&stdout, &stderr),
             duration,
             timed_out,
-        })
+        ))
     }
 
     fn take_agent(&self, container: &str) -> Option<Agent> {
@@ -205,30 +204,28 @@ impl DockerBackend {
                     match tokio::time::timeout(Duration::from_secs(5), agent.recv()).await {
                         Ok(Ok((_, out, err))) => (137, out, err, true),
                         _ => {
-                            return Ok(ExecOutput {
-                                node: node.to_string(),
-                                command: req.display(),
-                                code: 137,
-                                stdout: String::new(),
-                                stderr: String::new(),
-                                duration: started.elapsed(),
-                                timed_out: true,
-                            })
+                            return Ok(ExecOutput::from_raw(
+                                node,
+                                req,
+                                137,
+                                (&[], &[]),
+                                started.elapsed(),
+                                true,
+                            ))
                         }
                     }
                 }
             };
         let duration = started.elapsed();
         self.put_agent(container, agent);
-        Ok(ExecOutput {
-            node: node.to_string(),
-            command: req.display(),
+        Ok(ExecOutput::from_raw(
+            node,
+            req,
             code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            (&stdout, &stderr),
             duration,
             timed_out,
-        })
+        ))
     }
 
     /// SIGKILLs every process in the container that carries an exec's marker.

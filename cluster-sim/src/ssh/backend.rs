@@ -702,15 +702,14 @@ impl Backend for SshBackend {
             ));
         }
         let timed_out = code == 124 || (code == 137 && duration >= req.timeout);
-        Ok(ExecOutput {
-            node: node.to_string(),
-            command: req.display(),
+        Ok(ExecOutput::from_raw(
+            node,
+            req,
             code,
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            (&o.stdout, &o.stderr),
             duration,
             timed_out,
-        })
+        ))
     }
 
     async fn write_file(
