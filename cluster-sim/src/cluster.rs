@@ -157,7 +157,8 @@ impl ClusterBuilder {
     }
 }
 
-fn unique_name(base: &str) -> String {
+/// A fresh cluster name: `base` (lowercased, at most 40 characters) and a random suffix.
+pub fn unique_name(base: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -180,8 +180,7 @@ fn one_line(e: &anyhow::Error) -> String {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     // CLUSTER_SIM_BACKEND=ssh drives the inventory's hosts; `up --inventory` always makes a
-    // docker lab.
-    let backend_kind = std::env::var(cluster_sim::BACKEND_VAR).unwrap_or_default();
+    // docker lab. Commands that list or build things in the engine need docker itself.
     let lab = matches!(
         &cli.command,
         Command::Up {
@@ -189,18 +188,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ..
         }
     );
-    if backend_kind.trim() == "ssh" && !lab {
-        let backend = cluster_sim::connect_backend_from_env().await?;
-        return run_other(cli, backend.as_ref()).await;
-    }
-    let docker = DockerBackend::connect().await?;
+    let kind = std::env::var(cluster_sim::BACKEND_VAR).unwrap_or_default();
+    let (backend, docker): (Arc<dyn Backend>, Option<DockerBackend>) =
+        if kind.trim() == "ssh" && !lab {
+            (cluster_sim::connect_backend_from_env().await?, None)
+        } else {
+            let d = DockerBackend::connect().await?;
+            (Arc::new(d.clone()), Some(d))
+        };
+    let docker_only = || {
+        docker.as_ref().with_context(|| {
+            format!(
+                "this command works on the docker backend only (unset {})",
+                cluster_sim::BACKEND_VAR
+            )
+        })
+    };
     match cli.command {
         Command::Up {
             spec,
             name,
             inventory,
-        } => up(docker, spec, name, inventory).await,
-        Command::Ls => ls(&docker).await,
+        } => up(backend, docker.as_ref(), spec, name, inventory).await,
+        Command::Ls => ls(docker_only()?).await,
         Command::Exec {
             name,
             node,
@@ -209,18 +219,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             user,
             timeout,
             command,
-        } => exec(&docker, name, node, env, workdir, user, timeout, command).await,
-        Command::Cp { name, src, dst } => cp(&docker, &name, &src, &dst).await,
-        Command::Logs { name, node } => logs(&docker, &name, node).await,
-        Command::Kill(a) => act(&docker, a, NodeAction::Kill).await,
-        Command::Stop(a) => act(&docker, a, NodeAction::Stop).await,
-        Command::Start(a) => act(&docker, a, NodeAction::Start).await,
-        Command::Restart(a) => act(&docker, a, NodeAction::Restart).await,
-        Command::Pause(a) => act(&docker, a, NodeAction::Pause).await,
-        Command::Unpause(a) => act(&docker, a, NodeAction::Unpause).await,
-        Command::Down { name, all } => down(&docker, name, all).await,
+        } => {
+            exec(
+                backend.as_ref(),
+                name,
+                node,
+                env,
+                workdir,
+                user,
+                timeout,
+                command,
+            )
+            .await
+        }
+        Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
+        Command::Logs { name, node } => logs(backend.as_ref(), docker.as_ref(), &name, node).await,
+        Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
+        Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
+        Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
+        Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
+        Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
+        Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
+        Command::Down { name, all } => down(backend.as_ref(), docker.as_ref(), name, all).await,
         Command::Prune => {
-            let removed = docker.reap().await?;
+            let removed = docker_only()?.reap().await?;
             if removed.is_empty() {
                 eprintln!("nothing to prune");
             }
@@ -237,80 +259,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             let tag = cluster_sim::image::ImageBuilder::new(dir)
                 .force(force)
-                .ensure(docker.client())
+                .ensure(docker_only()?.client())
                 .await?;
             println!("{tag}");
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// The commands that work on any backend (through the `Backend` trait), for non-docker ones.
-async fn run_other(cli: Cli, backend: &dyn Backend) -> Result<ExitCode> {
-    let kind = backend.kind();
-    match cli.command {
-        Command::Up { spec, name, .. } => {
-            let spec = ClusterSpec::from_file(&spec)?;
-            let name = name.unwrap_or_else(|| format!("{}-{:x}", spec.name, std::process::id()));
-            let backend = cluster_sim::connect_backend_from_env().await?;
-            let b = Cluster::builder(spec)
-                .backend(backend.clone())
-                .name(&name)
-                .keep(true)
-                .on_event(progress());
-            tokio::select! {
-                r = b.up() => {
-                    println!("{}", r?.name());
-                    Ok(ExitCode::SUCCESS)
-                }
-                _ = tokio::signal::ctrl_c() => {
-                    let _ = backend.destroy(&name).await;
-                    bail!("interrupted; removed the partly provisioned cluster")
-                }
-            }
-        }
-        Command::Exec {
-            name,
-            node,
-            env,
-            workdir,
-            user,
-            timeout,
-            command,
-        } => exec(backend, name, node, env, workdir, user, timeout, command).await,
-        Command::Cp { name, src, dst } => cp(backend, &name, &src, &dst).await,
-        Command::Logs {
-            name,
-            node: Some(node),
-        } => {
-            let log = backend
-                .logs(&name, &node)
-                .await
-                .with_context(|| format!("node {node}: logs"))?;
-            std::io::stdout().write_all(&log)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Kill(a) => act(backend, a, NodeAction::Kill).await,
-        Command::Stop(a) => act(backend, a, NodeAction::Stop).await,
-        Command::Start(a) => act(backend, a, NodeAction::Start).await,
-        Command::Restart(a) => act(backend, a, NodeAction::Restart).await,
-        Command::Pause(a) => act(backend, a, NodeAction::Pause).await,
-        Command::Unpause(a) => act(backend, a, NodeAction::Unpause).await,
-        Command::Down {
-            name: Some(name),
-            all: false,
-        } => {
-            backend.destroy(&name).await?;
-            println!("removed {name}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Logs { node: None, .. } => {
-            bail!("on the {kind} backend, name the node: cluster-sim logs NAME NODE")
-        }
-        _ => bail!(
-            "this command works on the docker backend only (unset {})",
-            cluster_sim::BACKEND_VAR
-        ),
     }
 }
 
@@ -355,33 +308,38 @@ async fn exec(
 }
 
 async fn up(
-    docker: DockerBackend,
+    backend: Arc<dyn Backend>,
+    docker: Option<&DockerBackend>,
     spec: PathBuf,
     name: Option<String>,
     inventory: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    // Leftovers of crashed runs go first, so their subnets and names are free again.
-    if let Err(e) = docker.reap().await {
-        tracing::warn!("reaper: {e}");
-    }
     let spec = ClusterSpec::from_file(&spec)?;
-    let mut b = Cluster::builder(spec)
-        .backend(Arc::new(docker.clone()))
-        .keep(true);
-    if let Some(n) = &name {
-        if !docker.containers(Some(n)).await?.is_empty() {
-            bail!("a cluster named {n:?} already exists (cluster-sim down {n})");
+    if let Some(docker) = docker {
+        // Leftovers of crashed runs go first, so their subnets and names are free again.
+        if let Err(e) = docker.reap().await {
+            tracing::warn!("reaper: {e}");
         }
-        b = b.name(n);
+        if let Some(n) = &name {
+            if !docker.containers(Some(n)).await?.is_empty() {
+                bail!("a cluster named {n:?} already exists (cluster-sim down {n})");
+            }
+        }
     }
-    b = b.on_event(progress());
+    // Named up front, so an interrupted run knows exactly what to remove.
+    let name = name.unwrap_or_else(|| cluster_sim::cluster::unique_name(&spec.name));
+    let b = Cluster::builder(spec)
+        .backend(backend.clone())
+        .name(&name)
+        .keep(true)
+        .on_event(progress());
     tokio::select! {
         r = async {
-            match &inventory {
-                Some(file) => Ok::<_, anyhow::Error>(
-                    cluster_sim::ssh::provision_lab(b, &docker, file).await?,
+            match (&inventory, docker) {
+                (Some(file), Some(docker)) => Ok::<_, anyhow::Error>(
+                    cluster_sim::ssh::provision_lab(b, docker, file).await?,
                 ),
-                None => Ok(b.up().await?),
+                _ => Ok(b.up().await?),
             }
         } => {
             let cluster = r?;
@@ -398,17 +356,8 @@ async fn up(
             Ok(ExitCode::SUCCESS)
         }
         _ = tokio::signal::ctrl_c() => {
-            // The builder's future is dropped mid-way: remove what it made. Only this run's
-            // cluster can carry our owner label, so removing by owner is exact.
-            let me = cluster_sim::docker::current_owner();
-            for c in docker.containers(None).await?.into_iter().filter(|c| c.owner == me) {
-                let _ = docker.destroy(&c.cluster).await;
-            }
-            for (_, c, owner, _) in docker.networks().await? {
-                if owner == me {
-                    let _ = docker.destroy(&c).await;
-                }
-            }
+            // The builder's future is dropped mid-way: remove what it made.
+            let _ = backend.destroy(&name).await;
             bail!("interrupted; removed the partly provisioned cluster")
         }
     }
@@ -484,21 +433,30 @@ async fn cp(docker: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-async fn logs(docker: &DockerBackend, name: &str, node: Option<String>) -> Result<ExitCode> {
-    let nodes = match node {
-        Some(n) => vec![n],
-        None => {
+async fn logs(
+    backend: &dyn Backend,
+    docker: Option<&DockerBackend>,
+    name: &str,
+    node: Option<String>,
+) -> Result<ExitCode> {
+    let nodes = match (node, docker) {
+        (Some(n), _) => vec![n],
+        (None, Some(docker)) => {
             let list = docker.containers(Some(name)).await?;
             if list.is_empty() {
                 bail!("no cluster named {name:?}");
             }
             list.into_iter().map(|c| c.node).collect()
         }
+        (None, None) => bail!(
+            "on the {} backend, name the node: cluster-sim logs NAME NODE",
+            backend.kind()
+        ),
     };
     let prefix = nodes.len() > 1;
     let mut out = std::io::stdout().lock();
     for n in nodes {
-        let log = docker
+        let log = backend
             .logs(name, &n)
             .await
             .with_context(|| format!("node {n}: logs"))?;
@@ -521,29 +479,42 @@ async fn act(docker: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-async fn down(docker: &DockerBackend, name: Option<String>, all: bool) -> Result<ExitCode> {
-    let names: Vec<String> = if all {
-        let mut v: Vec<String> = docker
-            .containers(None)
-            .await?
-            .into_iter()
-            .map(|c| c.cluster)
-            .chain(docker.networks().await?.into_iter().map(|n| n.1))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    } else {
-        let n = name.unwrap_or_default();
-        let exists = !docker.containers(Some(&n)).await?.is_empty()
-            || docker.networks().await?.iter().any(|x| x.1 == n);
-        if !exists {
-            bail!("no cluster named {n:?}");
+async fn down(
+    backend: &dyn Backend,
+    docker: Option<&DockerBackend>,
+    name: Option<String>,
+    all: bool,
+) -> Result<ExitCode> {
+    let names: Vec<String> = match (docker, all) {
+        (Some(docker), true) => {
+            let mut v: Vec<String> = docker
+                .containers(None)
+                .await?
+                .into_iter()
+                .map(|c| c.cluster)
+                .chain(docker.networks().await?.into_iter().map(|n| n.1))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
         }
-        vec![n]
+        (Some(docker), false) => {
+            let n = name.unwrap_or_default();
+            let exists = !docker.containers(Some(&n)).await?.is_empty()
+                || docker.networks().await?.iter().any(|x| x.1 == n);
+            if !exists {
+                bail!("no cluster named {n:?}");
+            }
+            vec![n]
+        }
+        (None, true) => bail!(
+            "down --all works on the docker backend only (unset {})",
+            cluster_sim::BACKEND_VAR
+        ),
+        (None, false) => vec![name.unwrap_or_default()],
     };
     for n in names {
-        docker.destroy(&n).await?;
+        backend.destroy(&n).await?;
         println!("removed {n}");
     }
     Ok(ExitCode::SUCCESS)
