@@ -29,8 +29,6 @@ pub struct NodeLaunch {
     pub spec: NodeSpec,
     /// Its address.
     pub address: String,
-    /// Resolved image reference.
-    pub image: String,
     /// Files to place before the service starts: (path, contents, mode).
     pub files: Vec<(String, Vec<u8>, u32)>,
 }

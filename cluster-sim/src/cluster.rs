@@ -447,7 +447,6 @@ fn render_all(
         out.push(NodeLaunch {
             spec,
             address: addrs[i].address.clone(),
-            image: node.image.clone(),
             files,
         });
     }

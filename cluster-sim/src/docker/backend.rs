@@ -379,7 +379,7 @@ impl DockerBackend {
         labels: &HashMap<String, String>,
         n: &NodeLaunch,
     ) -> Result<(), BackendError> {
-        let image = self.resolve_image(&n.image).await?;
+        let image = self.resolve_image(&n.spec.image).await?;
         let name = container_name(cluster, &n.spec.name);
         let mut labels = labels.clone();
         labels.insert(LABEL_NODE.into(), n.spec.name.clone());
@@ -427,7 +427,7 @@ impl DockerBackend {
                 network_mode: Some(network_name(cluster)),
                 // The node image runs tini as its entrypoint; other images get the engine's init
                 // so exec'd processes are reaped and signals reach the service.
-                init: Some(n.image != NODE_IMAGE),
+                init: Some(n.spec.image != NODE_IMAGE),
                 // Faults (partitions, loss) are iptables/tc rules inside the node.
                 cap_add: Some(vec!["NET_ADMIN".into()]),
                 memory: n.spec.limits.memory.map(|m| m as i64),
@@ -617,6 +617,14 @@ impl Backend for DockerBackend {
                 spec.nodes.len()
             )));
         }
+        // Every image first (building the node image if needed), so a missing one fails
+        // before anything exists in the engine.
+        let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
+        images.sort_unstable();
+        images.dedup();
+        for i in images {
+            self.resolve_image(i).await?;
+        }
         let labels = cluster_labels(cluster, &spec.source, keep);
         let net = self.create_network(cluster, &labels).await?;
         Ok(spec
@@ -645,13 +653,6 @@ impl Backend for DockerBackend {
             Err(e) => return Err(engine_error(e)),
         };
         let labels = net.labels.unwrap_or_default();
-        // Resolve each distinct image once, before any container is made.
-        let mut images: Vec<&str> = nodes.iter().map(|n| n.image.as_str()).collect();
-        images.sort_unstable();
-        images.dedup();
-        for i in images {
-            self.resolve_image(i).await?;
-        }
         let jobs = nodes.iter().map(|n| self.create_node(cluster, &labels, n));
         futures::future::try_join_all(jobs).await?;
         // Every node runs: let their services start, together. This also warms each node's
@@ -659,7 +660,17 @@ impl Backend for DockerBackend {
         let go = nodes.iter().map(|n| async move {
             let mut req = ExecRequest::argv(["touch", GO_FILE]);
             req.timeout = Duration::from_secs(30);
-            let out = self.exec(cluster, &n.spec.name, &req).await?;
+            let out = match self.exec(cluster, &n.spec.name, &req).await {
+                Ok(out) => out,
+                // The signal got through and the service ended at once, taking the node (and
+                // the exec) with it: the readiness check reports that, with the node's log.
+                Err(_)
+                    if self.state(cluster, &n.spec.name).await.ok() == Some(NodeState::Exited) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            };
             if out.success() {
                 Ok(())
             } else {
