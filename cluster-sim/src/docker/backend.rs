@@ -580,6 +580,20 @@ impl DockerBackend {
         }
     }
 
+    /// Whether the node's container stops within a few seconds (its service ended).
+    async fn exits_soon(&self, cluster: &str, node: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.state(cluster, node).await {
+                Ok(NodeState::Exited) => return true,
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                _ => return false,
+            }
+        }
+    }
+
     pub(super) async fn known(&self, cluster: &str, node: &str) -> Result<String, BackendError> {
         let name = container_name(cluster, node);
         match self.docker.inspect_container(&name, None).await {
@@ -664,12 +678,13 @@ impl Backend for DockerBackend {
                 Ok(out) => out,
                 // The signal got through and the service ended at once, taking the node (and
                 // the exec) with it: the readiness check reports that, with the node's log.
-                Err(_)
-                    if self.state(cluster, &n.spec.name).await.ok() == Some(NodeState::Exited) =>
-                {
-                    return Ok(())
+                Err(e) => {
+                    return if self.exits_soon(cluster, &n.spec.name).await {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
                 }
-                Err(e) => return Err(e),
             };
             if out.success() {
                 Ok(())
