@@ -104,6 +104,10 @@ impl ClusterBuilder {
     /// Provisions the cluster: addresses, rendered files, nodes started, readiness checked.
     /// On failure everything already made is removed before the error returns.
     pub async fn up(self) -> Result<Cluster, ProvisionError> {
+        // Everything a user typed is checked before the first engine call.
+        if let Some(name) = &self.name {
+            check_cluster_name(name).map_err(ProvisionError::BadName)?;
+        }
         let backend =
             match self.backend {
                 Some(b) => b,
@@ -155,6 +159,29 @@ impl ClusterBuilder {
             }
         }
     }
+}
+
+/// Longest cluster name: it prefixes container, network and directory names.
+pub const MAX_CLUSTER_NAME: usize = 63;
+
+/// Checks a cluster name: 1 to 63 lowercase letters, digits and '-', starting with a letter or a
+/// digit (it becomes part of container, network and directory names on every backend).
+pub fn check_cluster_name(name: &str) -> Result<(), String> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name.len() > MAX_CLUSTER_NAME {
+        "is longer than 63 characters"
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        "may hold only lowercase letters, digits and '-'"
+    } else if name.starts_with('-') {
+        "must start with a letter or a digit"
+    } else {
+        return Ok(());
+    };
+    Err(format!("bad cluster name {name:?}: it {why}"))
 }
 
 /// A fresh cluster name: `base` (lowercased, at most 40 characters) and a random suffix.
@@ -378,7 +405,7 @@ impl Cluster {
             None,
             EventKind::Teardown,
             match &r {
-                Ok(()) => format!("removed in {:.2?}", started.elapsed()),
+                Ok(()) => format!("removed in {}", crate::duration::human(started.elapsed())),
                 Err(e) => format!("teardown failed: {e}"),
             },
         );
@@ -578,11 +605,11 @@ impl Node {
                 Some(&self.name),
                 EventKind::Exec,
                 format!(
-                    "`{}` -> exit {}{} in {:.2?}",
+                    "`{}` -> exit {}{} in {}",
                     command,
                     o.code,
                     if o.timed_out { " (timed out)" } else { "" },
-                    o.duration
+                    crate::duration::human(o.duration)
                 ),
             ),
             Err(e) => self.cluster.emit(
@@ -742,8 +769,11 @@ impl Node {
         let started = Instant::now();
         let deadline = started + ready.timeout;
         // Poll fast at first (most services are up within a second), then back off to the
-        // spec's interval.
-        let mut pause = Duration::from_millis(20);
+        // spec's interval, and never beyond it: the pause doubles only up to `interval`, so a
+        // slow service is polled every `interval` until the deadline (the spec rejects a zero
+        // interval, and `max` keeps a library caller's zero from spinning).
+        let interval = ready.interval.max(Duration::from_millis(1));
+        let mut pause = Duration::from_millis(20).min(interval);
         let mut last;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -754,7 +784,7 @@ impl Node {
                     self.cluster.emit(
                         Some(&self.name),
                         EventKind::Ready,
-                        format!("ready after {:.2?}", started.elapsed()),
+                        format!("ready after {}", crate::duration::human(started.elapsed())),
                     );
                     return Ok(());
                 }
@@ -781,8 +811,9 @@ impl Node {
                     last: format!("{last}{why}; log tail: {log}"),
                 });
             }
-            tokio::time::sleep(pause.min(ready.interval).min(left)).await;
-            pause *= 2;
+            let left = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(pause.min(left)).await;
+            pause = pause.saturating_mul(2).min(interval);
         }
     }
 }

@@ -81,6 +81,9 @@ pub enum ProvisionError {
     /// The spec is invalid.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The cluster name can't be used (empty, too long, or characters a backend can't take).
+    #[error("{0}")]
+    BadName(String),
     /// A node's image could not be found or built.
     #[error("node {node}: image {image}: {message}")]
     Image {
@@ -100,7 +103,7 @@ pub enum ProvisionError {
         message: String,
     },
     /// A node did not pass its readiness check in time.
-    #[error("node {node}: not ready after {}: `{command}` {last}", humantime::format_duration(*.timeout))]
+    #[error("node {node}: not ready after {}: `{command}` {last}", crate::duration::human(*.timeout))]
     NotReady {
         /// Node name.
         node: String,
@@ -151,7 +154,7 @@ pub enum ExecError {
         tail: String,
     },
     /// The command ran past its deadline and was killed.
-    #[error("node {node}: `{command}` timed out after {} and was killed{tail}", humantime::format_duration(*.after))]
+    #[error("node {node}: `{command}` timed out after {} and was killed{tail}", crate::duration::human(*.after))]
     TimedOut {
         /// Node name.
         node: String,

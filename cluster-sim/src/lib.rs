@@ -19,6 +19,7 @@
 pub mod backend;
 pub mod cluster;
 pub mod docker;
+pub mod duration;
 pub mod error;
 pub mod exec;
 pub mod image;

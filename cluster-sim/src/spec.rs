@@ -103,7 +103,7 @@ pub struct Limits {
 struct RawSpec {
     name: Option<String>,
     image: Option<Spanned<String>>,
-    nodes: Option<Spanned<RawNodes>>,
+    nodes: Option<Spanned<toml::Value>>,
     #[serde(default)]
     roles: Vec<String>,
     #[serde(default)]
@@ -123,24 +123,84 @@ struct RawSpec {
     node: Vec<RawNode>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawNodes {
-    Count(u32),
-    Names(Vec<String>),
-    Table(RawNodeCount),
-}
+/// Most nodes one spec may declare (a backend may allow fewer).
+pub const MAX_NODES: i64 = 1000;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNodeCount {
-    count: u32,
-    #[serde(default = "default_prefix")]
-    prefix: String,
-}
-
-fn default_prefix() -> String {
-    "n".to_string()
+/// The three shapes of `nodes`, read by hand so that a wrong one gets a message that says which
+/// shapes exist (serde's untagged enums can only say "did not match any variant").
+fn node_names(src: &Src<'_>, v: &Spanned<toml::Value>) -> Result<Vec<String>, SpecError> {
+    let span = v.span();
+    let count = |n: i64, key: &str| -> Result<u32, SpecError> {
+        if (1..=MAX_NODES).contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(src.err(
+                span.clone(),
+                key,
+                format!("a cluster needs 1 to {MAX_NODES} nodes, not {n}"),
+            ))
+        }
+    };
+    match v.get_ref() {
+        toml::Value::Integer(n) => Ok((1..=count(*n, "nodes")?).map(|i| format!("n{i}")).collect()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                toml::Value::String(s) => Ok(s.clone()),
+                other => Err(src.err(
+                    span.clone(),
+                    "nodes",
+                    format!("node names are strings, not {}", other.type_str()),
+                )),
+            })
+            .collect(),
+        toml::Value::Table(t) => {
+            if let Some(k) = t.keys().find(|k| *k != "count" && *k != "prefix") {
+                return Err(src.err(
+                    span.clone(),
+                    "nodes",
+                    format!("unknown key `{k}` (a nodes table has `count` and `prefix`)"),
+                ));
+            }
+            let n = match t.get("count") {
+                Some(toml::Value::Integer(n)) => count(*n, "nodes.count")?,
+                Some(other) => {
+                    return Err(src.err(
+                        span.clone(),
+                        "nodes.count",
+                        format!("`count` is a number, not {}", other.type_str()),
+                    ))
+                }
+                None => {
+                    return Err(src.err(
+                        span.clone(),
+                        "nodes.count",
+                        "a nodes table needs `count` (e.g. `nodes = { count = 3, prefix = \"db\" }`)",
+                    ))
+                }
+            };
+            let prefix = match t.get("prefix") {
+                None => "n".to_string(),
+                Some(toml::Value::String(p)) => p.clone(),
+                Some(other) => {
+                    return Err(src.err(
+                        span.clone(),
+                        "nodes.prefix",
+                        format!("`prefix` is a string, not {}", other.type_str()),
+                    ))
+                }
+            };
+            Ok((1..=n).map(|i| format!("{prefix}{i}")).collect())
+        }
+        other => Err(src.err(
+            span,
+            "nodes",
+            format!(
+                "expected a node count (`nodes = 3`), a list of names (`nodes = [\"a\", \"b\"]`) or a table (`nodes = {{ count = 3, prefix = \"db\" }}`), not {}",
+                other.type_str()
+            ),
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,8 +221,8 @@ struct RawReady {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     memory: Option<Spanned<String>>,
-    cpus: Option<f64>,
-    pids: Option<i64>,
+    cpus: Option<Spanned<f64>>,
+    pids: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,14 +316,23 @@ impl ClusterSpec {
     }
 }
 
+/// A positive duration (`"250ms"`, `"1m 30s"`): zero would spin a poll loop or fail at once.
 fn parse_duration(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<Duration, SpecError> {
-    humantime::parse_duration(v.get_ref()).map_err(|e| {
+    let d = humantime::parse_duration(v.get_ref()).map_err(|e| {
         src.err(
             v.span(),
             key,
             format!("bad duration {:?}: {e}", v.get_ref()),
         )
-    })
+    })?;
+    if d.is_zero() {
+        return Err(src.err(
+            v.span(),
+            key,
+            format!("{:?} is zero; use a positive duration such as \"250ms\"", v.get_ref()),
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_memory(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<u64, SpecError> {
@@ -359,14 +428,33 @@ fn valid_node_name(s: &str) -> bool {
 }
 
 fn limits(src: &Src<'_>, raw: &RawLimits, key: &str) -> Result<Limits, SpecError> {
+    if let Some(c) = &raw.cpus {
+        let v = *c.get_ref();
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(src.err(
+                c.span(),
+                &format!("{key}.cpus"),
+                format!("cpus must be a positive number of cores (e.g. 0.5), not {v}"),
+            ));
+        }
+    }
+    if let Some(p) = &raw.pids {
+        if *p.get_ref() < 1 {
+            return Err(src.err(
+                p.span(),
+                &format!("{key}.pids"),
+                format!("pids must be at least 1, not {}", p.get_ref()),
+            ));
+        }
+    }
     Ok(Limits {
         memory: raw
             .memory
             .as_ref()
             .map(|m| parse_memory(src, m, &format!("{key}.memory")))
             .transpose()?,
-        cpus: raw.cpus,
-        pids: raw.pids,
+        cpus: raw.cpus.as_ref().map(|c| *c.get_ref()),
+        pids: raw.pids.as_ref().map(|p| *p.get_ref()),
     })
 }
 
@@ -387,15 +475,11 @@ fn resolve(
     match &raw.nodes {
         Some(n) => {
             let span = n.span();
-            match n.get_ref() {
-                RawNodes::Count(c) => {
-                    names.extend((1..=*c).map(|i| (format!("n{i}"), span.clone())))
-                }
-                RawNodes::Table(t) => {
-                    names.extend((1..=t.count).map(|i| (format!("{}{i}", t.prefix), span.clone())))
-                }
-                RawNodes::Names(v) => names.extend(v.iter().map(|s| (s.clone(), span.clone()))),
-            }
+            names.extend(
+                node_names(src, n)?
+                    .into_iter()
+                    .map(|name| (name, span.clone())),
+            );
         }
         None => names.extend(
             raw.node
@@ -455,6 +539,9 @@ fn resolve(
     struct File {
         spec: FileSpec,
         roles: Vec<String>,
+        key: String,
+        span: std::ops::Range<usize>,
+        text: Option<String>,
     }
     let mut files = Vec::new();
     for (i, f) in raw.files.iter().enumerate() {
@@ -470,19 +557,23 @@ fn resolve(
                 ))
             }
         };
-        let found = find_file(base_dir, path.get_ref(), template).ok_or_else(|| {
+        let found = find_file(base_dir, path.get_ref()).map_err(|tried| {
             src.err(
                 kspan.clone(),
                 &format!("{key}.{kname}"),
                 format!(
-                    "{} {:?} not found (looked in {} and its ../templates)",
+                    "{} {:?} not found (looked for {})",
                     kname,
                     path.get_ref(),
-                    base_dir.display()
+                    tried
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })?;
-        if template {
+        let text = if template {
             let text = std::fs::read_to_string(&found).map_err(|e| {
                 src.err(
                     kspan.clone(),
@@ -492,9 +583,12 @@ fn resolve(
             })?;
             crate::template::check(&text, &found)
                 .map_err(|m| src.err(kspan.clone(), &format!("{key}.template"), m))?;
-        }
+            Some(text)
+        } else {
+            None
+        };
         if f.dest.is_empty() || f.dest.ends_with('/') || f.dest.split('/').any(|p| p == "..") {
-            return Err(src.err(kspan, &format!("{key}.dest"), format!("dest {:?} must name a file (absolute, or relative to the node's working directory, without '..')", f.dest)));
+            return Err(src.err(kspan.clone(), &format!("{key}.dest"), format!("dest {:?} must name a file (absolute, or relative to the node's working directory, without '..')", f.dest)));
         }
         let mode = match &f.mode {
             None => 0o644,
@@ -516,6 +610,9 @@ fn resolve(
                 mode,
             },
             roles: f.roles.clone(),
+            key: format!("{key}.{kname}"),
+            span: kspan,
+            text,
         });
     }
 
@@ -571,6 +668,38 @@ fn resolve(
         });
     }
 
+    let name = raw.name.unwrap_or_else(|| default_name.to_string());
+
+    // Render every template once per node with stand-in addresses and working directory, so an
+    // undefined variable is reported here, with the spec's key, before any engine call.
+    let stand_ins: Vec<crate::template::TemplateNode> = nodes
+        .iter()
+        .map(|n| crate::template::TemplateNode {
+            name: n.name.clone(),
+            index: n.index,
+            number: n.index + 1,
+            address: format!("192.0.2.{}", n.index % 250 + 2),
+            roles: n.roles.clone(),
+            workdir: "/var/lib/cluster-sim".into(),
+        })
+        .collect();
+    for (node, stand_in) in nodes.iter().zip(&stand_ins) {
+        let ctx = crate::template::TemplateContext {
+            cluster: BTreeMap::from([("name".to_string(), name.clone())]),
+            node: stand_in.clone(),
+            nodes: stand_ins.clone(),
+            env: node.env.clone(),
+        };
+        for f in &files {
+            let (Some(text), true) = (&f.text, node.files.contains(&f.spec)) else {
+                continue;
+            };
+            crate::template::render(text, &f.spec.source, &ctx).map_err(|m| {
+                src.err(f.span.clone(), &f.key, format!("node {}: {m}", node.name))
+            })?;
+        }
+    }
+
     let ready = match raw.ready {
         None => None,
         Some(r) => Some(ReadySpec {
@@ -596,7 +725,7 @@ fn resolve(
         .transpose()?;
 
     Ok(ClusterSpec {
-        name: raw.name.unwrap_or_else(|| default_name.to_string()),
+        name,
         source: src.path.to_string(),
         base_dir: base_dir.to_path_buf(),
         nodes,
@@ -605,17 +734,24 @@ fn resolve(
     })
 }
 
-fn find_file(base: &Path, rel: &str, template: bool) -> Option<PathBuf> {
+/// Where a `template` or `source` path is looked for: as given when absolute; else beside the
+/// spec, then in the fixtures' `templates/` folder (`<spec dir>/../templates`), then in the
+/// fixtures folder itself. `Err` lists every path tried.
+fn find_file(base: &Path, rel: &str) -> Result<PathBuf, Vec<PathBuf>> {
     let p = Path::new(rel);
-    if p.is_absolute() {
-        return p.is_file().then(|| p.to_path_buf());
+    let candidates = if p.is_absolute() {
+        vec![p.to_path_buf()]
+    } else {
+        vec![
+            base.join(p),
+            base.join("../templates").join(p),
+            base.join("..").join(p),
+        ]
+    };
+    match candidates.iter().find(|c| c.is_file()) {
+        Some(c) => Ok(c.clone()),
+        None => Err(candidates),
     }
-    let mut candidates = vec![base.join(p)];
-    if template {
-        candidates.push(base.join("../templates").join(p));
-    }
-    candidates.push(base.join("..").join(p));
-    candidates.into_iter().find(|c| c.is_file())
 }
 
 #[cfg(test)]
@@ -661,11 +797,52 @@ mod tests {
         insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `node`");
         insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
         insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
-        insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked in . and its ../templates)"#);
+        insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);
         insta::assert_snapshot!(err("nodes = 3\nname = [\n"), @"t.toml:3:1: key `name`: invalid array, expected `]`");
         insta::assert_snapshot!(err("nodes = 2\n[ready]\ncommand = \"x\"\ntimeout = \"soon\"\n"), @r#"t.toml:4:11: key `ready.timeout`: bad duration "soon": expected number at 0"#);
         insta::assert_snapshot!(err("name = \"x\"\n"), @"t.toml:1:1: key `nodes`: the spec declares no nodes (set `nodes = 3` or add [[node]] tables)");
         insta::assert_snapshot!(err("nodes = [\"N1\"]\n"), @r#"t.toml:1:9: key `nodes`: bad node name "N1" (lowercase letters, digits and '-')"#);
+    }
+
+    #[test]
+    fn bad_values_say_what_is_expected() {
+        insta::assert_snapshot!(err("nodes = -1\n"), @"t.toml:1:9: key `nodes`: a cluster needs 1 to 1000 nodes, not -1");
+        insta::assert_snapshot!(err("nodes = 0\n"), @"t.toml:1:9: key `nodes`: a cluster needs 1 to 1000 nodes, not 0");
+        insta::assert_snapshot!(err("nodes = \"three\"\n"), @r#"t.toml:1:9: key `nodes`: expected a node count (`nodes = 3`), a list of names (`nodes = ["a", "b"]`) or a table (`nodes = { count = 3, prefix = "db" }`), not string"#);
+        insta::assert_snapshot!(err("nodes = { count = 2, prefx = \"a\" }\n"), @"t.toml:1:9: key `nodes`: unknown key `prefx` (a nodes table has `count` and `prefix`)");
+        insta::assert_snapshot!(err("nodes = [1, 2]\n"), @"t.toml:1:9: key `nodes`: node names are strings, not integer");
+        insta::assert_snapshot!(err("nodes = 2\n[ready]\ncommand = \"x\"\ninterval = \"0s\"\n"), @r#"t.toml:4:12: key `ready.interval`: "0s" is zero; use a positive duration such as "250ms""#);
+        insta::assert_snapshot!(err("nodes = 1\n[limits]\ncpus = -1.0\n"), @"t.toml:3:8: key `limits.cpus`: cpus must be a positive number of cores (e.g. 0.5), not -1");
+    }
+
+    #[test]
+    fn templates_are_rendered_once_at_parse_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let clusters = dir.path().join("clusters");
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(&clusters).unwrap();
+        std::fs::create_dir_all(&templates).unwrap();
+        std::fs::write(templates.join("ok.tmpl"), "{{ node.name }} {{ nodes[0].address }}\n").unwrap();
+        std::fs::write(templates.join("typo.tmpl"), "a\n{{ node.adress }}\n").unwrap();
+        std::fs::write(templates.join("plain.conf"), "as is\n").unwrap();
+        let spec = |body: &str| {
+            let path = clusters.join("c.toml");
+            std::fs::write(&path, body).unwrap();
+            ClusterSpec::from_file(&path)
+        };
+        // `source` files are looked up in templates/ too, as the README says.
+        let ok = spec("nodes = 2\n[[file]]\ntemplate = \"ok.tmpl\"\ndest = \"a\"\n[[file]]\nsource = \"plain.conf\"\ndest = \"b\"\n").unwrap();
+        assert_eq!(ok.nodes[1].files.len(), 2);
+        let e = spec("nodes = 2\n[[file]]\ntemplate = \"typo.tmpl\"\ndest = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.toml:3:12: key `file[0].template`: node n1: "), "{e}");
+        assert!(e.contains("typo.tmpl:2: undefined variable `node.adress`"), "{e}");
+        let e = spec("nodes = 1\n[[file]]\nsource = \"nope.conf\"\ndest = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `file[0].source`: source \"nope.conf\" not found (looked for "), "{e}");
+        assert!(e.contains("templates/nope.conf"), "{e}");
     }
 
     #[test]

@@ -61,13 +61,61 @@ pub fn check(text: &str, path: &Path) -> Result<(), String> {
         .map_err(|e| describe(&e, path))
 }
 
-/// Renders a template for one node; the error names the template's file and line.
+/// Renders a template for one node; the error names the template's file and line, and for an
+/// undefined value the variable (or, inside a loop, the line that uses it).
 pub fn render(text: &str, path: &Path, ctx: &TemplateContext) -> Result<String, String> {
     let env = environment();
     let tmpl = env
         .template_from_str(text)
         .map_err(|e| describe(&e, path))?;
-    tmpl.render(ctx).map_err(|e| describe(&e, path))
+    tmpl.render(ctx).map_err(|e| {
+        if e.kind() != minijinja::ErrorKind::UndefinedError {
+            return describe(&e, path);
+        }
+        let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+        let known = serde_json::to_value(ctx).unwrap_or_default();
+        let mut missing: Vec<String> = tmpl
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|v| !resolves(&known, v))
+            .collect();
+        missing.sort();
+        let what = match missing.as_slice() {
+            [] => {
+                // A loop variable's attribute (`n.adress`): quote the line that uses it.
+                let src = e
+                    .line()
+                    .and_then(|l| text.lines().nth(l.saturating_sub(1)))
+                    .map(|l| format!(" in `{}`", l.trim()))
+                    .unwrap_or_default();
+                format!("undefined variable{src}")
+            }
+            [one] => format!("undefined variable `{one}`"),
+            many => format!(
+                "undefined variables {}",
+                many.iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        format!(
+            "{}{line}: {what} (a template sees cluster.name, node and nodes with name, index, number, address, roles, workdir, and env)",
+            path.display()
+        )
+    })
+}
+
+/// Whether a dotted path (`node.name`) names something in the context.
+fn resolves(ctx: &serde_json::Value, path: &str) -> bool {
+    let mut v = ctx;
+    for part in path.split('.') {
+        match v.get(part) {
+            Some(next) => v = next,
+            None => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -106,7 +154,20 @@ mod tests {
     #[test]
     fn undefined_and_syntax_errors_name_file_and_line() {
         let e = render("a\n{{ node.nmae }}\n", Path::new("e.tmpl"), &ctx()).unwrap_err();
-        assert!(e.starts_with("e.tmpl:2: undefined value"), "{e}");
+        assert!(
+            e.starts_with("e.tmpl:2: undefined variable `node.nmae`"),
+            "{e}"
+        );
+        let e = render(
+            "{% for n in nodes %}\n{{ n.adress }}\n{% endfor %}",
+            Path::new("e.tmpl"),
+            &ctx(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("e.tmpl:2: undefined variable in `{{ n.adress }}`"),
+            "{e}"
+        );
         let e = check("a\n{% for %}\n", Path::new("e.tmpl")).unwrap_err();
         assert!(e.starts_with("e.tmpl:2: syntax error"), "{e}");
     }

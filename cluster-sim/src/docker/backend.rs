@@ -367,8 +367,15 @@ impl DockerBackend {
                 Err(e) => return Err(engine_error(e)),
             }
         }
+        // `last` is empty when every /24 of the pool is already routed on this machine (other
+        // networks hold them), so nothing was even tried.
+        let why = if last.is_empty() {
+            "every /24 in it is already used by a network on this machine".to_string()
+        } else {
+            format!("the engine said: {last}")
+        };
         Err(BackendError::Other(format!(
-            "no free /24 left in the subnet pool {} ({last}); remove old clusters (`cluster-sim prune`) or set CLUSTER_SIM_SUBNET_POOL",
+            "no free /24 left in the subnet pool {} ({why}); remove old clusters (`cluster-sim ls`, `cluster-sim down NAME`, `cluster-sim prune`) or set CLUSTER_SIM_SUBNET_POOL to a larger or other range",
             self.pool
         )))
     }

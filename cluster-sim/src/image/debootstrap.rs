@@ -65,11 +65,8 @@ async fn run_debootstrap(
     target: &Path,
     progress: &Progress,
 ) -> Result<(), ImageError> {
-    let program = if Path::new(DEBOOTSTRAP).exists() {
-        DEBOOTSTRAP
-    } else {
-        "debootstrap"
-    };
+    let program = find_or_install_debootstrap(progress).await?;
+    let program = program.as_str();
     let mut cmd = Command::new(program);
     cmd.arg("--variant=minbase");
     if !packages.is_empty() {
@@ -92,11 +89,7 @@ async fn run_debootstrap(
         .kill_on_drop(true);
 
     let mut child = cmd.spawn().map_err(|source| ImageError::Spawn {
-        program: if source.kind() == std::io::ErrorKind::NotFound {
-            format!("{program} (is it installed? apt-get install debootstrap)")
-        } else {
-            program.to_owned()
-        },
+        program: program.to_owned(),
         source,
     })?;
     let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
@@ -149,6 +142,116 @@ async fn run_debootstrap(
         status: status.to_string(),
         tail: lines,
     })
+}
+
+/// debootstrap's path: where it is installed, else on PATH, else installed now with apt when we
+/// are root (a fresh machine's first build does its own set-up). Where it can't be installed
+/// from here, the error gives the exact command to run.
+async fn find_or_install_debootstrap(progress: &Progress) -> Result<String, ImageError> {
+    if let Some(p) = find_program("debootstrap") {
+        return Ok(p);
+    }
+    let how = "sudo apt-get update && sudo apt-get install -y debootstrap";
+    let Some(apt_get) = find_program("apt-get") else {
+        return Err(ImageError::NeedDebootstrap {
+            why: "it is not installed and this machine has no apt-get".into(),
+            how: "install debootstrap with your package manager, or set CLUSTER_SIM_PULL=1 where a registry is reachable".into(),
+        });
+    };
+    if !is_root() {
+        return Err(ImageError::NeedDebootstrap {
+            why: "it is not installed, and installing it needs root".into(),
+            how: how.into(),
+        });
+    }
+    progress.step("debootstrap is not installed: installing it with apt-get (we are root)...");
+    let install = |update: bool| {
+        let apt_get = apt_get.clone();
+        async move {
+            let mut cmd = Command::new(&apt_get);
+            if update {
+                cmd.args(["-q", "update"]);
+            } else {
+                cmd.args([
+                    "-q",
+                    "-y",
+                    "-o",
+                    "DPkg::Lock::Timeout=120",
+                    "install",
+                    "--no-install-recommends",
+                    "debootstrap",
+                ]);
+            }
+            let out = cmd
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .env("LC_ALL", "C")
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .map_err(|source| ImageError::Spawn {
+                    program: apt_get.clone(),
+                    source,
+                })?;
+            let mut tail = Tail::default();
+            tail.push_text(&String::from_utf8_lossy(&out.stdout));
+            tail.push_text(&String::from_utf8_lossy(&out.stderr));
+            Ok::<_, ImageError>((out.status, tail.to_vec()))
+        }
+    };
+    // A fresh machine may have no package lists yet: update once, then try again.
+    let (mut status, mut tail) = install(false).await?;
+    if !status.success() {
+        progress.step("apt-get could not find debootstrap; running apt-get update first...");
+        let (updated, update_tail) = install(true).await?;
+        if !updated.success() {
+            tail = update_tail;
+            status = updated;
+        } else {
+            (status, tail) = install(false).await?;
+        }
+    }
+    if !status.success() {
+        return Err(ImageError::NeedDebootstrap {
+            why: format!(
+                "installing it with apt-get failed ({status}): {}",
+                tail.iter().rev().take(3).rev().cloned().collect::<Vec<_>>().join(" | ")
+            ),
+            how: how.into(),
+        });
+    }
+    find_program("debootstrap").ok_or_else(|| ImageError::NeedDebootstrap {
+        why: "apt-get installed it but it is still not found".into(),
+        how: how.into(),
+    })
+}
+
+/// A program's path: its usual sbin place or the first match on PATH.
+fn find_program(name: &str) -> Option<String> {
+    let usual = [format!("/usr/sbin/{name}"), format!("/usr/bin/{name}")];
+    if name == "debootstrap" && Path::new(DEBOOTSTRAP).is_file() {
+        return Some(DEBOOTSTRAP.to_owned());
+    }
+    if let Some(p) = usual.iter().find(|p| Path::new(p).is_file()) {
+        return Some(p.clone());
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(|p| p.display().to_string())
+    })
+}
+
+/// Whether this process runs as root (effective uid 0), read from /proc without unsafe code.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
 }
 
 /// Whether a debootstrap output line marks a phase (worth a log line) rather than one of the

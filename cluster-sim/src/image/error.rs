@@ -71,7 +71,16 @@ pub enum ImageError {
         searched: String,
     },
 
-    /// A program the builder needs could not be started (e.g. debootstrap is not installed).
+    /// debootstrap is missing and could not be installed from here.
+    #[error("the node image's base needs debootstrap, but {why}; run: {how}")]
+    NeedDebootstrap {
+        /// Why it is not there.
+        why: String,
+        /// The exact command that fixes it.
+        how: String,
+    },
+
+    /// A program the builder needs could not be started.
     #[error("cannot run {program}: {source}")]
     Spawn {
         /// The program, e.g. "/usr/sbin/debootstrap".

@@ -26,7 +26,7 @@ enum Command {
         /// The spec file (TOML), e.g. fixtures/clusters/etcd3.toml.
         spec: PathBuf,
         /// Cluster name (default: the spec's name and a random suffix).
-        #[arg(long)]
+        #[arg(long, value_parser = cluster_name)]
         name: Option<String>,
         /// Make the cluster an ssh lab (its nodes must run sshd, e.g. fixtures/clusters/sshd3.toml):
         /// write a fresh key pair and known_hosts in FILE.d/ and an ssh inventory for it in FILE.
@@ -121,6 +121,11 @@ enum ImageCommand {
     },
 }
 
+/// `--name`, checked before anything touches the engine.
+fn cluster_name(s: &str) -> Result<String, String> {
+    cluster_sim::cluster::check_cluster_name(s).map(|()| s.to_string())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -149,10 +154,12 @@ fn main() -> ExitCode {
 /// Provisioning progress on stderr, a line per step.
 fn progress() -> cluster_sim::EventSink {
     Arc::new(|e: &cluster_sim::Event| {
+        // A failure is printed once, as the command's error, not also as a progress line.
         if matches!(
             e.kind,
             cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
-        ) {
+        ) && !e.message.starts_with("provisioning failed")
+        {
             let node = e
                 .node
                 .as_deref()
