@@ -22,6 +22,7 @@ pub mod docker;
 pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod history;
 pub mod image;
 mod located;
 pub mod spec;

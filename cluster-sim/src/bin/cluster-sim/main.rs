@@ -96,6 +96,15 @@ enum Command {
     },
     /// Remove what dead owners (crashed or killed test runs) left behind.
     Prune,
+    /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
+    /// can't be explained), 2 malformed. Needs no engine.
+    Check {
+        /// register: linearizable read/write/cas per key; set: no acknowledged add lost.
+        #[arg(long, value_parser = ["register", "set"])]
+        model: String,
+        /// The history file, one JSON record per line.
+        history: PathBuf,
+    },
     /// Node images.
     Image {
         #[command(subcommand)]
@@ -135,6 +144,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Check { model, history } = &cli.command {
+        return check(model, history);
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -147,6 +159,39 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("cluster-sim: error: {}", one_line(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cluster-sim check`: judges a saved history without touching any engine.
+fn check(model: &str, path: &std::path::Path) -> ExitCode {
+    use cluster_sim::history;
+    let model: history::Model = match model.parse() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("cluster-sim: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ops = match history::read_history(path) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("cluster-sim: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match history::check(&ops, model) {
+        Ok(report) => {
+            println!("{report}");
+            if report.valid() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("cluster-sim: error: {}: {e}", path.display());
+            ExitCode::from(2)
         }
     }
 }
@@ -271,6 +316,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{tag}");
             Ok(ExitCode::SUCCESS)
         }
+        // Handled in `main`, before any engine is contacted.
+        Command::Check { model, history } => Ok(check(&model, &history)),
     }
 }
 

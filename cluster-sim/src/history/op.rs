@@ -1,0 +1,354 @@
+//! History records, Jepsen-style: one JSON object per line, `invoke` then `ok`, `fail` or `info`
+//! for each operation of a process, read and written with line-numbered errors.
+
+use std::fmt;
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a history line says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    /// A process started an operation.
+    Invoke,
+    /// It completed and took effect.
+    Ok,
+    /// It completed and is known not to have taken effect.
+    Fail,
+    /// Its outcome is unknown (timeout, crash): it may or may not have taken effect.
+    Info,
+}
+
+impl fmt::Display for OpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        })
+    }
+}
+
+/// One line of `history.jsonl`.
+///
+/// `process` is a client worker's number (the nemesis uses `"nemesis"` as its process and is
+/// ignored by checkers), `f` the function (`read`, `write`, `cas`, `add`, or a nemesis action),
+/// `value` its argument or, on a read's `ok`, what it read; `time` is monotonic nanoseconds
+/// since the history began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// The client process (a number), or a name such as `nemesis`.
+    pub process: Process,
+    /// invoke, ok, fail or info.
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    /// The function.
+    pub f: String,
+    /// The key, when the history holds several registers or sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Argument, or the value read.
+    #[serde(default)]
+    pub value: Value,
+    /// Monotonic nanoseconds since the history began.
+    pub time: u64,
+    /// Why it failed or what is unknown, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A process id: a client's number, or a name (`nemesis`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Process {
+    /// A client worker.
+    Client(u64),
+    /// Anything else (the nemesis).
+    Named(String),
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(n) => write!(f, "{n}"),
+            Process::Named(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A history file that can't be read, or a line that isn't a history record.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not a valid record, or breaks the invoke/complete pairing.
+    #[error("{path}:{line}: {message}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// One-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads a `history.jsonl` file. Blank lines are skipped; anything else must be a record.
+pub fn read_history(path: &Path) -> Result<Vec<Op>, HistoryError> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| HistoryError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse_lines(std::io::BufReader::new(file), &shown)
+}
+
+/// Parses history lines from any reader; `name` stands for it in errors.
+pub fn parse_lines(reader: impl BufRead, name: &str) -> Result<Vec<Op>, HistoryError> {
+    let mut ops = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|source| HistoryError::Read {
+            path: name.to_string(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op: Op = serde_json::from_str(&line).map_err(|e| HistoryError::Malformed {
+            path: name.to_string(),
+            line: i + 1,
+            // serde_json adds " at line 1 column N" of the one-line document: the file's line
+            // number is already in front, so keep only the column.
+            message: format!(
+                "not a history record: {} (column {})",
+                e.to_string()
+                    .rsplit_once(" at line ")
+                    .map_or(e.to_string(), |(m, _)| m.to_string()),
+                e.column()
+            ),
+        })?;
+        ops.push((i + 1, op));
+    }
+    check_pairing(&ops, name)?;
+    Ok(ops.into_iter().map(|(_, op)| op).collect())
+}
+
+/// Every completion follows an invoke of the same process and function, a process has one
+/// operation open at a time, and time never goes backwards within a process.
+fn check_pairing(ops: &[(usize, Op)], name: &str) -> Result<(), HistoryError> {
+    let mut open: std::collections::HashMap<&Process, (&Op, usize)> = Default::default();
+    let mut last_time: std::collections::HashMap<&Process, u64> = Default::default();
+    let bad = |line: usize, message: String| HistoryError::Malformed {
+        path: name.to_string(),
+        line,
+        message,
+    };
+    for (line, op) in ops {
+        if let Some(t) = last_time.insert(&op.process, op.time) {
+            if op.time < t {
+                return Err(bad(
+                    *line,
+                    format!(
+                        "time {} of process {} is before its previous record's {t}",
+                        op.time, op.process
+                    ),
+                ));
+            }
+        }
+        match op.kind {
+            OpType::Invoke => {
+                if let Some((prev, at)) = open.insert(&op.process, (op, *line)) {
+                    // A nemesis may start overlapping actions; clients may not.
+                    if matches!(op.process, Process::Client(_)) {
+                        return Err(bad(
+                            *line,
+                            format!(
+                                "process {} invokes {} while its {} from line {at} is still open",
+                                op.process, op.f, prev.f
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => match open.remove(&op.process) {
+                None => {
+                    return Err(bad(
+                        *line,
+                        format!(
+                            "{} of {} by process {} without an invoke",
+                            op.kind, op.f, op.process
+                        ),
+                    ))
+                }
+                Some((inv, at)) if inv.f != op.f => {
+                    return Err(bad(
+                        *line,
+                        format!(
+                            "{} of {} by process {} completes the {} invoked at line {at}",
+                            op.kind, op.f, op.process, inv.f
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+/// An operation with its invocation and completion paired up, as checkers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    /// The process.
+    pub process: Process,
+    /// The function.
+    pub f: String,
+    /// The key (`None` for a history of one register or set).
+    pub key: Option<String>,
+    /// The invocation's value (a write's value, a cas's `[old, new]`, an add's element).
+    pub input: Value,
+    /// The completion's value (what a read returned), `Null` otherwise.
+    pub output: Value,
+    /// ok, fail or info (info also for an invoke that never completed).
+    pub outcome: OpType,
+    /// When it was invoked.
+    pub start: u64,
+    /// When it completed (`None`: info or never completed, i.e. open-ended).
+    pub end: Option<u64>,
+    /// Position of the invoke in the history (for stable reporting).
+    pub index: usize,
+}
+
+impl fmt::Display for Completed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self
+            .key
+            .as_ref()
+            .map(|k| format!(" {k}"))
+            .unwrap_or_default();
+        let what = match (self.f.as_str(), self.outcome) {
+            ("read", OpType::Ok) => format!("read{key} -> {}", self.output),
+            ("read", _) => format!("read{key}"),
+            (func, _) => format!("{func}{key} {}", self.input),
+        };
+        let end = match self.end {
+            Some(e) => secs(e),
+            None => "?".into(),
+        };
+        write!(
+            f,
+            "process {} {what} ({}, {}..{})",
+            self.process,
+            self.outcome,
+            secs(self.start),
+            end
+        )
+    }
+}
+
+/// Nanoseconds as seconds with millisecond precision, for messages.
+pub(crate) fn secs(ns: u64) -> String {
+    format!("{:.3}s", ns as f64 / 1e9)
+}
+
+/// Pairs invocations with completions, for client processes only (the nemesis is context, not
+/// a client). An invoke that never completed counts as `info`.
+pub fn complete(ops: &[Op]) -> Vec<Completed> {
+    let mut open: std::collections::HashMap<&Process, usize> = Default::default();
+    let mut out: Vec<Completed> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if !matches!(op.process, Process::Client(_)) {
+            continue;
+        }
+        match op.kind {
+            OpType::Invoke => {
+                open.insert(&op.process, out.len());
+                out.push(Completed {
+                    process: op.process.clone(),
+                    f: op.f.clone(),
+                    key: op.key.clone(),
+                    input: op.value.clone(),
+                    output: Value::Null,
+                    outcome: OpType::Info,
+                    start: op.time,
+                    end: None,
+                    index: i,
+                });
+            }
+            kind => {
+                if let Some(at) = open.remove(&op.process) {
+                    let c = &mut out[at];
+                    c.outcome = kind;
+                    if kind != OpType::Info {
+                        c.end = Some(op.time);
+                    }
+                    if kind == OpType::Ok {
+                        c.output = op.value.clone();
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Op>, HistoryError> {
+        parse_lines(text.as_bytes(), "h.jsonl")
+    }
+
+    #[test]
+    fn lines_parse_and_pair() {
+        let ops = parse(
+            r#"{"process":0,"type":"invoke","f":"write","key":"k1","value":3,"time":1}
+{"process":0,"type":"ok","f":"write","key":"k1","value":3,"time":2}
+
+{"process":1,"type":"invoke","f":"read","value":null,"time":3}
+{"process":"nemesis","type":"invoke","f":"partition","value":"halves","time":3}
+"#,
+        )
+        .unwrap();
+        assert_eq!(ops.len(), 4);
+        assert_eq!(ops[0].process, Process::Client(0));
+        let done = complete(&ops);
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].outcome, OpType::Ok);
+        assert_eq!(done[1].outcome, OpType::Info);
+        assert_eq!(done[1].end, None);
+    }
+
+    #[test]
+    fn malformed_lines_are_named() {
+        let e = parse("{\"process\":0}\n").unwrap_err().to_string();
+        assert!(e.starts_with("h.jsonl:1: not a history record: missing field"), "{e}");
+        let e = parse(
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"time\":1}\n{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1,\"time\":2}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "h.jsonl:2: process 0 invokes write while its read from line 1 is still open"
+        );
+        let e = parse("{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"time\":1}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "h.jsonl:1: ok of read by process 0 without an invoke");
+        let e = parse("not json\n").unwrap_err().to_string();
+        assert!(e.starts_with("h.jsonl:1: not a history record"), "{e}");
+    }
+}
