@@ -329,7 +329,10 @@ fn parse_duration(src: &Src<'_>, v: &Spanned<String>, key: &str) -> Result<Durat
         return Err(src.err(
             v.span(),
             key,
-            format!("{:?} is zero; use a positive duration such as \"250ms\"", v.get_ref()),
+            format!(
+                "{:?} is zero; use a positive duration such as \"250ms\"",
+                v.get_ref()
+            ),
         ));
     }
     Ok(d)
@@ -694,9 +697,8 @@ fn resolve(
             let (Some(text), true) = (&f.text, node.files.contains(&f.spec)) else {
                 continue;
             };
-            crate::template::render(text, &f.spec.source, &ctx).map_err(|m| {
-                src.err(f.span.clone(), &f.key, format!("node {}: {m}", node.name))
-            })?;
+            crate::template::render(text, &f.spec.source, &ctx)
+                .map_err(|m| src.err(f.span.clone(), &f.key, format!("node {}: {m}", node.name)))?;
         }
     }
 
@@ -822,7 +824,11 @@ mod tests {
         let templates = dir.path().join("templates");
         std::fs::create_dir_all(&clusters).unwrap();
         std::fs::create_dir_all(&templates).unwrap();
-        std::fs::write(templates.join("ok.tmpl"), "{{ node.name }} {{ nodes[0].address }}\n").unwrap();
+        std::fs::write(
+            templates.join("ok.tmpl"),
+            "{{ node.name }} {{ nodes[0].address }}\n",
+        )
+        .unwrap();
         std::fs::write(templates.join("typo.tmpl"), "a\n{{ node.adress }}\n").unwrap();
         std::fs::write(templates.join("plain.conf"), "as is\n").unwrap();
         let spec = |body: &str| {
@@ -836,12 +842,21 @@ mod tests {
         let e = spec("nodes = 2\n[[file]]\ntemplate = \"typo.tmpl\"\ndest = \"a\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("c.toml:3:12: key `file[0].template`: node n1: "), "{e}");
-        assert!(e.contains("typo.tmpl:2: undefined variable `node.adress`"), "{e}");
+        assert!(
+            e.contains("c.toml:3:12: key `file[0].template`: node n1: "),
+            "{e}"
+        );
+        assert!(
+            e.contains("typo.tmpl:2: undefined variable `node.adress`"),
+            "{e}"
+        );
         let e = spec("nodes = 1\n[[file]]\nsource = \"nope.conf\"\ndest = \"a\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("key `file[0].source`: source \"nope.conf\" not found (looked for "), "{e}");
+        assert!(
+            e.contains("key `file[0].source`: source \"nope.conf\" not found (looked for "),
+            "{e}"
+        );
         assert!(e.contains("templates/nope.conf"), "{e}");
     }
 

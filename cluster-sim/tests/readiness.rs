@@ -30,7 +30,10 @@ async fn a_service_ready_after_25s_passes() -> Result<()> {
          [ready]\ncommand = \"test -f /tmp/ready\"\ntimeout = \"60s\"\ninterval = \"1s\"\n",
     )?;
     let started = Instant::now();
-    let cluster = Cluster::builder(spec).name("cs-test-slow-ready").up().await?;
+    let cluster = Cluster::builder(spec)
+        .name("cs-test-slow-ready")
+        .up()
+        .await?;
     let took = started.elapsed();
     let out = cluster.node("n2")?.exec("test -f /tmp/ready").await;
     cluster.down().await?;

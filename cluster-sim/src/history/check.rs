@@ -22,7 +22,9 @@ impl std::str::FromStr for Model {
         match s {
             "register" => Ok(Model::Register),
             "set" => Ok(Model::Set),
-            other => Err(format!("unknown model {other:?} (expected register or set)")),
+            other => Err(format!(
+                "unknown model {other:?} (expected register or set)"
+            )),
         }
     }
 }

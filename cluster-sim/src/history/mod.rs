@@ -6,10 +6,11 @@ mod op;
 mod recorder;
 mod register;
 mod set;
+pub mod synthetic;
 
 pub use check::{check, CheckReport, Model};
 pub use op::{complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Process};
-pub use recorder::{Recorder, Pending};
+pub use recorder::{Pending, Recorder};
 pub use register::BadOp;
 pub use set::SetCounts;
 

@@ -334,7 +334,10 @@ mod tests {
     #[test]
     fn malformed_lines_are_named() {
         let e = parse("{\"process\":0}\n").unwrap_err().to_string();
-        assert!(e.starts_with("h.jsonl:1: not a history record: missing field"), "{e}");
+        assert!(
+            e.starts_with("h.jsonl:1: not a history record: missing field"),
+            "{e}"
+        );
         let e = parse(
             "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"time\":1}\n{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1,\"time\":2}\n",
         )

@@ -32,7 +32,7 @@ enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadOp {
     /// The op.
-    pub op: Completed,
+    pub op: Box<Completed>,
     /// What is wrong with it.
     pub message: String,
 }
@@ -56,7 +56,7 @@ fn steps(ops: &[Completed]) -> Result<Vec<Step>, BadOp> {
     ops.iter()
         .map(|op| {
             let bad = |m: &str| BadOp {
-                op: op.clone(),
+                op: Box::new(op.clone()),
                 message: m.to_string(),
             };
             let kind = match op.f.as_str() {
@@ -337,7 +337,15 @@ mod tests {
     use crate::history::op::Process;
     use serde_json::json;
 
-    fn op(p: u64, f: &str, input: Value, output: Value, outcome: OpType, s: u64, e: u64) -> Completed {
+    fn op(
+        p: u64,
+        f: &str,
+        input: Value,
+        output: Value,
+        outcome: OpType,
+        s: u64,
+        e: u64,
+    ) -> Completed {
         Completed {
             process: Process::Client(p),
             f: f.into(),
@@ -392,7 +400,11 @@ mod tests {
         assert!(shown[0].contains("write 1"), "{shown:#?}");
         assert!(shown[1].contains("write 2"), "{shown:#?}");
         assert!(shown[2].contains("read -> 1"), "{shown:#?}");
-        assert!(v.explanation.contains("returned 1 but the register held 2"), "{}", v.explanation);
+        assert!(
+            v.explanation.contains("returned 1 but the register held 2"),
+            "{}",
+            v.explanation
+        );
     }
 
     #[test]
@@ -425,8 +437,12 @@ mod tests {
 
     #[test]
     fn unknown_functions_are_errors() {
-        let e = check_key(None, &[op(0, "incr", json!(1), Value::Null, OpType::Ok, 0, 1)], Duration::ZERO)
-            .unwrap_err();
+        let e = check_key(
+            None,
+            &[op(0, "incr", json!(1), Value::Null, OpType::Ok, 0, 1)],
+            Duration::ZERO,
+        )
+        .unwrap_err();
         assert!(e.message.contains("not \"incr\""), "{}", e.message);
     }
 }

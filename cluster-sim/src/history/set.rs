@@ -160,9 +160,17 @@ mod tests {
         let (counts, v) = check_key(Some("s"), &lost).unwrap();
         let v = v.unwrap();
         assert_eq!(counts.lost, 1);
-        assert!(v.summary.contains("1 acknowledged add(s) missing"), "{}", v.summary);
+        assert!(
+            v.summary.contains("1 acknowledged add(s) missing"),
+            "{}",
+            v.summary
+        );
         assert!(v.summary.contains("no one added: 7"), "{}", v.summary);
-        assert!(v.ops[0].to_string().contains("process 0 add 1 (ok"), "{}", v.ops[0]);
+        assert!(
+            v.ops[0].to_string().contains("process 0 add 1 (ok"),
+            "{}",
+            v.ops[0]
+        );
     }
 
     #[test]

@@ -214,7 +214,13 @@ async fn find_or_install_debootstrap(progress: &Progress) -> Result<String, Imag
         return Err(ImageError::NeedDebootstrap {
             why: format!(
                 "installing it with apt-get failed ({status}): {}",
-                tail.iter().rev().take(3).rev().cloned().collect::<Vec<_>>().join(" | ")
+                tail.iter()
+                    .rev()
+                    .take(3)
+                    .rev()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             ),
             how: how.into(),
         });
