@@ -28,6 +28,7 @@ mod located;
 pub mod spec;
 pub mod ssh;
 pub mod template;
+pub mod workload;
 
 pub use backend::{Backend, NodeAction, NodeState};
 pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, Node};

@@ -13,8 +13,14 @@ use super::op::{Op, OpType, Process};
 
 struct Inner {
     started: Instant,
-    ops: Mutex<Vec<Op>>,
-    file: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
+    /// Records and the file they are appended to, under one lock, so that file order, memory
+    /// order and time order are the same.
+    state: Mutex<State>,
+}
+
+struct State {
+    ops: Vec<Op>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 /// A history being recorded. Cheap to clone; every clone adds to the same history.
@@ -26,7 +32,10 @@ pub struct Recorder {
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
-            .field("ops", &self.inner.ops.lock().map(|o| o.len()).unwrap_or(0))
+            .field(
+                "ops",
+                &self.inner.state.lock().map(|s| s.ops.len()).unwrap_or(0),
+            )
             .finish()
     }
 }
@@ -43,8 +52,10 @@ impl Recorder {
         Self {
             inner: Arc::new(Inner {
                 started: Instant::now(),
-                ops: Mutex::new(Vec::new()),
-                file: Mutex::new(None),
+                state: Mutex::new(State {
+                    ops: Vec::new(),
+                    file: None,
+                }),
             }),
         }
     }
@@ -57,7 +68,7 @@ impl Recorder {
         }
         let file = std::fs::File::create(path)?;
         let r = Self::new();
-        *r.inner.file.lock().unwrap_or_else(|e| e.into_inner()) =
+        r.inner.state.lock().unwrap_or_else(|e| e.into_inner()).file =
             Some(std::io::BufWriter::new(file));
         Ok(r)
     }
@@ -66,23 +77,17 @@ impl Recorder {
         self.inner.started.elapsed().as_nanos() as u64
     }
 
-    fn push(&self, op: Op) {
-        if let Some(w) = self
-            .inner
-            .file
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+    /// Stamps `op` with the time and appends it; the stamp is taken under the lock so that
+    /// records are in time order.
+    fn push(&self, mut op: Op) {
+        let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        op.time = self.now();
+        if let Some(w) = st.file.as_mut() {
             if let Ok(line) = serde_json::to_string(&op) {
                 let _ = writeln!(w, "{line}").and_then(|()| w.flush());
             }
         }
-        self.inner
-            .ops
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(op);
+        st.ops.push(op);
     }
 
     /// Records client `process` invoking `f` on `key` with `value`; complete it on the result.
@@ -100,7 +105,7 @@ impl Recorder {
             f: f.to_string(),
             key: key.map(str::to_string),
             value: value.into(),
-            time: self.now(),
+            time: 0,
             error: None,
         };
         let pending = Pending {
@@ -123,7 +128,7 @@ impl Recorder {
             f: f.to_string(),
             key: None,
             value: value.into(),
-            time: self.now(),
+            time: 0,
             error: None,
         });
     }
@@ -131,9 +136,10 @@ impl Recorder {
     /// Every record so far.
     pub fn ops(&self) -> Vec<Op> {
         self.inner
-            .ops
+            .state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .ops
             .clone()
     }
 
@@ -168,7 +174,7 @@ impl Pending {
             f: self.f.clone(),
             key: self.key.clone(),
             value,
-            time: self.rec.now(),
+            time: 0,
             error,
         });
     }
@@ -207,7 +213,7 @@ impl Drop for Pending {
                 f: self.f.clone(),
                 key: self.key.clone(),
                 value: self.value.clone(),
-                time: self.rec.now(),
+                time: 0,
                 error: Some("dropped without an outcome".into()),
             });
         }
