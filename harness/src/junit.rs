@@ -4,6 +4,12 @@
 //! One `<testsuite>` per component, `classname` = `<component>.<file>`. Suite properties carry
 //! the backend and run id, and `<test>.spec|nodes|image` per test (the schema allows no
 //! properties on a `<testcase>`).
+//!
+//! A run starts by replacing the report with an empty one that says `state=running` (a suite
+//! named `cluster-sim` with no cases, carrying the run's properties), so a run killed before its
+//! end never leaves the previous run's green report in place. Each case is rendered (sanitised
+//! and capped) once, when it is recorded: a rewrite after every test then costs the size of the
+//! report, not the raw failure texts again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,11 +77,44 @@ pub struct CaseRecord {
     pub flush_now: bool,
 }
 
+/// Where the run stands, as the report's `state` property says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Tests are still running: the report holds the tests finished so far.
+    Running,
+    /// A signal ended the run: tests cut short are `<error type="interrupted">`.
+    Interrupted,
+    /// The run ended: the report is complete (no status suite is written).
+    Finished,
+}
+
+impl RunState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
+            RunState::Finished => "finished",
+        }
+    }
+}
+
+/// A case as it goes into the report, rendered once.
+struct Rendered {
+    name: String,
+    duration: Duration,
+    properties: Vec<(String, String)>,
+    case: TestCase,
+}
+
 struct State {
-    suites: BTreeMap<String, Vec<CaseRecord>>,
+    suites: BTreeMap<String, Vec<Rendered>>,
+    run_state: RunState,
     last_write: Option<Instant>,
     dirty: bool,
 }
+
+/// The name of the status suite that carries `state` while a run is not finished.
+pub const STATUS_SUITE: &str = "cluster-sim";
 
 /// Writes `junit.xml` for one run.
 pub struct JunitReporter {
@@ -108,6 +147,7 @@ impl JunitReporter {
             merge: false,
             state: Mutex::new(State {
                 suites: BTreeMap::new(),
+                run_state: RunState::Running,
                 last_write: None,
                 dirty: true,
             }),
@@ -126,15 +166,33 @@ impl JunitReporter {
         &self.path
     }
 
+    /// Replaces whatever report is on disk with this run's (no cases yet, `state=running`).
+    /// Called before any cluster is made, so an unwritable path fails the run at once.
+    pub fn start(&self) -> Result<(), ReportError> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_locked(&mut st)
+    }
+
+    /// Sets the run's state and writes the report.
+    pub fn finish(&self, state: RunState) -> Result<(), ReportError> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.run_state = state;
+        self.write_locked(&mut st)
+    }
+
     /// Records a finished test and rewrites the report (at once for a test with a cluster,
-    /// else at most every 250 ms; [`JunitReporter::flush`] writes the rest).
+    /// else at most every 250 ms; [`JunitReporter::flush`] writes the rest). The case is
+    /// sanitised and rendered here, once.
     pub fn record(&self, case: CaseRecord) -> Result<(), ReportError> {
+        let rendered = Rendered {
+            case: test_case(&case),
+            name: case.name,
+            duration: case.duration,
+            properties: case.properties,
+        };
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now_due = case.flush_now || st.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
-        st.suites
-            .entry(case.component.clone())
-            .or_default()
-            .push(case);
+        st.suites.entry(case.component).or_default().push(rendered);
         st.dirty = true;
         if now_due {
             self.write_locked(&mut st)?;
@@ -172,20 +230,29 @@ impl JunitReporter {
     fn build(&self, st: &State) -> Report {
         let mut report = Report::new("cluster-sim");
         report.set_time(self.started.elapsed());
+        // Under nextest each process adds its own case to a shared report; a per-process
+        // state would be meaningless there.
+        if st.run_state != RunState::Finished && !self.merge {
+            let mut status = TestSuite::new(STATUS_SUITE);
+            status.add_property(Property::new("backend", self.backend.as_str()));
+            status.add_property(Property::new("run_id", self.run_id.as_str()));
+            status.add_property(Property::new("state", st.run_state.as_str()));
+            report.add_test_suite(status);
+        }
         for (component, cases) in &st.suites {
             let mut suite = TestSuite::new(component.as_str());
             suite.add_property(Property::new("backend", self.backend.as_str()));
             suite.add_property(Property::new("run_id", self.run_id.as_str()));
             let mut time = Duration::ZERO;
             // By name, not by finish order: reports of two runs compare line by line.
-            let mut cases: Vec<&CaseRecord> = cases.iter().collect();
+            let mut cases: Vec<&Rendered> = cases.iter().collect();
             cases.sort_by(|a, b| a.name.cmp(&b.name));
             for c in cases {
                 time += c.duration;
                 for (k, v) in &c.properties {
                     suite.add_property(Property::new(format!("{}.{k}", c.name), v.as_str()));
                 }
-                suite.add_test_case(test_case(c));
+                suite.add_test_case(c.case.clone());
             }
             suite.set_time(time);
             report.add_test_suite(suite);

@@ -25,19 +25,26 @@
 //! the module tree from `tests_d/`, so a new file needs no registration.
 #![warn(missing_docs)]
 
+mod args;
 pub mod artifacts;
+#[doc(hidden)]
+pub mod capture;
 pub mod config;
 mod def;
+mod interrupt;
 pub mod junit;
 mod runner;
 pub mod sanitize;
+mod trial;
 mod wait;
+
+pub use args::Args;
 
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::cluster_test;
 pub use runner::{main, registered, run};
-pub use wait::{wait_until, Outcome, WaitError};
+pub use wait::{wait_until, Check, Outcome, WaitError};
 
 /// Re-exported so `#[cluster_test]` registers tests without the user depending on `inventory`.
 #[doc(hidden)]
@@ -47,7 +54,15 @@ pub use inventory;
 pub use anyhow;
 
 /// What a test file needs: `use harness::prelude::*;`.
+///
+/// It also brings `println!`, `eprintln!`, `print!` and `eprint!`, which shadow std's in the
+/// test's file: what a test prints goes to its `test.log` and JUnit case (and to the terminal
+/// too with `--nocapture`), as libtest captures a test's output.
 pub mod prelude {
+    pub use crate::{
+        __capture_eprint as eprint, __capture_eprintln as eprintln, __capture_print as print,
+        __capture_println as println,
+    };
     pub use crate::{cluster_test, wait_until, Cluster, ExecOutput, Node, TestResult};
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     pub use std::time::Duration;
