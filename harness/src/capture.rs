@@ -3,12 +3,14 @@
 //!
 //! Why macros and not the file descriptors: tests run in parallel on shared tokio worker
 //! threads, so redirecting fd 1/2 (process-wide) would mix tests, and std's own capture
-//! (`set_output_capture`) is unstable. Instead `use harness::prelude::*` brings `println!`,
-//! `eprintln!`, `print!` and `eprint!` that shadow std's in the test's file and write to the
-//! running test's log (a task-local set around the test's body); with `--nocapture` they also
-//! reach the real stdout/stderr. Output from tasks the test spawns itself (`tokio::spawn`), from
-//! other threads or written with `std::io::stdout()` directly is not captured (there is no
-//! test to give it to) and goes to the real stream, as before.
+//! (`set_output_capture`) is unstable. Why not a glob import in the prelude: a glob-imported
+//! `println` is ambiguous with std's (E0659), so every test file that prints would stop
+//! compiling. Instead `#[cluster_test]` rewrites `println!`, `eprintln!`, `print!` and
+//! `eprint!` written in the test's own body to these macros, which write to the running test's
+//! log (a task-local set around the body); with `--nocapture` they also reach the real
+//! stdout/stderr. Helpers opt in with `use harness::println;`. Output from tasks the test spawns
+//! itself (`tokio::spawn`), from other threads or written with `std::io::stdout()` directly is
+//! not captured (there is no test to give it to) and goes to the real stream, as before.
 
 use std::future::Future;
 use std::io::Write;

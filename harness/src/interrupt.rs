@@ -14,11 +14,52 @@ use crate::trial::TEARDOWN_LIMIT;
 /// How long the handler waits for the trials' tasks to stop after aborting them.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>) {
-    wait_for_signal().await;
+/// The run's Ctrl-C and SIGTERM, registered before the first trial starts (a signal that
+/// arrived before registration would kill the process with its clusters alive).
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers the handlers; needs the runtime entered.
+    pub(crate) fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.int.recv() => {}
+                _ = self.term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
+    signals.recv().await;
     ctx.interrupted.store(true, Ordering::SeqCst);
-    tokio::spawn(async {
-        wait_for_signal().await;
+    tokio::spawn(async move {
+        signals.recv().await;
         eprintln!("interrupted again: exiting without teardown");
         std::process::exit(130);
     });
@@ -53,21 +94,41 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>) {
         ctx.reporter.path().display()
     );
     if let Some(backend) = ctx.backend.get() {
-        // Twice: a create the engine was still serving when its trial stopped lands after
-        // the first pass has listed the cluster; the second finds it (and is quick otherwise).
-        for pass in 0..2 {
-            let downs = names
+        // Until a pass succeeds for every cluster, and at least twice: a create the engine was
+        // still serving when its trial stopped lands after the first pass listed the cluster,
+        // and a stopped trial's own safety net may be removing the same cluster concurrently.
+        let mut left = names.clone();
+        let mut pause = Duration::from_millis(100);
+        for pass in 0..5 {
+            let downs = left
                 .iter()
                 .map(|n| tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(n)));
             let results = futures::future::join_all(downs).await;
-            if pass == 1 {
-                for (n, r) in names.iter().zip(results) {
-                    match r {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => eprintln!("warning: teardown of {n}: {e}"),
-                        Err(_) => eprintln!("warning: teardown of {n} took over 2 minutes"),
-                    }
+            let mut failed = Vec::new();
+            for (n, r) in left.iter().zip(results) {
+                match r {
+                    Ok(Ok(())) if pass == 0 => failed.push((n.clone(), None)),
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => failed.push((n.clone(), Some(e.to_string()))),
+                    Err(_) => failed.push((n.clone(), Some("took over 2 minutes".into()))),
                 }
+            }
+            if failed.is_empty() {
+                break;
+            }
+            if pass == 4 {
+                for (n, e) in failed
+                    .iter()
+                    .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
+                {
+                    eprintln!("warning: teardown of {n}: {e}");
+                }
+                break;
+            }
+            left = failed.into_iter().map(|(n, _)| n).collect();
+            if pass > 0 {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
             }
         }
     }
@@ -108,26 +169,4 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>) {
         eprintln!("error: {e}");
     }
     std::process::exit(130);
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

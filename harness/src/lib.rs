@@ -38,6 +38,13 @@ pub mod sanitize;
 mod trial;
 mod wait;
 
+/// `println!` and friends that write into the running test's `test.log` and JUnit case (and
+/// to the terminal too with `--nocapture`). `#[cluster_test]` already routes the prints written
+/// in a test's own body here; a helper function can `use harness::println;` to do the same.
+pub use crate::{
+    __capture_eprint as eprint, __capture_eprintln as eprintln, __capture_print as print,
+    __capture_println as println,
+};
 pub use args::Args;
 
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
@@ -54,15 +61,7 @@ pub use inventory;
 pub use anyhow;
 
 /// What a test file needs: `use harness::prelude::*;`.
-///
-/// It also brings `println!`, `eprintln!`, `print!` and `eprint!`, which shadow std's in the
-/// test's file: what a test prints goes to its `test.log` and JUnit case (and to the terminal
-/// too with `--nocapture`), as libtest captures a test's output.
 pub mod prelude {
-    pub use crate::{
-        __capture_eprint as eprint, __capture_eprintln as eprintln, __capture_print as print,
-        __capture_println as println,
-    };
     pub use crate::{cluster_test, wait_until, Cluster, ExecOutput, Node, TestResult};
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     pub use std::time::Duration;

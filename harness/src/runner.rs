@@ -173,6 +173,17 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         }
     };
 
+    let signals = {
+        let _rt = rt.enter();
+        match crate::interrupt::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot watch for Ctrl-C and SIGTERM: {e}");
+                return 2;
+            }
+        }
+    };
+
     // Which tests will run (and which are skipped as ignored), by libtest's own rules.
     let mut to_run: Vec<&'static TestDef> = Vec::new();
     let mut skipped: Vec<&'static TestDef> = Vec::new();
@@ -231,7 +242,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         );
     }
 
-    rt.spawn(crate::interrupt::on_interrupt(ctx.clone()));
+    rt.spawn(crate::interrupt::on_interrupt(ctx.clone(), signals));
 
     let trials = defs
         .iter()

@@ -267,18 +267,25 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
             };
             let _ = tokio::time::timeout(COLLECT_LIMIT, collect).await;
         }
-        // Twice: a cluster whose handle was dropped in a panic is also being removed by its
-        // own safety net, and the two may trip over each other once.
+        // A few tries: a cluster whose handle was dropped in a panic is also being removed by
+        // the handle's own safety net, and the two trip over each other ("network has active
+        // endpoints" while the other removes the containers).
         let mut last = None;
-        for _ in 0..2 {
+        let mut pause = Duration::from_millis(100);
+        for _ in 0..5 {
             match tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&cluster)).await {
                 Ok(Ok(())) => {
                     last = None;
                     break;
                 }
                 Ok(Err(e)) => last = Some(e.to_string()),
-                Err(_) => last = Some("took over 2 minutes".into()),
+                Err(_) => {
+                    last = Some("took over 2 minutes".into());
+                    break;
+                }
             }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
         match last {
             None => log.note("teardown", &format!("removed {cluster}")),
@@ -538,10 +545,10 @@ async fn with_cluster(
         sink_log.event(e);
         match e.kind {
             EventKind::Provision if e.message == "nodes started" => {
-                sink_state.set_phase("waiting for the nodes to be ready");
                 if panic_provision {
                     injected_panic("provision");
                 }
+                sink_state.set_phase("waiting for the nodes to be ready");
             }
             EventKind::Ready if panic_ready => injected_panic("ready"),
             _ => {}
