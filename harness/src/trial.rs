@@ -556,7 +556,7 @@ async fn with_cluster(
     });
     state.set_phase("provisioning");
     let up = Cluster::builder(spec)
-        .backend(backend)
+        .backend(backend.clone())
         .name(cluster_name.clone())
         .on_event(sink)
         .failure_artifacts(test_dir)
@@ -564,10 +564,21 @@ async fn with_cluster(
     let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
+            // `up` removed what it made; confirm by name (idempotent, quick) before letting go
+            // of the name. Left registered if that fails, for the trial's leftover sweep.
+            if matches!(
+                tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&cluster_name)).await,
+                Ok(Ok(()))
+            ) {
+                ctx.clusters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&cluster_name);
+            }
             return Outcome::Error {
                 kind: "provision",
                 message: format!("provisioning failed: {e}"),
-            }
+            };
         }
         Err(_) => {
             return Outcome::Error {
