@@ -29,7 +29,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 pub enum CaseStatus {
     /// Passed.
     Passed,
-    /// An assertion, a failed command, a panic or a timeout: `<failure>`.
+    /// An assertion, a failed command or a timeout: `<failure>`.
     Failure {
         /// `type` attribute: `assertion`, `exec`, `panic`, `timeout`.
         kind: String,
@@ -38,9 +38,10 @@ pub enum CaseStatus {
         /// The full text: error chain, artifacts, rerun command.
         detail: String,
     },
-    /// The harness could not give the test its cluster (bad spec, image, engine): `<error>`.
+    /// The harness could not give the test its cluster (bad spec, image, engine), something
+    /// panicked (in the body or in the harness), or a signal cut the run short: `<error>`.
     Error {
-        /// `type` attribute: `provision`, `teardown`, `interrupted`.
+        /// `type` attribute: `provision`, `panic`, `teardown`, `interrupted`.
         kind: String,
         /// One-line message.
         message: String,
@@ -367,7 +368,12 @@ fn merge_into(report: &mut Report, old: Report, run_id: &str) {
     report.skipped = skipped;
 }
 
+#[cfg(test)]
+static RENDERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn test_case(c: &CaseRecord) -> TestCase {
+    #[cfg(test)]
+    RENDERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let status = match &c.status {
         CaseStatus::Passed => TestCaseStatus::success(),
         CaseStatus::Skipped { reason } => {
@@ -487,5 +493,80 @@ mod tests {
             !xml.contains("<testsuites name=\"cluster-sim\" tests=\"1\" skipped"),
             "{xml}"
         );
+    }
+
+    fn case(name: &str, detail: String) -> CaseRecord {
+        CaseRecord {
+            name: format!("c::f::{name}"),
+            component: "c".into(),
+            classname: "c.f".into(),
+            duration: Duration::from_millis(1),
+            status: CaseStatus::Failure {
+                kind: "assertion".into(),
+                message: "boom".into(),
+                detail,
+            },
+            output: String::new(),
+            attachments: Vec::new(),
+            properties: Vec::new(),
+            flush_now: true,
+        }
+    }
+
+    #[test]
+    fn a_run_starts_by_replacing_the_report_with_an_empty_running_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.xml");
+        std::fs::write(&path, "<testsuites name=\"old green run\"/>").unwrap();
+        let r = JunitReporter::new(path.clone(), "RUN", "docker");
+        r.start().unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(!xml.contains("old green run"), "{xml}");
+        assert!(xml.contains("tests=\"0\""), "{xml}");
+        assert!(
+            xml.contains("<property name=\"state\" value=\"running\"/>"),
+            "{xml}"
+        );
+        r.record(case("one", "x".into())).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(xml.contains("state\" value=\"running"), "{xml}");
+        assert!(xml.contains("name=\"c::f::one\""), "{xml}");
+        r.finish(RunState::Finished).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(!xml.contains("name=\"state\""), "{xml}");
+        assert!(!xml.contains("<testsuite name=\"cluster-sim\""), "{xml}");
+        assert!(xml.contains("tests=\"1\""), "{xml}");
+    }
+
+    #[test]
+    fn an_unwritable_report_fails_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let r = JunitReporter::new(dir.path().join("file/j.xml"), "RUN", "docker");
+        let e = r.start().unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot write the JUnit report "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_case_is_rendered_once_however_often_the_report_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = JunitReporter::new(dir.path().join("j.xml"), "RUN", "docker");
+        let before = RENDERS.load(std::sync::atomic::Ordering::SeqCst);
+        r.record(case("huge", "y".repeat(20 * 1024 * 1024)))
+            .unwrap();
+        for i in 0..20 {
+            r.record(case(&format!("small{i}"), "z".into())).unwrap();
+        }
+        // Other tests render concurrently; this one's 21 cases account for 21 renders at most
+        // of the ones this test caused. 21 records rewrote the file 21 times: a render per
+        // rewrite would be 231.
+        let renders = RENDERS.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert!(renders < 60, "{renders} renders for 21 cases");
+        let xml = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
+        assert!(xml.len() < 1024 * 1024, "{}", xml.len());
+        assert!(xml.contains("bytes cut ...]"));
     }
 }

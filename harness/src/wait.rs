@@ -13,6 +13,15 @@
 //!
 //! A general `Result<T, E>` is refused at compile time: with it, `Ok(false)` or `Ok(None)`
 //! would read as success.
+//!
+//! ```compile_fail
+//! # use harness::prelude::*;
+//! # async fn demo() {
+//! // error: `wait_until`'s check returns `Result<u32, anyhow::Error>`, which does not say what
+//! // "not yet" is. Return `Ok(Some(1))` instead.
+//! let _ = wait_until(Duration::from_secs(1), || async { anyhow::Ok(1u32) }).await;
+//! # }
+//! ```
 
 use std::fmt::Display;
 use std::future::Future;

@@ -68,7 +68,11 @@ fn signals_at_random_points_leave_nothing_and_a_valid_report() {
     let mut rng = Rng(seed);
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
-        let signal = if rng.next() % 2 == 0 { "INT" } else { "TERM" };
+        let signal = if rng.next().is_multiple_of(2) {
+            "INT"
+        } else {
+            "TERM"
+        };
         // The whole suite takes about 4-5 s: delays spread over provisioning, bodies and
         // teardowns of its four tests.
         let delay = Duration::from_millis(150 + rng.next() % 4500);
