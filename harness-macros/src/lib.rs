@@ -310,3 +310,31 @@ fn expand(
         };
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_in_the_body_are_captured_but_qualified_ones_are_not() {
+        let body: proc_macro2::TokenStream = quote! {{
+            println!("a {}", 1);
+            let _ = format!("{}", { eprint!("b"); 2 });
+            std::println!("kept");
+            x.println!();
+            let println = 3;
+        }};
+        let out = capture_prints(body).to_string();
+        assert!(
+            out.contains(":: harness :: __capture_println ! (\"a {}\" , 1)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: harness :: __capture_eprint ! (\"b\")"),
+            "{out}"
+        );
+        assert!(out.contains("std :: println ! (\"kept\")"), "{out}");
+        assert!(out.contains("x . println ! ()"), "{out}");
+        assert!(out.contains("let println = 3"), "{out}");
+    }
+}
