@@ -81,55 +81,37 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
     let stopped = futures::future::join_all(running.iter().map(|(_, r)| r.ended.notified()));
     let _ = tokio::time::timeout(STOP_LIMIT, stopped).await;
 
-    let names: Vec<String> = ctx
-        .clusters
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .keys()
-        .cloned()
-        .collect();
+    // Clusters without a handle were still being provisioned when their trial stopped.
+    let (names, provisioning): (Vec<String>, Vec<String>) = {
+        let clusters = ctx.clusters.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            clusters.keys().cloned().collect(),
+            clusters
+                .iter()
+                .filter(|(_, c)| c.handle.is_none())
+                .map(|(n, _)| n.clone())
+                .collect(),
+        )
+    };
     eprintln!(
         "\ninterrupted: tearing down {} cluster(s), then writing {}",
         names.len(),
         ctx.reporter.path().display()
     );
     if let Some(backend) = ctx.backend.get() {
-        // Until a pass succeeds for every cluster, and at least twice: a create the engine was
-        // still serving when its trial stopped lands after the first pass listed the cluster,
-        // and a stopped trial's own safety net may be removing the same cluster concurrently.
-        let mut left = names.clone();
-        let mut pause = Duration::from_millis(100);
-        for pass in 0..5 {
-            let downs = left
-                .iter()
-                .map(|n| tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(n)));
-            let results = futures::future::join_all(downs).await;
-            let mut failed = Vec::new();
-            for (n, r) in left.iter().zip(results) {
-                match r {
-                    Ok(Ok(())) if pass == 0 => failed.push((n.clone(), None)),
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => failed.push((n.clone(), Some(e.to_string()))),
-                    Err(_) => failed.push((n.clone(), Some("took over 2 minutes".into()))),
-                }
-            }
-            if failed.is_empty() {
+        let mut failed = destroy_all(backend.as_ref(), &names).await;
+        // A request the engine was serving when its trial stopped (a network or container
+        // create) still completes after the trial's future is gone, and may land after the
+        // pass above: sweep the clusters that were mid-provision again once it has had time to.
+        for settle in [Duration::from_millis(300), Duration::from_millis(900)] {
+            if provisioning.is_empty() {
                 break;
             }
-            if pass == 4 {
-                for (n, e) in failed
-                    .iter()
-                    .filter_map(|(n, e)| e.as_ref().map(|e| (n, e)))
-                {
-                    eprintln!("warning: teardown of {n}: {e}");
-                }
-                break;
-            }
-            left = failed.into_iter().map(|(n, _)| n).collect();
-            if pass > 0 {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
+            tokio::time::sleep(settle).await;
+            failed = destroy_all(backend.as_ref(), &names).await;
+        }
+        for (n, e) in failed {
+            eprintln!("warning: teardown of {n}: {e}");
         }
     }
 
@@ -169,4 +151,37 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
         eprintln!("error: {e}");
     }
     std::process::exit(130);
+}
+
+/// Removes every named cluster, retrying each a few times (a stopped trial's own safety net may
+/// be removing the same cluster, and the two trip over each other); returns what still failed.
+async fn destroy_all(
+    backend: &dyn cluster_sim::Backend,
+    names: &[String],
+) -> Vec<(String, String)> {
+    let mut left: Vec<String> = names.to_vec();
+    let mut errors = Vec::new();
+    let mut pause = Duration::from_millis(100);
+    for attempt in 0..5 {
+        let downs = left
+            .iter()
+            .map(|n| tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(n)));
+        let results = futures::future::join_all(downs).await;
+        errors = left
+            .iter()
+            .zip(results)
+            .filter_map(|(n, r)| match r {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some((n.clone(), e.to_string())),
+                Err(_) => Some((n.clone(), "took over 2 minutes".to_string())),
+            })
+            .collect();
+        if errors.is_empty() || attempt == 4 {
+            break;
+        }
+        left = errors.iter().map(|(n, _)| n.clone()).collect();
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+    errors
 }

@@ -27,16 +27,19 @@
 
 mod args;
 pub mod artifacts;
+mod body;
 #[doc(hidden)]
 pub mod capture;
 pub mod config;
 mod def;
+mod inject;
 mod interrupt;
 pub mod junit;
 mod runner;
 pub mod sanitize;
 mod trial;
 mod wait;
+mod writeup;
 
 /// `println!` and friends that write into the running test's `test.log` and JUnit case (and
 /// to the terminal too with `--nocapture`). `#[cluster_test]` already routes the prints written

@@ -19,8 +19,9 @@ use crate::args::Args;
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
+use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
-use crate::trial::{self, Inject};
+use crate::trial;
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {

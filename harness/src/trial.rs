@@ -10,16 +10,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink, ExecError, ProvisionError};
+use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
 use libtest_mimic::Failed;
 use tokio::sync::Notify;
 
 use crate::artifacts::{self, TestLog};
+use crate::body::{panic_text, run_body, Outcome};
 use crate::config::{BackendKind, Keep};
-use crate::def::{component_and_class, ClusterRequest, TestBody, TestDef, TestFuture};
-use crate::junit::{CaseRecord, CaseStatus};
-use crate::runner::{report, OwnedCluster, RunCtx, Running};
-use crate::wait::WaitError;
+use crate::def::{ClusterRequest, TestBody, TestDef, TestFuture};
+use crate::inject::injected_panic;
+use crate::runner::{OwnedCluster, RunCtx, Running};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take
 /// minutes); the test's own deadline starts once it is up.
@@ -29,33 +29,13 @@ const COLLECT_LIMIT: Duration = Duration::from_secs(60);
 /// Longest a teardown may take.
 pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
 
-/// How one test ended, before it is written up.
-enum Outcome {
-    Passed,
-    Failure {
-        kind: &'static str,
-        message: String,
-        detail: String,
-    },
-    Error {
-        kind: &'static str,
-        message: String,
-    },
-}
-
-impl Outcome {
-    fn passed(&self) -> bool {
-        matches!(self, Outcome::Passed)
-    }
-}
-
 /// What the run learned about a test while it ran: where it was (for a panic's message) and
 /// its cluster's properties (for the report). Shared with the trial's task, so it survives a
 /// panic there.
 #[derive(Default)]
-struct TrialState {
+pub(crate) struct TrialState {
     phase: Mutex<&'static str>,
-    properties: Mutex<Vec<(String, String)>>,
+    pub(crate) properties: Mutex<Vec<(String, String)>>,
 }
 
 impl TrialState {
@@ -73,52 +53,6 @@ impl TrialState {
     }
 }
 
-/// Test-only hook for the harness's self-tests: `CLUSTER_SIM_INJECT_PANIC=<phase>:<fn>[,...]`
-/// makes the harness itself panic in that phase of the test whose function is `<fn>`, to prove
-/// a panic anywhere still yields a complete report and no leftovers. Phases: `provision` (after
-/// the nodes started), `ready` (when a node passed its readiness check), `body` (as the test
-/// starts) and `teardown` (before the cluster is removed). Not for users.
-#[derive(Debug, Default)]
-pub(crate) struct Inject {
-    points: Vec<(String, String)>,
-}
-
-const INJECT_PHASES: &[&str] = &["provision", "ready", "body", "teardown"];
-
-impl Inject {
-    pub(crate) fn from_env() -> Result<Self, String> {
-        let Ok(v) = std::env::var("CLUSTER_SIM_INJECT_PANIC") else {
-            return Ok(Self::default());
-        };
-        let mut points = Vec::new();
-        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match item.split_once(':') {
-                Some((phase, func)) if INJECT_PHASES.contains(&phase) && !func.is_empty() => {
-                    points.push((phase.to_string(), func.to_string()))
-                }
-                _ => {
-                    return Err(format!(
-                        "CLUSTER_SIM_INJECT_PANIC: bad item {item:?}; expected <phase>:<fn> with \
-                         a phase of {}",
-                        INJECT_PHASES.join(", ")
-                    ))
-                }
-            }
-        }
-        Ok(Self { points })
-    }
-
-    fn at(&self, phase: &str, def: &TestDef) -> bool {
-        self.points
-            .iter()
-            .any(|(p, f)| p == phase && f.as_str() == def.name)
-    }
-}
-
-fn injected_panic(phase: &str) -> ! {
-    panic!("injected panic in {phase} (CLUSTER_SIM_INJECT_PANIC)")
-}
-
 /// Notifies the interrupt handler when a trial's future is gone (finished or dropped).
 struct Ended(Arc<Notify>);
 
@@ -133,14 +67,6 @@ fn park_forever() -> ! {
     loop {
         std::thread::park();
     }
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(a non-string panic payload)".into())
 }
 
 pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
@@ -214,7 +140,8 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), 
         drop(gate);
         park_forever();
     }
-    let failed = write_up(ctx, def, &name, started, &test_dir, &log, &state, outcome);
+    let failed =
+        crate::writeup::write_up(ctx, def, &name, started, &test_dir, &log, &state, outcome);
     ctx.running
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -292,110 +219,6 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
             Some(e) => log.note("teardown", &format!("removing {cluster} failed: {e}")),
         }
     }
-}
-
-/// Writes the test's artifacts and its report case; returns the failure text, if it failed.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the pieces are the trial's own"
-)]
-fn write_up(
-    ctx: &RunCtx,
-    def: &'static TestDef,
-    name: &str,
-    started: Instant,
-    test_dir: &Path,
-    log: &TestLog,
-    state: &TrialState,
-    outcome: Outcome,
-) -> Option<String> {
-    let passed = outcome.passed();
-    let rerun = format!("{} {name} --exact", ctx.rerun_prefix);
-    log.note(
-        "result",
-        &match &outcome {
-            Outcome::Passed => format!("passed in {:.2?}", started.elapsed()),
-            Outcome::Failure { message, .. } => format!("FAILED: {message}"),
-            Outcome::Error { message, .. } => format!("ERROR: {message}"),
-        },
-    );
-    let keep = ctx.settings.keep.keeps(passed);
-    let mut attachments = Vec::new();
-    if keep {
-        let log_path = test_dir.join("test.log");
-        if let Err(e) = log.persist(&log_path) {
-            eprintln!("warning: cannot write {}: {e}", log_path.display());
-        }
-        log.close();
-        attachments = artifacts::files_under(test_dir)
-            .into_iter()
-            .map(|p| std::path::absolute(&p).unwrap_or(p))
-            .collect();
-        ctx.kept_any.store(true, Ordering::SeqCst);
-    } else {
-        log.close();
-        if test_dir.exists() {
-            let _ = std::fs::remove_dir_all(test_dir);
-        }
-    }
-    let shown_dir = std::path::absolute(test_dir).unwrap_or(test_dir.to_path_buf());
-    let (component, classname) = component_and_class(name);
-    let (status, failed) = match outcome {
-        Outcome::Passed => (CaseStatus::Passed, None),
-        Outcome::Failure {
-            kind,
-            message,
-            detail,
-        } => {
-            let text = format!(
-                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
-                def.file,
-                def.line,
-                shown_dir.display()
-            );
-            (
-                CaseStatus::Failure {
-                    kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
-                    detail: text.clone(),
-                },
-                Some(text),
-            )
-        }
-        Outcome::Error { kind, message } => {
-            let text = format!(
-                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
-                def.file,
-                def.line,
-                shown_dir.display()
-            );
-            (
-                CaseStatus::Error {
-                    kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
-                    detail: text.clone(),
-                },
-                Some(text),
-            )
-        }
-    };
-    let properties =
-        std::mem::take(&mut *state.properties.lock().unwrap_or_else(|e| e.into_inner()));
-    report(
-        ctx,
-        CaseRecord {
-            name: name.to_string(),
-            component,
-            classname,
-            duration: started.elapsed(),
-            status,
-            output: log.text(),
-            attachments,
-            properties,
-            flush_now: def.needs_cluster() || failed.is_some(),
-        },
-    );
-    failed
 }
 
 async fn execute(
@@ -689,124 +512,6 @@ fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
     )
 }
 
-/// What was still running on the cluster, one `node: `command` (for 1.2s)` per command.
-fn still_running(cluster: &Cluster) -> Vec<String> {
-    cluster
-        .in_flight()
-        .into_iter()
-        .map(|c| {
-            format!(
-                "{}: `{}` (for {:.1}s)",
-                c.node,
-                c.command,
-                c.started.elapsed().as_secs_f64()
-            )
-        })
-        .collect()
-}
-
-/// Runs a test body as a task under its deadline, its prints captured into its log. A panic is
-/// an error, an error returned a failure; at the deadline the task is aborted (dropping the
-/// test's future and whatever it held) and the failure names the commands still running.
-async fn run_body(
-    ctx: &RunCtx,
-    def: &'static TestDef,
-    fut: TestFuture,
-    timeout: Duration,
-    log: &TestLog,
-    cluster: Option<&Cluster>,
-) -> Outcome {
-    let panic_body = ctx.inject.at("body", def);
-    let fut = crate::capture::scope(log.clone(), async move {
-        if panic_body {
-            injected_panic("body");
-        }
-        fut.await
-    });
-    let task = ctx.handle.spawn(fut);
-    let abort = task.abort_handle();
-    match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(Ok(()))) => Outcome::Passed,
-        Ok(Ok(Err(e))) => {
-            let kind = classify(&e);
-            // The chain, one cause a line; `{:?}` would add a backtrace when RUST_BACKTRACE is set.
-            let detail = e
-                .chain()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i == 0 {
-                        c.to_string()
-                    } else {
-                        format!("caused by: {c}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            Outcome::Failure {
-                kind,
-                message: format!("{e:#}"),
-                detail,
-            }
-        }
-        Ok(Err(join)) => {
-            let message = if join.is_panic() {
-                format!("panicked: {}", panic_text(join.into_panic().as_ref()))
-            } else {
-                "the test's task was cancelled".to_string()
-            };
-            log.note("panic", &message);
-            Outcome::Error {
-                kind: "panic",
-                message,
-            }
-        }
-        Err(_) => {
-            // Read what was running before the abort drops it.
-            let running = cluster.map(still_running).unwrap_or_default();
-            abort.abort();
-            let mut message = format!(
-                "timed out after {} (the test's deadline; set `timeout` on #[cluster_test] or in the spec)",
-                humantime::format_duration(timeout)
-            );
-            let mut detail = message.clone();
-            if running.is_empty() {
-                message.push_str("; no command was running");
-            } else {
-                message.push_str(&format!("; still running: {}", running.join(", ")));
-                detail.push_str("\nstill running:");
-                for r in &running {
-                    detail.push_str(&format!("\n  {r}"));
-                }
-            }
-            log.note("timeout", &message);
-            Outcome::Failure {
-                kind: "timeout",
-                message,
-                detail,
-            }
-        }
-    }
-}
-
-/// The `type` of a failure, from the error's chain.
-fn classify(e: &anyhow::Error) -> &'static str {
-    for cause in e.chain() {
-        if cause.is::<ExecError>() {
-            return "exec";
-        }
-        if cause.is::<WaitError>() {
-            return "wait";
-        }
-        if cause.is::<ProvisionError>() || cause.is::<cluster_sim::NodeError>() {
-            return "node";
-        }
-        if cause.is::<cluster_sim::TransferError>() {
-            return "transfer";
-        }
-    }
-    "assertion"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -817,18 +522,5 @@ mod tests {
         assert!(n.starts_with("etcd3-save-and-restore-a-v-"), "{n}");
         assert!(n.ends_with("-7"));
         assert!(n.len() <= 48);
-    }
-
-    #[test]
-    fn errors_are_classified_by_their_chain() {
-        let e = anyhow::Error::new(ExecError::Failed {
-            node: "n1".into(),
-            command: "false".into(),
-            code: 1,
-            tail: String::new(),
-        })
-        .context("writing keys");
-        assert_eq!(classify(&e), "exec");
-        assert_eq!(classify(&anyhow::anyhow!("keys differ")), "assertion");
     }
 }

@@ -62,17 +62,21 @@ pub fn run_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 pub fn leftovers(pid: u32) -> Vec<String> {
     let name = regex::Regex::new(&format!(r"cluster-sim\.cluster=[a-z0-9-]*-{pid}-\d+\b")).unwrap();
     let mut found = Vec::new();
-    for what in [&["ps", "-a"][..], &["network", "ls"][..]] {
+    // Each listing has its own field for the name: a template naming the other's fails.
+    for (what, format) in [
+        (&["ps", "-a"][..], "{{.Names}} {{.Labels}}"),
+        (&["network", "ls"][..], "{{.Name}} {{.Labels}}"),
+    ] {
         let out = Command::new("docker")
             .args(what)
-            .args([
-                "--filter",
-                "label=cluster-sim.cluster",
-                "--format",
-                "{{.Names}}{{.Name}} {{.Labels}}",
-            ])
+            .args(["--filter", "label=cluster-sim.cluster", "--format", format])
             .output()
             .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {what:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         found.extend(
             text.lines()
