@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
@@ -128,6 +128,8 @@ impl ClusterBuilder {
             down: AtomicBool::new(false),
             keep: self.keep,
             sink: self.sink,
+            in_flight: Mutex::new(BTreeMap::new()),
+            next_command: AtomicU64::new(0),
         });
         let cluster = Cluster { inner };
         cluster.emit(
@@ -217,6 +219,37 @@ struct Inner {
     down: AtomicBool,
     keep: bool,
     sink: Option<EventSink>,
+    /// Commands started and not yet returned, by a per-cluster sequence number.
+    in_flight: Mutex<BTreeMap<u64, InFlight>>,
+    next_command: AtomicU64,
+}
+
+/// A command still running on a node (see [`Cluster::in_flight`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// The node it runs on.
+    pub node: String,
+    /// The command, as `test.log` shows it.
+    pub command: String,
+    /// When it started.
+    pub started: Instant,
+}
+
+/// Removes a command from its cluster's in-flight list when the command returns or its
+/// future is dropped (a test cut at its deadline drops every command it was awaiting).
+struct InFlightGuard<'a> {
+    inner: &'a Inner,
+    id: u64,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
 }
 
 impl Drop for Inner {
@@ -313,6 +346,38 @@ impl Cluster {
                 cluster: self.inner.name.clone(),
                 node: name.to_string(),
             })
+    }
+
+    /// The commands running on the cluster's nodes right now, oldest first: what a test was
+    /// waiting on when its deadline passed.
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn track(&self, node: &str, command: &str) -> InFlightGuard<'_> {
+        let id = self.inner.next_command.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                id,
+                InFlight {
+                    node: node.to_string(),
+                    command: command.to_string(),
+                    started: Instant::now(),
+                },
+            );
+        InFlightGuard {
+            inner: &self.inner,
+            id,
+        }
     }
 
     fn addrs(&self) -> &[NodeAddr] {
@@ -596,10 +661,12 @@ impl Node {
             req.env.entry(k.clone()).or_insert_with(|| v.clone());
         }
         let command = req.display();
+        let tracked = self.cluster.track(&self.name, &command);
         let r = self
             .backend()
             .exec(&self.cluster.inner.name, &self.name, &req)
             .await;
+        drop(tracked);
         match &r {
             Ok(o) => self.cluster.emit(
                 Some(&self.name),

@@ -31,7 +31,7 @@ pub mod template;
 pub mod workload;
 
 pub use backend::{Backend, NodeAction, NodeState};
-pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, Node};
+pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, InFlight, Node};
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };

@@ -5,7 +5,7 @@
 //! Use it through `harness` (`use harness::prelude::*;`); this crate is an implementation detail.
 
 use proc_macro::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
@@ -96,12 +96,68 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     Ok(args)
 }
 
+/// The print macros std offers and `harness` captures.
+const PRINTS: &[(&str, &str)] = &[
+    ("println", "__capture_println"),
+    ("eprintln", "__capture_eprintln"),
+    ("print", "__capture_print"),
+    ("eprint", "__capture_eprint"),
+];
+
+/// Rewrites `println!(..)` (and `eprintln!`, `print!`, `eprint!`) written with a bare name to
+/// `::harness::__capture_println!(..)`, inside nested macro calls too, so what a test prints
+/// goes to its own log. A qualified path (`std::println!`) is left alone: an explicit way out.
+fn capture_prints(ts: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    use proc_macro2::{Group, Ident, Punct, Spacing, TokenTree};
+    let tokens: Vec<TokenTree> = ts.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    for (i, tt) in tokens.iter().enumerate() {
+        match tt {
+            TokenTree::Group(g) => {
+                let mut ng = Group::new(g.delimiter(), capture_prints(g.stream()));
+                ng.set_span(g.span());
+                out.push(TokenTree::Group(ng));
+            }
+            TokenTree::Ident(id) => {
+                let bang_next =
+                    matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                let qualified = i > 0
+                    && matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == ':' || p.as_char() == '.');
+                let target = PRINTS
+                    .iter()
+                    .find(|(name, _)| id == name)
+                    .map(|(_, to)| *to);
+                match target {
+                    Some(to) if bang_next && !qualified => {
+                        let span = id.span();
+                        for part in [
+                            TokenTree::Punct(Punct::new(':', Spacing::Joint)),
+                            TokenTree::Punct(Punct::new(':', Spacing::Alone)),
+                            TokenTree::Ident(Ident::new("harness", span)),
+                            TokenTree::Punct(Punct::new(':', Spacing::Joint)),
+                            TokenTree::Punct(Punct::new(':', Spacing::Alone)),
+                            TokenTree::Ident(Ident::new(to, span)),
+                        ] {
+                            out.push(part);
+                        }
+                    }
+                    _ => out.push(tt.clone()),
+                }
+            }
+            _ => out.push(tt.clone()),
+        }
+    }
+    out.into_iter().collect()
+}
+
 fn expand(
     attr: proc_macro2::TokenStream,
     item: proc_macro2::TokenStream,
 ) -> syn::Result<proc_macro2::TokenStream> {
     let args = parse_args(attr)?;
-    let func: ItemFn = syn::parse2(item)?;
+    let mut func: ItemFn = syn::parse2(item)?;
+    let block = capture_prints(func.block.to_token_stream());
+    *func.block = syn::parse2(block)?;
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         return Err(Error::new(
@@ -253,4 +309,32 @@ fn expand(
             }
         };
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_in_the_body_are_captured_but_qualified_ones_are_not() {
+        let body: proc_macro2::TokenStream = quote! {{
+            println!("a {}", 1);
+            let _ = format!("{}", { eprint!("b"); 2 });
+            std::println!("kept");
+            x.println!();
+            let println = 3;
+        }};
+        let out = capture_prints(body).to_string();
+        assert!(
+            out.contains(":: harness :: __capture_println ! (\"a {}\" , 1)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: harness :: __capture_eprint ! (\"b\")"),
+            "{out}"
+        );
+        assert!(out.contains("std :: println ! (\"kept\")"), "{out}");
+        assert!(out.contains("x . println ! ()"), "{out}");
+        assert!(out.contains("let println = 3"), "{out}");
+    }
 }

@@ -4,6 +4,12 @@
 //! One `<testsuite>` per component, `classname` = `<component>.<file>`. Suite properties carry
 //! the backend and run id, and `<test>.spec|nodes|image` per test (the schema allows no
 //! properties on a `<testcase>`).
+//!
+//! A run starts by replacing the report with an empty one that says `state=running` (a suite
+//! named `cluster-sim` with no cases, carrying the run's properties), so a run killed before its
+//! end never leaves the previous run's green report in place. Each case is rendered (sanitised
+//! and capped) once, when it is recorded: a rewrite after every test then costs the size of the
+//! report, not the raw failure texts again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +29,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 pub enum CaseStatus {
     /// Passed.
     Passed,
-    /// An assertion, a failed command, a panic or a timeout: `<failure>`.
+    /// An assertion, a failed command or a timeout: `<failure>`.
     Failure {
         /// `type` attribute: `assertion`, `exec`, `panic`, `timeout`.
         kind: String,
@@ -32,9 +38,10 @@ pub enum CaseStatus {
         /// The full text: error chain, artifacts, rerun command.
         detail: String,
     },
-    /// The harness could not give the test its cluster (bad spec, image, engine): `<error>`.
+    /// The harness could not give the test its cluster (bad spec, image, engine), something
+    /// panicked (in the body or in the harness), or a signal cut the run short: `<error>`.
     Error {
-        /// `type` attribute: `provision`, `teardown`, `interrupted`.
+        /// `type` attribute: `provision`, `panic`, `teardown`, `interrupted`.
         kind: String,
         /// One-line message.
         message: String,
@@ -71,11 +78,44 @@ pub struct CaseRecord {
     pub flush_now: bool,
 }
 
+/// Where the run stands, as the report's `state` property says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Tests are still running: the report holds the tests finished so far.
+    Running,
+    /// A signal ended the run: tests cut short are `<error type="interrupted">`.
+    Interrupted,
+    /// The run ended: the report is complete (no status suite is written).
+    Finished,
+}
+
+impl RunState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Interrupted => "interrupted",
+            RunState::Finished => "finished",
+        }
+    }
+}
+
+/// A case as it goes into the report, rendered once.
+struct Rendered {
+    name: String,
+    duration: Duration,
+    properties: Vec<(String, String)>,
+    case: TestCase,
+}
+
 struct State {
-    suites: BTreeMap<String, Vec<CaseRecord>>,
+    suites: BTreeMap<String, Vec<Rendered>>,
+    run_state: RunState,
     last_write: Option<Instant>,
     dirty: bool,
 }
+
+/// The name of the status suite that carries `state` while a run is not finished.
+pub const STATUS_SUITE: &str = "cluster-sim";
 
 /// Writes `junit.xml` for one run.
 pub struct JunitReporter {
@@ -108,6 +148,7 @@ impl JunitReporter {
             merge: false,
             state: Mutex::new(State {
                 suites: BTreeMap::new(),
+                run_state: RunState::Running,
                 last_write: None,
                 dirty: true,
             }),
@@ -126,15 +167,33 @@ impl JunitReporter {
         &self.path
     }
 
+    /// Replaces whatever report is on disk with this run's (no cases yet, `state=running`).
+    /// Called before any cluster is made, so an unwritable path fails the run at once.
+    pub fn start(&self) -> Result<(), ReportError> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_locked(&mut st)
+    }
+
+    /// Sets the run's state and writes the report.
+    pub fn finish(&self, state: RunState) -> Result<(), ReportError> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.run_state = state;
+        self.write_locked(&mut st)
+    }
+
     /// Records a finished test and rewrites the report (at once for a test with a cluster,
-    /// else at most every 250 ms; [`JunitReporter::flush`] writes the rest).
+    /// else at most every 250 ms; [`JunitReporter::flush`] writes the rest). The case is
+    /// sanitised and rendered here, once.
     pub fn record(&self, case: CaseRecord) -> Result<(), ReportError> {
+        let rendered = Rendered {
+            case: test_case(&case),
+            name: case.name,
+            duration: case.duration,
+            properties: case.properties,
+        };
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now_due = case.flush_now || st.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
-        st.suites
-            .entry(case.component.clone())
-            .or_default()
-            .push(case);
+        st.suites.entry(case.component).or_default().push(rendered);
         st.dirty = true;
         if now_due {
             self.write_locked(&mut st)?;
@@ -172,20 +231,29 @@ impl JunitReporter {
     fn build(&self, st: &State) -> Report {
         let mut report = Report::new("cluster-sim");
         report.set_time(self.started.elapsed());
+        // Under nextest each process adds its own case to a shared report; a per-process
+        // state would be meaningless there.
+        if st.run_state != RunState::Finished && !self.merge {
+            let mut status = TestSuite::new(STATUS_SUITE);
+            status.add_property(Property::new("backend", self.backend.as_str()));
+            status.add_property(Property::new("run_id", self.run_id.as_str()));
+            status.add_property(Property::new("state", st.run_state.as_str()));
+            report.add_test_suite(status);
+        }
         for (component, cases) in &st.suites {
             let mut suite = TestSuite::new(component.as_str());
             suite.add_property(Property::new("backend", self.backend.as_str()));
             suite.add_property(Property::new("run_id", self.run_id.as_str()));
             let mut time = Duration::ZERO;
             // By name, not by finish order: reports of two runs compare line by line.
-            let mut cases: Vec<&CaseRecord> = cases.iter().collect();
+            let mut cases: Vec<&Rendered> = cases.iter().collect();
             cases.sort_by(|a, b| a.name.cmp(&b.name));
             for c in cases {
                 time += c.duration;
                 for (k, v) in &c.properties {
                     suite.add_property(Property::new(format!("{}.{k}", c.name), v.as_str()));
                 }
-                suite.add_test_case(test_case(c));
+                suite.add_test_case(c.case.clone());
             }
             suite.set_time(time);
             report.add_test_suite(suite);
@@ -300,7 +368,12 @@ fn merge_into(report: &mut Report, old: Report, run_id: &str) {
     report.skipped = skipped;
 }
 
+#[cfg(test)]
+static RENDERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn test_case(c: &CaseRecord) -> TestCase {
+    #[cfg(test)]
+    RENDERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let status = match &c.status {
         CaseStatus::Passed => TestCaseStatus::success(),
         CaseStatus::Skipped { reason } => {
@@ -420,5 +493,80 @@ mod tests {
             !xml.contains("<testsuites name=\"cluster-sim\" tests=\"1\" skipped"),
             "{xml}"
         );
+    }
+
+    fn case(name: &str, detail: String) -> CaseRecord {
+        CaseRecord {
+            name: format!("c::f::{name}"),
+            component: "c".into(),
+            classname: "c.f".into(),
+            duration: Duration::from_millis(1),
+            status: CaseStatus::Failure {
+                kind: "assertion".into(),
+                message: "boom".into(),
+                detail,
+            },
+            output: String::new(),
+            attachments: Vec::new(),
+            properties: Vec::new(),
+            flush_now: true,
+        }
+    }
+
+    #[test]
+    fn a_run_starts_by_replacing_the_report_with_an_empty_running_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.xml");
+        std::fs::write(&path, "<testsuites name=\"old green run\"/>").unwrap();
+        let r = JunitReporter::new(path.clone(), "RUN", "docker");
+        r.start().unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(!xml.contains("old green run"), "{xml}");
+        assert!(xml.contains("tests=\"0\""), "{xml}");
+        assert!(
+            xml.contains("<property name=\"state\" value=\"running\"/>"),
+            "{xml}"
+        );
+        r.record(case("one", "x".into())).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(xml.contains("state\" value=\"running"), "{xml}");
+        assert!(xml.contains("name=\"c::f::one\""), "{xml}");
+        r.finish(RunState::Finished).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(!xml.contains("name=\"state\""), "{xml}");
+        assert!(!xml.contains("<testsuite name=\"cluster-sim\""), "{xml}");
+        assert!(xml.contains("tests=\"1\""), "{xml}");
+    }
+
+    #[test]
+    fn an_unwritable_report_fails_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let r = JunitReporter::new(dir.path().join("file/j.xml"), "RUN", "docker");
+        let e = r.start().unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot write the JUnit report "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_case_is_rendered_once_however_often_the_report_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = JunitReporter::new(dir.path().join("j.xml"), "RUN", "docker");
+        let before = RENDERS.load(std::sync::atomic::Ordering::SeqCst);
+        r.record(case("huge", "y".repeat(20 * 1024 * 1024)))
+            .unwrap();
+        for i in 0..20 {
+            r.record(case(&format!("small{i}"), "z".into())).unwrap();
+        }
+        // Other tests render concurrently; this one's 21 cases account for 21 renders at most
+        // of the ones this test caused. 21 records rewrote the file 21 times: a render per
+        // rewrite would be 231.
+        let renders = RENDERS.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert!(renders < 60, "{renders} renders for 21 cases");
+        let xml = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
+        assert!(xml.len() < 1024 * 1024, "{}", xml.len());
+        assert!(xml.contains("bytes cut ...]"));
     }
 }

@@ -25,19 +25,36 @@
 //! the module tree from `tests_d/`, so a new file needs no registration.
 #![warn(missing_docs)]
 
+mod args;
 pub mod artifacts;
+mod body;
+#[doc(hidden)]
+pub mod capture;
 pub mod config;
 mod def;
+mod inject;
+mod interrupt;
 pub mod junit;
 mod runner;
 pub mod sanitize;
+mod trial;
 mod wait;
+mod writeup;
+
+/// `println!` and friends that write into the running test's `test.log` and JUnit case (and
+/// to the terminal too with `--nocapture`). `#[cluster_test]` already routes the prints written
+/// in a test's own body here; a helper function can `use harness::println;` to do the same.
+pub use crate::{
+    __capture_eprint as eprint, __capture_eprintln as eprintln, __capture_print as print,
+    __capture_println as println,
+};
+pub use args::Args;
 
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::cluster_test;
 pub use runner::{main, registered, run};
-pub use wait::{wait_until, Outcome, WaitError};
+pub use wait::{wait_until, Check, Outcome, WaitError};
 
 /// Re-exported so `#[cluster_test]` registers tests without the user depending on `inventory`.
 #[doc(hidden)]

@@ -1,34 +1,27 @@
-//! The engine: turns registered tests into libtest-mimic trials, provisions a cluster per test
-//! under a node budget, enforces deadlines, tears down whatever happens, and hands each result
-//! to the artifacts and the JUnit reporter.
+//! The engine: turns registered tests into libtest-mimic trials, keeps the run's shared state
+//! (settings, node budget, report, the clusters the run owns) and finishes the run.
 //!
-//! Async stays in here: `main` is synchronous, and each trial blocks on its own future, which
-//! runs as a task on one shared multi-thread runtime (so a deadline fires even if a test blocks
-//! its thread, and a panic comes back as a `JoinError` instead of unwinding through us).
+//! Async stays in here: `main` is synchronous, and each trial runs as a task on one shared
+//! multi-thread runtime (`trial.rs`), so a deadline fires even if a test blocks its thread and
+//! a panic anywhere in a trial comes back as a `JoinError` instead of unwinding through us.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_sim::{Cluster, ClusterSpec, EventSink, ExecError, ProvisionError};
-use libtest_mimic::{Arguments, Failed, Trial};
-use tokio::sync::Semaphore;
+use cluster_sim::Cluster;
+use libtest_mimic::Trial;
+use tokio::sync::{Notify, RwLock, Semaphore};
 
+use crate::args::Args;
 use crate::artifacts::{self, TestLog};
-use crate::config::{self, BackendKind, Keep, Settings};
-use crate::def::{component_and_class, ClusterRequest, TestBody, TestDef, TestFuture};
-use crate::junit::{CaseRecord, CaseStatus, JunitReporter};
-use crate::wait::WaitError;
-
-/// Longest a cluster may take to come up (a first run builds the node image, which can take
-/// minutes); the test's own deadline starts once it is up.
-const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
-/// Longest collecting node logs may take.
-const COLLECT_LIMIT: Duration = Duration::from_secs(60);
-/// Longest a teardown may take.
-const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
+use crate::config::{self, BackendKind, Settings};
+use crate::def::{component_and_class, TestDef};
+use crate::inject::Inject;
+use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
+use crate::trial;
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {
@@ -39,38 +32,64 @@ pub fn registered() -> Vec<&'static TestDef> {
 
 /// Runs the tests registered in this binary with libtest's command line, and exits.
 pub fn main() -> ! {
-    let args = Arguments::from_args();
+    let args = Args::from_env();
     let code = run(&args, &registered());
     std::process::exit(code)
 }
 
 /// A test in progress, for the interrupt handler.
-struct Running {
-    started: Instant,
-    test_dir: PathBuf,
+pub(crate) struct Running {
+    pub(crate) started: Instant,
+    pub(crate) test_dir: PathBuf,
+    pub(crate) log: TestLog,
+    /// Aborts the trial's task.
+    pub(crate) task: tokio::task::AbortHandle,
+    /// Notified when the trial's task has ended (its future dropped: no engine call of it is
+    /// still in flight).
+    pub(crate) ended: Arc<Notify>,
 }
 
-struct RunCtx {
-    settings: Settings,
-    run_dir: PathBuf,
-    reporter: JunitReporter,
-    budget: Arc<Semaphore>,
-    handle: tokio::runtime::Handle,
-    rerun_prefix: String,
-    seq: AtomicU64,
-    live: Mutex<HashMap<u64, Cluster>>,
-    running: Mutex<HashMap<String, Running>>,
-    interrupted: AtomicBool,
-    kept_any: AtomicBool,
+/// A cluster the run owns, registered by name before provisioning starts and dropped once its
+/// teardown succeeded: whatever ends a trial (panic, deadline, signal), the name is enough to
+/// remove it (`Backend::destroy` works by label and is idempotent).
+pub(crate) struct OwnedCluster {
+    /// The test it belongs to.
+    pub(crate) test: String,
+    /// Its nodes, to collect their logs by name when no handle exists (a panic mid-provision).
+    pub(crate) nodes: Vec<String>,
+    /// The handle, once provisioning returned it.
+    pub(crate) handle: Option<Cluster>,
+}
+
+pub(crate) struct RunCtx {
+    pub(crate) settings: Settings,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) reporter: JunitReporter,
+    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) handle: tokio::runtime::Handle,
+    pub(crate) rerun_prefix: String,
+    pub(crate) seq: AtomicU64,
+    /// Clusters of this run not yet torn down, by cluster name.
+    pub(crate) clusters: Mutex<HashMap<String, OwnedCluster>>,
+    /// Tests started and not yet reported, by test name.
+    pub(crate) running: Mutex<HashMap<String, Running>>,
+    pub(crate) interrupted: AtomicBool,
+    /// Readers: a trial starting, registering a cluster or being reported. The writer: the
+    /// interrupt handler, which holds it until the process exits, so nothing starts or is
+    /// reported twice once it has taken stock.
+    pub(crate) gate: RwLock<()>,
+    pub(crate) kept_any: AtomicBool,
+    pub(crate) report_failed: AtomicBool,
+    pub(crate) inject: Inject,
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
-    backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
+    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
 }
 
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
-/// settings, 130 interrupted).
-pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
-    let mut names = std::collections::HashSet::new();
+/// settings or an unwritable report, 130 interrupted).
+pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
+    let mut names = HashSet::new();
     for d in defs {
         if !names.insert(d.full_name()) {
             eprintln!(
@@ -82,14 +101,16 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
             return 2;
         }
     }
-    if args.list {
+    let all_names: Vec<String> = defs.iter().map(|d| d.full_name()).collect();
+    let mimic_args = args.for_mimic(&all_names);
+    if args.libtest.list {
         // Listing touches nothing: no settings, no runtime, no engine.
         let trials = defs
             .iter()
             .map(|d| Trial::test(d.full_name(), || Ok(())).with_ignored_flag(d.ignore.is_some()))
             .collect();
         // The conclusion of a listing is empty; nothing ran.
-        let _ = libtest_mimic::run(args, trials);
+        let _ = libtest_mimic::run(&mimic_args, trials);
         return 0;
     }
 
@@ -111,6 +132,14 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }
+    let inject = match Inject::from_env() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    crate::capture::set_pass_through(args.libtest.nocapture);
 
     // Under nextest every test is its own process: share one run id (and so one run directory
     // and one merged report) across them.
@@ -124,8 +153,15 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
     let run_dir = settings.artifacts.join(&run_id);
     let reporter = JunitReporter::new(settings.junit.clone(), &run_id, settings.backend.as_str())
         .merging(nextest_run.is_some());
+    // Replace the last run's report before anything else: a run killed from here on leaves
+    // an honest "running" report, never the previous run's green one. A report that can't be
+    // written fails the run now, before any cluster exists.
+    if let Err(e) = reporter.start() {
+        eprintln!("error: {e}");
+        return 2;
+    }
 
-    let workers = args.test_threads.unwrap_or(2).clamp(2, 16);
+    let workers = args.libtest.test_threads.unwrap_or(2).clamp(2, 16);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -138,6 +174,17 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
         }
     };
 
+    let signals = {
+        let _rt = rt.enter();
+        match crate::interrupt::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot watch for Ctrl-C and SIGTERM: {e}");
+                return 2;
+            }
+        }
+    };
+
     // Which tests will run (and which are skipped as ignored), by libtest's own rules.
     let mut to_run: Vec<&'static TestDef> = Vec::new();
     let mut skipped: Vec<&'static TestDef> = Vec::new();
@@ -146,7 +193,7 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
         if args.is_filtered_out(&probe) {
             continue;
         }
-        if args.is_ignored(&probe) {
+        if mimic_args.is_ignored(&probe) {
             skipped.push(d);
         } else {
             to_run.push(d);
@@ -164,10 +211,13 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
         handle: rt.handle().clone(),
         rerun_prefix: rerun_prefix(),
         seq: AtomicU64::new(0),
-        live: Mutex::new(HashMap::new()),
+        clusters: Mutex::new(HashMap::new()),
         running: Mutex::new(HashMap::new()),
         interrupted: AtomicBool::new(false),
+        gate: RwLock::new(()),
         kept_any: AtomicBool::new(false),
+        report_failed: AtomicBool::new(false),
+        inject,
         backend: tokio::sync::OnceCell::new(),
         settings,
     });
@@ -193,20 +243,24 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
         );
     }
 
-    rt.spawn(on_interrupt(ctx.clone()));
+    rt.spawn(crate::interrupt::on_interrupt(ctx.clone(), signals));
 
     let trials = defs
         .iter()
         .map(|&d| {
             let ctx = ctx.clone();
-            Trial::test(d.full_name(), move || run_trial(&ctx, d))
+            Trial::test(d.full_name(), move || trial::run_trial(&ctx, d))
                 .with_ignored_flag(d.ignore.is_some())
         })
         .collect();
-    let conclusion = libtest_mimic::run(args, trials);
+    let conclusion = libtest_mimic::run(&mimic_args, trials);
 
-    if let Err(e) = ctx.reporter.flush() {
+    let mut code = if conclusion.has_failed() { 101 } else { 0 };
+    if let Err(e) = ctx.reporter.finish(RunState::Finished) {
         eprintln!("error: {e}");
+        code = 2;
+    } else if ctx.report_failed.load(Ordering::SeqCst) {
+        code = 2;
     }
     if !to_run.is_empty() || !skipped.is_empty() {
         eprintln!("JUnit report: {}", ctx.reporter.path().display());
@@ -218,11 +272,7 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
     let _ = std::fs::remove_dir(&ctx.run_dir);
     drop(ctx);
     rt.shutdown_timeout(Duration::from_secs(5));
-    if conclusion.has_failed() {
-        101
-    } else {
-        0
-    }
+    code
 }
 
 /// Removes what dead harnesses left behind. Trouble here is a warning: each test then reports
@@ -275,569 +325,11 @@ fn rerun_prefix() -> String {
     }
 }
 
-fn report(ctx: &RunCtx, case: CaseRecord) {
+/// Hands a finished test to the JUnit reporter. A report that can't be written fails the run
+/// at its end (exit 2), after the tests.
+pub(crate) fn report(ctx: &RunCtx, case: CaseRecord) {
     if let Err(e) = ctx.reporter.record(case) {
-        eprintln!("warning: {e}");
-    }
-}
-
-/// On Ctrl-C or SIGTERM: tear down every live cluster, report the tests cut short, finish the
-/// report and exit 130. A second signal exits at once (the next run's reaper cleans up).
-async fn on_interrupt(ctx: Arc<RunCtx>) {
-    wait_for_signal().await;
-    ctx.interrupted.store(true, Ordering::SeqCst);
-    tokio::spawn(async {
-        wait_for_signal().await;
-        eprintln!("interrupted again: exiting without teardown");
-        std::process::exit(130);
-    });
-    let live: Vec<Cluster> = ctx
-        .live
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain()
-        .map(|(_, c)| c)
-        .collect();
-    eprintln!(
-        "\ninterrupted: tearing down {} cluster(s), then writing {}",
-        live.len(),
-        ctx.reporter.path().display()
-    );
-    let downs = live
-        .iter()
-        .map(|c| tokio::time::timeout(TEARDOWN_LIMIT, c.down()));
-    for r in futures::future::join_all(downs).await {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: teardown: {e}"),
-            Err(_) => eprintln!("warning: a teardown took over 2 minutes"),
-        }
-    }
-    let running: Vec<(String, Running)> = ctx
-        .running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain()
-        .collect();
-    for (name, r) in running {
-        let (component, classname) = component_and_class(&name);
-        let message = format!(
-            "interrupted after {:.1}s; rerun: {} {name} --exact",
-            r.started.elapsed().as_secs_f64(),
-            ctx.rerun_prefix
-        );
-        let log = r.test_dir.join("test.log");
-        report(
-            &ctx,
-            CaseRecord {
-                name,
-                component,
-                classname,
-                duration: r.started.elapsed(),
-                status: CaseStatus::Error {
-                    kind: "interrupted".into(),
-                    message: message.clone(),
-                    detail: message,
-                },
-                output: String::new(),
-                attachments: if log.is_file() { vec![log] } else { Vec::new() },
-                properties: Vec::new(),
-                flush_now: true,
-            },
-        );
-    }
-    if let Err(e) = ctx.reporter.flush() {
+        ctx.report_failed.store(true, Ordering::SeqCst);
         eprintln!("error: {e}");
-    }
-    std::process::exit(130);
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// How one test ended, before it is written up.
-enum Outcome {
-    Passed,
-    Failure {
-        kind: &'static str,
-        message: String,
-        detail: String,
-    },
-    Error {
-        kind: &'static str,
-        message: String,
-    },
-}
-
-impl Outcome {
-    fn passed(&self) -> bool {
-        matches!(self, Outcome::Passed)
-    }
-}
-
-/// What the run learned about a test's cluster, for the report's properties.
-#[derive(Default)]
-struct ClusterInfo {
-    properties: Vec<(String, String)>,
-}
-
-fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
-    let started = Instant::now();
-    let name = def.full_name();
-    let test_dir = ctx.run_dir.join(artifacts::test_dir_name(&name));
-    ctx.running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            name.clone(),
-            Running {
-                started,
-                test_dir: test_dir.clone(),
-            },
-        );
-    let log = TestLog::new();
-    log.note("start", &format!("{name} ({}:{})", def.file, def.line));
-    let mut info = ClusterInfo::default();
-    let outcome = ctx
-        .handle
-        .block_on(execute(ctx, def, &log, &test_dir, &mut info));
-    if ctx.interrupted.load(Ordering::SeqCst) {
-        // The interrupt handler reports this test and exits; don't race it.
-        std::thread::park();
-    }
-    ctx.running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&name);
-
-    let passed = outcome.passed();
-    let rerun = format!("{} {name} --exact", ctx.rerun_prefix);
-    log.note(
-        "result",
-        &match &outcome {
-            Outcome::Passed => format!("passed in {:.2?}", started.elapsed()),
-            Outcome::Failure { message, .. } => format!("FAILED: {message}"),
-            Outcome::Error { message, .. } => format!("ERROR: {message}"),
-        },
-    );
-    let keep = ctx.settings.keep.keeps(passed);
-    let mut attachments = Vec::new();
-    if keep {
-        let log_path = test_dir.join("test.log");
-        if let Err(e) = log.persist(&log_path) {
-            eprintln!("warning: cannot write {}: {e}", log_path.display());
-        }
-        log.close();
-        attachments = artifacts::files_under(&test_dir)
-            .into_iter()
-            .map(|p| std::path::absolute(&p).unwrap_or(p))
-            .collect();
-        ctx.kept_any.store(true, Ordering::SeqCst);
-    } else {
-        log.close();
-        if test_dir.exists() {
-            let _ = std::fs::remove_dir_all(&test_dir);
-        }
-    }
-    let shown_dir = std::path::absolute(&test_dir).unwrap_or(test_dir.clone());
-    let (component, classname) = component_and_class(&name);
-    let (status, failed) = match outcome {
-        Outcome::Passed => (CaseStatus::Passed, None),
-        Outcome::Failure {
-            kind,
-            message,
-            detail,
-        } => {
-            let text = format!(
-                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
-                def.file,
-                def.line,
-                shown_dir.display()
-            );
-            (
-                CaseStatus::Failure {
-                    kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
-                    detail: text.clone(),
-                },
-                Some(text),
-            )
-        }
-        Outcome::Error { kind, message } => {
-            let text = format!(
-                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
-                def.file,
-                def.line,
-                shown_dir.display()
-            );
-            (
-                CaseStatus::Error {
-                    kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
-                    detail: text.clone(),
-                },
-                Some(text),
-            )
-        }
-    };
-    report(
-        ctx,
-        CaseRecord {
-            name,
-            component,
-            classname,
-            duration: started.elapsed(),
-            status,
-            output: log.text(),
-            attachments,
-            properties: info.properties,
-            flush_now: def.needs_cluster() || failed.is_some(),
-        },
-    );
-    match failed {
-        None => Ok(()),
-        Some(text) => Err(text.into()),
-    }
-}
-
-async fn execute(
-    ctx: &Arc<RunCtx>,
-    def: &'static TestDef,
-    log: &TestLog,
-    test_dir: &Path,
-    info: &mut ClusterInfo,
-) -> Outcome {
-    match def.body {
-        TestBody::Plain(body) => {
-            let timeout = def.timeout().unwrap_or(ctx.settings.timeout);
-            run_body(ctx, body(), timeout, log).await
-        }
-        TestBody::Cluster(body) => {
-            let (spec, label) = match def.cluster {
-                ClusterRequest::Spec(s) => {
-                    let path = def.spec_path(s);
-                    (ClusterSpec::from_file(&path), s.to_string())
-                }
-                ClusterRequest::Inline { nodes, image } => (
-                    ClusterSpec::inline(nodes as usize, image),
-                    "inline".to_string(),
-                ),
-                ClusterRequest::None => {
-                    unreachable!("the attribute pairs a cluster body with a request")
-                }
-            };
-            info.properties.push(("spec".into(), label));
-            let spec = match spec {
-                Ok(s) => s,
-                Err(e) => {
-                    return Outcome::Error {
-                        kind: "provision",
-                        message: format!("bad cluster spec: {e}"),
-                    }
-                }
-            };
-            let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
-            images.sort_unstable();
-            images.dedup();
-            info.properties
-                .push(("nodes".into(), spec.nodes.len().to_string()));
-            info.properties.push(("image".into(), images.join(",")));
-            with_cluster(ctx, def, spec, body, log, test_dir).await
-        }
-    }
-}
-
-async fn with_cluster(
-    ctx: &Arc<RunCtx>,
-    def: &'static TestDef,
-    spec: ClusterSpec,
-    body: fn(Cluster) -> TestFuture,
-    log: &TestLog,
-    test_dir: &Path,
-) -> Outcome {
-    if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
-        eprintln!("warning: cannot write {}: {e}", test_dir.display());
-    }
-    let backend = match ctx
-        .backend
-        .get_or_try_init(|| {
-            cluster_sim::connect_backend(
-                ctx.settings.backend.as_str(),
-                ctx.settings.inventory.as_deref(),
-            )
-        })
-        .await
-    {
-        Ok(b) => b.clone(),
-        Err(e) => {
-            return Outcome::Error {
-                kind: "provision",
-                message: format!("{} backend: {e}", ctx.settings.backend.as_str()),
-            }
-        }
-    };
-    let budget = ctx.settings.node_budget;
-    // Inventory hosts are shared by every cluster of the run (same ports, same hosts): on ssh,
-    // cluster tests take the whole budget, one at a time.
-    let need = if ctx.settings.backend == BackendKind::Ssh {
-        budget
-    } else {
-        spec.nodes.len().clamp(1, budget)
-    };
-    let permits = match ctx.budget.clone().try_acquire_many_owned(need as u32) {
-        Ok(p) => p,
-        Err(_) => {
-            log.note(
-                "budget",
-                &format!(
-                    "waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET) to free up"
-                ),
-            );
-            match ctx.budget.clone().acquire_many_owned(need as u32).await {
-                Ok(p) => p,
-                Err(_) => {
-                    return Outcome::Error {
-                        kind: "provision",
-                        message: "the node budget was closed".into(),
-                    }
-                }
-            }
-        }
-    };
-    let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
-    let cluster_name = cluster_name(&spec.name, def.name, seq);
-    let timeout = def
-        .timeout()
-        .or(spec.timeout)
-        .unwrap_or(ctx.settings.timeout);
-    let sink_log = log.clone();
-    let sink: EventSink = Arc::new(move |e| sink_log.event(e));
-    let up = Cluster::builder(spec)
-        .backend(backend)
-        .name(cluster_name.clone())
-        .on_event(sink)
-        .failure_artifacts(test_dir)
-        .up();
-    let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            return Outcome::Error {
-                kind: "provision",
-                message: format!("provisioning failed: {e}"),
-            }
-        }
-        Err(_) => {
-            return Outcome::Error {
-                kind: "provision",
-                message: format!(
-                    "provisioning {cluster_name} took over {}",
-                    humantime::format_duration(PROVISION_LIMIT)
-                ),
-            }
-        }
-    };
-    ctx.live
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(seq, cluster.clone());
-    log.note(
-        "test",
-        &format!(
-            "cluster {cluster_name} is up; running the test (deadline {})",
-            humantime::format_duration(timeout)
-        ),
-    );
-
-    let mut outcome = run_body(ctx, body(cluster.clone()), timeout, log).await;
-
-    if !outcome.passed() || ctx.settings.keep == Keep::Always {
-        log.note("collect", "collecting node logs");
-        if tokio::time::timeout(COLLECT_LIMIT, cluster.collect_logs(test_dir))
-            .await
-            .is_err()
-        {
-            log.note("collect", "collecting node logs took over 60s; gave up");
-        }
-    }
-    match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            log.note("teardown", &format!("failed: {e}"));
-            if outcome.passed() {
-                outcome = Outcome::Error {
-                    kind: "teardown",
-                    message: format!("teardown failed: {e}"),
-                };
-            }
-        }
-        Err(_) => {
-            log.note(
-                "teardown",
-                "took over 2 minutes; the next run's reaper removes it",
-            );
-            if outcome.passed() {
-                outcome = Outcome::Error {
-                    kind: "teardown",
-                    message: format!("tearing down {cluster_name} took over 2 minutes"),
-                };
-            }
-        }
-    }
-    ctx.live
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&seq);
-    drop(permits);
-    outcome
-}
-
-/// `<spec>-<fn>-<pid>-<seq>`, lowercase, at most 48 characters: unique per test and run, and
-/// short enough for container and network names.
-fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
-    let clean = |s: &str, max: usize| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .take(max)
-            .collect::<String>()
-            .trim_matches('-')
-            .to_string()
-    };
-    format!(
-        "{}-{}-{}-{seq}",
-        clean(spec, 12),
-        clean(func, 20),
-        std::process::id()
-    )
-}
-
-/// Runs a test body as a task under its deadline. A panic or a timeout is a failure; the task
-/// is aborted at the deadline (dropping the test's future and whatever it held).
-async fn run_body(ctx: &RunCtx, fut: TestFuture, timeout: Duration, log: &TestLog) -> Outcome {
-    let task = ctx.handle.spawn(fut);
-    let abort = task.abort_handle();
-    match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(Ok(()))) => Outcome::Passed,
-        Ok(Ok(Err(e))) => {
-            let kind = classify(&e);
-            // The chain, one cause a line; `{:?}` would add a backtrace when RUST_BACKTRACE is set.
-            let detail = e
-                .chain()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i == 0 {
-                        c.to_string()
-                    } else {
-                        format!("caused by: {c}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            Outcome::Failure {
-                kind,
-                message: format!("{e:#}"),
-                detail,
-            }
-        }
-        Ok(Err(join)) => {
-            let message = if join.is_panic() {
-                let payload = join.into_panic();
-                let text = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(a non-string panic payload)".into());
-                format!("panicked: {text}")
-            } else {
-                "the test's task was cancelled".to_string()
-            };
-            Outcome::Failure {
-                kind: "panic",
-                message: message.clone(),
-                detail: message,
-            }
-        }
-        Err(_) => {
-            abort.abort();
-            let message = format!(
-                "timed out after {} (the test's deadline; set `timeout` on #[cluster_test] or in the spec)",
-                humantime::format_duration(timeout)
-            );
-            log.note("timeout", &message);
-            Outcome::Failure {
-                kind: "timeout",
-                message: message.clone(),
-                detail: message,
-            }
-        }
-    }
-}
-
-/// The `type` of a failure, from the error's chain.
-fn classify(e: &anyhow::Error) -> &'static str {
-    for cause in e.chain() {
-        if cause.is::<ExecError>() {
-            return "exec";
-        }
-        if cause.is::<WaitError>() {
-            return "wait";
-        }
-        if cause.is::<ProvisionError>() || cause.is::<cluster_sim::NodeError>() {
-            return "node";
-        }
-        if cause.is::<cluster_sim::TransferError>() {
-            return "transfer";
-        }
-    }
-    "assertion"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_names_are_short_and_clean() {
-        let n = cluster_name("etcd3", "Save_And_Restore_a_very_long_function_name", 7);
-        assert!(n.starts_with("etcd3-save-and-restore-a-v-"), "{n}");
-        assert!(n.ends_with("-7"));
-        assert!(n.len() <= 48);
-    }
-
-    #[test]
-    fn errors_are_classified_by_their_chain() {
-        let e = anyhow::Error::new(ExecError::Failed {
-            node: "n1".into(),
-            command: "false".into(),
-            code: 1,
-            tail: String::new(),
-        })
-        .context("writing keys");
-        assert_eq!(classify(&e), "exec");
-        assert_eq!(classify(&anyhow::anyhow!("keys differ")), "assertion");
     }
 }

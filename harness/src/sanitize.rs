@@ -48,9 +48,39 @@ pub fn cap(text: &str, cap: usize) -> String {
     )
 }
 
-/// `clean` then `cap`.
+/// `clean` then `cap`. A text far over the cap is cut before it is cleaned (only its ends
+/// survive, and cleaning never lengthens text), so a 20 MB failure costs what 64 KB cost.
 pub fn for_report(text: &str, limit: usize) -> String {
-    cap(&clean(text), limit)
+    if text.len() <= limit.saturating_mul(4) {
+        return cap(&clean(text), limit);
+    }
+    let head_len = limit / 4;
+    let tail_len = limit - head_len;
+    // Twice the room on each side leaves space for what cleaning removes.
+    let mut head_end = (head_len * 2).min(text.len());
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut tail_start = text.len().saturating_sub(tail_len * 2).max(head_end);
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let head = clean(&text[..head_end]);
+    let tail = clean(&text[tail_start..]);
+    let mut h = head_len.min(head.len());
+    while !head.is_char_boundary(h) {
+        h -= 1;
+    }
+    let mut t = tail.len().saturating_sub(tail_len);
+    while !tail.is_char_boundary(t) {
+        t += 1;
+    }
+    let cut = text.len() - h - (tail.len() - t);
+    format!(
+        "{}\n[... about {cut} bytes cut ...]\n{}",
+        &head[..h],
+        &tail[t..]
+    )
 }
 
 #[cfg(test)]
@@ -74,5 +104,16 @@ mod tests {
         assert_eq!(cap("short", 40), "short");
         let wide = "é".repeat(50);
         let _ = cap(&wide, 11);
+    }
+
+    #[test]
+    fn huge_texts_are_cut_before_cleaning() {
+        let text = format!("start\u{1b}[31m{}\u{7}end", "x".repeat(20 * 1024 * 1024));
+        let out = for_report(&text, CASE_OUTPUT_CAP);
+        assert!(out.len() <= CASE_OUTPUT_CAP + 64, "{}", out.len());
+        assert!(out.starts_with("startxxx"), "{}", &out[..20]);
+        assert!(out.ends_with("xxxend"));
+        assert!(out.contains("bytes cut ...]"));
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'));
     }
 }

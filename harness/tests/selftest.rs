@@ -3,102 +3,13 @@
 //! holds nothing of the run afterwards. Needs a Docker engine with the `cluster-sim/node` image
 //! (built on first use).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The schema the report must satisfy (the shared copy beside the workspace).
-fn schema() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
-    p.is_file().then_some(p)
-}
-
-/// The fixture suite's binary, built (or found fresh) by cargo: `cargo test --test selftest`
-/// alone does not build examples, and a stale fixture would test old harness code.
-fn suite() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "harness",
-                "--example",
-                "selftest_suite",
-            ]);
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            let status = cmd
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the fixture suite failed");
-            profile_dir.join("examples/selftest_suite")
-        })
-        .clone()
-}
-
-fn run_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(suite());
-    cmd.args(args)
-        .env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
-        .env("CLUSTER_SIM_ARTIFACTS", dir.join("runs"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("CLUSTER_SIM_KEEP");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-/// Docker resources whose owner label names process `pid` (other runs may share the engine).
-fn leftovers(pid: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    for what in [&["ps", "-a"][..], &["network", "ls"][..]] {
-        let out = Command::new("docker")
-            .args(what)
-            .args([
-                "--filter",
-                "label=cluster-sim.cluster",
-                "--format",
-                "{{.Names}}{{.Name}} {{.Labels}}",
-            ])
-            .output()
-            .expect("docker CLI");
-        let text = String::from_utf8_lossy(&out.stdout);
-        found.extend(
-            text.lines()
-                .filter(|l| l.contains(&format!(":{pid}:")))
-                .map(str::to_string),
-        );
-    }
-    found
-}
-
-fn assert_valid(report: &Path) {
-    let Some(xsd) = schema() else {
-        eprintln!("junit-10.xsd not found beside the workspace; schema check skipped");
-        return;
-    };
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(xsd)
-        .arg(report)
-        .output()
-        .expect("xmllint (libxml2-utils) is needed by the self-tests");
-    assert!(
-        out.status.success(),
-        "{} does not validate: {}",
-        report.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{assert_valid, leftovers, run_suite, spawn_suite, suite};
 
 /// The report with what changes between runs (times, run ids, pids, paths, addresses,
 /// timestamps, durations) redacted, and each case's log reduced to its event kinds.
@@ -127,19 +38,11 @@ fn redact(xml: &str, dir: &Path) -> String {
 fn outcomes_are_reported_and_nothing_is_left() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let child = Command::new(suite())
-        .args(["--test-threads", "4"])
-        .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
-        .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("CLUSTER_SIM_KEEP")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let (pid, out) = spawn_suite(
+        dir.path(),
+        &["selftest::outcomes", "--test-threads", "4"],
+        &[],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -161,6 +64,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
         ("times_out", "FAILED"),
         ("bad_spec", "FAILED"),
         ("missing_image", "FAILED"),
+        ("prints_and_fails", "FAILED"),
         ("ignored", "ignored"),
     ] {
         let line = regex::Regex::new(&format!(
@@ -173,7 +77,9 @@ fn outcomes_are_reported_and_nothing_is_left() {
         );
     }
     assert!(
-        stdout.contains("test result: FAILED. 2 passed; 5 failed; 2 ignored"),
+        stdout.contains(
+            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 8 filtered out"
+        ),
         "{stdout}"
     );
     assert!(
@@ -184,6 +90,16 @@ fn outcomes_are_reported_and_nothing_is_left() {
         stdout.contains("exited 3: stderr: boom; stdout: partial-output"),
         "{stdout}"
     );
+    // A timeout names what was still running, on which node.
+    assert!(
+        regex::Regex::new(r"still running:\n  n1: `sleep 30` \(for \d+\.\ds\)")
+            .unwrap()
+            .is_match(&stdout),
+        "{stdout}"
+    );
+    // What a test prints is captured into its log, not written to the terminal.
+    assert!(!stdout.contains("to stdout 1"), "{stdout}");
+    assert!(!stderr.contains("to stderr"), "{stderr}");
 
     // Failed tests keep their node logs; the passing one keeps nothing.
     let runs: Vec<PathBuf> = std::fs::read_dir(dir.path().join("runs"))
@@ -205,6 +121,16 @@ fn outcomes_are_reported_and_nothing_is_left() {
     assert_valid(&report);
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains("[[ATTACHMENT|"), "no attachments");
+    assert!(xml.contains("[stdout] to stdout 1\n"), "{xml}");
+    assert!(xml.contains("[stderr] to stderr\n"), "{xml}");
+    assert!(
+        xml.contains("<error message=\"panicked: deliberate panic in a test"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("name=\"state\""),
+        "a finished report carries no state: {xml}"
+    );
     insta::assert_snapshot!("selftest_junit", redact(&xml, dir.path()));
 
     assert_eq!(
@@ -226,7 +152,7 @@ fn list_needs_no_engine() {
     insta::assert_snapshot!("selftest_list", String::from_utf8_lossy(&out.stdout));
     let out = run_suite(
         dir.path(),
-        &["--list", "--ignored"],
+        &["--list", "--ignored", "selftest::outcomes"],
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
     assert_eq!(
@@ -253,7 +179,34 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 8 filtered out"),
+        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 17 filtered out"),
+        "{stdout}"
+    );
+    // Several filters select the tests matching any of them, as libtest does.
+    let out = run_suite(
+        dir.path(),
+        &["plain_passes", "prints", "--skip", "ignored"],
+        &unreachable,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(101), "{stdout}");
+    assert!(
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 16 filtered out"),
+        "{stdout}"
+    );
+    let out = run_suite(
+        dir.path(),
+        &[
+            "--exact",
+            "selftest::outcomes::plain_passes",
+            "selftest::outcomes::ignored",
+            "--include-ignored",
+        ],
+        &unreachable,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 16 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -273,6 +226,12 @@ fn filters_exact_and_skip_select_like_libtest() {
 #[test]
 fn interrupt_tears_down_and_leaves_a_valid_report() {
     let dir = tempfile::tempdir().unwrap();
+    // A previous run's green report, which must not survive the start of this run.
+    std::fs::write(
+        dir.path().join("junit.xml"),
+        "<testsuites name=\"stale\" tests=\"1\"><testsuite name=\"stale\" tests=\"1\"><testcase name=\"stale\"/></testsuite></testsuites>",
+    )
+    .unwrap();
     let child = Command::new(suite())
         .args(["selftest::outcomes::slow", "--exact", "--ignored"])
         .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
@@ -300,6 +259,16 @@ fn interrupt_tears_down_and_leaves_a_valid_report() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(up, "the slow test's cluster never came up");
+    // Meanwhile the report is this run's, in progress: the stale one is gone.
+    let report = dir.path().join("junit.xml");
+    assert_valid(&report);
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(!xml.contains("stale"), "{xml}");
+    assert!(
+        xml.contains("<property name=\"state\" value=\"running\"/>"),
+        "{xml}"
+    );
+    assert!(xml.contains("tests=\"0\""), "{xml}");
     let kill = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
@@ -316,9 +285,98 @@ fn interrupt_tears_down_and_leaves_a_valid_report() {
     assert_valid(&report);
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains("type=\"interrupted\""), "{xml}");
+    assert!(
+        xml.contains("<property name=\"state\" value=\"interrupted\"/>"),
+        "{xml}"
+    );
     assert_eq!(
         leftovers(pid),
         Vec::<String>::new(),
         "the interrupted run left Docker resources"
+    );
+}
+
+#[test]
+fn a_panic_in_any_phase_is_an_error_case_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_suite(
+        dir.path(),
+        &["selftest::panics", "--ignored"],
+        &[(
+            "CLUSTER_SIM_INJECT_PANIC",
+            "provision:in_provision,ready:in_ready,body:in_body,teardown:in_teardown",
+        )],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(101), "{stdout}");
+    assert!(stdout.contains("0 passed; 4 failed"), "{stdout}");
+    let report = dir.path().join("junit.xml");
+    assert_valid(&report);
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains("<testsuites name=\"cluster-sim\" tests=\"4\" failures=\"0\" errors=\"4\""),
+        "{xml}"
+    );
+    for (test, phase) in [
+        ("in_provision", "provisioning"),
+        ("in_ready", "waiting for the nodes to be ready"),
+        ("in_body", "panicked: injected panic in body"),
+        ("in_teardown", "tearing down"),
+    ] {
+        let name = format!("selftest::panics::{test}");
+        let case = xml
+            .split("<testcase ")
+            .find(|c| c.starts_with(&format!("name=\"{name}\"")))
+            .unwrap_or_else(|| panic!("no case {name} in {xml}"));
+        assert!(case.contains("type=\"panic\""), "{case}");
+        assert!(case.contains(phase), "{test}: {case}");
+        assert!(
+            case.contains(&format!(
+                "rerun: cargo run --example selftest_suite -- {name} --exact"
+            )),
+            "{case}"
+        );
+        assert!(
+            case.contains("/test.log]]"),
+            "{test}: no test.log attached: {case}"
+        );
+        assert!(
+            case.contains("/nodes/n1/service.log]]"),
+            "{test}: no node log attached: {case}"
+        );
+    }
+    assert_eq!(
+        leftovers(pid),
+        Vec::<String>::new(),
+        "the panicking run left Docker resources"
+    );
+}
+
+#[test]
+fn an_unwritable_report_fails_the_run_before_any_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let junit = blocker.join("junit.xml");
+    let out = run_suite(
+        dir.path(),
+        &["selftest::outcomes::passes", "--exact"],
+        &[
+            ("CLUSTER_SIM_JUNIT", junit.to_str().unwrap()),
+            // Were a cluster attempted, this would show as a provisioning error instead.
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("test selftest"), "a test ran: {stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot write the JUnit report {}",
+            junit.display()
+        )),
+        "{stderr}"
     );
 }

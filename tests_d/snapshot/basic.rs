@@ -95,6 +95,7 @@ async fn restore_into(node: &Node, db: &[u8]) -> anyhow::Result<Vec<(String, Str
         ))
         .await?
         .check()
+        .map(|_| ())
     })
     .await
     .context("the restored etcd did not become healthy")?;

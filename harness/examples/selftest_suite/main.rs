@@ -4,6 +4,8 @@
 
 mod selftest {
     pub mod outcomes;
+    pub mod panics;
+    pub mod signals;
 }
 
 fn main() {

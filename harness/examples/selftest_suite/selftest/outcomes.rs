@@ -47,6 +47,13 @@ async fn plain_passes() -> TestResult {
     Ok(())
 }
 
+#[cluster_test]
+async fn prints_and_fails() -> TestResult {
+    println!("to stdout {}", 1);
+    eprintln!("to stderr");
+    bail!("failed after printing")
+}
+
 #[cluster_test(ignore = "skipped on purpose")]
 async fn ignored() -> TestResult {
     bail!("an ignored test ran")

@@ -1,0 +1,526 @@
+//! One trial: provisions a cluster under the node budget, runs the body under its deadline,
+//! collects node logs, tears down whatever happens, and writes the test up.
+//!
+//! The whole trial runs as one task: a panic anywhere in it (provisioning, readiness, the body,
+//! teardown) comes back as a `JoinError` and becomes an `<error type="panic">` case with its
+//! artifacts and rerun line, and the clusters it registered are removed by name.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
+use libtest_mimic::Failed;
+use tokio::sync::Notify;
+
+use crate::artifacts::{self, TestLog};
+use crate::body::{panic_text, run_body, Outcome};
+use crate::config::{BackendKind, Keep};
+use crate::def::{ClusterRequest, TestBody, TestDef, TestFuture};
+use crate::inject::injected_panic;
+use crate::runner::{OwnedCluster, RunCtx, Running};
+
+/// Longest a cluster may take to come up (a first run builds the node image, which can take
+/// minutes); the test's own deadline starts once it is up.
+const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
+/// Longest collecting node logs may take.
+const COLLECT_LIMIT: Duration = Duration::from_secs(60);
+/// Longest a teardown may take.
+pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
+
+/// What the run learned about a test while it ran: where it was (for a panic's message) and
+/// its cluster's properties (for the report). Shared with the trial's task, so it survives a
+/// panic there.
+#[derive(Default)]
+pub(crate) struct TrialState {
+    phase: Mutex<&'static str>,
+    pub(crate) properties: Mutex<Vec<(String, String)>>,
+}
+
+impl TrialState {
+    fn set_phase(&self, phase: &'static str) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+    fn phase(&self) -> &'static str {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn property(&self, key: &str, value: String) {
+        self.properties
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key.to_string(), value));
+    }
+}
+
+/// Notifies the interrupt handler when a trial's future is gone (finished or dropped).
+struct Ended(Arc<Notify>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+/// Parks this thread for good: the interrupt handler reports the test and exits the process.
+fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
+    let started = Instant::now();
+    let name = def.full_name();
+    let test_dir = ctx.run_dir.join(artifacts::test_dir_name(&name));
+    let log = TestLog::new();
+    log.note("start", &format!("{name} ({}:{})", def.file, def.line));
+    let state = Arc::new(TrialState::default());
+    let ended = Arc::new(Notify::new());
+
+    // Start the trial's task and list it as running in one step, unless an interrupt has
+    // already taken stock.
+    let task = {
+        let gate = ctx.gate.blocking_read();
+        if ctx.interrupted.load(Ordering::SeqCst) {
+            drop(gate);
+            park_forever();
+        }
+        let fut = execute(
+            ctx.clone(),
+            def,
+            log.clone(),
+            test_dir.clone(),
+            state.clone(),
+            Ended(ended.clone()),
+        );
+        let task = ctx.handle.spawn(fut);
+        ctx.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                name.clone(),
+                Running {
+                    started,
+                    test_dir: test_dir.clone(),
+                    log: log.clone(),
+                    task: task.abort_handle(),
+                    ended,
+                },
+            );
+        task
+    };
+
+    let outcome = ctx.handle.block_on(async {
+        let outcome = match task.await {
+            Ok(o) => o,
+            Err(join) if join.is_panic() => {
+                let text = panic_text(join.into_panic().as_ref());
+                let message = format!("the harness panicked while {}: {text}", state.phase());
+                log.note("panic", &message);
+                Outcome::Error {
+                    kind: "panic",
+                    message,
+                }
+            }
+            Err(_) => Outcome::Error {
+                kind: "interrupted",
+                message: "the test's task was cancelled".into(),
+            },
+        };
+        if !ctx.interrupted.load(Ordering::SeqCst) {
+            remove_leftovers(ctx, &name, &test_dir, &log).await;
+        }
+        outcome
+    });
+
+    let gate = ctx.gate.blocking_read();
+    if ctx.interrupted.load(Ordering::SeqCst) {
+        // The interrupt handler reports this test and exits; don't race it.
+        drop(gate);
+        park_forever();
+    }
+    let failed =
+        crate::writeup::write_up(ctx, def, &name, started, &test_dir, &log, &state, outcome);
+    ctx.running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&name);
+    drop(gate);
+    match failed {
+        None => Ok(()),
+        Some(text) => Err(text.into()),
+    }
+}
+
+/// Tears down, by name, any cluster of test `name` still registered: one whose trial panicked
+/// (even mid-provision, before a handle existed) or whose teardown failed. Node logs are
+/// collected first.
+async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestLog) {
+    let left: Vec<(String, OwnedCluster)> = {
+        let mut clusters = ctx.clusters.lock().unwrap_or_else(|e| e.into_inner());
+        let names: Vec<String> = clusters
+            .iter()
+            .filter(|(_, c)| c.test == name)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|n| clusters.remove(&n).map(|c| (n, c)))
+            .collect()
+    };
+    let Some(backend) = ctx.backend.get() else {
+        return;
+    };
+    for (cluster, owned) in left {
+        log.note("teardown", &format!("removing {cluster} by name"));
+        if !test_dir.join("nodes").exists() {
+            let collect = async {
+                match &owned.handle {
+                    Some(c) => c.collect_logs(test_dir).await,
+                    None => {
+                        for node in &owned.nodes {
+                            let body = match backend.logs(&cluster, node).await {
+                                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                                Err(e) => format!("(could not read the log: {e})\n"),
+                            };
+                            let dir = test_dir.join("nodes").join(node);
+                            if std::fs::create_dir_all(&dir).is_ok() {
+                                let _ = std::fs::write(dir.join("service.log"), body);
+                            }
+                        }
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(COLLECT_LIMIT, collect).await;
+        }
+        // A few tries: a cluster whose handle was dropped in a panic is also being removed by
+        // the handle's own safety net, and the two trip over each other ("network has active
+        // endpoints" while the other removes the containers).
+        let mut last = None;
+        let mut pause = Duration::from_millis(100);
+        for _ in 0..5 {
+            match tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&cluster)).await {
+                Ok(Ok(())) => {
+                    last = None;
+                    break;
+                }
+                Ok(Err(e)) => last = Some(e.to_string()),
+                Err(_) => {
+                    last = Some("took over 2 minutes".into());
+                    break;
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        match last {
+            None => log.note("teardown", &format!("removed {cluster}")),
+            Some(e) => log.note("teardown", &format!("removing {cluster} failed: {e}")),
+        }
+    }
+}
+
+async fn execute(
+    ctx: Arc<RunCtx>,
+    def: &'static TestDef,
+    log: TestLog,
+    test_dir: PathBuf,
+    state: Arc<TrialState>,
+    _ended: Ended,
+) -> Outcome {
+    match def.body {
+        TestBody::Plain(body) => {
+            let timeout = def.timeout().unwrap_or(ctx.settings.timeout);
+            state.set_phase("running the test");
+            run_body(&ctx, def, body(), timeout, &log, None).await
+        }
+        TestBody::Cluster(body) => {
+            state.set_phase("reading the cluster spec");
+            let (spec, label) = match def.cluster {
+                ClusterRequest::Spec(s) => {
+                    let path = def.spec_path(s);
+                    (ClusterSpec::from_file(&path), s.to_string())
+                }
+                ClusterRequest::Inline { nodes, image } => (
+                    ClusterSpec::inline(nodes as usize, image),
+                    "inline".to_string(),
+                ),
+                ClusterRequest::None => {
+                    unreachable!("the attribute pairs a cluster body with a request")
+                }
+            };
+            state.property("spec", label);
+            let spec = match spec {
+                Ok(s) => s,
+                Err(e) => {
+                    return Outcome::Error {
+                        kind: "provision",
+                        message: format!("bad cluster spec: {e}"),
+                    }
+                }
+            };
+            let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
+            images.sort_unstable();
+            images.dedup();
+            state.property("nodes", spec.nodes.len().to_string());
+            state.property("image", images.join(","));
+            with_cluster(&ctx, def, spec, body, &log, &test_dir, &state).await
+        }
+    }
+}
+
+async fn with_cluster(
+    ctx: &Arc<RunCtx>,
+    def: &'static TestDef,
+    spec: ClusterSpec,
+    body: fn(Cluster) -> TestFuture,
+    log: &TestLog,
+    test_dir: &Path,
+    state: &Arc<TrialState>,
+) -> Outcome {
+    if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
+        eprintln!("warning: cannot write {}: {e}", test_dir.display());
+    }
+    state.set_phase("connecting to the backend");
+    let backend = match ctx
+        .backend
+        .get_or_try_init(|| {
+            cluster_sim::connect_backend(
+                ctx.settings.backend.as_str(),
+                ctx.settings.inventory.as_deref(),
+            )
+        })
+        .await
+    {
+        Ok(b) => b.clone(),
+        Err(e) => {
+            return Outcome::Error {
+                kind: "provision",
+                message: format!("{} backend: {e}", ctx.settings.backend.as_str()),
+            }
+        }
+    };
+    let budget = ctx.settings.node_budget;
+    // Inventory hosts are shared by every cluster of the run (same ports, same hosts): on ssh,
+    // cluster tests take the whole budget, one at a time.
+    let need = if ctx.settings.backend == BackendKind::Ssh {
+        budget
+    } else {
+        spec.nodes.len().clamp(1, budget)
+    };
+    state.set_phase("waiting for the node budget");
+    let permits = match ctx.budget.clone().try_acquire_many_owned(need as u32) {
+        Ok(p) => p,
+        Err(_) => {
+            log.note(
+                "budget",
+                &format!(
+                    "waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET) to free up"
+                ),
+            );
+            match ctx.budget.clone().acquire_many_owned(need as u32).await {
+                Ok(p) => p,
+                Err(_) => {
+                    return Outcome::Error {
+                        kind: "provision",
+                        message: "the node budget was closed".into(),
+                    }
+                }
+            }
+        }
+    };
+    let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
+    let cluster_name = cluster_name(&spec.name, def.name, seq);
+    let timeout = def
+        .timeout()
+        .or(spec.timeout)
+        .unwrap_or(ctx.settings.timeout);
+
+    // Register the name before anything exists under it, unless an interrupt has taken stock
+    // (it then owns teardown and is about to exit).
+    {
+        let gate = ctx.gate.try_read();
+        if gate.is_err() || ctx.interrupted.load(Ordering::SeqCst) {
+            return Outcome::Error {
+                kind: "interrupted",
+                message: "interrupted before provisioning".into(),
+            };
+        }
+        ctx.clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                cluster_name.clone(),
+                OwnedCluster {
+                    test: def.full_name(),
+                    nodes: spec.nodes.iter().map(|n| n.name.clone()).collect(),
+                    handle: None,
+                },
+            );
+    }
+
+    let sink_log = log.clone();
+    let sink_state = state.clone();
+    let panic_provision = ctx.inject.at("provision", def);
+    let panic_ready = ctx.inject.at("ready", def);
+    let sink: EventSink = Arc::new(move |e| {
+        sink_log.event(e);
+        match e.kind {
+            EventKind::Provision if e.message == "nodes started" => {
+                if panic_provision {
+                    injected_panic("provision");
+                }
+                sink_state.set_phase("waiting for the nodes to be ready");
+            }
+            EventKind::Ready if panic_ready => injected_panic("ready"),
+            _ => {}
+        }
+    });
+    state.set_phase("provisioning");
+    let up = Cluster::builder(spec)
+        .backend(backend.clone())
+        .name(cluster_name.clone())
+        .on_event(sink)
+        .failure_artifacts(test_dir)
+        .up();
+    let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            // `up` removed what it made; confirm by name (idempotent, quick) before letting go
+            // of the name. Left registered if that fails, for the trial's leftover sweep.
+            if matches!(
+                tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&cluster_name)).await,
+                Ok(Ok(()))
+            ) {
+                ctx.clusters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&cluster_name);
+            }
+            return Outcome::Error {
+                kind: "provision",
+                message: format!("provisioning failed: {e}"),
+            };
+        }
+        Err(_) => {
+            return Outcome::Error {
+                kind: "provision",
+                message: format!(
+                    "provisioning {cluster_name} took over {}",
+                    humantime::format_duration(PROVISION_LIMIT)
+                ),
+            }
+        }
+    };
+    if let Some(owned) = ctx
+        .clusters
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(&cluster_name)
+    {
+        owned.handle = Some(cluster.clone());
+    }
+    log.note(
+        "test",
+        &format!(
+            "cluster {cluster_name} is up; running the test (deadline {})",
+            humantime::format_duration(timeout)
+        ),
+    );
+
+    state.set_phase("running the test");
+    let mut outcome = run_body(
+        ctx,
+        def,
+        body(cluster.clone()),
+        timeout,
+        log,
+        Some(&cluster),
+    )
+    .await;
+
+    if !outcome.passed() || ctx.settings.keep == Keep::Always {
+        state.set_phase("collecting node logs");
+        log.note("collect", "collecting node logs");
+        if tokio::time::timeout(COLLECT_LIMIT, cluster.collect_logs(test_dir))
+            .await
+            .is_err()
+        {
+            log.note("collect", "collecting node logs took over 60s; gave up");
+        }
+    }
+    state.set_phase("tearing down");
+    if ctx.inject.at("teardown", def) {
+        injected_panic("teardown");
+    }
+    match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
+        Ok(Ok(())) => {
+            ctx.clusters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&cluster_name);
+        }
+        Ok(Err(e)) => {
+            log.note("teardown", &format!("failed: {e}"));
+            if outcome.passed() {
+                outcome = Outcome::Error {
+                    kind: "teardown",
+                    message: format!("teardown failed: {e}"),
+                };
+            }
+        }
+        Err(_) => {
+            log.note(
+                "teardown",
+                "took over 2 minutes; the next run's reaper removes it",
+            );
+            if outcome.passed() {
+                outcome = Outcome::Error {
+                    kind: "teardown",
+                    message: format!("tearing down {cluster_name} took over 2 minutes"),
+                };
+            }
+        }
+    }
+    drop(permits);
+    outcome
+}
+
+/// `<spec>-<fn>-<pid>-<seq>`, lowercase, at most 48 characters: unique per test and run, and
+/// short enough for container and network names.
+fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .take(max)
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string()
+    };
+    format!(
+        "{}-{}-{}-{seq}",
+        clean(spec, 12),
+        clean(func, 20),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_are_short_and_clean() {
+        let n = cluster_name("etcd3", "Save_And_Restore_a_very_long_function_name", 7);
+        assert!(n.starts_with("etcd3-save-and-restore-a-v-"), "{n}");
+        assert!(n.ends_with("-7"));
+        assert!(n.len() <= 48);
+    }
+}

@@ -1,0 +1,117 @@
+//! Writes a finished test up: keeps or removes its artifacts (per `CLUSTER_SIM_KEEP`) and hands
+//! its case, with the failure text, rerun command and attachments, to the JUnit reporter.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::artifacts::{self, TestLog};
+use crate::body::Outcome;
+use crate::def::{component_and_class, TestDef};
+use crate::junit::{CaseRecord, CaseStatus};
+use crate::runner::{report, RunCtx};
+use crate::trial::TrialState;
+
+/// Writes the test's artifacts and its report case; returns the failure text, if it failed.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are the trial's own"
+)]
+pub(crate) fn write_up(
+    ctx: &RunCtx,
+    def: &'static TestDef,
+    name: &str,
+    started: Instant,
+    test_dir: &Path,
+    log: &TestLog,
+    state: &TrialState,
+    outcome: Outcome,
+) -> Option<String> {
+    let passed = outcome.passed();
+    let rerun = format!("{} {name} --exact", ctx.rerun_prefix);
+    log.note(
+        "result",
+        &match &outcome {
+            Outcome::Passed => format!("passed in {:.2?}", started.elapsed()),
+            Outcome::Failure { message, .. } => format!("FAILED: {message}"),
+            Outcome::Error { message, .. } => format!("ERROR: {message}"),
+        },
+    );
+    let keep = ctx.settings.keep.keeps(passed);
+    let mut attachments = Vec::new();
+    if keep {
+        let log_path = test_dir.join("test.log");
+        if let Err(e) = log.persist(&log_path) {
+            eprintln!("warning: cannot write {}: {e}", log_path.display());
+        }
+        log.close();
+        attachments = artifacts::files_under(test_dir)
+            .into_iter()
+            .map(|p| std::path::absolute(&p).unwrap_or(p))
+            .collect();
+        ctx.kept_any.store(true, Ordering::SeqCst);
+    } else {
+        log.close();
+        if test_dir.exists() {
+            let _ = std::fs::remove_dir_all(test_dir);
+        }
+    }
+    let shown_dir = std::path::absolute(test_dir).unwrap_or(test_dir.to_path_buf());
+    let (component, classname) = component_and_class(name);
+    let (status, failed) = match outcome {
+        Outcome::Passed => (CaseStatus::Passed, None),
+        Outcome::Failure {
+            kind,
+            message,
+            detail,
+        } => {
+            let text = format!(
+                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
+                def.file,
+                def.line,
+                shown_dir.display()
+            );
+            (
+                CaseStatus::Failure {
+                    kind: kind.into(),
+                    message: format!("{message}; rerun: {rerun}"),
+                    detail: text.clone(),
+                },
+                Some(text),
+            )
+        }
+        Outcome::Error { kind, message } => {
+            let text = format!(
+                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
+                def.file,
+                def.line,
+                shown_dir.display()
+            );
+            (
+                CaseStatus::Error {
+                    kind: kind.into(),
+                    message: format!("{message}; rerun: {rerun}"),
+                    detail: text.clone(),
+                },
+                Some(text),
+            )
+        }
+    };
+    let properties =
+        std::mem::take(&mut *state.properties.lock().unwrap_or_else(|e| e.into_inner()));
+    report(
+        ctx,
+        CaseRecord {
+            name: name.to_string(),
+            component,
+            classname,
+            duration: started.elapsed(),
+            status,
+            output: log.text(),
+            attachments,
+            properties,
+            flush_now: def.needs_cluster() || failed.is_some(),
+        },
+    );
+    failed
+}

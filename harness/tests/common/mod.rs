@@ -1,0 +1,147 @@
+//! Helpers shared by the self-tests: the fixture suite's binary, running it, the schema check
+//! and what a run left in Docker.
+#![allow(dead_code, reason = "each test binary uses its own subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The schema the report must satisfy (the shared copy beside the workspace).
+pub fn schema() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
+    p.is_file().then_some(p)
+}
+
+/// The fixture suite's binary, built (or found fresh) by cargo: `cargo test --test selftest`
+/// alone does not build examples, and a stale fixture would test old harness code.
+pub fn suite() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "harness",
+                "--example",
+                "selftest_suite",
+            ]);
+            if profile_dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let status = cmd
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the fixture suite failed");
+            profile_dir.join("examples/selftest_suite")
+        })
+        .clone()
+}
+
+pub fn run_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(suite());
+    cmd.args(args)
+        .env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
+        .env("CLUSTER_SIM_ARTIFACTS", dir.join("runs"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("CLUSTER_SIM_KEEP")
+        .env_remove("CLUSTER_SIM_INJECT_PANIC");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Docker resources of the run of process `pid` (other runs may share the engine): its
+/// clusters are named `<spec>-<fn>-<pid>-<seq>`, and its owner label names the pid.
+pub fn leftovers(pid: u32) -> Vec<String> {
+    let name = regex::Regex::new(&format!(r"cluster-sim\.cluster=[a-z0-9-]*-{pid}-\d+\b")).unwrap();
+    let mut found = Vec::new();
+    // Each listing has its own field for the name: a template naming the other's fails.
+    for (what, format) in [
+        (&["ps", "-a"][..], "{{.Names}} {{.Labels}}"),
+        (&["network", "ls"][..], "{{.Name}} {{.Labels}}"),
+    ] {
+        let out = Command::new("docker")
+            .args(what)
+            .args(["--filter", "label=cluster-sim.cluster", "--format", format])
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {what:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        found.extend(
+            text.lines()
+                .filter(|l| l.contains(&format!(":{pid}:")) || name.is_match(l))
+                .map(str::to_string),
+        );
+    }
+    found
+}
+
+pub fn assert_valid(report: &Path) {
+    let Some(xsd) = schema() else {
+        eprintln!("junit-10.xsd not found beside the workspace; schema check skipped");
+        return;
+    };
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(xsd)
+        .arg(report)
+        .output()
+        .expect("xmllint (libxml2-utils) is needed by the self-tests");
+    assert!(
+        out.status.success(),
+        "{} does not validate: {}",
+        report.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the fixture suite with `args` and `env`, its report and artifacts under `dir`; returns
+/// its pid (to find what it left in Docker) and its output.
+pub fn spawn_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (u32, Output) {
+    let mut cmd = Command::new(suite());
+    cmd.args(args)
+        .env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
+        .env("CLUSTER_SIM_ARTIFACTS", dir.join("runs"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NEXTEST_RUN_ID")
+        .env_remove("CLUSTER_SIM_KEEP")
+        .env_remove("CLUSTER_SIM_INJECT_PANIC")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    (pid, child.wait_with_output().unwrap())
+}
+
+/// Waits (with a deadline) until some test.log under `runs` holds `needle`.
+pub fn wait_for_log(runs: &Path, test: &str, needle: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let found = std::fs::read_dir(runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| {
+                std::fs::read_to_string(run.path().join(test).join("test.log"))
+                    .is_ok_and(|log| log.contains(needle))
+            });
+        if found || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
