@@ -68,12 +68,18 @@ pub(crate) async fn run_body(
     cluster: Option<&Cluster>,
 ) -> Outcome {
     let panic_body = ctx.inject.at("body", def);
-    let fut = crate::capture::scope(log.clone(), async move {
-        if panic_body {
-            injected_panic("body");
-        }
-        fut.await
-    });
+    let dir = ctx
+        .run_dir
+        .join(crate::artifacts::test_dir_name(&def.full_name()));
+    let fut = crate::capture::scope(
+        log.clone(),
+        crate::capture::with_dir(dir, async move {
+            if panic_body {
+                injected_panic("body");
+            }
+            fut.await
+        }),
+    );
     let task = ctx.handle.spawn(fut);
     let abort = task.abort_handle();
     match tokio::time::timeout(timeout, task).await {

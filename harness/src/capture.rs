@@ -20,6 +20,16 @@ use crate::artifacts::TestLog;
 
 tokio::task_local! {
     static CAPTURE: TestLog;
+    static TEST_DIR: std::path::PathBuf;
+}
+
+/// The running test's artifact directory (`target/cluster-sim/runs/<run>/<test>/`), created on
+/// first use: files a test writes there (a `history.jsonl`, say) are kept and attached to its
+/// JUnit case as `CLUSTER_SIM_KEEP` says. `None` outside a test body (or in tasks it spawned).
+pub fn test_dir() -> Option<std::path::PathBuf> {
+    let dir = TEST_DIR.try_with(|d| d.clone()).ok()?;
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir)
 }
 
 /// Set by `--nocapture`: captured output also goes to the real stream.
@@ -42,6 +52,14 @@ pub(crate) fn set_pass_through(on: bool) {
 /// Runs `fut` with its prints captured into `log`.
 pub(crate) fn scope<F: Future>(log: TestLog, fut: F) -> impl Future<Output = F::Output> {
     CAPTURE.scope(log, fut)
+}
+
+/// Runs `fut` with `dir` as its [`test_dir`].
+pub(crate) fn with_dir<F: Future>(
+    dir: std::path::PathBuf,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    TEST_DIR.scope(dir, fut)
 }
 
 /// What the macros call: one line of the log per line written (`[stdout]` or `[stderr]`).

@@ -30,6 +30,7 @@ pub mod artifacts;
 mod body;
 #[doc(hidden)]
 pub mod capture;
+pub use capture::test_dir;
 pub mod config;
 mod def;
 mod inject;
@@ -65,6 +66,7 @@ pub use anyhow;
 
 /// What a test file needs: `use harness::prelude::*;`.
 pub mod prelude {
+    pub use crate::capture::test_dir;
     pub use crate::{cluster_test, wait_until, Cluster, ExecOutput, Node, TestResult};
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     pub use std::time::Duration;
