@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod capture;
 pub mod cluster;
 pub mod docker;
 pub mod error;
@@ -32,7 +33,7 @@ pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, Nod
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };
-pub use exec::{ExecOutput, ExecRequest};
+pub use exec::{ExecOutput, ExecRequest, OutputCapture, Truncated};
 pub use spec::ClusterSpec;
 
 /// Environment variable choosing the backend: `docker` (default) or `ssh`.
