@@ -54,8 +54,7 @@ impl Truncated {
         };
         format!(
             "{stream} was {} bytes, only its first {} and last {} kept in memory; {whole}",
-            self.total_bytes,
-            self.head_len, self.tail_len,
+            self.total_bytes, self.head_len, self.tail_len,
         )
     }
 }
@@ -182,7 +181,10 @@ impl StreamCapture {
                     Err(e) => Spool::Failed(e.to_string(), Some(path)),
                 }
             }
-            Err(e) => Spool::Failed(format!("cannot create a file in {}: {e}", dir.display()), None),
+            Err(e) => Spool::Failed(
+                format!("cannot create a file in {}: {e}", dir.display()),
+                None,
+            ),
         };
     }
 
@@ -204,7 +206,7 @@ impl StreamCapture {
         bytes.reserve(a.len() + b.len());
         bytes.extend_from_slice(a);
         bytes.extend_from_slice(b);
-        let note = truncated.then(|| Truncated {
+        let note = truncated.then_some(Truncated {
             total_bytes: self.total,
             head_len,
             tail_len,
@@ -275,7 +277,10 @@ mod tests {
     fn past_the_limit_head_and_tail_are_kept() {
         let (b, t) = capture(6, None, &[b"abcd", b"efghij", b"k", b"lmnopq"]);
         let t = t.expect("truncated");
-        assert_eq!((b.as_slice(), t.total_bytes, t.head_len), (&b"abcopq"[..], 17, 3));
+        assert_eq!(
+            (b.as_slice(), t.total_bytes, t.head_len),
+            (&b"abcopq"[..], 17, 3)
+        );
         assert!(t.spool.is_none());
         // One chunk bigger than everything.
         let (b, _) = capture(4, None, &[b"0123456789"]);
@@ -295,7 +300,11 @@ mod tests {
         let path = t.spool.clone().expect("spooled");
         assert!(path.starts_with(dir.path().join(SPOOL_SUBDIR)));
         assert_eq!(std::fs::read(&path).unwrap(), data);
-        assert!(t.note("stdout").contains("10000 bytes"), "{}", t.note("stdout"));
+        assert!(
+            t.note("stdout").contains("10000 bytes"),
+            "{}",
+            t.note("stdout")
+        );
     }
 
     #[test]

@@ -214,7 +214,11 @@ impl ExecOutput {
             if !t.is_empty() {
                 let cut = bytes.len() > TAIL_BYTES || cut.is_some();
                 let t = tail_of(t, TAIL_BYTES);
-                let dots = if cut && !t.starts_with("...") { "..." } else { "" };
+                let dots = if cut && !t.starts_with("...") {
+                    "..."
+                } else {
+                    ""
+                };
                 parts.push(format!("{label}: {dots}{t}"));
             }
             if let Some(c) = cut {
@@ -279,9 +283,15 @@ mod tests {
         o.stdout = b"  ok\xff \n".to_vec();
         assert_eq!(o.out(), "ok\u{fffd}");
         let e = o.stdout_str().unwrap_err().to_string();
-        assert_eq!(e, "node n1: `false`: stdout is not UTF-8 (first bad byte at offset 4)");
+        assert_eq!(
+            e,
+            "node n1: `false`: stdout is not UTF-8 (first bad byte at offset 4)"
+        );
         o.stdout = b" fine\n".to_vec();
-        assert_eq!((o.stdout_str().unwrap(), o.out()), (" fine\n", Cow::Borrowed("fine")));
+        assert_eq!(
+            (o.stdout_str().unwrap(), o.out()),
+            (" fine\n", Cow::Borrowed("fine"))
+        );
     }
 
     #[test]
@@ -297,7 +307,10 @@ mod tests {
         });
         let e = o.check().unwrap_err().to_string();
         assert!(e.contains("stdout: ...headtail"), "{e}");
-        assert!(e.contains("stdout was 1000 bytes") && e.contains("/a/0001.n1.stdout"), "{e}");
+        assert!(
+            e.contains("stdout was 1000 bytes") && e.contains("/a/0001.n1.stdout"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -183,7 +183,10 @@ async fn files_round_trip_binary_and_large_and_exec_deadline_kills() -> Result<(
 
         // Exit codes, stderr, env, workdir and user.
         let o = n.exec("echo out; echo err >&2; exit 7").await?;
-        assert_eq!((o.code, o.out().as_ref(), o.err().as_ref()), (7, "out", "err"));
+        assert_eq!(
+            (o.code, o.out().as_ref(), o.err().as_ref()),
+            (7, "out", "err")
+        );
         let e = o.check().unwrap_err().to_string();
         assert!(
             e.contains("n1") && e.contains("exited 7") && e.contains("err"),

@@ -59,10 +59,7 @@ impl conformance::Target for Ssh {
     }
 
     async fn up(&self, builder: ClusterBuilder) -> Result<Cluster> {
-        Ok(builder
-            .backend(Arc::new(self.backend.clone()))
-            .up()
-            .await?)
+        Ok(builder.backend(Arc::new(self.backend.clone())).up().await?)
     }
 
     async fn leftovers(&self, _cluster: &str, node: &str, workdir: &str) -> Result<bool> {

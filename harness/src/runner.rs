@@ -636,6 +636,7 @@ async fn with_cluster(
         .name(cluster_name.clone())
         .on_event(sink)
         .failure_artifacts(test_dir)
+        .spool_dir(test_dir)
         .up();
     let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
         Ok(Ok(c)) => c,

@@ -207,7 +207,10 @@ impl Agent {
                             ))
                         })??;
                 }
-                let n = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = self
+                    .buf
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
                 sink.push(&self.buf[..n]);
                 self.buf.drain(..n);
                 left -= n as u64;

@@ -697,14 +697,7 @@ impl Backend for SshBackend {
             Err(BackendError::Other(m)) if m.contains("no answer within") => 137,
             Err(e) => return Err(e),
         };
-        let out = ExecOutput::from_captured(
-            node,
-            req,
-            code,
-            (stdout, stderr),
-            duration,
-            false,
-        );
+        let out = ExecOutput::from_captured(node, req, code, (stdout, stderr), duration, false);
         if !switch.is_empty() && code == 1 && out.stderr.starts_with(b"sudo:") {
             let o = Output {
                 code: Some(1),

@@ -374,11 +374,8 @@ impl HostConn {
             };
             let run = async {
                 // Output first, then the exit status: waiting ends the output streams.
-                let ((), r1, r2) = tokio::join!(
-                    feed,
-                    pump(out, &mut *out_sink),
-                    pump(err, &mut *err_sink)
-                );
+                let ((), r1, r2) =
+                    tokio::join!(feed, pump(out, &mut *out_sink), pump(err, &mut *err_sink));
                 (child.wait().await, r1.and(r2))
             };
             return match tokio::time::timeout(limit, run).await {

@@ -12,7 +12,9 @@ use sha2::Digest;
 
 mod output;
 
-use output::{big_output_is_bounded_and_spooled, binary_output_is_exact, background_writers_stay_out};
+use output::{
+    background_writers_stay_out, big_output_is_bounded_and_spooled, binary_output_is_exact,
+};
 
 /// A backend under test: how to bring a cluster up on it, and how to look behind its back.
 pub trait Target: Sync {

@@ -11,7 +11,10 @@ use super::{spec, wait_for, with_cluster, with_cluster_from, Target};
 
 /// How many lines the background writer has written so far.
 async fn ticks(n: &Node, path: &str) -> Option<u64> {
-    let o = n.exec(format!("cat {path} 2>/dev/null | wc -l")).await.ok()?;
+    let o = n
+        .exec(format!("cat {path} 2>/dev/null | wc -l"))
+        .await
+        .ok()?;
     o.out().parse().ok()
 }
 
@@ -95,7 +98,10 @@ pub async fn binary_output_is_exact<T: Target>(t: &T) -> Result<()> {
         for (how, o) in [
             ("stdout", n.exec(format!("cat {path}")).await?),
             ("stdout (argv)", n.cmd_argv(["cat", &path]).run().await?),
-            ("stdout (as root)", n.cmd(format!("cat {path}")).user("root").run().await?),
+            (
+                "stdout (as root)",
+                n.cmd(format!("cat {path}")).user("root").run().await?,
+            ),
             ("stderr", n.exec(format!("cat {path} >&2")).await?),
         ] {
             let (got, other) = if how == "stderr" {
@@ -114,7 +120,10 @@ pub async fn binary_output_is_exact<T: Target>(t: &T) -> Result<()> {
         }
         let o = n.exec(format!("cat {path}")).await?;
         let e = o.stdout_str().unwrap_err().to_string();
-        ensure!(e.contains("n1") && e.contains("not UTF-8") && e.contains(&path), "{e}");
+        ensure!(
+            e.contains("n1") && e.contains("not UTF-8") && e.contains(&path),
+            "{e}"
+        );
         n.exec(format!("rm -f {path}")).await?.check()?;
         Ok(())
     })
@@ -168,7 +177,10 @@ pub async fn big_output_is_bounded_and_spooled<T: Target>(t: &T) -> Result<()> {
             .context("300 MB of stdout was not marked truncated")?;
         ensure!(cut.total_bytes == TOTAL as u64, "{cut:?}");
         ensure!(o.stdout.len() == cut.head_len + cut.tail_len, "{cut:?}");
-        ensure!(o.stdout.len() <= cluster_sim::exec::DEFAULT_OUTPUT_LIMIT, "{cut:?}");
+        ensure!(
+            o.stdout.len() <= cluster_sim::exec::DEFAULT_OUTPUT_LIMIT,
+            "{cut:?}"
+        );
         // Compared in pieces against the stream `yes` prints (it repeats every line).
         let block: Vec<u8> = LINE.iter().copied().cycle().take(LINE.len() * 66).collect();
         let piece = LINE.len() * 64;
@@ -183,7 +195,10 @@ pub async fn big_output_is_bounded_and_spooled<T: Target>(t: &T) -> Result<()> {
             "the kept tail differs"
         );
         // The spooled file holds the whole stream, byte for byte.
-        let path = cut.spool.as_ref().with_context(|| format!("not spooled: {cut:?}"))?;
+        let path = cut
+            .spool
+            .as_ref()
+            .with_context(|| format!("not spooled: {cut:?}"))?;
         ensure!(path.starts_with(spool.path()), "{}", path.display());
         let mut f = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
         let mut buf = vec![0u8; piece];

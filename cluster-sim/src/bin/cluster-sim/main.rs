@@ -303,8 +303,16 @@ async fn exec(
         .exec(&name, &node, &req)
         .await
         .with_context(|| format!("node {node} of {name}: `{}`", req.display()))?;
-    copy_stream(&out.stdout, out.stdout_truncated.as_ref(), &mut std::io::stdout().lock())?;
-    copy_stream(&out.stderr, out.stderr_truncated.as_ref(), &mut std::io::stderr().lock())?;
+    copy_stream(
+        &out.stdout,
+        out.stdout_truncated.as_ref(),
+        &mut std::io::stdout().lock(),
+    )?;
+    copy_stream(
+        &out.stderr,
+        out.stderr_truncated.as_ref(),
+        &mut std::io::stderr().lock(),
+    )?;
     if out.timed_out {
         eprintln!(
             "cluster-sim: `{}` timed out after {} and was killed",
@@ -329,7 +337,10 @@ fn copy_stream(
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 std::io::copy(&mut f, to)?;
             }
-            _ => bail!("the command's output could not be kept whole: {}", t.note("output")),
+            _ => bail!(
+                "the command's output could not be kept whole: {}",
+                t.note("output")
+            ),
         },
     }
     to.flush()?;
