@@ -6,9 +6,9 @@
 //! request: `CSA <exit code> <stdout bytes> <stderr bytes>\n`, then exactly that many bytes of
 //! stdout, then of stderr. The reply is read as a stream into bounded captures, never whole.
 //!
-//! Each command's own output is its own: a request writes to files named for it alone, and
-//! the agent sends exactly the sizes it announced, then unlinks them. A background child the
-//! command left behind keeps writing into its unlinked file, never into a later command's
+//! Each command's output is its own: a request writes to files named for it alone, and the
+//! agent sends exactly the sizes it announced (and unlinks the files soon after). A background
+//! child the command left behind keeps writing into its own file, never into a later command's
 //! output nor into the reply stream (the agent's stdout is never a command's stdout). Where a
 //! child shrank the file meanwhile (say `echo x > /dev/stdout`), the reply is padded with NULs
 //! to the announced size so the protocol never loses its place.
@@ -25,8 +25,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::capture::Sink;
 
-/// The agent's main loop. `[ -s ]` is a builtin, so an empty stream costs no fork; old files
-/// of empty streams are swept every 64 requests.
+/// The agent's main loop. `[ -s ]` is a builtin, so an empty stream costs no fork. Finished
+/// requests' files are unlinked in one `rm` every 64 requests, or at once after a big output
+/// (nothing reads them again; a background child may still write into its own).
 const AGENT_SCRIPT: &str = r#"d=$(mktemp -d /tmp/.cluster-sim-agent.XXXXXX) || exit 1
 trap 'rm -rf "$d"' EXIT
 n=0
@@ -41,7 +42,7 @@ while IFS= read -r req; do
   if [ -s "$e" ]; then se=$(wc -c < "$e"); fi
   printf 'CSA %s %s %s\n' "$code" $so $se
   send "$o" $so; send "$e" $se
-  if [ $so -gt 0 ] || [ $se -gt 0 ] || [ $((n % 64)) -eq 0 ]; then rm -f "$d"/[0-9]*; fi
+  if [ $((so + se)) -gt 65536 ] || [ $((n % 64)) -eq 0 ]; then rm -f "$d"/[0-9]*; fi
 done
 "#;
 
