@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::{BackendError, ExecError, NodeError, ProvisionError, TransferError};
-use crate::exec::{ExecOutput, ExecRequest};
+use crate::exec::{ExecOutput, ExecRequest, OutputCapture};
 use crate::spec::{ClusterSpec, NodeSpec};
 use crate::template::{self, TemplateContext, TemplateNode};
 
@@ -67,6 +67,7 @@ pub struct ClusterBuilder {
     keep: bool,
     sink: Option<EventSink>,
     failure_dir: Option<PathBuf>,
+    capture: OutputCapture,
 }
 
 impl ClusterBuilder {
@@ -101,6 +102,21 @@ impl ClusterBuilder {
         self
     }
 
+    /// Writes the whole of any command output that outgrows the in-memory limit to a file under
+    /// `dir/exec-output/` (the harness passes the test's artifact directory). Without one, the
+    /// middle of such output is dropped and the result says so.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.capture.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// Bytes of each command's stdout and of its stderr kept in memory (half its start, half
+    /// its end); default [`crate::exec::DEFAULT_OUTPUT_LIMIT`].
+    pub fn output_limit(mut self, bytes: usize) -> Self {
+        self.capture.limit = Some(bytes);
+        self
+    }
+
     /// Provisions the cluster: addresses, rendered files, nodes started, readiness checked.
     /// On failure everything already made is removed before the error returns.
     pub async fn up(self) -> Result<Cluster, ProvisionError> {
@@ -130,6 +146,7 @@ impl ClusterBuilder {
             sink: self.sink,
             in_flight: Mutex::new(BTreeMap::new()),
             next_command: AtomicU64::new(0),
+            capture: self.capture,
         });
         let cluster = Cluster { inner };
         cluster.emit(
@@ -222,6 +239,8 @@ struct Inner {
     /// Commands started and not yet returned, by a per-cluster sequence number.
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
     next_command: AtomicU64,
+    /// Output limit and spool directory for every command.
+    capture: OutputCapture,
 }
 
 /// A command still running on a node (see [`Cluster::in_flight`]).
@@ -295,6 +314,7 @@ impl Cluster {
             keep: false,
             sink: None,
             failure_dir: None,
+            capture: OutputCapture::default(),
         }
     }
 
@@ -659,6 +679,11 @@ impl Node {
     pub async fn run(&self, mut req: ExecRequest) -> Result<ExecOutput, ExecError> {
         for (k, v) in &self.spec().env {
             req.env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let capture = &self.cluster.inner.capture;
+        req.capture.limit = req.capture.limit.or(capture.limit);
+        if req.capture.spool_dir.is_none() {
+            req.capture.spool_dir.clone_from(&capture.spool_dir);
         }
         let command = req.display();
         let tracked = self.cluster.track(&self.name, &command);

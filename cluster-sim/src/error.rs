@@ -153,6 +153,18 @@ pub enum ExecError {
         /// Output tail, prefixed with `: ` when present.
         tail: String,
     },
+    /// A text view of the output was asked for, and the output is not UTF-8.
+    #[error("node {node}: `{command}`: {stream} is not UTF-8 (first bad byte at offset {offset})")]
+    NotUtf8 {
+        /// Node name.
+        node: String,
+        /// The command.
+        command: String,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// Where the first byte that is not UTF-8 is.
+        offset: usize,
+    },
     /// The command ran past its deadline and was killed.
     #[error("node {node}: `{command}` timed out after {} and was killed{tail}", crate::duration::human(*.after))]
     TimedOut {

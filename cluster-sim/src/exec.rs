@@ -1,8 +1,15 @@
 //! Commands run on nodes: the request (`ExecRequest`) and its result (`ExecOutput`).
+//!
+//! Output is bytes, exactly as the command wrote them; text views are asked for by name
+//! ([`ExecOutput::stdout_str`] strict, [`ExecOutput::stdout_lossy`] and [`ExecOutput::out`]
+//! lossy). Each stream keeps a bounded head and tail in memory (see [`OutputCapture`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::capture::StreamCapture;
+pub use crate::capture::{OutputCapture, Truncated, DEFAULT_OUTPUT_LIMIT};
 use crate::error::ExecError;
 
 /// Default deadline for a command run on a node.
@@ -24,6 +31,8 @@ pub struct ExecRequest {
     pub user: Option<String>,
     /// Deadline; the process group is killed when it passes.
     pub timeout: Duration,
+    /// How much output is kept in memory, and where the rest goes.
+    pub capture: OutputCapture,
 }
 
 impl ExecRequest {
@@ -44,6 +53,7 @@ impl ExecRequest {
             workdir: None,
             user: None,
             timeout: DEFAULT_EXEC_TIMEOUT,
+            capture: OutputCapture::default(),
         }
     }
 
@@ -65,10 +75,14 @@ pub struct ExecOutput {
     pub command: String,
     /// Exit code (128 + signal when killed by a signal).
     pub code: i64,
-    /// Standard output (invalid UTF-8 replaced).
-    pub stdout: String,
-    /// Standard error (invalid UTF-8 replaced).
-    pub stderr: String,
+    /// Standard output, byte for byte (only its head and tail when `stdout_truncated`).
+    pub stdout: Vec<u8>,
+    /// Standard error, byte for byte (only its head and tail when `stderr_truncated`).
+    pub stderr: Vec<u8>,
+    /// Set when stdout outgrew the in-memory limit: its size and where the whole of it is.
+    pub stdout_truncated: Option<Truncated>,
+    /// Set when stderr outgrew the in-memory limit: its size and where the whole of it is.
+    pub stderr_truncated: Option<Truncated>,
     /// How long it took.
     pub duration: Duration,
     /// Whether the deadline passed and the command was killed.
@@ -76,21 +90,33 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
-    /// Builds an output from raw streams (invalid UTF-8 replaced), for backends.
-    pub(crate) fn from_raw(
+    /// The two stream captures a backend fills for `req` on `node`.
+    pub(crate) fn captures(node: &str, req: &ExecRequest) -> (StreamCapture, StreamCapture) {
+        (
+            StreamCapture::new(node, "stdout", &req.capture),
+            StreamCapture::new(node, "stderr", &req.capture),
+        )
+    }
+
+    /// Builds an output from the captured streams, for backends.
+    pub(crate) fn from_captured(
         node: &str,
         req: &ExecRequest,
         code: i64,
-        (stdout, stderr): (&[u8], &[u8]),
+        (stdout, stderr): (StreamCapture, StreamCapture),
         duration: Duration,
         timed_out: bool,
     ) -> Self {
+        let (stdout, stdout_truncated) = stdout.finish();
+        let (stderr, stderr_truncated) = stderr.finish();
         Self {
             node: node.to_string(),
             command: req.display(),
             code,
-            stdout: String::from_utf8_lossy(stdout).into_owned(),
-            stderr: String::from_utf8_lossy(stderr).into_owned(),
+            stdout,
+            stderr,
+            stdout_truncated,
+            stderr_truncated,
             duration,
             timed_out,
         }
@@ -101,9 +127,55 @@ impl ExecOutput {
         self.code == 0 && !self.timed_out
     }
 
-    /// Standard output with surrounding whitespace trimmed.
-    pub fn out(&self) -> &str {
-        self.stdout.trim()
+    /// Standard output as text, trimmed: the convenient view for tests that compare text.
+    ///
+    /// Lossy: bytes that are not UTF-8 become U+FFFD, which never equals expected text, so a
+    /// comparison fails visibly rather than an error hiding the output. Use
+    /// [`stdout_str`](Self::stdout_str) to insist on UTF-8, or [`stdout`](Self::stdout) for
+    /// the bytes.
+    pub fn out(&self) -> Cow<'_, str> {
+        trimmed(self.stdout_lossy())
+    }
+
+    /// Standard error as text, trimmed; lossy like [`out`](Self::out).
+    pub fn err(&self) -> Cow<'_, str> {
+        trimmed(self.stderr_lossy())
+    }
+
+    /// Standard output as text, invalid UTF-8 replaced by U+FFFD.
+    pub fn stdout_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.stdout)
+    }
+
+    /// Standard error as text, invalid UTF-8 replaced by U+FFFD.
+    pub fn stderr_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.stderr)
+    }
+
+    /// Standard output as text; an error naming node, command and the first bad byte when it
+    /// is not UTF-8.
+    pub fn stdout_str(&self) -> Result<&str, ExecError> {
+        self.strict("stdout", &self.stdout)
+    }
+
+    /// Standard error as text; an error naming node, command and the first bad byte when it
+    /// is not UTF-8.
+    pub fn stderr_str(&self) -> Result<&str, ExecError> {
+        self.strict("stderr", &self.stderr)
+    }
+
+    fn strict<'a>(&self, stream: &'static str, bytes: &'a [u8]) -> Result<&'a str, ExecError> {
+        std::str::from_utf8(bytes).map_err(|e| ExecError::NotUtf8 {
+            node: self.node.clone(),
+            command: self.command.clone(),
+            stream,
+            offset: e.valid_up_to(),
+        })
+    }
+
+    /// Whether both streams are whole in memory (neither outgrew the limit).
+    pub fn complete(&self) -> bool {
+        self.stdout_truncated.is_none() && self.stderr_truncated.is_none()
     }
 
     /// Turns a non-zero exit or a timeout into an error naming node, command, code and output tail.
@@ -127,13 +199,30 @@ impl ExecOutput {
         Ok(self)
     }
 
-    /// The last bytes of stderr and stdout, for error messages.
+    /// The last bytes of stderr and stdout (as lossy text), for error messages, with a note
+    /// for a stream that outgrew the in-memory limit.
     pub fn tail(&self) -> String {
         let mut parts = Vec::new();
-        for (label, s) in [("stderr", &self.stderr), ("stdout", &self.stdout)] {
-            let t = s.trim();
+        for (label, bytes, cut) in [
+            ("stderr", &self.stderr, &self.stderr_truncated),
+            ("stdout", &self.stdout, &self.stdout_truncated),
+        ] {
+            // Only the end is quoted: decode just that (plus a few bytes for a split char).
+            let end = &bytes[bytes.len().saturating_sub(TAIL_BYTES + 4)..];
+            let text = String::from_utf8_lossy(end);
+            let t = text.trim();
             if !t.is_empty() {
-                parts.push(format!("{label}: {}", tail_of(t, TAIL_BYTES)));
+                let cut = bytes.len() > TAIL_BYTES || cut.is_some();
+                let t = tail_of(t, TAIL_BYTES);
+                let dots = if cut && !t.starts_with("...") {
+                    "..."
+                } else {
+                    ""
+                };
+                parts.push(format!("{label}: {dots}{t}"));
+            }
+            if let Some(c) = cut {
+                parts.push(format!("({})", c.note(label)));
             }
         }
         if parts.is_empty() {
@@ -141,6 +230,13 @@ impl ExecOutput {
         } else {
             format!(": {}", parts.join("; "))
         }
+    }
+}
+
+fn trimmed(s: Cow<'_, str>) -> Cow<'_, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+        Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
     }
 }
 
@@ -165,8 +261,10 @@ mod tests {
             node: "n1".into(),
             command: "false".into(),
             code,
-            stdout: String::new(),
+            stdout: Vec::new(),
             stderr: stderr.into(),
+            stdout_truncated: None,
+            stderr_truncated: None,
             duration: Duration::from_millis(5),
             timed_out: false,
         }
@@ -177,6 +275,42 @@ mod tests {
         assert!(out(0, "").check().is_ok());
         let e = out(3, "boom\n").check().unwrap_err().to_string();
         assert_eq!(e, "node n1: `false` exited 3: stderr: boom");
+    }
+
+    #[test]
+    fn text_views_are_lossy_or_strict_by_name() {
+        let mut o = out(0, "");
+        o.stdout = b"  ok\xff \n".to_vec();
+        assert_eq!(o.out(), "ok\u{fffd}");
+        let e = o.stdout_str().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "node n1: `false`: stdout is not UTF-8 (first bad byte at offset 4)"
+        );
+        o.stdout = b" fine\n".to_vec();
+        assert_eq!(
+            (o.stdout_str().unwrap(), o.out()),
+            (" fine\n", Cow::Borrowed("fine"))
+        );
+    }
+
+    #[test]
+    fn tail_notes_a_truncated_stream() {
+        let mut o = out(1, "");
+        o.stdout = b"headtail".to_vec();
+        o.stdout_truncated = Some(Truncated {
+            total_bytes: 1000,
+            head_len: 4,
+            tail_len: 4,
+            spool: Some("/a/0001.n1.stdout".into()),
+            spool_error: None,
+        });
+        let e = o.check().unwrap_err().to_string();
+        assert!(e.contains("stdout: ...headtail"), "{e}");
+        assert!(
+            e.contains("stdout was 1000 bytes") && e.contains("/a/0001.n1.stdout"),
+            "{e}"
+        );
     }
 
     #[test]

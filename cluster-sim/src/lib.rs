@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod capture;
 pub mod cluster;
 pub mod docker;
 pub mod duration;
@@ -35,7 +36,7 @@ pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, InF
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };
-pub use exec::{ExecOutput, ExecRequest};
+pub use exec::{ExecOutput, ExecRequest, OutputCapture, Truncated};
 pub use spec::ClusterSpec;
 
 /// Environment variable choosing the backend: `docker` (default) or `ssh`.

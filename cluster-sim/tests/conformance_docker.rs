@@ -4,7 +4,7 @@ mod conformance;
 
 use anyhow::Result;
 use cluster_sim::docker::DockerBackend;
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim::{Cluster, ClusterBuilder};
 
 struct Docker(DockerBackend);
 
@@ -13,8 +13,8 @@ impl conformance::Target for Docker {
         "docker"
     }
 
-    async fn up(&self, spec: ClusterSpec) -> Result<Cluster> {
-        Ok(Cluster::builder(spec)
+    async fn up(&self, builder: ClusterBuilder) -> Result<Cluster> {
+        Ok(builder
             .backend(std::sync::Arc::new(self.0.clone()))
             .up()
             .await?)

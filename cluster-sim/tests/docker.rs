@@ -46,11 +46,11 @@ async fn etcd_leader(cluster: &Cluster, from: &str) -> Option<String> {
     if !status.success() || !members.success() {
         return None;
     }
-    let status: serde_json::Value = serde_json::from_str(status.out()).ok()?;
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).ok()?;
     let leader = status.get(0)?["Status"]["leader"]
         .as_u64()
         .filter(|l| *l != 0)?;
-    let members: serde_json::Value = serde_json::from_str(members.out()).ok()?;
+    let members: serde_json::Value = serde_json::from_slice(&members.stdout).ok()?;
     members["members"]
         .as_array()?
         .iter()
@@ -76,7 +76,7 @@ async fn etcd_write_on_n1_read_on_n3_and_leader_failover() -> Result<()> {
             .exec("etcdctl endpoint health --cluster")
             .await?
             .check()?;
-        let text = format!("{}{}", health.stdout, health.stderr);
+        let text = format!("{}{}", health.stdout_lossy(), health.stderr_lossy());
         assert_eq!(text.matches("is healthy").count(), 3, "{text}");
 
         // Kill the leader: the other two elect a new one and writes go on.
@@ -154,7 +154,7 @@ async fn redis_replicas_converge() -> Result<()> {
             .await;
             got.with_context(|| format!("replica {r}"))?;
             let role = node.exec("redis-cli info replication").await?.check()?;
-            assert!(role.stdout.contains("role:slave"), "{}", role.stdout);
+            assert!(role.out().contains("role:slave"), "{}", role.out());
         }
         Ok(())
     })
@@ -183,7 +183,10 @@ async fn files_round_trip_binary_and_large_and_exec_deadline_kills() -> Result<(
 
         // Exit codes, stderr, env, workdir and user.
         let o = n.exec("echo out; echo err >&2; exit 7").await?;
-        assert_eq!((o.code, o.out(), o.stderr.trim()), (7, "out", "err"));
+        assert_eq!(
+            (o.code, o.out().as_ref(), o.err().as_ref()),
+            (7, "out", "err")
+        );
         let e = o.check().unwrap_err().to_string();
         assert!(
             e.contains("n1") && e.contains("exited 7") && e.contains("err"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use cluster_sim::docker::DockerBackend;
 use cluster_sim::ssh::{provision_lab, Inventory, SshBackend};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim::{Cluster, ClusterBuilder, ClusterSpec};
 use futures::FutureExt;
 
 /// A running lab: its docker cluster and the inventory written for it.
@@ -58,11 +58,8 @@ impl conformance::Target for Ssh {
         "ssh"
     }
 
-    async fn up(&self, spec: ClusterSpec) -> Result<Cluster> {
-        Ok(Cluster::builder(spec)
-            .backend(Arc::new(self.backend.clone()))
-            .up()
-            .await?)
+    async fn up(&self, builder: ClusterBuilder) -> Result<Cluster> {
+        Ok(builder.backend(Arc::new(self.backend.clone())).up().await?)
     }
 
     async fn leftovers(&self, _cluster: &str, node: &str, workdir: &str) -> Result<bool> {

@@ -383,6 +383,8 @@ async fn with_cluster(
         .name(cluster_name.clone())
         .on_event(sink)
         .failure_artifacts(test_dir)
+        // Output past the in-memory limit is spooled into the test's artifacts.
+        .spool_dir(test_dir)
         .up();
     let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
         Ok(Ok(c)) => c,

@@ -18,7 +18,7 @@ async fn status(node: &Node, endpoints: &str) -> anyhow::Result<Status> {
         ))
         .await?
         .check()?;
-    let v: serde_json::Value = serde_json::from_str(out.out())
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("endpoint status is not JSON: {}", out.out()))?;
     let mut members = Vec::new();
     let mut leaders = Vec::new();

@@ -11,7 +11,7 @@ async fn member_list(cluster: &Cluster) -> TestResult {
         .await?
         .check()?;
     // Member ids are random: order the lines by member name.
-    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    let mut lines: Vec<&str> = out.stdout_str()?.lines().collect();
     lines.sort_by_key(|l| l.split(", ").nth(2).unwrap_or_default().to_string());
     let text = lines.join("\n");
     insta::with_settings!({

@@ -43,7 +43,7 @@ async fn replicas_converge_and_catch_up(cluster: &Cluster) -> TestResult {
 
     let role = primary.exec("redis-cli info replication").await?.check()?;
     ensure!(
-        role.stdout.contains("role:master"),
+        role.out().contains("role:master"),
         "n1 is not the primary: {}",
         role.out()
     );
@@ -67,7 +67,7 @@ async fn replicas_converge_and_catch_up(cluster: &Cluster) -> TestResult {
 
     let info = primary.exec("redis-cli info replication").await?.check()?;
     ensure!(
-        info.stdout.contains("connected_slaves:2"),
+        info.out().contains("connected_slaves:2"),
         "primary does not see both replicas: {}",
         info.out()
     );

@@ -58,7 +58,8 @@ async fn workdir(node: &Node) -> anyhow::Result<String> {
         .exec("printf %s \"$CLUSTER_SIM_WORKDIR\"")
         .await?
         .check()?
-        .stdout)
+        .stdout_str()?
+        .to_string())
 }
 
 /// Restores `db` on `node` as a new single-member cluster, runs etcd from the restored data
@@ -75,9 +76,9 @@ async fn restore_into(node: &Node, db: &[u8]) -> anyhow::Result<Vec<(String, Str
         .await?
         .check()?;
     ensure!(
-        !out.stderr.contains("error"),
+        !out.err().contains("error"),
         "restore complained: {}",
-        out.stderr
+        out.err()
     );
     // Detached, every stream redirected: the exec returns while etcd keeps running.
     node.exec(format!(
@@ -105,9 +106,9 @@ async fn restore_into(node: &Node, db: &[u8]) -> anyhow::Result<Vec<(String, Str
         .await?
         .check()?;
     ensure!(
-        members.stdout.lines().count() == 1,
+        members.out().lines().count() == 1,
         "restored cluster has members: {}",
-        members.stdout
+        members.out()
     );
     keys_and_values(node, Some(RESTORED_CLIENT)).await
 }
@@ -124,12 +125,13 @@ async fn keys_and_values(
         .exec(format!("etcdctl {endpoints}get --prefix snap/"))
         .await?
         .check()?;
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    // Keys and values are text: anything else is an error naming node and command.
+    let lines: Vec<&str> = out.stdout_str()?.lines().collect();
     let pairs = lines.chunks_exact(2);
     ensure!(
         pairs.remainder().is_empty(),
         "odd key/value output: {:?}",
-        out.stdout
+        out.out()
     );
     Ok(pairs
         .map(|kv| (kv[0].to_string(), kv[1].to_string()))

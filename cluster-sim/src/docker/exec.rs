@@ -4,12 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures::StreamExt;
 
 use super::agent::{request_script, Agent, AgentError};
 use super::backend::{container_name, engine_error, is_not_found, DockerBackend};
+use crate::capture::Sink;
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 
@@ -89,17 +91,14 @@ impl DockerBackend {
             }
             Err(e) => return Err(engine_error(e)),
         };
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
+        let (mut stdout, mut stderr) = ExecOutput::captures(node, req);
         let collect = async {
             match self.docker.start_exec(&created.id, None).await? {
                 StartExecResults::Attached { mut output, .. } => {
                     while let Some(chunk) = output.next().await {
                         match chunk? {
-                            bollard::container::LogOutput::StdErr { message } => {
-                                stderr.extend_from_slice(&message)
-                            }
-                            other => stdout.extend_from_slice(&other.into_bytes()),
+                            LogOutput::StdErr { message } => stderr.push(&message),
+                            other => stdout.push(&other.into_bytes()),
                         }
                     }
                 }
@@ -124,11 +123,11 @@ impl DockerBackend {
                 (inspect.exit_code.unwrap_or(-1), false)
             }
         };
-        Ok(ExecOutput::from_raw(
+        Ok(ExecOutput::from_captured(
             node,
             req,
             code,
-            (&stdout, &stderr),
+            (stdout, stderr),
             duration,
             timed_out,
         ))
@@ -190,39 +189,40 @@ impl DockerBackend {
             }
         };
         let started = Instant::now();
-        let (code, stdout, stderr, timed_out) =
-            match tokio::time::timeout(req.timeout, agent.recv()).await {
-                Ok(reply) => {
-                    let (code, out, err) = reply?;
-                    (code, out, err, false)
-                }
-                Err(_) => {
-                    self.kill_marked(container, &marker)
-                        .await
-                        .map_err(|e| AgentError::Lost(e.to_string()))?;
-                    // The agent answers once the killed command is gone, with its output so far.
-                    match tokio::time::timeout(Duration::from_secs(5), agent.recv()).await {
-                        Ok(Ok((_, out, err))) => (137, out, err, true),
-                        _ => {
-                            return Ok(ExecOutput::from_raw(
-                                node,
-                                req,
-                                137,
-                                (&[], &[]),
-                                started.elapsed(),
-                                true,
-                            ))
-                        }
+        let (header, timed_out) = match tokio::time::timeout(req.timeout, agent.recv_header()).await
+        {
+            Ok(header) => (header?, false),
+            Err(_) => {
+                self.kill_marked(container, &marker)
+                    .await
+                    .map_err(|e| AgentError::Lost(e.to_string()))?;
+                // The agent answers once the killed command is gone, with its output so far.
+                match tokio::time::timeout(Duration::from_secs(5), agent.recv_header()).await {
+                    Ok(Ok(header)) => (header, true),
+                    _ => {
+                        let captures = ExecOutput::captures(node, req);
+                        return Ok(ExecOutput::from_captured(
+                            node,
+                            req,
+                            137,
+                            captures,
+                            started.elapsed(),
+                            true,
+                        ));
                     }
                 }
-            };
+            }
+        };
+        let (mut stdout, mut stderr) = ExecOutput::captures(node, req);
+        agent.recv_body(header, &mut stdout, &mut stderr).await?;
         let duration = started.elapsed();
         self.put_agent(container, agent);
-        Ok(ExecOutput::from_raw(
+        let code = if timed_out { 137 } else { header.code };
+        Ok(ExecOutput::from_captured(
             node,
             req,
             code,
-            (&stdout, &stderr),
+            (stdout, stderr),
             duration,
             timed_out,
         ))

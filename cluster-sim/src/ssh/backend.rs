@@ -653,8 +653,15 @@ impl Backend for SshBackend {
             Some(_) => "cd \"$2\" || exit 126",
             None => "cd \"$2\" 2>/dev/null || cd /",
         };
+        // The command writes to files of its own, sent once it ends: a background child it
+        // leaves behind keeps its (unlinked) file, never the channel, so the reply ends when
+        // the command does and holds only what the command wrote.
         let inner = format!(
-            "{PATH_PREFIX}if [ -r \"$1/.cluster-sim/env\" ]; then . \"$1/.cluster-sim/env\"; fi; {cd}; shift 2; \"$@\"; exit $?"
+            "{PATH_PREFIX}if [ -r \"$1/.cluster-sim/env\" ]; then . \"$1/.cluster-sim/env\"; fi; \
+             t=$(mktemp -d \"${{TMPDIR:-/tmp}}/.cluster-sim-exec.XXXXXX\") || exit 125; \
+             {cd}; shift 2; \"$@\" >\"$t/o\" 2>\"$t/e\" </dev/null; c=$?; \
+             if [ -s \"$t/o\" ]; then cat \"$t/o\"; fi; if [ -s \"$t/e\" ]; then cat \"$t/e\" >&2; fi; \
+             rm -rf \"$t\"; exit $c"
         );
         let mut script = format!(
             "{switch}sh -c {} sh {} {} env",
@@ -680,36 +687,30 @@ impl Backend for SshBackend {
         let started = Instant::now();
         // The in-host `timeout` enforces the deadline; this backstop covers a stuck connection.
         let limit = req.timeout + Duration::from_secs(10);
-        let r = h.run("exec", &script, None, limit).await;
+        let (mut stdout, mut stderr) = ExecOutput::captures(node, req);
+        let r = h
+            .run_into("exec", &script, None, limit, &mut stdout, &mut stderr)
+            .await;
         let duration = started.elapsed();
-        let o = match r {
-            Ok(o) => o,
-            Err(BackendError::Other(m)) if m.contains("no answer within") => Output {
-                code: Some(137),
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-            },
+        let code = match r {
+            Ok(code) => code.map_or(-1, i64::from),
+            Err(BackendError::Other(m)) if m.contains("no answer within") => 137,
             Err(e) => return Err(e),
         };
-        let code = o.code.map_or(-1, i64::from);
-        if !switch.is_empty()
-            && code == 1
-            && String::from_utf8_lossy(&o.stderr).starts_with("sudo:")
-        {
+        let out = ExecOutput::from_captured(node, req, code, (stdout, stderr), duration, false);
+        if !switch.is_empty() && code == 1 && out.stderr.starts_with(b"sudo:") {
+            let o = Output {
+                code: Some(1),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            };
             return Err(h.sudo_failure(
                 &format!("exec as user {}", req.user.as_deref().unwrap_or("")),
                 &o,
             ));
         }
         let timed_out = code == 124 || (code == 137 && duration >= req.timeout);
-        Ok(ExecOutput::from_raw(
-            node,
-            req,
-            code,
-            (&o.stdout, &o.stderr),
-            duration,
-            timed_out,
-        ))
+        Ok(ExecOutput { timed_out, ..out })
     }
 
     async fn write_file(

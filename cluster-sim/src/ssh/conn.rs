@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::inventory::Host;
+use crate::capture::Sink;
 use crate::error::BackendError;
 
 /// Channels open at once on one master: sshd refuses more than `MaxSessions` (10 by default).
@@ -56,6 +57,22 @@ impl Output {
                 Some(c) => format!("exit {c}"),
                 None => "killed by a signal".into(),
             })
+    }
+}
+
+/// Copies a stream into a sink in chunks, as it arrives.
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    r: Option<R>,
+    sink: &mut dyn Sink,
+) -> std::io::Result<()> {
+    let Some(mut r) = r else { return Ok(()) };
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        sink.push(&buf[..n]);
     }
 }
 
@@ -293,6 +310,28 @@ impl HostConn {
         stdin: Option<&[u8]>,
         limit: Duration,
     ) -> Result<Output, BackendError> {
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let code = self
+            .run_into(step, script, stdin, limit, &mut stdout, &mut stderr)
+            .await?;
+        Ok(Output {
+            code,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Like [`run`](Self::run), but streams stdout and stderr into `out` and `err` as they
+    /// arrive (what arrived stays there when the call fails), and returns the exit code.
+    pub(crate) async fn run_into(
+        &self,
+        step: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+        out_sink: &mut dyn Sink,
+        err_sink: &mut dyn Sink,
+    ) -> Result<Option<i32>, BackendError> {
         let _permit = self
             .channels
             .acquire()
@@ -333,68 +372,36 @@ impl HostConn {
                     let _ = w.shutdown().await;
                 }
             };
-            let read = |r: Option<openssh::ChildStdout>| async move {
-                let mut buf = Vec::new();
-                if let Some(mut r) = r {
-                    r.read_to_end(&mut buf).await.map(|_| buf)
-                } else {
-                    Ok(buf)
-                }
-            };
-            let read_err = |r: Option<openssh::ChildStderr>| async move {
-                let mut buf = Vec::new();
-                if let Some(mut r) = r {
-                    r.read_to_end(&mut buf).await.map(|_| buf)
-                } else {
-                    Ok(buf)
-                }
-            };
             let run = async {
                 // Output first, then the exit status: waiting ends the output streams.
-                let ((), stdout, stderr) = tokio::join!(feed, read(out), read_err(err));
-                let status = child.wait().await;
-                (
-                    status,
-                    stdout.unwrap_or_default(),
-                    stderr.unwrap_or_default(),
-                )
+                let ((), r1, r2) =
+                    tokio::join!(feed, pump(out, &mut *out_sink), pump(err, &mut *err_sink));
+                (child.wait().await, r1.and(r2))
             };
             return match tokio::time::timeout(limit, run).await {
                 Err(_) => Err(self.fail(
                     step,
                     format!("no answer within {}", humantime::format_duration(limit)),
                 )),
-                Ok((Ok(status), stdout, stderr)) => Ok(Output {
-                    code: status.code(),
-                    stdout,
-                    stderr,
-                }),
+                Ok((Ok(status), _)) => Ok(status.code()),
                 // openssh reports exit 127 as an error; it is an exit code like any other here.
-                Ok((Err(openssh::Error::Remote(e)), stdout, stderr))
+                Ok((Err(openssh::Error::Remote(e)), _))
                     if e.kind() == std::io::ErrorKind::NotFound =>
                 {
-                    Ok(Output {
-                        code: Some(127),
-                        stdout,
-                        stderr,
-                    })
+                    Ok(Some(127))
                 }
-                Ok((Err(openssh::Error::RemoteProcessTerminated), stdout, stderr)) => {
+                Ok((Err(openssh::Error::RemoteProcessTerminated), _)) => {
                     // The mux protocol can't tell a signal from a lost connection: ask the master.
                     if session.check().await.is_ok() {
-                        Ok(Output {
-                            code: None,
-                            stdout,
-                            stderr,
-                        })
+                        Ok(None)
                     } else {
                         Err(self.unreachable(step, "connection lost while the command ran"))
                     }
                 }
-                Ok((Err(e), _, _)) if is_dropped(&e) => {
+                Ok((Err(e), _)) if is_dropped(&e) => {
                     Err(self.unreachable(step, "connection lost while the command ran"))
                 }
-                Ok((Err(e), _, _)) => Err(self.fail(step, e)),
+                Ok((Err(e), _)) => Err(self.fail(step, e)),
             };
         }
     }

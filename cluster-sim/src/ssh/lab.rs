@@ -188,7 +188,7 @@ pub async fn write_lab_inventory(
             .check()
             .map_err(|e| fail("host keys", e.to_string()))?;
         let mut any = false;
-        for line in keys.stdout.lines() {
+        for line in keys.stdout_lossy().lines() {
             let mut parts = line.split_whitespace();
             if let (Some(kind), Some(key)) = (parts.next(), parts.next()) {
                 let _ = writeln!(known, "[127.0.0.1]:{port} {kind} {key}");

@@ -6,17 +6,23 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use cluster_sim::{Cluster, ClusterSpec, NodeState};
+use cluster_sim::{Cluster, ClusterBuilder, ClusterSpec, NodeState};
 use futures::FutureExt;
 use sha2::Digest;
+
+mod output;
+
+use output::{
+    background_writers_stay_out, big_output_is_bounded_and_spooled, binary_output_is_exact,
+};
 
 /// A backend under test: how to bring a cluster up on it, and how to look behind its back.
 pub trait Target: Sync {
     /// Backend name, for messages.
     fn kind(&self) -> &'static str;
 
-    /// Provisions a cluster from `spec` on this backend.
-    fn up(&self, spec: ClusterSpec) -> impl Future<Output = Result<Cluster>> + Send;
+    /// Provisions a cluster from `builder` on this backend.
+    fn up(&self, builder: ClusterBuilder) -> impl Future<Output = Result<Cluster>> + Send;
 
     /// Whether anything of node `node`'s working directory `workdir` is left after teardown,
     /// checked without the backend under test.
@@ -70,7 +76,17 @@ where
     F: FnOnce(Cluster) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let c = t.up(spec).await?;
+    with_cluster_from(t, Cluster::builder(spec), body).await
+}
+
+/// [`with_cluster`] from a prepared builder.
+pub async fn with_cluster_from<T, F, Fut>(t: &T, builder: ClusterBuilder, body: F) -> Result<()>
+where
+    T: Target,
+    F: FnOnce(Cluster) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let c = t.up(builder).await?;
     let mut workdirs = Vec::new();
     for n in c.nodes() {
         let w = n
@@ -110,7 +126,7 @@ pub async fn exec_semantics<T: Target>(t: &T) -> Result<()> {
             let n = c.node("n1")?;
             let o = n.exec("echo out; echo err >&2; exit 7").await?;
             ensure!(
-                (o.code, o.out(), o.stderr.trim()) == (7, "out", "err"),
+                (o.code, o.out().as_ref(), o.err().as_ref()) == (7, "out", "err"),
                 "{o:?}"
             );
             let e = o.check().unwrap_err().to_string();
@@ -136,7 +152,7 @@ pub async fn exec_semantics<T: Target>(t: &T) -> Result<()> {
                 .run()
                 .await?
                 .check()?;
-            ensure!(o.stdout == "a b|c'd|$HOME||", "{:?}", o.stdout);
+            ensure!(o.stdout == b"a b|c'd|$HOME||", "{:?}", o.stdout_lossy());
             // A relative path in the spec's workdir sense: writes land in the working directory.
             let w = n
                 .exec("echo $CLUSTER_SIM_WORKDIR")
@@ -314,7 +330,7 @@ pub async fn etcd3_write_and_read<T: Target>(t: &T) -> Result<()> {
             .exec("etcdctl endpoint health --cluster")
             .await?
             .check()?;
-        let text = format!("{}{}", health.stdout, health.stderr);
+        let text = format!("{}{}", health.stdout_lossy(), health.stderr_lossy());
         ensure!(text.matches("is healthy").count() == 3, "{text}");
         Ok(())
     })
@@ -347,6 +363,9 @@ pub async fn run_all<T: Target>(t: &T) -> Result<()> {
     check!(exec_semantics);
     check!(exec_deadline_kills);
     check!(files_round_trip);
+    check!(background_writers_stay_out);
+    check!(binary_output_is_exact);
+    check!(big_output_is_bounded_and_spooled);
     check!(lifecycle_keeps_data);
     check!(etcd3_write_and_read);
     if failed.is_empty() {

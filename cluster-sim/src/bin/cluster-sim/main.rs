@@ -345,12 +345,28 @@ async fn exec(
     req.workdir = workdir;
     req.user = user;
     req.timeout = timeout;
+    // Output comes back whole once the command ends (the Backend API returns a result, not a
+    // stream). Memory stays bounded all the same: a stream past the in-memory limit is
+    // spooled to a private temporary directory and copied out from there, byte for byte.
+    let spool = tempfile::Builder::new()
+        .prefix("cluster-sim-exec.")
+        .tempdir()
+        .context("cannot make a temporary directory for the command's output")?;
+    req.capture.spool_dir = Some(spool.path().to_path_buf());
     let out = backend
         .exec(&name, &node, &req)
         .await
         .with_context(|| format!("node {node} of {name}: `{}`", req.display()))?;
-    std::io::stdout().write_all(out.stdout.as_bytes())?;
-    std::io::stderr().write_all(out.stderr.as_bytes())?;
+    copy_stream(
+        &out.stdout,
+        out.stdout_truncated.as_ref(),
+        &mut std::io::stdout().lock(),
+    )?;
+    copy_stream(
+        &out.stderr,
+        out.stderr_truncated.as_ref(),
+        &mut std::io::stderr().lock(),
+    )?;
     if out.timed_out {
         eprintln!(
             "cluster-sim: `{}` timed out after {} and was killed",
@@ -359,6 +375,30 @@ async fn exec(
         );
     }
     Ok(ExitCode::from(u8::try_from(out.code).unwrap_or(1)))
+}
+
+/// Writes one stream of a command's output: from its spool file when it outgrew memory.
+fn copy_stream(
+    kept: &[u8],
+    cut: Option<&cluster_sim::Truncated>,
+    to: &mut dyn Write,
+) -> Result<()> {
+    match cut {
+        None => to.write_all(kept)?,
+        Some(t) => match (&t.spool, &t.spool_error) {
+            (Some(path), None) => {
+                let mut f = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                std::io::copy(&mut f, to)?;
+            }
+            _ => bail!(
+                "the command's output could not be kept whole: {}",
+                t.note("output")
+            ),
+        },
+    }
+    to.flush()?;
+    Ok(())
 }
 
 async fn up(
