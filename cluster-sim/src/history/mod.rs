@@ -7,12 +7,14 @@ mod recorder;
 mod register;
 mod set;
 pub mod synthetic;
+mod timeline;
 
 pub use check::{check, CheckReport, Model};
 pub use op::{complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Process};
 pub use recorder::{Pending, Recorder};
 pub use register::BadOp;
 pub use set::SetCounts;
+pub use timeline::timeline_svg;
 
 /// Operations that no valid execution explains, with why.
 #[derive(Debug, Clone, PartialEq)]

@@ -104,6 +104,9 @@ enum Command {
         model: String,
         /// The history file, one JSON record per line.
         history: PathBuf,
+        /// Also draw the history as a timeline (SVG: a lane per process and the nemesis).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Node images.
     Image {
@@ -144,8 +147,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Command::Check { model, history } = &cli.command {
-        return check(model, history);
+    if let Command::Check {
+        model,
+        history,
+        svg,
+    } = &cli.command
+    {
+        return check(model, history, svg.as_deref());
     }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -164,7 +172,7 @@ fn main() -> ExitCode {
 }
 
 /// `cluster-sim check`: judges a saved history without touching any engine.
-fn check(model: &str, path: &std::path::Path) -> ExitCode {
+fn check(model: &str, path: &std::path::Path, svg: Option<&std::path::Path>) -> ExitCode {
     use cluster_sim::history;
     let model: history::Model = match model.parse() {
         Ok(m) => m,
@@ -180,6 +188,12 @@ fn check(model: &str, path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(svg) = svg {
+        if let Err(e) = std::fs::write(svg, history::timeline_svg(&ops)) {
+            eprintln!("cluster-sim: error: cannot write {}: {e}", svg.display());
+            return ExitCode::from(2);
+        }
+    }
     match history::check(&ops, model) {
         Ok(report) => {
             println!("{report}");
@@ -317,7 +331,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Handled in `main`, before any engine is contacted.
-        Command::Check { model, history } => Ok(check(&model, &history)),
+        Command::Check {
+            model,
+            history,
+            svg,
+        } => Ok(check(&model, &history, svg.as_deref())),
     }
 }
 
