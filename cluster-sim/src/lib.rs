@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod docker;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod image;
 mod located;
 pub mod spec;

@@ -31,7 +31,7 @@ use crate::image::{ImageBuilder, NODE_IMAGE};
 use crate::spec::ClusterSpec;
 
 /// Each node's cluster working directory (a container belongs to one cluster only).
-const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
+pub(crate) const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
 
 /// Most bytes of base64 carried in a container's command (one argument may hold 128 KiB).
 const INLINE_FILES_MAX: usize = 96 * 1024;
@@ -50,6 +50,9 @@ const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
   while [ ! -e /.cluster-sim-go ]; do sleep 0.02; done
   : > /.cluster-sim-booted
 fi
+# Preload libfaketime where the image has it, reading its offset from a file fault.rs
+# writes, so a clock fault can skew the service (and only the service) at run time.
+for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && export LD_PRELOAD="$f" FAKETIME_TIMESTAMP_FILE=/dev/shm/cluster-sim/faketime FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done
 exec sh -c "$2""#;
 
 /// The file whose creation starts a node's service on its first boot.
@@ -286,7 +289,7 @@ impl DockerBackend {
             .collect())
     }
 
-    async fn resolve_image(&self, image: &str) -> Result<String, BackendError> {
+    pub(super) async fn resolve_image(&self, image: &str) -> Result<String, BackendError> {
         let mut cache = self.images.lock().await;
         if let Some(tag) = cache.get(image) {
             return Ok(tag.clone());
@@ -617,6 +620,10 @@ impl DockerBackend {
 impl Backend for DockerBackend {
     fn kind(&self) -> &'static str {
         "docker"
+    }
+
+    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+        Some(self)
     }
 
     async fn allocate(
