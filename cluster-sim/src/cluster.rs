@@ -789,7 +789,8 @@ impl Node {
                 });
             }
             tokio::time::sleep(pause.min(ready.interval).min(left)).await;
-            pause *= 2;
+            // Capped: doubling without end overflows `Duration` (a panic) on a long wait.
+            pause = (pause * 2).min(ready.interval.max(Duration::from_millis(20)));
         }
     }
 }

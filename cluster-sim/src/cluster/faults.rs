@@ -38,10 +38,7 @@ impl Cluster {
             None,
             EventKind::Fault,
             match &r {
-                Ok(f) => format!(
-                    "start {f} (nodes {nodes}) in {:.2?}",
-                    started.elapsed()
-                ),
+                Ok(f) => format!("start {f} (nodes {nodes}) in {:.2?}", started.elapsed()),
                 Err(e) => format!("failed to start {kind}: {e}"),
             },
         );
@@ -262,8 +259,10 @@ impl Cluster {
         self.fill_disk_at(node, &path).await
     }
 
-    /// Makes writes under `path` on the node fail with ENOSPC. While full, the files under
-    /// `path` are hidden; files a process already holds open there stay writable.
+    /// Makes writes under `path` on the node fail with ENOSPC. On docker a full tmpfs is
+    /// mounted over `path`: while full, the files under it are hidden, and a process that
+    /// already holds the directory (open files, or its working directory) keeps using the old
+    /// one; paths looked up anew see the full disk. Freeing detaches the mount.
     pub async fn fill_disk_at(&self, node: &str, path: &str) -> Result<ActiveFault, FaultError> {
         if !path.starts_with('/') {
             return Err(FaultError::Invalid(format!(
@@ -350,7 +349,9 @@ impl Cluster {
                     _ = &mut rx => true,
                 };
                 if let Ok(f) = f {
-                    let _ = cluster.end_faults("end a nemesis fault", |x| x.id == f.id).await;
+                    let _ = cluster
+                        .end_faults("end a nemesis fault", |x| x.id == f.id)
+                        .await;
                     done += 1;
                 }
                 if stopped {

@@ -50,9 +50,12 @@ const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
   while [ ! -e /.cluster-sim-go ]; do sleep 0.02; done
   : > /.cluster-sim-booted
 fi
-# Preload libfaketime where the image has it, reading its offset from a file fault.rs
-# writes, so a clock fault can skew the service (and only the service) at run time.
-for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && export LD_PRELOAD="$f" FAKETIME_TIMESTAMP_FILE=/dev/shm/cluster-sim/faketime FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done
+# CLUSTER_SIM_FAKETIME=1 preloads libfaketime into the service (and only the service), its
+# offset read from a file docker/fault.rs writes, so a clock fault can skew it at run time.
+# Opt-in: libfaketime deadlocks programs linked with jemalloc (Debian's redis-server).
+if [ "${CLUSTER_SIM_FAKETIME:-0}" = 1 ]; then
+  for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && export LD_PRELOAD="$f" FAKETIME_TIMESTAMP_FILE=/dev/shm/cluster-sim/faketime FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done
+fi
 exec sh -c "$2""#;
 
 /// The file whose creation starts a node's service on its first boot.

@@ -10,7 +10,7 @@
 //! a dead run's cluster) removes every rule with it.
 //!
 //! A full disk is the one fault a node cannot make itself (mounting needs CAP_SYS_ADMIN, which
-//! nodes do not get): a short-lived privileged helper enters the node's mount namespace and
+//! nodes do not get): a short-lived helper with CAP_SYS_ADMIN enters the node's mount namespace and
 //! mounts a tiny full tmpfs over the path; freeing unmounts it.
 
 use std::collections::HashMap;
@@ -120,7 +120,7 @@ impl FaultBackend for DockerBackend {
              mount -t tmpfs -o size=4k,nr_inodes=64,mode=1777 cluster-sim-full \"$p\" || exit 1; \
              head -c 4096 /dev/zero > \"$p/.cluster-sim-full\" 2>/dev/null; exit 0"
         } else {
-            "p=$1; while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount \"$p\" || exit 1; done"
+            "p=$1; while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount -l \"$p\" || exit 1; done"
         };
         let labels = HashMap::from([
             (LABEL_CLUSTER.to_string(), cluster.to_string()),
@@ -137,7 +137,10 @@ impl FaultBackend for DockerBackend {
                     .to_vec(),
             ),
             host_config: Some(HostConfig {
-                privileged: Some(true),
+                // CAP_SYS_ADMIN to mount and CAP_SYS_PTRACE to open the node's namespace (its pid 1 may
+                // belong to another user); not --privileged, which
+                // engines in restricted hosts refuse ("unable to apply caps").
+                cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
                 pid_mode: Some(format!("container:{name}")),
                 network_mode: Some("none".into()),
                 ..Default::default()
@@ -145,7 +148,9 @@ impl FaultBackend for DockerBackend {
             ..Default::default()
         };
         let d = &self.docker;
-        let opts = CreateContainerOptionsBuilder::default().name(&helper).build();
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&helper)
+            .build();
         d.create_container(Some(opts), body)
             .await
             .map_err(|e| backend_err(node, step)(engine_error(e)))?;
@@ -154,7 +159,10 @@ impl FaultBackend for DockerBackend {
                 .await
                 .map_err(|e| backend_err(node, step)(engine_error(e)))?;
             let waits: Vec<_> = d
-                .wait_container(&helper, Some(WaitContainerOptionsBuilder::default().build()))
+                .wait_container(
+                    &helper,
+                    Some(WaitContainerOptionsBuilder::default().build()),
+                )
                 .try_collect()
                 .await
                 .unwrap_or_default();
@@ -165,7 +173,12 @@ impl FaultBackend for DockerBackend {
             let logs: Vec<_> = d
                 .logs(
                     &helper,
-                    Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()),
+                    Some(
+                        LogsOptionsBuilder::default()
+                            .stdout(true)
+                            .stderr(true)
+                            .build(),
+                    ),
                 )
                 .try_collect()
                 .await

@@ -28,8 +28,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Ledger>>>;
 
 /// One ledger per cluster per process, loaded from the nodes on first use; the async mutex
 /// serialises changes to a cluster.
-static LEDGERS: LazyLock<std::sync::Mutex<HashMap<String, Slot>>> =
-    LazyLock::new(Default::default);
+static LEDGERS: LazyLock<std::sync::Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
 
 fn slot(cluster: &str) -> Slot {
     let mut m = LEDGERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -165,7 +164,10 @@ impl<'a> Faults<'a> {
 
     async fn layouts(&self) -> Result<Vec<(String, NodeLayout)>, FaultError> {
         let jobs = self.nodes.iter().map(|n| async move {
-            Ok::<_, FaultError>((n.name.clone(), self.fb.layout(&self.cluster, &n.name).await?))
+            Ok::<_, FaultError>((
+                n.name.clone(),
+                self.fb.layout(&self.cluster, &n.name).await?,
+            ))
         });
         futures::future::try_join_all(jobs).await
     }
@@ -175,7 +177,11 @@ impl<'a> Faults<'a> {
         let jobs = self.nodes.iter().map(|n| async move {
             let layout = self.fb.layout(&self.cluster, &n.name).await?;
             let text = self
-                .run(&n.name, "read fault state", &linux::load_state_script(&layout))
+                .run(
+                    &n.name,
+                    "read fault state",
+                    &linux::load_state_script(&layout),
+                )
                 .await?;
             Ok::<_, FaultError>(serde_json::from_str::<Ledger>(text.trim()).ok())
         });
@@ -344,8 +350,7 @@ impl<'a> Faults<'a> {
                         return Err(FaultError::Unsupported {
                             node: node.clone(),
                             what: "clock skew".into(),
-                            missing: "libfaketime (Debian package libfaketime) in its image"
-                                .into(),
+                            missing: "libfaketime preloaded into its service (package libfaketime in the image, CLUSTER_SIM_FAKETIME=1 in the node's env)".into(),
                         });
                     }
                 }

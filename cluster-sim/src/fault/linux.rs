@@ -46,8 +46,11 @@ const NETEM_PROBE: &str = "tc qdisc add dev lo root handle 1cf6: netem delay 0ms
 /// Probes the node: one `key=yes|no` line per capability.
 pub(crate) fn probe_script(layout: &NodeLayout) -> String {
     let clock = match &layout.clock_file {
-        Some(_) => "ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1",
-        None => "false",
+        Some(_) => format!(
+            "tr '\\0' '\\n' < /proc/$({})/environ | grep -q '^LD_PRELOAD=.*libfaketime'",
+            layout.service_pid
+        ),
+        None => "false".to_string(),
     };
     format!(
         "y() {{ if \"$@\" >/dev/null 2>&1; then echo \"$k=yes\"; else echo \"$k=no\"; fi; }}\n\
@@ -58,7 +61,7 @@ pub(crate) fn probe_script(layout: &NodeLayout) -> String {
          k=faketime y sh -c {clock}\n\
          k=service y sh -c {svc}\n",
         netem = q(NETEM_PROBE),
-        clock = q(clock),
+        clock = q(&clock),
         svc = q(&format!("[ -n \"$({})\" ]", layout.service_pid)),
     )
 }
@@ -111,11 +114,7 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
             let _ = writeln!(output, "    {o}");
         }
         if !plan.drop_in.is_empty() {
-            let _ = writeln!(
-                input,
-                "    ip saddr {} drop",
-                set(&mut plan.drop_in.iter())
-            );
+            let _ = writeln!(input, "    ip saddr {} drop", set(&mut plan.drop_in.iter()));
         }
         if !plan.drop_out.is_empty() {
             let _ = writeln!(
@@ -124,16 +123,20 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
                 set(&mut plan.drop_out.iter())
             );
         }
-        for l in &plan.loss {
+        for l in plan.loss.iter().filter(|l| l.per_10k > 0) {
             let (chain, field) = match l.direction {
                 super::Direction::In => (&mut input, "saddr"),
                 super::Direction::Out => (&mut output, "daddr"),
             };
+            let chance = if l.per_10k >= 10_000 {
+                String::new()
+            } else {
+                format!(" numgen random mod 10000 < {}", l.per_10k)
+            };
             let _ = writeln!(
                 chain,
-                "    ip {field} {} numgen random mod 10000 < {} drop",
+                "    ip {field} {}{chance} drop",
                 set(&mut l.peers.iter()),
-                l.per_10k
             );
         }
         let _ = write!(
@@ -265,7 +268,11 @@ pub(crate) fn clock_script(
         let _ = writeln!(s, "rm -f {f}");
         return s;
     }
-    let _ = writeln!(s, "printf '%s\\n' {v} > {f}.tmp && mv {f}.tmp {f}", v = q(&value));
+    let _ = writeln!(
+        s,
+        "printf '%s\\n' {v} > {f}.tmp && mv {f}.tmp {f}",
+        v = q(&value)
+    );
     if let Some(ms) = strobe_ms {
         let secs = format!("{:.3}", ms as f64 / 1000.0);
         let lp = format!(

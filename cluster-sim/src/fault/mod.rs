@@ -23,8 +23,7 @@ pub mod types;
 pub use controller::{Capabilities, Faults};
 pub use nemesis::{Nemesis, NemesisFault, NemesisStep};
 pub use types::{
-    format_offset, parse_offset, ActiveFault, Cuts, Direction, FaultKind, Impairment, Shape,
-    Signal,
+    format_offset, parse_offset, ActiveFault, Cuts, Direction, FaultKind, Impairment, Shape, Signal,
 };
 
 /// Environment variable holding the nemesis seed to replay.

@@ -180,7 +180,9 @@ mod tests {
         let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
         let faults = vec![
             NemesisFault::Partition(Shape::RandomHalves { seed: 0 }),
-            NemesisFault::Partition(Shape::OneNode { node: String::new() }),
+            NemesisFault::Partition(Shape::OneNode {
+                node: String::new(),
+            }),
             NemesisFault::Partition(Shape::MajoritiesRing),
             NemesisFault::Freeze,
             NemesisFault::Loss(20.0),

@@ -311,8 +311,7 @@ impl Impairment {
         if self.jitter.is_some() && self.latency.is_none() {
             return Err(FaultError::Invalid("jitter needs a latency".into()));
         }
-        if self == &Self::default() || (self.direction.is_some() && self.is_empty_but_direction())
-        {
+        if self == &Self::default() || (self.direction.is_some() && self.is_empty_but_direction()) {
             return Err(FaultError::Invalid(
                 "an impairment needs loss, rate, latency, duplicate, corrupt or reorder".into(),
             ));
