@@ -138,10 +138,15 @@ impl<'a> Faults<'a> {
         }
         if out.code == i64::from(linux::EXIT_MISSING) {
             let missing = out.stdout.trim().trim_start_matches("missing ").to_string();
+            let netem = missing == "sch_netem";
             return Err(FaultError::Unsupported {
                 node: node.to_string(),
-                what: step.to_string(),
-                missing: if missing == "sch_netem" {
+                what: if netem {
+                    "latency (and jitter, duplicate, corrupt, reorder)".into()
+                } else {
+                    step.to_string()
+                },
+                missing: if netem {
                     "the kernel module sch_netem".into()
                 } else {
                     missing

@@ -161,7 +161,7 @@ impl Shape {
                     ));
                 }
                 // Node i keeps i-r ..= i+r on the ring: 2r+1 >= n/2+1 nodes, a majority.
-                let r = (n / 2 + 1) / 2;
+                let r = (n / 2).div_ceil(2);
                 let mut cuts = BTreeSet::new();
                 for i in 0..n {
                     for j in 0..n {
