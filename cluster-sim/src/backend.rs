@@ -144,4 +144,10 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// Removes everything the cluster holds. Idempotent.
     async fn destroy(&self, cluster: &str) -> Result<(), BackendError>;
+
+    /// The fault capability (partitions, impairments, service, clock and disk faults), where
+    /// this backend offers it.
+    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+        None
+    }
 }

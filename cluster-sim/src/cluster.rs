@@ -13,6 +13,9 @@ use crate::exec::{ExecOutput, ExecRequest, OutputCapture};
 use crate::spec::{ClusterSpec, NodeSpec};
 use crate::template::{self, TemplateContext, TemplateNode};
 
+mod faults;
+pub use faults::NemesisHandle;
+
 /// What happened to a cluster, for a test's timeline (`test.log`).
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -41,6 +44,8 @@ pub enum EventKind {
     Lifecycle,
     /// Teardown.
     Teardown,
+    /// A fault started or ended (partition, impairment, freeze, clock, disk, nemesis).
+    Fault,
 }
 
 impl fmt::Display for EventKind {
@@ -52,6 +57,7 @@ impl fmt::Display for EventKind {
             EventKind::Transfer => "transfer",
             EventKind::Lifecycle => "lifecycle",
             EventKind::Teardown => "teardown",
+            EventKind::Fault => "fault",
         })
     }
 }
@@ -485,6 +491,7 @@ impl Cluster {
             return Ok(());
         }
         let started = Instant::now();
+        self.undo_faults().await;
         let r = self.inner.backend.destroy(&self.inner.name).await;
         self.emit(
             None,

@@ -23,6 +23,7 @@ pub mod docker;
 pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod history;
 pub mod image;
 mod located;

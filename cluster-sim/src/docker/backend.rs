@@ -31,7 +31,7 @@ use crate::image::{ImageBuilder, NODE_IMAGE};
 use crate::spec::ClusterSpec;
 
 /// Each node's cluster working directory (a container belongs to one cluster only).
-const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
+pub(crate) const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
 
 /// Most bytes of base64 carried in a container's command (one argument may hold 128 KiB).
 const INLINE_FILES_MAX: usize = 96 * 1024;
@@ -49,6 +49,12 @@ const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
   if [ -n "$1" ]; then printf '%s' "$1" | base64 -d | tar -x -C / || exit 1; fi
   while [ ! -e /.cluster-sim-go ]; do sleep 0.02; done
   : > /.cluster-sim-booted
+fi
+# CLUSTER_SIM_FAKETIME=1 preloads libfaketime into the service (and only the service), its
+# offset read from a file docker/fault.rs writes, so a clock fault can skew it at run time.
+# Opt-in: libfaketime deadlocks programs linked with jemalloc (Debian's redis-server).
+if [ "${CLUSTER_SIM_FAKETIME:-0}" = 1 ]; then
+  for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && export LD_PRELOAD="$f" FAKETIME_TIMESTAMP_FILE=/dev/shm/cluster-sim/faketime FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done
 fi
 exec sh -c "$2""#;
 
@@ -286,7 +292,7 @@ impl DockerBackend {
             .collect())
     }
 
-    async fn resolve_image(&self, image: &str) -> Result<String, BackendError> {
+    pub(super) async fn resolve_image(&self, image: &str) -> Result<String, BackendError> {
         let mut cache = self.images.lock().await;
         if let Some(tag) = cache.get(image) {
             return Ok(tag.clone());
@@ -624,6 +630,10 @@ impl DockerBackend {
 impl Backend for DockerBackend {
     fn kind(&self) -> &'static str {
         "docker"
+    }
+
+    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+        Some(self)
     }
 
     async fn allocate(

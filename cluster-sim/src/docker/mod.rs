@@ -3,6 +3,7 @@
 mod agent;
 mod backend;
 mod exec;
+mod fault;
 mod owner;
 mod reaper;
 mod subnet;

@@ -139,7 +139,11 @@ mod tests {
         });
         let svg = timeline_svg(&h);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert_eq!(svg.matches("process ").count() - 40, 4, "4 lanes and 40 op tooltips");
+        assert_eq!(
+            svg.matches("process ").count() - 40,
+            4,
+            "4 lanes and 40 op tooltips"
+        );
         assert!(svg.contains("partition &quot;halves&quot; (from"), "{svg}");
     }
 }

@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use cluster_sim::docker::DockerBackend;
 use cluster_sim::{Backend, Cluster, ClusterSpec, ExecRequest, NodeAction};
 
+mod faults;
+
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
 #[command(name = "cluster-sim", version, about, long_about = None)]
@@ -113,6 +115,8 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    #[command(flatten)]
+    Fault(faults::FaultCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -317,6 +321,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Image {
             command: ImageCommand::Build { force },
         } => {

@@ -1,0 +1,399 @@
+//! The fault verbs of [`Cluster`]: partitions, impairments, service, clock and disk faults, the
+//! nemesis. Each is an event in the cluster's timeline; `down()` undoes whatever is left.
+
+use std::time::{Duration, Instant};
+
+use super::{Cluster, EventKind};
+use crate::fault::controller::forget;
+use crate::fault::{
+    ActiveFault, Capabilities, Cuts, FaultBackend, FaultError, FaultKind, Faults, Impairment,
+    Nemesis, Shape, Signal,
+};
+
+impl Cluster {
+    fn fault_backend(&self) -> Result<&dyn FaultBackend, FaultError> {
+        self.inner
+            .backend
+            .faults()
+            .ok_or_else(|| FaultError::NotOnBackend {
+                backend: self.inner.backend.kind().into(),
+                what: "faults".into(),
+            })
+    }
+
+    async fn fault_ctl(&self) -> Result<Faults<'_>, FaultError> {
+        Faults::new(
+            self.fault_backend()?,
+            &self.inner.name,
+            Some(self.addrs().to_vec()),
+        )
+        .await
+    }
+
+    async fn start_fault(&self, kind: FaultKind) -> Result<ActiveFault, FaultError> {
+        let started = Instant::now();
+        let r = async { self.fault_ctl().await?.start(kind.clone()).await }.await;
+        let nodes = kind.nodes().join(",");
+        self.emit(
+            None,
+            EventKind::Fault,
+            match &r {
+                Ok(f) => format!("start {f} (nodes {nodes}) in {:.2?}", started.elapsed()),
+                Err(e) => format!("failed to start {kind}: {e}"),
+            },
+        );
+        r
+    }
+
+    async fn end_faults(
+        &self,
+        what: &str,
+        pick: impl Fn(&ActiveFault) -> bool,
+    ) -> Result<Vec<ActiveFault>, FaultError> {
+        let started = Instant::now();
+        let r = async { self.fault_ctl().await?.end_where(pick).await }.await;
+        match &r {
+            Ok(ended) => {
+                for f in ended {
+                    self.emit(
+                        None,
+                        EventKind::Fault,
+                        format!(
+                            "end {f} (nodes {}) in {:.2?}",
+                            f.kind.nodes().join(","),
+                            started.elapsed()
+                        ),
+                    );
+                }
+            }
+            Err(e) => self.emit(None, EventKind::Fault, format!("failed to {what}: {e}")),
+        }
+        r
+    }
+
+    /// Cuts every link between nodes of different groups, both ways:
+    /// `cluster.partition(&[&["n1"], &["n2", "n3"]])`. A node in no group keeps its links.
+    pub async fn partition<G: AsRef<[S]>, S: AsRef<str>>(
+        &self,
+        groups: &[G],
+    ) -> Result<ActiveFault, FaultError> {
+        let cuts = Cuts::between_groups(groups)?;
+        let shape = groups
+            .iter()
+            .map(|g| {
+                g.as_ref()
+                    .iter()
+                    .map(|s| s.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        self.start_fault(FaultKind::Partition { shape, cuts }).await
+    }
+
+    /// Drops `from`'s packets to `to`; `to`'s packets to `from` still flow. (TCP needs both
+    /// directions, so connections between the two fail either way; datagrams show the cut.)
+    pub async fn partition_oneway(&self, from: &str, to: &str) -> Result<ActiveFault, FaultError> {
+        let cuts = Cuts::oneway(from, to)?;
+        self.start_fault(FaultKind::Partition {
+            shape: format!("{from} -> {to}"),
+            cuts,
+        })
+        .await
+    }
+
+    /// Cuts a node off from every other node.
+    pub async fn isolate(&self, node: &str) -> Result<ActiveFault, FaultError> {
+        self.partition_shape(Shape::OneNode {
+            node: node.to_string(),
+        })
+        .await
+    }
+
+    /// A partition of a named shape (halves, random halves, one node, bridge, majorities ring).
+    pub async fn partition_shape(&self, shape: Shape) -> Result<ActiveFault, FaultError> {
+        let names: Vec<String> = self.addrs().iter().map(|a| a.name.clone()).collect();
+        let cuts = shape.cuts(&names)?;
+        self.start_fault(FaultKind::Partition {
+            shape: shape.to_string(),
+            cuts,
+        })
+        .await
+    }
+
+    /// Ends every network fault: partitions and impairments.
+    pub async fn heal(&self) -> Result<Vec<ActiveFault>, FaultError> {
+        self.end_faults("heal", |f| f.kind.is_network()).await
+    }
+
+    /// Degrades a node's links to every other node (out, unless the impairment says inbound).
+    pub async fn impair(&self, node: &str, imp: Impairment) -> Result<ActiveFault, FaultError> {
+        self.start_fault(FaultKind::Impair {
+            node: node.to_string(),
+            peer: None,
+            impairment: imp,
+        })
+        .await
+    }
+
+    /// Degrades the link from `node` to `peer` (or from `peer`, if the impairment is inbound).
+    pub async fn impair_link(
+        &self,
+        node: &str,
+        peer: &str,
+        imp: Impairment,
+    ) -> Result<ActiveFault, FaultError> {
+        self.start_fault(FaultKind::Impair {
+            node: node.to_string(),
+            peer: Some(peer.to_string()),
+            impairment: imp,
+        })
+        .await
+    }
+
+    /// Ends every impairment (partitions stay).
+    pub async fn clear_impairments(&self) -> Result<Vec<ActiveFault>, FaultError> {
+        self.end_faults("clear impairments", |f| {
+            matches!(f.kind, FaultKind::Impair { .. })
+        })
+        .await
+    }
+
+    /// Stops the node's service (SIGSTOP to its process group); the node still answers exec.
+    pub async fn freeze(&self, node: &str) -> Result<ActiveFault, FaultError> {
+        self.start_fault(FaultKind::Freeze {
+            node: node.to_string(),
+        })
+        .await
+    }
+
+    /// Resumes a frozen service (SIGCONT).
+    pub async fn thaw(&self, node: &str) -> Result<Vec<ActiveFault>, FaultError> {
+        self.end_faults(
+            "thaw",
+            |f| matches!(&f.kind, FaultKind::Freeze { node: n } if n == node),
+        )
+        .await
+    }
+
+    /// Sends `signal` to the node's service process group (SIGKILL: the service dies; on docker
+    /// the node's container ends with it).
+    pub async fn kill_service(&self, node: &str, signal: Signal) -> Result<(), FaultError> {
+        let r = async { self.fault_ctl().await?.signal_service(node, signal).await }.await;
+        self.emit(
+            Some(node),
+            EventKind::Fault,
+            match &r {
+                Ok(()) => format!("sent SIG{} to the service", signal.name()),
+                Err(e) => format!("failed to signal the service: {e}"),
+            },
+        );
+        r
+    }
+
+    /// Offsets the clock the node's service sees by `offset_ms` (negative: behind). Reaches
+    /// programs that read the time through libc; Go programs read it from the vDSO and do not
+    /// see it.
+    pub async fn skew(&self, node: &str, offset_ms: i64) -> Result<ActiveFault, FaultError> {
+        self.reset_clock_quiet(node).await?;
+        self.start_fault(FaultKind::Clock {
+            node: node.to_string(),
+            offset_ms,
+            strobe_ms: None,
+        })
+        .await
+    }
+
+    /// Flips the service's clock between `offset_ms` and true time every `period` (seen at
+    /// most a second late).
+    pub async fn strobe(
+        &self,
+        node: &str,
+        offset_ms: i64,
+        period: Duration,
+    ) -> Result<ActiveFault, FaultError> {
+        self.reset_clock_quiet(node).await?;
+        self.start_fault(FaultKind::Clock {
+            node: node.to_string(),
+            offset_ms,
+            strobe_ms: Some(period.as_millis() as u64),
+        })
+        .await
+    }
+
+    async fn reset_clock_quiet(&self, node: &str) -> Result<(), FaultError> {
+        let has = self
+            .faults()
+            .await?
+            .iter()
+            .any(|f| matches!(&f.kind, FaultKind::Clock { node: n, .. } if n == node));
+        if has {
+            self.reset_clock(node).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the node's service its true clock back.
+    pub async fn reset_clock(&self, node: &str) -> Result<Vec<ActiveFault>, FaultError> {
+        self.end_faults(
+            "reset the clock",
+            |f| matches!(&f.kind, FaultKind::Clock { node: n, .. } if n == node),
+        )
+        .await
+    }
+
+    /// The time the node's service sees, in Unix milliseconds.
+    pub async fn service_time_ms(&self, node: &str) -> Result<i64, FaultError> {
+        self.fault_ctl().await?.service_time_ms(node).await
+    }
+
+    /// Makes writes under the node's working directory fail with ENOSPC.
+    pub async fn fill_disk(&self, node: &str) -> Result<ActiveFault, FaultError> {
+        let path = self
+            .addrs()
+            .iter()
+            .find(|a| a.name == node)
+            .map(|a| a.workdir.clone())
+            .ok_or_else(|| FaultError::UnknownNode(node.to_string()))?;
+        self.fill_disk_at(node, &path).await
+    }
+
+    /// Makes writes under `path` on the node fail with ENOSPC. On docker a full tmpfs is
+    /// mounted over `path`: while full, the files under it are hidden, and a process that
+    /// already holds the directory (open files, or its working directory) keeps using the old
+    /// one; paths looked up anew see the full disk. Freeing detaches the mount.
+    pub async fn fill_disk_at(&self, node: &str, path: &str) -> Result<ActiveFault, FaultError> {
+        if !path.starts_with('/') {
+            return Err(FaultError::Invalid(format!(
+                "fill disk: {path:?} is not an absolute path"
+            )));
+        }
+        self.start_fault(FaultKind::Disk {
+            node: node.to_string(),
+            path: path.trim_end_matches('/').to_string(),
+        })
+        .await
+    }
+
+    /// Frees every full disk of the node.
+    pub async fn free_disk(&self, node: &str) -> Result<Vec<ActiveFault>, FaultError> {
+        self.end_faults(
+            "free the disk",
+            |f| matches!(&f.kind, FaultKind::Disk { node: n, .. } if n == node),
+        )
+        .await
+    }
+
+    /// Ends one fault by id.
+    pub async fn end_fault(&self, id: u64) -> Result<ActiveFault, FaultError> {
+        let mut ended = self.end_faults("end a fault", |f| f.id == id).await?;
+        ended.pop().ok_or(FaultError::UnknownFault(id))
+    }
+
+    /// The active faults, oldest first.
+    pub async fn faults(&self) -> Result<Vec<ActiveFault>, FaultError> {
+        self.fault_ctl().await?.list().await
+    }
+
+    /// What a node supports (nft, tc, htb, netem, faketime).
+    pub async fn capabilities(&self, node: &str) -> Result<Capabilities, FaultError> {
+        self.fault_ctl().await?.capabilities(node).await
+    }
+
+    /// Ends every fault before teardown, so nothing outlives the cluster on hosts that do.
+    pub(super) async fn undo_faults(&self) {
+        if self.inner.backend.faults().is_some() {
+            let has = match self.fault_ctl().await {
+                Ok(c) => c.list().await.map(|l| !l.is_empty()).unwrap_or(false),
+                Err(_) => false,
+            };
+            if has {
+                let _ = self.end_faults("undo faults at teardown", |_| true).await;
+            }
+        }
+        forget(&self.inner.name);
+    }
+
+    /// Runs a nemesis in the background until [`NemesisHandle::stop`]; its seed goes to the
+    /// timeline (replay it with `CLUSTER_SIM_SEED`).
+    pub fn nemesis(&self, nemesis: Nemesis) -> NemesisHandle {
+        let names: Vec<String> = self.addrs().iter().map(|a| a.name.clone()).collect();
+        self.emit(
+            None,
+            EventKind::Fault,
+            format!(
+                "nemesis seed={} every {} heal after {} (replay with {}={})",
+                nemesis.seed,
+                humantime::format_duration(nemesis.every),
+                humantime::format_duration(nemesis.heal_after),
+                crate::fault::SEED_VAR,
+                nemesis.seed
+            ),
+        );
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let cluster = self.clone();
+        let seed = nemesis.seed;
+        let task = tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut done = 0usize;
+            for step in nemesis.schedule(&names, 100_000) {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(start + step.at) => {}
+                    _ = &mut rx => return done,
+                }
+                let f = cluster.start_fault(step.kind).await;
+                let heal = tokio::time::sleep(nemesis.heal_after.min(nemesis.every));
+                let stopped = tokio::select! {
+                    _ = heal => false,
+                    _ = &mut rx => true,
+                };
+                if let Ok(f) = f {
+                    let _ = cluster
+                        .end_faults("end a nemesis fault", |x| x.id == f.id)
+                        .await;
+                    done += 1;
+                }
+                if stopped {
+                    return done;
+                }
+            }
+            done
+        });
+        NemesisHandle {
+            seed,
+            stop: Some(tx),
+            task,
+        }
+    }
+}
+
+/// A running nemesis.
+pub struct NemesisHandle {
+    seed: u64,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<usize>,
+}
+
+impl NemesisHandle {
+    /// Its seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Stops it, ending the fault in force; returns how many faults it ran.
+    pub async fn stop(mut self) -> usize {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.unwrap_or(0)
+    }
+}
+
+impl Drop for NemesisHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}

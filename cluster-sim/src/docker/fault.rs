@@ -1,0 +1,199 @@
+//! Faults on the docker backend.
+//!
+//! Network rules go into each node's own network namespace through the node's exec agent: a
+//! rule change then costs a fork in an already running shell (a few milliseconds), where a
+//! helper container sharing the namespace (`--network container:<id>`) costs a container
+//! create and start per change (hundreds of milliseconds), too slow for a 100 ms partition.
+//! The price is that the node's image needs `nft` (and `tc` for shaping): the node image has
+//! them, and a user's image without them gets one clear "node n1: ... needs nft" error. Rules
+//! live and die with the container's namespace, so removing a cluster (or the reaper removing
+//! a dead run's cluster) removes every rule with it.
+//!
+//! A full disk is the one fault a node cannot make itself (mounting needs CAP_SYS_ADMIN, which
+//! nodes do not get): a short-lived helper with CAP_SYS_ADMIN enters the node's mount namespace and
+//! mounts a tiny full tmpfs over the path; freeing unmounts it.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use futures::TryStreamExt;
+
+use super::backend::{engine_error, DockerBackend, DOCKER_WORKDIR};
+use super::owner::{LABEL_CLUSTER, LABEL_OWNER};
+use crate::backend::NodeAddr;
+use crate::exec::{ExecOutput, ExecRequest};
+use crate::fault::linux::{q, table_name};
+use crate::fault::{FaultBackend, FaultError, NodeLayout};
+use crate::image::NODE_IMAGE;
+
+/// Where a docker node keeps fault state: its private /dev/shm, which a container restart
+/// empties just as it empties the network namespace, so state and rules never disagree.
+const STATE_DIR: &str = "/dev/shm/cluster-sim";
+
+/// The file the node's service reads its clock offset from (see `BOOT_SCRIPT`).
+pub(crate) const CLOCK_FILE: &str = "/dev/shm/cluster-sim/faketime";
+
+/// Prints the pid of the node's service: the child of the container's init (tini), which
+/// tini makes the leader of its own process group. Exec'd commands have no parent inside the
+/// container, so they never match.
+const SERVICE_PID: &str = "pgrep -o -P 1 2>/dev/null || for s in /proc/[0-9]*/stat; do set -- $(cat \"$s\" 2>/dev/null); [ \"$4\" = 1 ] && { echo \"$1\"; break; }; done";
+
+fn backend_err(node: &str, step: &str) -> impl FnOnce(crate::error::BackendError) -> FaultError {
+    let (node, step) = (node.to_string(), step.to_string());
+    move |source| FaultError::Backend { node, step, source }
+}
+
+#[async_trait]
+impl FaultBackend for DockerBackend {
+    fn fault_backend_kind(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn fault_nodes(&self, cluster: &str) -> Result<Vec<NodeAddr>, FaultError> {
+        let list = self
+            .containers(Some(cluster))
+            .await
+            .map_err(backend_err("-", "list nodes"))?;
+        let nodes: Vec<NodeAddr> = list
+            .into_iter()
+            .filter(|c| !c.node.is_empty())
+            .map(|c| NodeAddr {
+                name: c.node,
+                address: c.address,
+                workdir: DOCKER_WORKDIR.to_string(),
+            })
+            .collect();
+        if nodes.is_empty() {
+            return Err(FaultError::Invalid(format!("no cluster named {cluster:?}")));
+        }
+        Ok(nodes)
+    }
+
+    async fn layout(&self, cluster: &str, _node: &str) -> Result<NodeLayout, FaultError> {
+        Ok(NodeLayout {
+            state_dir: STATE_DIR.into(),
+            service_pid: SERVICE_PID.into(),
+            table: table_name(cluster),
+            keep: None,
+            clock_file: Some(CLOCK_FILE.into()),
+        })
+    }
+
+    async fn run_root(
+        &self,
+        cluster: &str,
+        node: &str,
+        script: &str,
+    ) -> Result<ExecOutput, FaultError> {
+        let mut req = ExecRequest::shell(script);
+        req.timeout = std::time::Duration::from_secs(30);
+        self.run(cluster, node, &req)
+            .await
+            .map_err(backend_err(node, "exec"))
+    }
+
+    async fn disk(
+        &self,
+        cluster: &str,
+        node: &str,
+        path: &str,
+        full: bool,
+    ) -> Result<(), FaultError> {
+        let step = if full { "fill disk" } else { "free disk" };
+        let name = self
+            .known(cluster, node)
+            .await
+            .map_err(backend_err(node, step))?;
+        let image = self
+            .resolve_image(NODE_IMAGE)
+            .await
+            .map_err(backend_err(node, step))?;
+        // A 4 KiB tmpfs holding a 4 KiB file: files can still be made there, but no byte
+        // can be written. Its source name marks it as ours.
+        let script = if full {
+            "p=$1; mkdir -p \"$p\" || exit 1; grep -q \"^cluster-sim-full $p \" /proc/mounts && exit 0; \
+             mount -t tmpfs -o size=4k,nr_inodes=64,mode=1777 cluster-sim-full \"$p\" || exit 1; \
+             head -c 4096 /dev/zero > \"$p/.cluster-sim-full\" 2>/dev/null; exit 0"
+        } else {
+            "p=$1; while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount -l \"$p\" || exit 1; done"
+        };
+        let labels = HashMap::from([
+            (LABEL_CLUSTER.to_string(), cluster.to_string()),
+            (LABEL_OWNER.to_string(), super::owner::current_owner()),
+        ]);
+        let helper = format!("{name}-disk-{}", std::process::id());
+        let body = ContainerCreateBody {
+            image: Some(image),
+            labels: Some(labels),
+            entrypoint: Some(vec!["nsenter".into()]),
+            cmd: Some(
+                ["-t", "1", "-m", "--", "sh", "-c", script, "sh", path]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            host_config: Some(HostConfig {
+                // CAP_SYS_ADMIN to mount and CAP_SYS_PTRACE to open the node's namespace (its pid 1 may
+                // belong to another user); not --privileged, which
+                // engines in restricted hosts refuse ("unable to apply caps").
+                cap_add: Some(vec!["SYS_ADMIN".into(), "SYS_PTRACE".into()]),
+                pid_mode: Some(format!("container:{name}")),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let d = &self.docker;
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&helper)
+            .build();
+        d.create_container(Some(opts), body)
+            .await
+            .map_err(|e| backend_err(node, step)(engine_error(e)))?;
+        let result = async {
+            d.start_container(&helper, None)
+                .await
+                .map_err(|e| backend_err(node, step)(engine_error(e)))?;
+            let waits: Vec<_> = d
+                .wait_container(
+                    &helper,
+                    Some(WaitContainerOptionsBuilder::default().build()),
+                )
+                .try_collect()
+                .await
+                .unwrap_or_default();
+            let code = waits.first().map(|w| w.status_code).unwrap_or(-1);
+            if code == 0 {
+                return Ok(());
+            }
+            let logs: Vec<_> = d
+                .logs(
+                    &helper,
+                    Some(
+                        LogsOptionsBuilder::default()
+                            .stdout(true)
+                            .stderr(true)
+                            .build(),
+                    ),
+                )
+                .try_collect()
+                .await
+                .unwrap_or_default();
+            let text: String = logs.into_iter().map(|l| l.to_string()).collect();
+            Err(FaultError::Apply {
+                node: node.to_string(),
+                step: format!("{step} at {}", q(path)),
+                code,
+                detail: text.trim().to_string(),
+            })
+        }
+        .await;
+        let rm = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = d.remove_container(&helper, Some(rm)).await;
+        result
+    }
+}

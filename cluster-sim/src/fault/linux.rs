@@ -1,0 +1,289 @@
+//! Shell scripts that bring a Linux node to a [`NodePlan`] (one nftables transaction, tc for
+//! shaping), probe what it supports, signal its service and set its clock. Run as root in the
+//! node's network namespace by whichever backend owns the node.
+
+use std::fmt::Write as _;
+
+use super::plan::NodePlan;
+use super::types::Impairment;
+use super::NodeLayout;
+
+/// The handle of our root qdisc; a root qdisc with another handle is someone else's.
+pub(crate) const QDISC_HANDLE: &str = "1cf5";
+
+/// Exit code of a script that found a missing capability; its stdout names it.
+pub(crate) const EXIT_MISSING: i32 = 73;
+
+/// Exit code of a script that found no service to signal.
+pub(crate) const EXIT_NO_SERVICE: i32 = 74;
+
+/// Single-quotes a string for sh.
+pub(crate) fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// An nftables table name from a cluster name: `cluster_sim_` and the name with every other
+/// character an underscore (nft identifiers take letters, digits, `_` and `.`).
+pub(crate) fn table_name(cluster: &str) -> String {
+    let tail: String = cluster
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("cluster_sim_{tail}")
+}
+
+/// Prints `missing NAME` and exits [`EXIT_MISSING`] when a command is not on PATH.
+fn need(tool: &str) -> String {
+    format!(
+        "command -v {tool} >/dev/null 2>&1 || {{ echo 'missing {tool}'; exit {EXIT_MISSING}; }}\n"
+    )
+}
+
+/// The netem probe: adds and removes a netem qdisc on the loopback device of the node's own
+/// network namespace (the kernel loads the module on demand where it exists).
+const NETEM_PROBE: &str = "tc qdisc add dev lo root handle 1cf6: netem delay 0ms >/dev/null 2>&1 && tc qdisc del dev lo root handle 1cf6: >/dev/null 2>&1";
+
+/// Probes the node: one `key=yes|no` line per capability.
+pub(crate) fn probe_script(layout: &NodeLayout) -> String {
+    let clock = match &layout.clock_file {
+        Some(_) => format!(
+            "tr '\\0' '\\n' < /proc/$({})/environ | grep -q '^LD_PRELOAD=.*libfaketime'",
+            layout.service_pid
+        ),
+        None => "false".to_string(),
+    };
+    format!(
+        "y() {{ if \"$@\" >/dev/null 2>&1; then echo \"$k=yes\"; else echo \"$k=no\"; fi; }}\n\
+         k=nft y command -v nft\n\
+         k=tc y command -v tc\n\
+         k=htb y sh -c 'tc qdisc add dev lo root handle 1cf6: htb && tc qdisc del dev lo root handle 1cf6:'\n\
+         k=netem y sh -c {netem}\n\
+         k=faketime y sh -c {clock}\n\
+         k=service y sh -c {svc}\n",
+        netem = q(NETEM_PROBE),
+        clock = q(&clock),
+        svc = q(&format!("[ -n \"$({})\" ]", layout.service_pid)),
+    )
+}
+
+/// Writes the fault ledger (JSON) into the node's state directory.
+pub(crate) fn save_state_script(layout: &NodeLayout, json: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+    let dir = q(&layout.state_dir);
+    format!(
+        "mkdir -p {dir} && printf %s {b64} | base64 -d > {dir}/faults.json.tmp && mv {dir}/faults.json.tmp {dir}/faults.json\n",
+        b64 = q(&b64)
+    )
+}
+
+/// Prints the node's saved ledger, or nothing.
+pub(crate) fn load_state_script(layout: &NodeLayout) -> String {
+    format!("cat {}/faults.json 2>/dev/null; true", q(&layout.state_dir))
+}
+
+/// Brings the node's nftables table and tc state to `plan` (and saves the ledger) in one
+/// script: the table is replaced in one nft transaction, so no packet sees half a plan.
+pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &str) -> String {
+    let mut s = String::from("set -e\n");
+    if !plan.is_empty() {
+        s.push_str(&need("nft"));
+    }
+    if !plan.shape.is_empty() {
+        s.push_str(&need("tc"));
+        s.push_str(&need("ip"));
+    }
+    if plan.needs_netem() {
+        let _ = writeln!(
+            s,
+            "{NETEM_PROBE} || {{ echo 'missing sch_netem'; exit {EXIT_MISSING}; }}"
+        );
+    }
+    // nft: declare then delete the table (so deleting never fails), then rebuild it.
+    let t = &layout.table;
+    let mut nft = format!("table inet {t} {{}}\ndelete table inet {t}\n");
+    if !plan.drop_in.is_empty() || !plan.drop_out.is_empty() || !plan.loss.is_empty() {
+        let set = |v: &mut dyn Iterator<Item = &String>| {
+            let items: Vec<&str> = v.map(String::as_str).collect();
+            format!("{{ {} }}", items.join(", "))
+        };
+        let mut input = String::new();
+        let mut output = String::new();
+        if let Some((i, o)) = &layout.keep {
+            let _ = writeln!(input, "    {i}");
+            let _ = writeln!(output, "    {o}");
+        }
+        if !plan.drop_in.is_empty() {
+            let _ = writeln!(input, "    ip saddr {} drop", set(&mut plan.drop_in.iter()));
+        }
+        if !plan.drop_out.is_empty() {
+            let _ = writeln!(
+                output,
+                "    ip daddr {} drop",
+                set(&mut plan.drop_out.iter())
+            );
+        }
+        for l in plan.loss.iter().filter(|l| l.per_10k > 0) {
+            let (chain, field) = match l.direction {
+                super::Direction::In => (&mut input, "saddr"),
+                super::Direction::Out => (&mut output, "daddr"),
+            };
+            let chance = if l.per_10k >= 10_000 {
+                String::new()
+            } else {
+                format!(" numgen random mod 10000 < {}", l.per_10k)
+            };
+            let _ = writeln!(
+                chain,
+                "    ip {field} {}{chance} drop",
+                set(&mut l.peers.iter()),
+            );
+        }
+        let _ = write!(
+            nft,
+            "table inet {t} {{\n  chain input {{\n    type filter hook input priority -5; policy accept;\n{input}  }}\n  chain output {{\n    type filter hook output priority -5; policy accept;\n{output}  }}\n}}\n"
+        );
+    }
+    if plan.is_empty() {
+        // Nothing to keep: remove the table if it exists, and need no nft where none exists.
+        let _ = writeln!(
+            s,
+            "if command -v nft >/dev/null 2>&1; then nft -f - <<'CLUSTER_SIM_NFT'\n{nft}CLUSTER_SIM_NFT\nfi"
+        );
+    } else {
+        let _ = writeln!(s, "nft -f - <<'CLUSTER_SIM_NFT'\n{nft}CLUSTER_SIM_NFT");
+    }
+    s.push_str(&shape_script(plan));
+    s.push_str(&save_state_script(layout, state_json));
+    s
+}
+
+/// tc: an htb root qdisc of our own handle on the device toward the peers, a class per
+/// distinct shaping, a u32 filter per peer address, netem as the class's leaf where needed.
+/// Traffic to anywhere else stays unclassified and passes unshaped.
+fn shape_script(plan: &NodePlan) -> String {
+    let h = QDISC_HANDLE;
+    // Our qdisc goes on every device that reaches a peer; remove it from wherever it is first.
+    let mut s = format!(
+        "for d in $(ls /sys/class/net); do if tc qdisc show dev \"$d\" root 2>/dev/null | grep -q ' {h}: '; then tc qdisc del dev \"$d\" root; fi; done\n"
+    );
+    if plan.shape.is_empty() {
+        // No tc on a node that never shaped is fine.
+        return format!("if command -v tc >/dev/null 2>&1; then\n{s}fi\n");
+    }
+    let mut classes: Vec<&Impairment> = Vec::new();
+    for imp in plan.shape.values() {
+        if !classes.contains(&imp) {
+            classes.push(imp);
+        }
+    }
+    let _ = writeln!(s, "devs=''");
+    for (peer, imp) in &plan.shape {
+        let class = 10 + classes.iter().position(|c| *c == imp).unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "d=$(ip -o route get {peer} | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')\n\
+             case \" $devs \" in *\" $d \"*) ;; *)\n\
+             \x20 cur=$(tc qdisc show dev \"$d\" root | head -n1)\n\
+             \x20 case \"$cur\" in *htb*|*tbf*|*netem*|*hfsc*|*prio*|*cbq*) echo \"device $d already has a root qdisc we did not make: $cur\" >&2; exit 1;; esac\n\
+             \x20 tc qdisc add dev \"$d\" root handle {h}: htb\n"
+        );
+        for (i, c) in classes.iter().enumerate() {
+            let rate = c.rate.clone().unwrap_or_else(|| "100gbit".into());
+            let _ = writeln!(
+                s,
+                "  tc class add dev \"$d\" parent {h}: classid {h}:{id} htb rate {rate} ceil {rate} burst 16k",
+                id = 10 + i
+            );
+            if c.needs_netem() {
+                let _ = writeln!(
+                    s,
+                    "  tc qdisc add dev \"$d\" parent {h}:{id} handle {leaf}: netem{args}",
+                    id = 10 + i,
+                    leaf = 100 + i,
+                    args = netem_args(c)
+                );
+            }
+        }
+        let _ = writeln!(s, "  devs=\"$devs $d\";;\nesac");
+        let _ = writeln!(
+            s,
+            "tc filter add dev \"$d\" parent {h}: protocol ip prio 1 u32 match ip dst {peer}/32 flowid {h}:{class}"
+        );
+    }
+    s
+}
+
+fn netem_args(imp: &Impairment) -> String {
+    let mut a = String::new();
+    if let Some(l) = imp.latency {
+        let _ = write!(a, " delay {}us", l.as_micros());
+        if let Some(j) = imp.jitter {
+            let _ = write!(a, " {}us", j.as_micros());
+        }
+    }
+    if let Some(p) = imp.duplicate {
+        let _ = write!(a, " duplicate {p}%");
+    }
+    if let Some(p) = imp.corrupt {
+        let _ = write!(a, " corrupt {p}%");
+    }
+    if let Some(p) = imp.reorder {
+        let _ = write!(a, " reorder {p}%");
+    }
+    a
+}
+
+/// Sends `signal` to the service's process group.
+pub(crate) fn signal_script(layout: &NodeLayout, signal: &str) -> String {
+    format!(
+        "pid=$({}); [ -n \"$pid\" ] || exit {EXIT_NO_SERVICE}; kill -s {signal} -- -\"$pid\"",
+        layout.service_pid
+    )
+}
+
+/// Runs `cmd` in the service's environment (its variables, so its preloaded clock).
+pub(crate) fn service_env_script(layout: &NodeLayout, cmd: &str) -> String {
+    format!(
+        "pid=$({}); [ -n \"$pid\" ] || exit {EXIT_NO_SERVICE}; tr '\\0' '\\n' < /proc/$pid/environ > /tmp/.cluster-sim-svc-env.$$ && set -a && . /tmp/.cluster-sim-svc-env.$$ 2>/dev/null; set +a; rm -f /tmp/.cluster-sim-svc-env.$$; {cmd}",
+        layout.service_pid
+    )
+}
+
+/// Sets the service's clock offset (libfaketime reads the file at most a second late); a
+/// strobe flips between the offset and true time every `strobe_ms` in a background loop.
+pub(crate) fn clock_script(
+    layout: &NodeLayout,
+    file: &str,
+    offset_ms: i64,
+    strobe_ms: Option<u64>,
+) -> String {
+    let dir = q(&layout.state_dir);
+    let f = q(file);
+    let value = format!("{:+.3}", offset_ms as f64 / 1000.0);
+    let mut s = format!(
+        "mkdir -p {dir}; if [ -s {dir}/strobe.pid ]; then kill \"$(cat {dir}/strobe.pid)\" 2>/dev/null; rm -f {dir}/strobe.pid; fi\n"
+    );
+    if offset_ms == 0 && strobe_ms.is_none() {
+        let _ = writeln!(s, "rm -f {f}");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "printf '%s\\n' {v} > {f}.tmp && mv {f}.tmp {f}",
+        v = q(&value)
+    );
+    if let Some(ms) = strobe_ms {
+        let secs = format!("{:.3}", ms as f64 / 1000.0);
+        let lp = format!(
+            "while :; do printf '%s\\n' +0 > {f}.tmp && mv {f}.tmp {f}; sleep {secs}; printf '%s\\n' {v} > {f}.tmp && mv {f}.tmp {f}; sleep {secs}; done",
+            v = q(&value)
+        );
+        let _ = writeln!(
+            s,
+            "nohup sh -c {lp} >/dev/null 2>&1 </dev/null & echo $! > {dir}/strobe.pid",
+            lp = q(&lp)
+        );
+    }
+    s
+}
