@@ -174,7 +174,8 @@ impl<T, E: Display> Outcome for Result<Option<T>, E> {
 /// // Result<Option<T>, E>: Ok(None) is "not yet", Ok(Some(v)) returns v.
 /// let status = wait_until(Duration::from_secs(20), || async {
 ///     let out = n1.exec("etcdctl endpoint status -w json").await?.check()?;
-///     anyhow::Ok(out.stdout.contains("leader").then_some(out.stdout))
+///     let text = out.out().into_owned();
+///     anyhow::Ok(text.contains("leader").then_some(text))
 /// })
 /// .await?;
 /// // Result<(), E>: holds once the command exits 0.
