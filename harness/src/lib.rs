@@ -51,6 +51,8 @@ pub use crate::{
 };
 pub use args::Args;
 
+/// The cluster library itself, for what the prelude doesn't name.
+pub use cluster_sim;
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::cluster_test;
@@ -69,6 +71,8 @@ pub mod prelude {
     pub use crate::capture::test_dir;
     pub use crate::{cluster_test, wait_until, Cluster, ExecOutput, Node, TestResult};
     pub use anyhow::{anyhow, bail, ensure, Context as _};
+    /// Faults and the nemesis, histories and checkers, recorded workloads.
+    pub use cluster_sim::{fault, history, workload};
     pub use std::time::Duration;
 }
 

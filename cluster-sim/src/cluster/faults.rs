@@ -7,8 +7,17 @@ use super::{Cluster, EventKind};
 use crate::fault::controller::forget;
 use crate::fault::{
     ActiveFault, Capabilities, Cuts, FaultBackend, FaultError, FaultKind, Faults, Impairment,
-    Nemesis, Shape, Signal,
+    Nemesis, NemesisAction, Shape, Signal,
 };
+use crate::history::OpType;
+
+/// How a nemesis step is undone at its heal.
+enum Undo {
+    /// End this fault.
+    Fault(u64),
+    /// Start this killed node again.
+    Start(super::Node),
+}
 
 impl Cluster {
     fn fault_backend(&self) -> Result<&dyn FaultBackend, FaultError> {
@@ -73,7 +82,15 @@ impl Cluster {
 
     /// Cuts every link between nodes of different groups, both ways:
     /// `cluster.partition(&[&["n1"], &["n2", "n3"]])`. A node in no group keeps its links.
-    pub async fn partition<G: AsRef<[S]>, S: AsRef<str>>(
+    ///
+    /// Groups are slices of node names, so arrays of different lengths mix; for groups built at
+    /// run time, see [`Cluster::partition_groups`].
+    pub async fn partition(&self, groups: &[&[&str]]) -> Result<ActiveFault, FaultError> {
+        self.partition_groups(groups).await
+    }
+
+    /// [`Cluster::partition`] for groups of any string type (`Vec<Vec<String>>`, say).
+    pub async fn partition_groups<G: AsRef<[S]>, S: AsRef<str>>(
         &self,
         groups: &[G],
     ) -> Result<ActiveFault, FaultError> {
@@ -342,17 +359,52 @@ impl Cluster {
                     _ = tokio::time::sleep_until(start + step.at) => {}
                     _ = &mut rx => return done,
                 }
-                let f = cluster.start_fault(step.kind).await;
+                let word = step.action.word();
+                let what = step.action.to_string();
+                if let Some(rec) = &nemesis.recorder {
+                    rec.nemesis(OpType::Invoke, word, what.clone());
+                }
+                let undo = match step.action {
+                    NemesisAction::Fault(kind) => cluster
+                        .start_fault(kind)
+                        .await
+                        .map(|f| Undo::Fault(f.id))
+                        .map_err(|e| e.to_string()),
+                    NemesisAction::Kill { node } => match cluster.node(&node) {
+                        Ok(n) => n
+                            .kill()
+                            .await
+                            .map(|()| Undo::Start(n))
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
                 let heal = tokio::time::sleep(nemesis.heal_after.min(nemesis.every));
                 let stopped = tokio::select! {
                     _ = heal => false,
                     _ = &mut rx => true,
                 };
-                if let Ok(f) = f {
-                    let _ = cluster
-                        .end_faults("end a nemesis fault", |x| x.id == f.id)
-                        .await;
-                    done += 1;
+                let healed = match undo {
+                    Ok(Undo::Fault(id)) => {
+                        done += 1;
+                        cluster
+                            .end_faults("end a nemesis fault", |x| x.id == id)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                    Ok(Undo::Start(n)) => {
+                        done += 1;
+                        n.start().await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Some(rec) = &nemesis.recorder {
+                    let value = match healed {
+                        Ok(()) => serde_json::Value::from(what),
+                        Err(e) => serde_json::Value::from(format!("{what}: {e}")),
+                    };
+                    rec.nemesis(OpType::Info, word, value);
                 }
                 if stopped {
                     return done;

@@ -21,7 +21,7 @@ pub mod plan;
 pub mod types;
 
 pub use controller::{Capabilities, Faults};
-pub use nemesis::{Nemesis, NemesisFault, NemesisStep};
+pub use nemesis::{Nemesis, NemesisAction, NemesisFault, NemesisStep};
 pub use types::{
     format_offset, parse_offset, ActiveFault, Cuts, Direction, FaultKind, Impairment, Shape, Signal,
 };

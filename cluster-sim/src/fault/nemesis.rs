@@ -1,9 +1,11 @@
 //! A seeded nemesis: a schedule of faults drawn from a seed, so a failing run replays exactly
 //! with `CLUSTER_SIM_SEED`.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::types::{FaultKind, Impairment, Shape};
+use crate::history::Recorder;
 
 /// SplitMix64: a tiny generator whose output for a seed never changes between releases (a
 /// replayed seed must give the same schedule forever, which `rand`'s `StdRng` does not promise).
@@ -50,6 +52,46 @@ pub enum NemesisFault {
     Loss(f64),
     /// Skew a random node's service clock by up to this many milliseconds either way.
     Clock(i64),
+    /// SIGKILL a random node; it is started again (same name, address and data) at the heal.
+    Kill,
+}
+
+/// What one step of a schedule does: a fault from the fault ledger, or a node killed and started
+/// again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NemesisAction {
+    /// A fault, ended at the heal.
+    Fault(FaultKind),
+    /// SIGKILL this node; start it again at the heal.
+    Kill {
+        /// The node.
+        node: String,
+    },
+}
+
+impl NemesisAction {
+    /// One word for the history's `f`: `partition`, `impair`, `freeze`, `clock`, `disk`, `kill`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            NemesisAction::Kill { .. } => "kill",
+            NemesisAction::Fault(k) => match k {
+                FaultKind::Partition { .. } => "partition",
+                FaultKind::Impair { .. } => "impair",
+                FaultKind::Freeze { .. } => "freeze",
+                FaultKind::Clock { .. } => "clock",
+                FaultKind::Disk { .. } => "disk",
+            },
+        }
+    }
+}
+
+impl fmt::Display for NemesisAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NemesisAction::Fault(k) => write!(f, "{k}"),
+            NemesisAction::Kill { node } => write!(f, "kill {node}"),
+        }
+    }
 }
 
 /// One step of a schedule: at `at` after the start, start `kind`; end it `heal_after` later.
@@ -58,7 +100,7 @@ pub struct NemesisStep {
     /// When, from the nemesis's start.
     pub at: Duration,
     /// What.
-    pub kind: FaultKind,
+    pub action: NemesisAction,
 }
 
 /// A seeded schedule: every `every`, one fault drawn from `faults`, healed after `heal_after`.
@@ -72,6 +114,8 @@ pub struct Nemesis {
     pub heal_after: Duration,
     /// What it picks from.
     pub faults: Vec<NemesisFault>,
+    /// Where its actions are recorded (process `nemesis` of a history), if anywhere.
+    pub recorder: Option<Recorder>,
 }
 
 impl Nemesis {
@@ -87,7 +131,15 @@ impl Nemesis {
             every: Duration::from_secs(5),
             heal_after: Duration::from_secs(2),
             faults,
+            recorder: None,
         }
+    }
+
+    /// Records each action in `rec` (an `invoke` when it starts, an `info` when it is healed),
+    /// so the history shows what the clients went through.
+    pub fn record(mut self, rec: &Recorder) -> Self {
+        self.recorder = Some(rec.clone());
+        self
     }
 
     /// Sets the seed.
@@ -119,6 +171,13 @@ impl Nemesis {
             let pick = self.faults[rng.below(self.faults.len())].clone();
             let node = nodes[rng.below(nodes.len())].clone();
             let kind = match pick {
+                NemesisFault::Kill => {
+                    out.push(NemesisStep {
+                        at: self.every * i as u32,
+                        action: NemesisAction::Kill { node },
+                    });
+                    continue;
+                }
                 NemesisFault::Partition(shape) => {
                     let shape = match shape {
                         Shape::RandomHalves { .. } => Shape::RandomHalves {
@@ -152,7 +211,7 @@ impl Nemesis {
             };
             out.push(NemesisStep {
                 at: self.every * i as u32,
-                kind,
+                action: NemesisAction::Fault(kind),
             });
         }
         out
@@ -187,6 +246,7 @@ mod tests {
             NemesisFault::Freeze,
             NemesisFault::Loss(20.0),
             NemesisFault::Clock(5000),
+            NemesisFault::Kill,
         ];
         let a = Nemesis::new(faults.clone()).seed(42).schedule(&nodes, 20);
         let b = Nemesis::new(faults.clone()).seed(42).schedule(&nodes, 20);
