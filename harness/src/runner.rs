@@ -29,6 +29,8 @@ const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
 const COLLECT_LIMIT: Duration = Duration::from_secs(60);
 /// Longest a teardown may take.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
+/// Slack on a cluster's lease beyond every limit above.
+const LEASE_GRACE: Duration = Duration::from_secs(5 * 60);
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {
@@ -39,6 +41,8 @@ pub fn registered() -> Vec<&'static TestDef> {
 
 /// Runs the tests registered in this binary with libtest's command line, and exits.
 pub fn main() -> ! {
+    // A copy of this binary started as the run's watchdog does its job here and exits.
+    cluster_sim::watchdog::intercept();
     let args = Arguments::from_args();
     let code = run(&args, &registered());
     std::process::exit(code)
@@ -155,6 +159,11 @@ pub fn run(args: &Arguments, defs: &[&'static TestDef]) -> i32 {
 
     if settings.backend == BackendKind::Docker && to_run.iter().any(|d| d.needs_cluster()) {
         reap(&rt);
+        // Removes this run's clusters within seconds if the run is killed (even SIGKILL).
+        match cluster_sim::watchdog::start() {
+            Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+            Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
+        }
     }
 
     let ctx = Arc::new(RunCtx {
@@ -634,6 +643,9 @@ async fn with_cluster(
     let up = Cluster::builder(spec)
         .backend(backend)
         .name(cluster_name.clone())
+        // Past every limit this test can run into: only then may a reaper that can't see
+        // whether this run lives (another PID namespace sharing the engine) remove it.
+        .expires_after(PROVISION_LIMIT + timeout + COLLECT_LIMIT + TEARDOWN_LIMIT + LEASE_GRACE)
         .on_event(sink)
         .failure_artifacts(test_dir)
         .up();
