@@ -22,6 +22,25 @@ pub struct NodeAddr {
     pub workdir: String,
 }
 
+/// How long a cluster may outlive its owner, fixed when it is made. A reaper that can prove
+/// the owner is gone (same machine, same PID namespace) removes the cluster at once; any other
+/// reaper only once it has expired. The harness sets it from the test's deadline plus its
+/// provisioning and teardown limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// When the cluster expires; `None`: never (only a provably dead owner frees it).
+    pub expires: Option<std::time::SystemTime>,
+}
+
+impl Lease {
+    /// A lease ending `d` from now.
+    pub fn for_duration(d: std::time::Duration) -> Lease {
+        Lease {
+            expires: std::time::SystemTime::now().checked_add(d),
+        }
+    }
+}
+
 /// A node ready to launch: its spec, its address and its rendered files.
 #[derive(Debug, Clone)]
 pub struct NodeLaunch {
@@ -96,12 +115,14 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// `docker` or `ssh`.
     fn kind(&self) -> &'static str;
 
-    /// Reserves what the cluster needs (network, hosts) and returns each node's address.
+    /// Reserves what the cluster needs (its name, network, hosts) and returns each node's
+    /// address. All or nothing: on error nothing of it is left, and a name another cluster
+    /// holds is an error.
     async fn allocate(
         &self,
         cluster: &str,
         spec: &ClusterSpec,
-        keep: bool,
+        lease: &Lease,
     ) -> Result<Vec<NodeAddr>, BackendError>;
 
     /// Creates and starts the nodes, files in place before each service starts.
@@ -141,6 +162,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// The node's current state.
     async fn state(&self, cluster: &str, node: &str) -> Result<NodeState, BackendError>;
+
+    /// Marks a ready cluster kept on purpose (`cluster-sim up`): reapers leave it alone whatever
+    /// its lease, until `destroy`. Backends without a reaper have nothing to mark.
+    async fn keep(&self, _cluster: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
 
     /// Removes everything the cluster holds. Idempotent.
     async fn destroy(&self, cluster: &str) -> Result<(), BackendError>;

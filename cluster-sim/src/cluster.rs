@@ -71,6 +71,7 @@ pub struct ClusterBuilder {
     name: Option<String>,
     backend: Option<Arc<dyn Backend>>,
     keep: bool,
+    expires_after: Option<Duration>,
     sink: Option<EventSink>,
     failure_dir: Option<PathBuf>,
     capture: OutputCapture,
@@ -89,10 +90,20 @@ impl ClusterBuilder {
         self
     }
 
-    /// Marks the cluster as kept on purpose (`cluster-sim up`): the reaper leaves it alone and
-    /// dropping the handle does not remove it.
+    /// Marks the cluster as kept on purpose (`cluster-sim up`) once it is ready: from then on
+    /// reapers leave it alone and dropping the handle does not remove it. Until then it is
+    /// like any other cluster (a killed `up` leaves nothing kept).
     pub fn keep(mut self, keep: bool) -> Self {
         self.keep = keep;
+        self
+    }
+
+    /// Gives the cluster a lease from the moment it is made: once `d` has passed, a reaper
+    /// that can't tell whether its owner still runs (another PID namespace or machine sharing
+    /// the engine) may remove it. Without one, only a provably dead owner frees the cluster.
+    /// Kept clusters stop expiring once ready.
+    pub fn expires_after(mut self, d: Duration) -> Self {
+        self.expires_after = Some(d);
         self
     }
 
@@ -149,6 +160,10 @@ impl ClusterBuilder {
             nodes: std::sync::OnceLock::new(),
             down: AtomicBool::new(false),
             keep: self.keep,
+            lease: self
+                .expires_after
+                .map(crate::backend::Lease::for_duration)
+                .unwrap_or_default(),
             sink: self.sink,
             in_flight: Mutex::new(BTreeMap::new()),
             next_command: AtomicU64::new(0),
@@ -174,11 +189,15 @@ impl ClusterBuilder {
                     EventKind::Provision,
                     format!("provisioning failed: {e}"),
                 );
-                if let Some(dir) = &self.failure_dir {
-                    cluster.collect_logs(dir).await;
-                }
-                if let Err(d) = cluster.down().await {
-                    tracing::warn!("cleanup after failed provisioning: {d}");
+                // Nothing to collect or remove when allocation failed: it leaves nothing, and
+                // the name may be another cluster's.
+                if cluster.inner.nodes.get().is_some() {
+                    if let Some(dir) = &self.failure_dir {
+                        cluster.collect_logs(dir).await;
+                    }
+                    if let Err(d) = cluster.down().await {
+                        tracing::warn!("cleanup after failed provisioning: {d}");
+                    }
                 }
                 Err(e)
             }
@@ -241,6 +260,7 @@ struct Inner {
     nodes: std::sync::OnceLock<Vec<NodeAddr>>,
     down: AtomicBool,
     keep: bool,
+    lease: crate::backend::Lease,
     sink: Option<EventSink>,
     /// Commands started and not yet returned, by a per-cluster sequence number.
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
@@ -318,6 +338,7 @@ impl Cluster {
             name: None,
             backend: None,
             keep: false,
+            expires_after: None,
             sink: None,
             failure_dir: None,
             capture: OutputCapture::default(),
@@ -436,7 +457,7 @@ impl Cluster {
         let addrs = self
             .inner
             .backend
-            .allocate(name, spec, self.inner.keep)
+            .allocate(name, spec, &self.inner.lease)
             .await
             .map_err(backend_err("allocate"))?;
         let _ = self.inner.nodes.set(addrs.clone());
@@ -464,6 +485,13 @@ impl Cluster {
             .into_iter()
             .map(|n| async move { n.wait_ready().await });
         futures::future::try_join_all(waits).await?;
+        if self.inner.keep {
+            self.inner
+                .backend
+                .keep(name)
+                .await
+                .map_err(backend_err("keep"))?;
+        }
         Ok(())
     }
 

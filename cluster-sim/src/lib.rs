@@ -30,9 +30,10 @@ mod located;
 pub mod spec;
 pub mod ssh;
 pub mod template;
+pub mod watchdog;
 pub mod workload;
 
-pub use backend::{Backend, NodeAction, NodeState};
+pub use backend::{Backend, Lease, NodeAction, NodeState};
 pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, InFlight, Node};
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,

@@ -32,6 +32,8 @@ pub fn registered() -> Vec<&'static TestDef> {
 
 /// Runs the tests registered in this binary with libtest's command line, and exits.
 pub fn main() -> ! {
+    // A copy of this binary started as the run's watchdog does its job here and exits.
+    cluster_sim::watchdog::intercept();
     let args = Args::from_env();
     let code = run(&args, &registered());
     std::process::exit(code)
@@ -202,6 +204,11 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
 
     if settings.backend == BackendKind::Docker && to_run.iter().any(|d| d.needs_cluster()) {
         reap(&rt);
+        // Removes this run's clusters within seconds if the run is killed (even SIGKILL).
+        match cluster_sim::watchdog::start() {
+            Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+            Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
+        }
     }
 
     let ctx = Arc::new(RunCtx {

@@ -28,6 +28,8 @@ const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
 const COLLECT_LIMIT: Duration = Duration::from_secs(60);
 /// Longest a teardown may take.
 pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
+/// Slack on a cluster's lease beyond every limit above.
+const LEASE_GRACE: Duration = Duration::from_secs(5 * 60);
 
 /// What the run learned about a test while it ran: where it was (for a panic's message) and
 /// its cluster's properties (for the report). Shared with the trial's task, so it survives a
@@ -381,6 +383,9 @@ async fn with_cluster(
     let up = Cluster::builder(spec)
         .backend(backend.clone())
         .name(cluster_name.clone())
+        // Past every limit this test can run into: only then may a reaper that can't see
+        // whether this run lives (another PID namespace sharing the engine) remove it.
+        .expires_after(PROVISION_LIMIT + timeout + COLLECT_LIMIT + TEARDOWN_LIMIT + LEASE_GRACE)
         .on_event(sink)
         .failure_artifacts(test_dir)
         // Output past the in-memory limit is spooled into the test's artifacts.

@@ -14,17 +14,19 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::TryStreamExt;
 
 use super::agent::Agent;
-use super::owner::{cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_NODE};
+use super::lookup::{run_filter, Resource, ResourceKind};
+use super::owner::{
+    cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER, LABEL_NODE,
+};
 use super::subnet::{self, Net};
-use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::{Backend, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::image::{ImageBuilder, NODE_IMAGE};
@@ -98,39 +100,29 @@ fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<
 /// Grace period of a graceful stop before the engine SIGKILLs.
 const STOP_GRACE_SECS: i32 = 10;
 
-/// A container of a cluster, as listed by the engine.
-#[derive(Debug, Clone)]
-pub struct ContainerInfo {
-    /// Cluster name.
-    pub cluster: String,
-    /// Node name.
-    pub node: String,
-    /// Position in the spec.
-    pub index: usize,
-    /// Address on the cluster network.
-    pub address: String,
-    /// Container name.
-    pub container: String,
-    /// Engine state (`running`, `exited`, ...).
-    pub state: String,
-    /// Image.
-    pub image: String,
-    /// Owner label.
-    pub owner: String,
-    /// Whether the cluster is kept on purpose.
-    pub keep: bool,
-    /// Published ports: (port in the node, port on 127.0.0.1).
-    pub ports: Vec<(u16, u16)>,
-}
-
 /// The docker backend. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
     pub(super) docker: Docker,
     images: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
     pool: Net,
-    /// Idle exec agents by container name.
+    /// Idle exec agents by container ID.
     pub(super) agents: Arc<std::sync::Mutex<HashMap<String, Vec<Agent>>>>,
+    /// Node container IDs by cluster, then node (see `lookup.rs`).
+    pub(super) ids: Arc<std::sync::Mutex<HashMap<String, HashMap<String, String>>>>,
+    /// Clusters this backend allocated: their network and labels, for `launch` and `keep`.
+    made: Arc<std::sync::Mutex<HashMap<String, Made>>>,
+}
+
+/// What `allocate` made for a cluster.
+#[derive(Debug, Clone)]
+struct Made {
+    /// The network's ID (its name may be shared with networks cluster-sim didn't make).
+    net: String,
+    /// The labels every resource of the cluster carries.
+    labels: HashMap<String, String>,
+    /// An image present in the engine, for marker containers.
+    image: String,
 }
 
 impl std::fmt::Debug for Agent {
@@ -176,6 +168,12 @@ fn network_name(cluster: &str) -> String {
     format!("{cluster}-net")
 }
 
+/// A marker container's name: `{cluster}.claim` or `{cluster}.kept`. The dot keeps it apart
+/// from node containers (`{cluster}-{node}`).
+pub(super) fn marker_name(cluster: &str, role: &str) -> String {
+    format!("{cluster}.{role}")
+}
+
 impl DockerBackend {
     /// Connects to the engine (`DOCKER_HOST`, else the local socket) and agrees an API version.
     /// An engine that doesn't answer is one clear error, not a panic.
@@ -203,93 +201,14 @@ impl DockerBackend {
             images: Arc::default(),
             pool,
             agents: Arc::default(),
+            ids: Arc::default(),
+            made: Arc::default(),
         })
     }
 
     /// The bollard client, for callers that need the engine directly (image builds).
     pub fn client(&self) -> &Docker {
         &self.docker
-    }
-
-    /// Containers carrying the cluster label, optionally of one cluster only.
-    pub async fn containers(
-        &self,
-        cluster: Option<&str>,
-    ) -> Result<Vec<ContainerInfo>, BackendError> {
-        let filter = match cluster {
-            Some(c) => format!("{LABEL_CLUSTER}={c}"),
-            None => LABEL_CLUSTER.to_string(),
-        };
-        let opts = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&HashMap::from([("label".to_string(), vec![filter])]))
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(engine_error)?;
-        let mut out: Vec<ContainerInfo> = list
-            .into_iter()
-            .map(|c| {
-                let labels = c.labels.unwrap_or_default();
-                let l = |k: &str| labels.get(k).cloned().unwrap_or_default();
-                ContainerInfo {
-                    cluster: l(LABEL_CLUSTER),
-                    node: l(LABEL_NODE),
-                    index: l(LABEL_INDEX).parse().unwrap_or(0),
-                    address: l(LABEL_ADDRESS),
-                    container: c
-                        .names
-                        .and_then(|n| n.into_iter().next())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_string(),
-                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                    image: c.image.unwrap_or_default(),
-                    owner: l(super::owner::LABEL_OWNER),
-                    keep: labels.contains_key(super::owner::LABEL_KEEP),
-                    ports: c
-                        .ports
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|p| Some((p.private_port, p.public_port?)))
-                        .collect(),
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| (&a.cluster, a.index).cmp(&(&b.cluster, b.index)));
-        Ok(out)
-    }
-
-    /// Networks carrying the cluster label: (name, cluster, owner, kept).
-    pub async fn networks(&self) -> Result<Vec<(String, String, String, bool)>, BackendError> {
-        let opts = ListNetworksOptionsBuilder::default()
-            .filters(&HashMap::from([(
-                "label".to_string(),
-                vec![LABEL_CLUSTER.to_string()],
-            )]))
-            .build();
-        let list = self
-            .docker
-            .list_networks(Some(opts))
-            .await
-            .map_err(engine_error)?;
-        Ok(list
-            .into_iter()
-            .map(|n| {
-                let labels = n.labels.unwrap_or_default();
-                (
-                    n.name.unwrap_or_default(),
-                    labels.get(LABEL_CLUSTER).cloned().unwrap_or_default(),
-                    labels
-                        .get(super::owner::LABEL_OWNER)
-                        .cloned()
-                        .unwrap_or_default(),
-                    labels.contains_key(super::owner::LABEL_KEEP),
-                )
-            })
-            .collect())
     }
 
     pub(super) async fn resolve_image(&self, image: &str) -> Result<String, BackendError> {
@@ -322,11 +241,67 @@ impl DockerBackend {
         Ok(tag)
     }
 
+    /// Reserves the cluster's name: a container named `{cluster}.claim`, created and never
+    /// started. Container names are the one name the engine reserves atomically (network names
+    /// are checked, at best, on a best-effort basis, and a volume create of an existing name
+    /// returns the existing volume), so of two `up --name x` exactly one gets here.
+    async fn claim(
+        &self,
+        cluster: &str,
+        image: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<String, BackendError> {
+        self.marker(cluster, "claim", image, labels)
+            .await
+            .map_err(|e| match e {
+                DockerError::DockerResponseServerError {
+                    status_code: 409, ..
+                } => BackendError::Other(format!(
+                    "a cluster named {cluster:?} already exists (its name is held by container {}; cluster-sim down {cluster})",
+                    marker_name(cluster, "claim")
+                )),
+                e => BackendError::Other(format!(
+                    "cluster {cluster:?}: reserving its name: {}",
+                    engine_error(e)
+                )),
+            })
+    }
+
+    /// Creates (never starts) a marker container `{cluster}.{role}` with the cluster's labels.
+    async fn marker(
+        &self,
+        cluster: &str,
+        role: &str,
+        image: &str,
+        labels: &HashMap<String, String>,
+    ) -> Result<String, DockerError> {
+        let mut labels = labels.clone();
+        labels.insert(LABEL_MARKER.into(), role.into());
+        if role == "kept" {
+            labels.insert(LABEL_KEEP.into(), "true".into());
+        }
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(labels),
+            cmd: Some(vec!["true".into()]),
+            entrypoint: Some(vec![]),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = marker_name(cluster, role);
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        Ok(self.docker.create_container(Some(opts), body).await?.id)
+    }
+
+    /// Creates the cluster's network; returns its subnet and ID.
     async fn create_network(
         &self,
         cluster: &str,
         labels: &HashMap<String, String>,
-    ) -> Result<Net, BackendError> {
+    ) -> Result<(Net, String), BackendError> {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write(cluster.as_bytes());
@@ -355,7 +330,7 @@ impl DockerBackend {
                 ..Default::default()
             };
             match self.docker.create_network(req).await {
-                Ok(_) => return Ok(net),
+                Ok(r) => return Ok((net, r.id)),
                 Err(DockerError::DockerResponseServerError { message, .. })
                     if message.contains("overlap") =>
                 {
@@ -389,9 +364,10 @@ impl DockerBackend {
     async fn create_node(
         &self,
         cluster: &str,
-        labels: &HashMap<String, String>,
+        made: &Made,
         n: &NodeLaunch,
     ) -> Result<(), BackendError> {
+        let labels = &made.labels;
         let image = self.resolve_image(&n.spec.image).await?;
         let name = container_name(cluster, &n.spec.name);
         let mut labels = labels.clone();
@@ -437,7 +413,7 @@ impl DockerBackend {
             exposed_ports: (!n.spec.publish.is_empty())
                 .then(|| n.spec.publish.iter().map(|p| format!("{p}/tcp")).collect()),
             host_config: Some(HostConfig {
-                network_mode: Some(network_name(cluster)),
+                network_mode: Some(made.net.clone()),
                 // The node image runs tini as its entrypoint; other images get the engine's init
                 // so exec'd processes are reaped and signals reach the service.
                 init: Some(n.spec.image != NODE_IMAGE),
@@ -466,7 +442,7 @@ impl DockerBackend {
             }),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
-                    network_name(cluster),
+                    made.net.clone(),
                     EndpointSettings {
                         ipam_config: Some(EndpointIpamConfig {
                             ipv4_address: Some(n.address.clone()),
@@ -480,31 +456,32 @@ impl DockerBackend {
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-        self.docker
+        let id = self
+            .docker
             .create_container(Some(opts), body)
             .await
             .map_err(|e| {
                 BackendError::Other(format!(
-                    "node {}: create container: {}",
+                    "node {}: create container {name}: {}",
                     n.spec.name,
                     engine_error(e)
                 ))
-            })?;
+            })?
+            .id;
+        // Made here, so known without asking the engine again.
+        self.remember_id(cluster, &n.spec.name, &id);
         tracing::debug!(container = %name, "created");
         if !inline {
-            self.put_many(&name, &[DOCKER_WORKDIR], &n.files)
+            self.put_many(&id, &[DOCKER_WORKDIR], &n.files)
                 .await
                 .map_err(|e| {
                     BackendError::Other(format!("node {}: place files: {e}", n.spec.name))
                 })?;
             tracing::debug!(container = %name, "files uploaded");
         }
-        self.docker
-            .start_container(&name, None)
-            .await
-            .map_err(|e| {
-                BackendError::Other(format!("node {}: start: {}", n.spec.name, engine_error(e)))
-            })?;
+        self.docker.start_container(&id, None).await.map_err(|e| {
+            BackendError::Other(format!("node {}: start: {}", n.spec.name, engine_error(e)))
+        })?;
         tracing::debug!(container = %name, "started");
         Ok(())
     }
@@ -563,24 +540,58 @@ impl DockerBackend {
         }
     }
 
-    /// Removes containers and networks of one cluster, by label, in parallel.
-    pub(crate) async fn remove_cluster(&self, cluster: &str) -> Result<(), BackendError> {
-        let containers = self.containers(Some(cluster)).await?;
-        let jobs = containers
+    /// Removes what the engine holds of one cluster (of one run only, given `run`): found by
+    /// label, removed by ID. Nodes and the kept marker go first, in parallel, then the network,
+    /// and the name claim last, so the name stays taken until nothing else of the cluster is
+    /// left (a new cluster of that name can't be mistaken for this one's remains).
+    pub(crate) async fn remove_cluster(
+        &self,
+        cluster: &str,
+        run: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let mut filters = vec![format!("{LABEL_CLUSTER}={cluster}")];
+        if let Some(run) = run {
+            filters.push(run_filter(run));
+        }
+        let found = self.resources(&filters).await?;
+        let all: Vec<Resource> = found.into_values().flat_map(|c| c.resources).collect();
+        self.remove_listed(cluster, &all).await
+    }
+
+    /// Removes the listed resources of one cluster, by ID (see `remove_cluster` for the order).
+    pub(super) async fn remove_listed(
+        &self,
+        cluster: &str,
+        all: &[Resource],
+    ) -> Result<(), BackendError> {
+        let is_claim = |r: &Resource| r.label(LABEL_MARKER) == "claim";
+        let mut errors: Vec<String> = Vec::new();
+        let containers = all
             .iter()
-            .map(|c| self.remove_container(&c.container));
-        let results = futures::future::join_all(jobs).await;
-        let mut errors: Vec<String> = results
-            .into_iter()
-            .filter_map(|r| r.err().map(|e| e.to_string()))
-            .collect();
-        let nets = self.networks().await?;
-        for (net, c, _, _) in nets.into_iter().filter(|(_, c, _, _)| c == cluster) {
-            let _ = c;
-            match self.docker.remove_network(&net).await {
+            .filter(|r| r.kind != ResourceKind::Network && !is_claim(r))
+            .map(|r| async move {
+                self.remove_container(&r.id)
+                    .await
+                    .map_err(|e| format!("container {}: {e}", r.name))
+            });
+        errors.extend(
+            futures::future::join_all(containers)
+                .await
+                .into_iter()
+                .filter_map(Result::err),
+        );
+        for net in all.iter().filter(|r| r.kind == ResourceKind::Network) {
+            match self.docker.remove_network(&net.id).await {
                 Ok(()) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => errors.push(format!("network {net}: {}", engine_error(e))),
+                Err(e) => errors.push(format!("network {}: {}", net.name, engine_error(e))),
+            }
+        }
+        if errors.is_empty() {
+            for claim in all.iter().filter(|r| is_claim(r)) {
+                if let Err(e) = self.remove_container(&claim.id).await {
+                    errors.push(format!("container {}: {e}", claim.name));
+                }
             }
         }
         if errors.is_empty() {
@@ -591,6 +602,79 @@ impl DockerBackend {
                 errors.join("; ")
             )))
         }
+    }
+
+    /// Removes the clusters a run made and did not keep (a run's watchdog calls this once its
+    /// owner is gone). Returns the names of the clusters it removed anything of.
+    pub async fn remove_run(&self, run: &str) -> Result<Vec<String>, BackendError> {
+        let found = self.resources(&[run_filter(run)]).await?;
+        let mut removed = Vec::new();
+        let mut errors = Vec::new();
+        for (cluster, res) in found {
+            if res.kept() {
+                continue;
+            }
+            match self.remove_cluster(&cluster, Some(run)).await {
+                Ok(()) => removed.push(cluster),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if errors.is_empty() {
+            Ok(removed)
+        } else {
+            Err(BackendError::Other(errors.join("; ")))
+        }
+    }
+
+    /// Removes what this process made of `cluster` and nothing else (an interrupted `up`: if
+    /// another process won the cluster's name, its cluster stays).
+    pub async fn remove_own(&self, cluster: &str) -> Result<(), BackendError> {
+        self.forget(cluster, None);
+        self.remove_cluster(cluster, Some(super::owner::run_id()))
+            .await
+    }
+
+    /// The error for a node whose cached container the engine no longer knows: the ID is
+    /// forgotten and the node looked up again by label, to say what is missing.
+    pub(super) async fn gone(&self, cluster: &str, node: &str) -> BackendError {
+        self.forget(cluster, Some(node));
+        match self.known(cluster, node).await {
+            Err(e) => e,
+            Ok(_) => BackendError::Other(format!(
+                "node {node} of {cluster}: its container was replaced; try again"
+            )),
+        }
+    }
+
+    /// What `allocate` made for `cluster`: remembered, else found by label (this run's network
+    /// of that cluster).
+    async fn made_for(&self, cluster: &str) -> Result<Made, BackendError> {
+        if let Some(m) = self.made.lock().ok().and_then(|m| m.get(cluster).cloned()) {
+            return Ok(m);
+        }
+        let found = self
+            .resources(&[
+                format!("{LABEL_CLUSTER}={cluster}"),
+                run_filter(super::owner::run_id()),
+            ])
+            .await?;
+        let res = found.into_values().flat_map(|c| c.resources);
+        let (mut net, mut image) = (None, String::new());
+        for r in res {
+            if r.kind == ResourceKind::Network {
+                net = Some(r);
+            } else if image.is_empty() {
+                if let Ok(i) = self.docker.inspect_container(&r.id, None).await {
+                    image = i.image.unwrap_or_default();
+                }
+            }
+        }
+        let net = net.ok_or_else(|| BackendError::UnknownCluster(cluster.to_string()))?;
+        Ok(Made {
+            labels: net.labels.clone(),
+            net: net.id,
+            image,
+        })
     }
 
     /// Whether the node's container stops within a few seconds (its service ended).
@@ -604,24 +688,6 @@ impl DockerBackend {
                 }
                 _ => return false,
             }
-        }
-    }
-
-    pub(super) async fn known(&self, cluster: &str, node: &str) -> Result<String, BackendError> {
-        let name = container_name(cluster, node);
-        match self.docker.inspect_container(&name, None).await {
-            Ok(_) => Ok(name),
-            Err(e) if is_not_found(&e) => {
-                if self.containers(Some(cluster)).await?.is_empty() {
-                    Err(BackendError::UnknownCluster(cluster.to_string()))
-                } else {
-                    Err(BackendError::UnknownNode {
-                        cluster: cluster.to_string(),
-                        node: node.to_string(),
-                    })
-                }
-            }
-            Err(e) => Err(engine_error(e)),
         }
     }
 }
@@ -640,7 +706,7 @@ impl Backend for DockerBackend {
         &self,
         cluster: &str,
         spec: &ClusterSpec,
-        keep: bool,
+        lease: &Lease,
     ) -> Result<Vec<NodeAddr>, BackendError> {
         if spec.nodes.len() > 250 {
             return Err(BackendError::Other(format!(
@@ -653,11 +719,32 @@ impl Backend for DockerBackend {
         let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
         images.sort_unstable();
         images.dedup();
+        let mut image = String::new();
         for i in images {
-            self.resolve_image(i).await?;
+            image = self.resolve_image(i).await?;
         }
-        let labels = cluster_labels(cluster, &spec.source, keep);
-        let net = self.create_network(cluster, &labels).await?;
+        // The name first: a process that loses it leaves nothing behind.
+        let labels = cluster_labels(cluster, &spec.source, lease.expires);
+        let claim = self.claim(cluster, &image, &labels).await?;
+        let (net, net_id) = match self.create_network(cluster, &labels).await {
+            Ok(n) => n,
+            Err(e) => {
+                if let Err(r) = self.remove_container(&claim).await {
+                    tracing::warn!("removing the name claim of {cluster}: {r}");
+                }
+                return Err(e);
+            }
+        };
+        if let Ok(mut made) = self.made.lock() {
+            made.insert(
+                cluster.to_string(),
+                Made {
+                    net: net_id,
+                    labels,
+                    image,
+                },
+            );
+        }
         Ok(spec
             .nodes
             .iter()
@@ -671,20 +758,9 @@ impl Backend for DockerBackend {
     }
 
     async fn launch(&self, cluster: &str, nodes: &[NodeLaunch]) -> Result<(), BackendError> {
-        // The network carries the labels chosen at allocation; containers copy them.
-        let net = match self
-            .docker
-            .inspect_network(&network_name(cluster), None)
-            .await
-        {
-            Ok(n) => n,
-            Err(e) if is_not_found(&e) => {
-                return Err(BackendError::UnknownCluster(cluster.to_string()))
-            }
-            Err(e) => return Err(engine_error(e)),
-        };
-        let labels = net.labels.unwrap_or_default();
-        let jobs = nodes.iter().map(|n| self.create_node(cluster, &labels, n));
+        // Containers join the network `allocate` made (by ID) and copy its labels.
+        let made = self.made_for(cluster).await?;
+        let jobs = nodes.iter().map(|n| self.create_node(cluster, &made, n));
         futures::future::try_join_all(jobs).await?;
         // Every node runs: let their services start, together. This also warms each node's
         // exec agent for the readiness checks that follow.
@@ -735,8 +811,13 @@ impl Backend for DockerBackend {
         data: &[u8],
         mode: u32,
     ) -> Result<(), BackendError> {
-        let name = self.known(cluster, node).await?;
-        self.put(&name, path, data, mode).await
+        let id = self.known(cluster, node).await?;
+        match self.put(&id, path, data, mode).await {
+            Err(BackendError::Other(m)) if m.contains("does not exist") => {
+                Err(self.gone(cluster, node).await)
+            }
+            r => r,
+        }
     }
 
     async fn read_file(
@@ -749,17 +830,27 @@ impl Backend for DockerBackend {
         let opts = DownloadFromContainerOptionsBuilder::default()
             .path(path)
             .build();
-        let chunks: Vec<bytes::Bytes> = self
+        let chunks: Result<Vec<bytes::Bytes>, BackendError> = self
             .docker
             .download_from_container(&name, Some(opts))
             .try_collect()
             .await
             .map_err(|e| match e {
                 DockerError::DockerResponseServerError {
-                    status_code: 404, ..
-                } => BackendError::Other("no such file".into()),
+                    status_code: 404,
+                    message,
+                } if !message.contains("No such container") => {
+                    BackendError::Other("no such file".into())
+                }
                 e => engine_error(e),
-            })?;
+            });
+        let chunks = match chunks {
+            Ok(c) => c,
+            Err(e) if e.to_string().contains("No such container") => {
+                return Err(self.gone(cluster, node).await)
+            }
+            Err(e) => return Err(e),
+        };
         let tarball: Vec<u8> = chunks.concat();
         let mut ar = tar::Archive::new(tarball.as_slice());
         let mut entries = ar
@@ -838,18 +929,16 @@ impl Backend for DockerBackend {
             Err(DockerError::DockerResponseServerError {
                 status_code: 304, ..
             }) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(self.gone(cluster, node).await),
             Err(e) => Err(engine_error(e)),
         }
     }
 
     async fn state(&self, cluster: &str, node: &str) -> Result<NodeState, BackendError> {
-        let name = container_name(cluster, node);
-        let info = match self.docker.inspect_container(&name, None).await {
+        let id = self.known(cluster, node).await?;
+        let info = match self.docker.inspect_container(&id, None).await {
             Ok(i) => i,
-            Err(e) if is_not_found(&e) => {
-                self.known(cluster, node).await?;
-                return Err(engine_error(e));
-            }
+            Err(e) if is_not_found(&e) => return Err(self.gone(cluster, node).await),
             Err(e) => return Err(engine_error(e)),
         };
         Ok(match info.state.and_then(|s| s.status) {
@@ -864,8 +953,32 @@ impl Backend for DockerBackend {
         })
     }
 
+    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+        let made = self.made_for(cluster).await?;
+        match self
+            .marker(cluster, "kept", &made.image, &made.labels)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already kept.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(BackendError::Other(format!(
+                "cluster {cluster}: marking it kept: {}",
+                engine_error(e)
+            ))),
+        }
+    }
+
     async fn destroy(&self, cluster: &str) -> Result<(), BackendError> {
-        self.drop_agents(&format!("{cluster}-"));
-        self.remove_cluster(cluster).await
+        for id in self.cached_ids(cluster) {
+            self.drop_agents(&id);
+        }
+        self.forget(cluster, None);
+        if let Ok(mut made) = self.made.lock() {
+            made.remove(cluster);
+        }
+        self.remove_cluster(cluster, None).await
     }
 }

@@ -10,7 +10,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures::StreamExt;
 
 use super::agent::{request_script, Agent, AgentError};
-use super::backend::{container_name, engine_error, is_not_found, DockerBackend};
+use super::backend::{engine_error, is_not_found, DockerBackend};
 use crate::capture::Sink;
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
@@ -38,7 +38,8 @@ impl DockerBackend {
         node: &str,
         req: &ExecRequest,
     ) -> Result<ExecOutput, BackendError> {
-        let name = container_name(cluster, node);
+        // Found by label, then named by ID: a container that only has the right name is not ours.
+        let name = self.known(cluster, node).await?;
         // Commands go through a warm agent in the node where they can (no user switch, env
         // names the shell accepts); anything else, or an agent that can't be reached, takes a
         // fresh exec from the engine.
@@ -77,10 +78,7 @@ impl DockerBackend {
         let started = Instant::now();
         let created = match self.docker.create_exec(&name, opts).await {
             Ok(c) => c,
-            Err(e) if is_not_found(&e) => {
-                self.known(cluster, node).await?;
-                return Err(engine_error(e));
-            }
+            Err(e) if is_not_found(&e) => return Err(self.gone(cluster, node).await),
             Err(DockerError::DockerResponseServerError {
                 status_code: 409,
                 message,

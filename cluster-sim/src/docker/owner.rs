@@ -1,12 +1,26 @@
-//! Labels on every Docker resource, and who owns it: `<host>:<pid>:<start time>` of the process
-//! that made it, so a reaper can tell a live owner from a dead one (even after SIGKILL).
+//! Labels on every Docker resource, and who owns it. An owner is a run (a random id per
+//! process) plus what it takes to judge that process dead *without* clashing across machines
+//! and containers that share one engine: the kernel's boot id, the PID namespace, the pid and
+//! its start time. A resource also carries the unix time it expires at, fixed at birth.
+//!
+//! The reaper judges an owner dead by its pid only when the boot id and PID namespace are ours
+//! (and our `/proc` shows our own namespace); in every other case only past the expiry. An
+//! owner label it can't read (an older version's `<host>:<pid>:<start>`) counts as unknown:
+//! left alone unless expired, since "same host name" proves nothing about PID namespaces.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Label naming the cluster a resource belongs to.
 pub const LABEL_CLUSTER: &str = "cluster-sim.cluster";
-/// Label naming the owning process: `<host>:<pid>:<start time>`.
+/// Label naming the owning process: `pid=..,start=..,boot=..,pidns=..,host=..` (see [`Owner`]).
 pub const LABEL_OWNER: &str = "cluster-sim.owner";
+/// Label holding the owning run's random id: what a run's watchdog removes.
+pub const LABEL_RUN: &str = "cluster-sim.run";
+/// Label holding the unix time (seconds) after which any reaper may remove the cluster; absent
+/// when the cluster never expires.
+pub const LABEL_EXPIRES: &str = "cluster-sim.expires";
 /// Label naming the node (containers only).
 pub const LABEL_NODE: &str = "cluster-sim.node";
 /// Label holding the node's position in the spec (containers only).
@@ -15,8 +29,13 @@ pub const LABEL_INDEX: &str = "cluster-sim.index";
 pub const LABEL_ADDRESS: &str = "cluster-sim.address";
 /// Label holding the spec path the cluster came from.
 pub const LABEL_SPEC: &str = "cluster-sim.spec";
-/// Label set on clusters kept on purpose (`cluster-sim up`): the reaper leaves them alone.
+/// Label marking a cluster kept on purpose (`cluster-sim up`): the reaper leaves it alone. Set on
+/// the cluster's `kept` marker container, made once the cluster is ready (and, by older
+/// versions, on every resource).
 pub const LABEL_KEEP: &str = "cluster-sim.keep";
+/// Label on a cluster's marker containers (never started): `claim` reserves the cluster's name,
+/// `kept` marks it kept.
+pub const LABEL_MARKER: &str = "cluster-sim.marker";
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -32,37 +51,186 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// The PID namespace's inode, from `/proc/self/ns/pid` (`pid:[4026531836]`).
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let link = link.to_string_lossy();
+    let ino = link.strip_prefix("pid:[")?.strip_suffix(']')?;
+    ino.parse::<u64>().ok().map(|i| i.to_string())
+}
+
+/// Whether `/proc` shows this process's own PID namespace: under `unshare --pid` without
+/// `--mount-proc`, `/proc/<pid>` names some other process, and pids prove nothing.
+fn proc_is_ours() -> bool {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_string_lossy().parse::<u32>().ok())
+        == Some(std::process::id())
+}
+
+/// A random id (128 bits from the kernel; a hash of time and pid where that fails).
+pub(crate) fn random_id() -> String {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    let from_kernel = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok();
+    if !from_kernel {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        h.write_u32(std::process::id());
+        buf[..8].copy_from_slice(&h.finish().to_le_bytes());
+    }
+    hex::encode(buf)
+}
+
+/// This process's run id: random, made once, carried by everything it creates.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(random_id)
+}
+
+/// Who made a resource, as recorded in [`LABEL_OWNER`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Pid, as seen in the owner's PID namespace.
+    pub pid: u32,
+    /// The pid's start time in clock ticks since boot (tells a reused pid apart).
+    pub start: u64,
+    /// `/proc/sys/kernel/random/boot_id` of the owner's kernel.
+    pub boot: String,
+    /// Inode of the owner's PID namespace.
+    pub pidns: String,
+    /// Host name (for people reading labels; never used to judge).
+    pub host: String,
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Owner {
+        static ME: OnceLock<Owner> = OnceLock::new();
+        ME.get_or_init(|| {
+            let pid = std::process::id();
+            Owner {
+                pid,
+                start: start_time(pid).unwrap_or(0),
+                boot: boot_id().unwrap_or_default(),
+                pidns: pid_namespace().unwrap_or_default(),
+                host: hostname(),
+            }
+        })
+        .clone()
+    }
+
+    /// Reads a label value; `None` for anything else (an older version's format included).
+    pub fn parse(label: &str) -> Option<Owner> {
+        let mut f: HashMap<&str, &str> = HashMap::new();
+        for part in label.split(',') {
+            let (k, v) = part.split_once('=')?;
+            f.insert(k, v);
+        }
+        let owner = Owner {
+            pid: f.get("pid")?.parse().ok()?,
+            start: f.get("start")?.parse().ok()?,
+            boot: f.get("boot")?.to_string(),
+            pidns: f.get("pidns")?.to_string(),
+            host: f.get("host").copied().unwrap_or_default().to_string(),
+        };
+        (!owner.boot.is_empty() && !owner.pidns.is_empty()).then_some(owner)
+    }
+
+    /// Whether this process can judge the owner by its pid: same kernel boot, same PID
+    /// namespace, and a `/proc` that shows that namespace.
+    pub fn is_local(&self) -> bool {
+        let me = Owner::current();
+        !me.boot.is_empty()
+            && !me.pidns.is_empty()
+            && self.boot == me.boot
+            && self.pidns == me.pidns
+            && proc_is_ours()
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid={},start={},boot={},pidns={},host={}",
+            self.pid, self.start, self.boot, self.pidns, self.host
+        )
+    }
+}
+
 /// This process as an owner label value.
 pub fn current_owner() -> String {
-    let pid = std::process::id();
-    format!("{}:{}:{}", hostname(), pid, start_time(pid).unwrap_or(0))
+    Owner::current().to_string()
 }
 
-/// Whether an owner label names a process that still runs. Owners on other hosts count as
-/// alive: we cannot tell, and removing a colleague's cluster would be worse than leaving it.
-pub fn owner_alive(owner: &str) -> bool {
-    let mut parts = owner.rsplitn(3, ':');
-    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    if host != hostname() {
-        return true;
+/// What the reaper may conclude about a cluster's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The owner runs (or may run): leave the cluster alone.
+    Alive,
+    /// The owner is provably gone, or the cluster is past its expiry: remove it.
+    Dead,
+    /// Nothing can be proven (another namespace or machine, or an unreadable label) and the
+    /// cluster carries no expiry, or one not yet reached: leave it alone.
+    Unknown,
+}
+
+/// Judges an owner label and an expiry label (unix seconds) at `now`.
+pub fn judge(owner: &str, expires: Option<&str>, now: SystemTime) -> Verdict {
+    let expired = expires
+        .and_then(|e| e.parse::<u64>().ok())
+        .is_some_and(|e| UNIX_EPOCH + Duration::from_secs(e) <= now);
+    match Owner::parse(owner) {
+        Some(o) if o.is_local() => {
+            if start_time(o.pid) == Some(o.start) {
+                Verdict::Alive
+            } else {
+                Verdict::Dead
+            }
+        }
+        _ if expired => Verdict::Dead,
+        _ => Verdict::Unknown,
     }
-    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
-        return false;
-    };
-    start_time(pid) == Some(start)
 }
 
-/// Labels common to a cluster's network and containers.
-pub fn cluster_labels(cluster: &str, spec: &str, keep: bool) -> HashMap<String, String> {
+/// Whether an owner label names a process that still runs, as far as this process can tell
+/// (see [`judge`]; an unprovable owner counts as alive).
+pub fn owner_alive(owner: &str) -> bool {
+    judge(owner, None, SystemTime::now()) != Verdict::Dead
+}
+
+/// Labels common to a cluster's resources: cluster, owner, run and expiry.
+pub fn cluster_labels(
+    cluster: &str,
+    spec: &str,
+    expires: Option<SystemTime>,
+) -> HashMap<String, String> {
     let mut l = HashMap::from([
         (LABEL_CLUSTER.to_string(), cluster.to_string()),
         (LABEL_OWNER.to_string(), current_owner()),
+        (LABEL_RUN.to_string(), run_id().to_string()),
         (LABEL_SPEC.to_string(), spec.to_string()),
     ]);
-    if keep {
-        l.insert(LABEL_KEEP.to_string(), "true".into());
+    if let Some(at) = expires {
+        // Rounded up: a lease never ends before it was meant to.
+        let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        l.insert(LABEL_EXPIRES.to_string(), secs.to_string());
     }
     l
 }
@@ -73,15 +241,73 @@ mod tests {
 
     #[test]
     fn this_process_is_alive_and_a_made_up_one_is_not() {
-        assert!(owner_alive(&current_owner()));
-        let me = current_owner();
-        let (rest, _) = me.rsplit_once(':').unwrap();
-        assert!(
-            !owner_alive(&format!("{rest}:1")),
-            "same pid, other start time"
-        );
-        assert!(!owner_alive(&format!("{}:4194399:1", hostname())));
-        assert!(owner_alive("some-other-host:1:1"));
-        assert!(!owner_alive("garbage"));
+        let now = SystemTime::now();
+        let me = Owner::current();
+        assert!(me.is_local(), "{me}");
+        assert_eq!(judge(&me.to_string(), None, now), Verdict::Alive);
+        let reused = Owner {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        assert_eq!(judge(&reused.to_string(), None, now), Verdict::Dead);
+        let gone = Owner {
+            pid: 4_194_399,
+            ..me.clone()
+        };
+        assert_eq!(judge(&gone.to_string(), None, now), Verdict::Dead);
+    }
+
+    #[test]
+    fn owners_elsewhere_are_judged_by_expiry_only() {
+        let now = SystemTime::now();
+        let me = Owner::current();
+        // Another PID namespace with our host name and a pid that is not running here.
+        let other_ns = Owner {
+            pid: 4_194_399,
+            pidns: "1".into(),
+            ..me.clone()
+        };
+        let other_boot = Owner {
+            pid: 4_194_399,
+            boot: "another-boot".into(),
+            ..me.clone()
+        };
+        let past = (now - Duration::from_secs(10))
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let future = (now + Duration::from_secs(600))
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        for o in [&other_ns, &other_boot] {
+            let o = o.to_string();
+            assert_eq!(judge(&o, None, now), Verdict::Unknown);
+            assert_eq!(judge(&o, Some(&future), now), Verdict::Unknown);
+            assert_eq!(judge(&o, Some(&past), now), Verdict::Dead);
+        }
+        // A live local owner is alive even past its expiry: it still tears down itself.
+        assert_eq!(judge(&me.to_string(), Some(&past), now), Verdict::Alive);
+    }
+
+    #[test]
+    fn old_and_garbled_owners_are_unknown_unless_expired() {
+        let now = SystemTime::now();
+        let old = format!("{}:4194399:1", hostname());
+        assert_eq!(judge(&old, None, now), Verdict::Unknown);
+        assert!(owner_alive(&old));
+        assert_eq!(judge("garbage", Some("1"), now), Verdict::Dead);
+        assert_eq!(judge("", Some("not a time"), now), Verdict::Unknown);
+    }
+
+    #[test]
+    fn owner_labels_round_trip_and_run_ids_differ() {
+        let me = Owner::current();
+        assert_eq!(Owner::parse(&me.to_string()), Some(me));
+        assert_eq!(run_id(), run_id());
+        assert_ne!(random_id(), random_id());
+        assert_eq!(run_id().len(), 32);
     }
 }

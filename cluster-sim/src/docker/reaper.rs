@@ -1,34 +1,60 @@
-//! The reaper: removes clusters whose owner process no longer runs (crashed, SIGKILLed, or
-//! interrupted harnesses), at every start and on `cluster-sim prune`. Clusters kept on purpose
-//! (`cluster-sim up`) are left alone; `cluster-sim down` removes those.
+//! The reaper: removes clusters whose owner is provably gone (same kernel boot and PID
+//! namespace, pid no longer running with its start time) or whose lease has expired, at every
+//! harness start and on `cluster-sim prune`. Clusters kept on purpose (`cluster-sim up`, once
+//! ready) are left alone; `cluster-sim down` removes those. So is every cluster whose owner
+//! can't be judged and whose lease has not run out: a live cluster of a harness in another
+//! container must never be touched.
 
-use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use super::backend::DockerBackend;
-use super::owner::owner_alive;
+use super::owner::{judge, Verdict};
 use crate::error::BackendError;
 
+/// What one reaper pass did.
+#[derive(Debug, Clone, Default)]
+pub struct Reaped {
+    /// Clusters removed.
+    pub removed: Vec<String>,
+    /// Clusters left alone because nothing proves their owner gone and they carry no expiry
+    /// (made by an older version, or `cluster-sim up --hold` in another PID namespace).
+    pub unknown: Vec<String>,
+}
+
 impl DockerBackend {
-    /// Removes every cluster whose owner is dead and that is not kept. Returns the names removed.
+    /// Removes every cluster that is not kept and whose owner is dead or lease expired.
+    /// Returns the names removed.
     pub async fn reap(&self) -> Result<Vec<String>, BackendError> {
-        // cluster -> (owner, keep), from containers and networks alike: a network may be all that
-        // is left of a harness killed between creating it and starting the nodes.
-        let mut clusters: BTreeMap<String, (String, bool)> = BTreeMap::new();
-        for c in self.containers(None).await? {
-            clusters.entry(c.cluster).or_insert((c.owner, c.keep));
+        Ok(self.reap_report().await?.removed)
+    }
+
+    /// [`DockerBackend::reap`], also naming the clusters it could not judge.
+    pub async fn reap_report(&self) -> Result<Reaped, BackendError> {
+        // Containers (nodes and markers) and networks alike: a network or a name claim may be
+        // all that is left of a harness killed half-way.
+        let clusters = self.resources(&[]).await?;
+        let now = SystemTime::now();
+        let mut out = Reaped::default();
+        let mut dead = Vec::new();
+        for (name, res) in clusters {
+            if res.kept() {
+                continue;
+            }
+            let (owner, expires) = res.owner_and_expiry();
+            match judge(owner, expires, now) {
+                Verdict::Dead => dead.push((name, res)),
+                Verdict::Unknown if expires.is_none() => out.unknown.push(name),
+                _ => {}
+            }
         }
-        for (_, cluster, owner, keep) in self.networks().await? {
-            clusters.entry(cluster).or_insert((owner, keep));
-        }
-        let dead: Vec<String> = clusters
-            .into_iter()
-            .filter(|(_, (owner, keep))| !keep && !owner_alive(owner))
-            .map(|(name, _)| name)
-            .collect();
-        let jobs = dead.iter().map(|c| self.remove_cluster(c));
+        // Exactly what was judged, by ID: a cluster of the same name made since is not touched.
+        let jobs = dead
+            .iter()
+            .map(|(c, res)| self.remove_listed(c, &res.resources));
         for r in futures::future::join_all(jobs).await {
             r?;
         }
-        Ok(dead)
+        out.removed = dead.into_iter().map(|(c, _)| c).collect();
+        Ok(out)
     }
 }

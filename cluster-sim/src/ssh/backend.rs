@@ -572,7 +572,7 @@ impl Backend for SshBackend {
         &self,
         cluster: &str,
         spec: &ClusterSpec,
-        _keep: bool,
+        _lease: &crate::backend::Lease,
     ) -> Result<Vec<NodeAddr>, BackendError> {
         if !valid_cluster_name(cluster) {
             return Err(BackendError::Other(format!(

@@ -34,6 +34,10 @@ enum Command {
         /// write a fresh key pair and known_hosts in FILE.d/ and an ssh inventory for it in FILE.
         #[arg(long, value_name = "FILE")]
         inventory: Option<PathBuf>,
+        /// Don't keep the cluster: it lives while this command runs and is removed when it ends
+        /// (Ctrl-C, SIGTERM, or even SIGKILL), like a test's cluster. For scripts.
+        #[arg(long, conflicts_with = "inventory")]
+        hold: bool,
     },
     /// List clusters and their nodes, state and addresses.
     Ls,
@@ -143,6 +147,8 @@ fn cluster_name(s: &str) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
+    // A copy of this program started as a run's watchdog does its job here and exits.
+    cluster_sim::watchdog::intercept();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -279,7 +285,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             spec,
             name,
             inventory,
-        } => up(backend, docker.as_ref(), spec, name, inventory).await,
+            hold,
+        } => up(backend, docker.as_ref(), spec, name, inventory, hold).await,
         Command::Ls => ls(docker_only()?).await,
         Command::Exec {
             name,
@@ -312,12 +319,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
         Command::Down { name, all } => down(backend.as_ref(), docker.as_ref(), name, all).await,
         Command::Prune => {
-            let removed = docker_only()?.reap().await?;
-            if removed.is_empty() {
+            let reaped = docker_only()?.reap_report().await?;
+            if reaped.removed.is_empty() {
                 eprintln!("nothing to prune");
             }
-            for r in removed {
+            for r in reaped.removed {
                 println!("removed {r}");
+            }
+            if !reaped.unknown.is_empty() {
+                eprintln!(
+                    "left alone (no expiry, and their owners can't be checked from here: another PID namespace or machine, or an older cluster-sim): {}; remove one with `cluster-sim down NAME`",
+                    reaped.unknown.join(", ")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -424,33 +437,78 @@ fn copy_stream(
     Ok(())
 }
 
+/// How long a cluster `up` is making may outlive a killed `up` before any reaper may remove
+/// it (once ready it is kept, and never expires).
+const UP_LEASE: Duration = Duration::from_secs(60 * 60);
+
+/// Ctrl-C and SIGTERM, listened for from the start: both end `up` the same way.
+struct Interrupts {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn new() -> Self {
+        Interrupts {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for either; returns the exit code it calls for (130 or 143).
+    async fn recv(&mut self) -> u8 {
+        #[cfg(unix)]
+        if let Some(term) = &mut self.term {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
+}
+
 async fn up(
     backend: Arc<dyn Backend>,
     docker: Option<&DockerBackend>,
     spec: PathBuf,
     name: Option<String>,
     inventory: Option<PathBuf>,
+    hold: bool,
 ) -> Result<ExitCode> {
+    let mut interrupts = Interrupts::new();
     let spec = ClusterSpec::from_file(&spec)?;
     if let Some(docker) = docker {
+        // Before anything exists: if this process dies from here on, what it made of an
+        // unfinished (or held) cluster goes within seconds.
+        if let Err(e) = cluster_sim::watchdog::start() {
+            tracing::warn!("{e}");
+        }
         // Leftovers of crashed runs go first, so their subnets and names are free again.
         if let Err(e) = docker.reap().await {
             tracing::warn!("reaper: {e}");
         }
         if let Some(n) = &name {
-            if !docker.containers(Some(n)).await?.is_empty() {
+            let filter = format!("{}={n}", cluster_sim::docker::LABEL_CLUSTER);
+            if !docker.resources(&[filter]).await?.is_empty() {
                 bail!("a cluster named {n:?} already exists (cluster-sim down {n})");
             }
         }
     }
     // Named up front, so an interrupted run knows exactly what to remove.
     let name = name.unwrap_or_else(|| cluster_sim::cluster::unique_name(&spec.name));
-    let b = Cluster::builder(spec)
+    // Kept only once ready; until then it carries a lease like a test's cluster, so a killed
+    // `up` leaves nothing that a reaper would keep.
+    let mut b = Cluster::builder(spec)
         .backend(backend.clone())
         .name(&name)
-        .keep(true)
+        .keep(!hold)
         .on_event(progress());
-    tokio::select! {
+    if !hold {
+        b = b.expires_after(UP_LEASE);
+    }
+    let cluster = tokio::select! {
         r = async {
             match (&inventory, docker) {
                 (Some(file), Some(docker)) => Ok::<_, anyhow::Error>(
@@ -458,26 +516,40 @@ async fn up(
                 ),
                 _ => Ok(b.up().await?),
             }
-        } => {
-            let cluster = r?;
-            if let Some(file) = &inventory {
-                eprintln!(
-                    "cluster-sim: wrote {}; use it with {}=ssh {}={}",
-                    file.display(),
-                    cluster_sim::BACKEND_VAR,
-                    cluster_sim::INVENTORY_VAR,
-                    file.display()
-                );
+        } => r?,
+        code = interrupts.recv() => {
+            // The builder's future is dropped mid-way: remove what this process made of it, and
+            // only that (if another `up` won the name, its cluster stays).
+            let r = match docker {
+                Some(d) => d.remove_own(&name).await,
+                None => backend.destroy(&name).await,
+            };
+            match r {
+                Ok(()) => eprintln!("cluster-sim: interrupted; removed the partly provisioned cluster {name}"),
+                Err(e) => eprintln!("cluster-sim: interrupted; removing the partly provisioned cluster {name}: {e}"),
             }
-            println!("{}", cluster.name());
-            Ok(ExitCode::SUCCESS)
+            return Ok(ExitCode::from(code));
         }
-        _ = tokio::signal::ctrl_c() => {
-            // The builder's future is dropped mid-way: remove what it made.
-            let _ = backend.destroy(&name).await;
-            bail!("interrupted; removed the partly provisioned cluster")
-        }
+    };
+    if let Some(file) = &inventory {
+        eprintln!(
+            "cluster-sim: wrote {}; use it with {}=ssh {}={}",
+            file.display(),
+            cluster_sim::BACKEND_VAR,
+            cluster_sim::INVENTORY_VAR,
+            file.display()
+        );
     }
+    println!("{}", cluster.name());
+    std::io::stdout().flush()?;
+    if !hold {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("cluster-sim: holding {name} until Ctrl-C or SIGTERM");
+    interrupts.recv().await;
+    cluster.down().await?;
+    eprintln!("cluster-sim: removed {name}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ls(docker: &DockerBackend) -> Result<ExitCode> {
@@ -603,23 +675,12 @@ async fn down(
     all: bool,
 ) -> Result<ExitCode> {
     let names: Vec<String> = match (docker, all) {
-        (Some(docker), true) => {
-            let mut v: Vec<String> = docker
-                .containers(None)
-                .await?
-                .into_iter()
-                .map(|c| c.cluster)
-                .chain(docker.networks().await?.into_iter().map(|n| n.1))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        }
+        // Clusters are what carries our labels (nodes, networks, name claims), never names.
+        (Some(docker), true) => docker.resources(&[]).await?.into_keys().collect(),
         (Some(docker), false) => {
             let n = name.unwrap_or_default();
-            let exists = !docker.containers(Some(&n)).await?.is_empty()
-                || docker.networks().await?.iter().any(|x| x.1 == n);
-            if !exists {
+            let filter = format!("{}={n}", cluster_sim::docker::LABEL_CLUSTER);
+            if docker.resources(&[filter]).await?.is_empty() {
                 bail!("no cluster named {n:?}");
             }
             vec![n]
