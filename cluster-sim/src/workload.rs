@@ -71,6 +71,8 @@ async fn run(node: &Node, cmd: String, timeout: Duration) -> Outcome {
         // The client never reached the server: the operation did not happen.
         Ok(o) if refused(&o.tail()) => Outcome::Fail(format!("exit {}{}", o.code, o.tail())),
         Ok(o) => Outcome::Info(format!("exit {}{}", o.code, o.tail())),
+        // The command never started (its node is down): it did not happen.
+        Err(e) if e.to_string().contains("not running") => Outcome::Fail(e.to_string()),
         Err(e) => Outcome::Info(e.to_string()),
     }
 }
@@ -84,6 +86,8 @@ fn refused(output: &str) -> bool {
 
 /// Runs `clients` tasks until `duration` passes, each calling `step(client, process, rng)` in a
 /// loop; `step` returns whether the process must change (its last operation's outcome is unknown).
+/// A step that took under 20 ms is followed by a short pause, so a client whose node is down
+/// paces itself instead of spinning on instant errors.
 async fn drive<F, Fut>(opts: &Clients, step: F)
 where
     F: Fn(usize, u64, Rng) -> Fut + Send + Sync + Clone + 'static,
@@ -101,7 +105,11 @@ where
             tokio::spawn(async move {
                 let mut process = client as u64;
                 while Instant::now() < until {
+                    let began = Instant::now();
                     let (crashed, next) = step(client, process, rng).await;
+                    if began.elapsed() < Duration::from_millis(20) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                     rng = next;
                     if crashed {
                         process += n as u64;
