@@ -28,15 +28,24 @@ fn spec_errors_name_file_line_and_key() {
     let e = parse("nodes = 1\n[[binary]]\npackage = \"kvd\"\nbin = \"kv\"\ndest = \"x\"\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("key `binary[0].bin`: package \"kvd\" has no binary \"kv\" (its binaries: kvd)"), "{e}");
+    assert!(
+        e.contains("key `binary[0].bin`: package \"kvd\" has no binary \"kv\" (its binaries: kvd)"),
+        "{e}"
+    );
     let e = parse("nodes = 1\n[[dir]]\nsource = \"nope/conf\"\ndest = \"conf\"\n")
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("t.toml:3:10: key `dir[0].source`: folder \"nope/conf\" not found"), "{e}");
+    assert!(
+        e.starts_with("t.toml:3:10: key `dir[0].source`: folder \"nope/conf\" not found"),
+        "{e}"
+    );
     let e = parse("nodes = 1\ncollect = [\"logs/$(rm -rf x)\"]\n")
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("t.toml:2:12: key `collect`: bad collect pattern"), "{e}");
+    assert!(
+        e.starts_with("t.toml:2:12: key `collect`: bad collect pattern"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -48,14 +57,27 @@ fn dir_templates_are_checked_at_parse_time() {
     std::fs::write(conf.join("sub/plain"), "as is\n").unwrap();
     let text = "nodes = 2\n[[dir]]\nsource = \"conf\"\ndest = \"etc/app\"\n";
     let spec = ClusterSpec::parse(text, "t.toml", dir.path(), "t").unwrap();
-    let dests: Vec<_> = spec.nodes[0].files.iter().map(|f| (f.dest.as_str(), f.template)).collect();
-    assert_eq!(dests, [("etc/app/a.conf", true), ("etc/app/sub/plain", false)]);
+    let dests: Vec<_> = spec.nodes[0]
+        .files
+        .iter()
+        .map(|f| (f.dest.as_str(), f.template))
+        .collect();
+    assert_eq!(
+        dests,
+        [("etc/app/a.conf", true), ("etc/app/sub/plain", false)]
+    );
     std::fs::write(conf.join("a.conf.tmpl"), "x\nname = {{ node.nmae }}\n").unwrap();
     let e = ClusterSpec::parse(text, "t.toml", dir.path(), "t")
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("t.toml:3:10: key `dir[0].source`: node n1: "), "{e}");
-    assert!(e.contains("a.conf.tmpl:2: undefined variable `node.nmae`"), "{e}");
+    assert!(
+        e.starts_with("t.toml:3:10: key `dir[0].source`: node n1: "),
+        "{e}"
+    );
+    assert!(
+        e.contains("a.conf.tmpl:2: undefined variable `node.nmae`"),
+        "{e}"
+    );
 }
 
 /// Brings a spec up, runs `body`, removes the cluster whatever happened.
@@ -80,14 +102,25 @@ async fn binary_is_mounted_read_only_from_one_built_file() -> Result<()> {
             let v = n.exec("kvd --version").await?.check()?;
             ensure!(v.out().starts_with("kvd "), "{}", v.out());
             // A bind mount, read-only: no per-node copy.
-            let m = n.exec("grep ' /usr/local/bin/kvd ' /proc/mounts").await?.check()?;
-            ensure!(m.out().contains(" ro,") || m.out().contains(" ro "), "{}", m.out());
+            let m = n
+                .exec("grep ' /usr/local/bin/kvd ' /proc/mounts")
+                .await?
+                .check()?;
+            ensure!(
+                m.out().contains(" ro,") || m.out().contains(" ro "),
+                "{}",
+                m.out()
+            );
             let h = n.exec("sha256sum /usr/local/bin/kvd").await?.check()?;
             hashes.push(h.out().split_whitespace().next().unwrap_or("").to_string());
         }
         ensure!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
         // The mounted file is the content-addressed copy in the target directory.
-        let stash = ws.target_dir.join("cluster-sim/bin").join(&hashes[0]).join("kvd");
+        let stash = ws
+            .target_dir
+            .join("cluster-sim/bin")
+            .join(&hashes[0])
+            .join("kvd");
         ensure!(stash.is_file(), "{} is missing", stash.display());
         Ok(())
     })

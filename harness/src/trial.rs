@@ -453,10 +453,7 @@ async fn with_cluster(
             cluster.collect_logs(test_dir).await;
             cluster.collect_files(test_dir).await
         };
-        if tokio::time::timeout(COLLECT_LIMIT, collect)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(COLLECT_LIMIT, collect).await.is_err() {
             log.note("collect", "collecting node logs took over 60s; gave up");
         }
     }

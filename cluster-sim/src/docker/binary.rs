@@ -67,10 +67,11 @@ impl DockerBackend {
         for n in nodes {
             for p in &n.binaries {
                 if let Some(libc) = libcs.get(n.spec.image.as_str()) {
-                    p.check(libc).map_err(|message| BackendError::Incompatible {
-                        node: n.spec.name.clone(),
-                        message: format!("image {}: {message}", n.spec.image),
-                    })?;
+                    p.check(libc)
+                        .map_err(|message| BackendError::Incompatible {
+                            node: n.spec.name.clone(),
+                            message: format!("image {}: {message}", n.spec.image),
+                        })?;
                 }
             }
         }

@@ -99,7 +99,11 @@ pub async fn build(
     .clone()
 }
 
-fn run_cargo(ws: &Workspace, req: &BuildRequest, progress: &dyn Fn(&str)) -> Result<Built, BuildError> {
+fn run_cargo(
+    ws: &Workspace,
+    req: &BuildRequest,
+    progress: &dyn Fn(&str),
+) -> Result<Built, BuildError> {
     let fail = |message: String| BuildError {
         what: req.describe(),
         message,

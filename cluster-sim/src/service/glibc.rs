@@ -77,7 +77,11 @@ pub fn parse_probe(out: &str) -> NodeLibc {
     // `ldd (Debian GLIBC 2.36-9+deb12u4) 2.36`: the last word of the first line.
     let first = text.lines().next().unwrap_or("");
     if first.contains("GLIBC") || first.contains("GNU libc") {
-        if let Some(v) = first.split_whitespace().last().and_then(GlibcVersion::parse) {
+        if let Some(v) = first
+            .split_whitespace()
+            .last()
+            .and_then(GlibcVersion::parse)
+        {
             return NodeLibc::Glibc(v);
         }
     }
@@ -217,9 +221,17 @@ mod tests {
         let has = NodeLibc::Glibc(GlibcVersion::parse("2.31").unwrap());
         let e = check("kvd", needs, &has).unwrap_err();
         assert!(!e.contains('\n'));
-        assert!(e.contains("needs glibc 2.39 but the node has glibc 2.31"), "{e}");
+        assert!(
+            e.contains("needs glibc 2.39 but the node has glibc 2.31"),
+            "{e}"
+        );
         assert!(e.contains("musl") && e.contains("newer"), "{e}");
-        assert!(check("kvd", needs, &NodeLibc::Glibc(GlibcVersion::parse("2.39").unwrap())).is_ok());
+        assert!(check(
+            "kvd",
+            needs,
+            &NodeLibc::Glibc(GlibcVersion::parse("2.39").unwrap())
+        )
+        .is_ok());
         assert!(check("kvd", None, &NodeLibc::Other("musl libc".into())).is_ok());
     }
 }

@@ -65,8 +65,7 @@ fn bad_path(p: &str) -> bool {
 
 fn simple_name(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
@@ -127,7 +126,10 @@ pub(crate) fn binaries(
                     return Err(err(
                         v.span(),
                         k,
-                        format!("bad {k} {:?} (letters, digits, '-', '_' and '.')", v.get_ref()),
+                        format!(
+                            "bad {k} {:?} (letters, digits, '-', '_' and '.')",
+                            v.get_ref()
+                        ),
                     ));
                 }
             }
@@ -198,7 +200,10 @@ pub(crate) fn dir_files(
     let mut files = Vec::new();
     walk(root, Path::new(""), &mut files).map_err(|e| err(&key, e))?;
     if files.is_empty() {
-        return Err(err(&key, format!("folder {} holds no files", root.display())));
+        return Err(err(
+            &key,
+            format!("folder {} holds no files", root.display()),
+        ));
     }
     let mut out = Vec::new();
     for relpath in files {

@@ -77,8 +77,8 @@ impl Workspace {
 
     /// Reads `cargo metadata --format-version 1` output.
     fn from_metadata(json: &[u8]) -> Result<Workspace, String> {
-        let v: serde_json::Value =
-            serde_json::from_slice(json).map_err(|e| format!("bad `cargo metadata` output: {e}"))?;
+        let v: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| format!("bad `cargo metadata` output: {e}"))?;
         let path = |k: &str| {
             v.get(k)
                 .and_then(|p| p.as_str())
@@ -91,12 +91,21 @@ impl Workspace {
             .map(|m| m.iter().filter_map(|i| i.as_str()).collect())
             .unwrap_or_default();
         let mut packages = BTreeMap::new();
-        for p in v.get("packages").and_then(|p| p.as_array()).into_iter().flatten() {
+        for p in v
+            .get("packages")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+        {
             let id = p.get("id").and_then(|i| i.as_str()).unwrap_or("");
             if !members.contains(&id) {
                 continue;
             }
-            let name = p.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+            let name = p
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string();
             let bins = p
                 .get("targets")
                 .and_then(|t| t.as_array())

@@ -45,10 +45,11 @@ impl SshBackend {
         }
         let libc = host_libc(h).await?;
         for p in binaries {
-            p.check(&libc).map_err(|message| BackendError::Incompatible {
-                node: node.to_string(),
-                message: format!("host {}: {message}", h.host.name),
-            })?;
+            p.check(&libc)
+                .map_err(|message| BackendError::Incompatible {
+                    node: node.to_string(),
+                    message: format!("host {}: {message}", h.host.name),
+                })?;
         }
         for p in binaries {
             let cached = upload(h, p).await?;
@@ -56,9 +57,12 @@ impl SshBackend {
             let sudo = if inside {
                 ""
             } else {
-                h.root_prefix(&format!("place {}", p.dest), "writing outside the working directory")
-                    .await
-                    .unwrap_or("")
+                h.root_prefix(
+                    &format!("place {}", p.dest),
+                    "writing outside the working directory",
+                )
+                .await
+                .unwrap_or("")
             };
             // Copy only when the destination differs; a rename replaces a binary in use.
             let script = format!(
@@ -69,8 +73,13 @@ impl SshBackend {
                 src = q(&cached),
                 dest = q(&p.dest)
             );
-            h.run_ok(&format!("place {} at {}", p.what, p.dest), &script, None, STEP)
-                .await?;
+            h.run_ok(
+                &format!("place {} at {}", p.what, p.dest),
+                &script,
+                None,
+                STEP,
+            )
+            .await?;
         }
         Ok(())
     }

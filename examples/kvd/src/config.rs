@@ -31,8 +31,8 @@ impl Config {
     /// Reads `<dir>/kvd.conf`; errors name the file and line.
     pub fn read(dir: impl AsRef<Path>) -> Result<Config, String> {
         let path = dir.as_ref().join("kvd.conf");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let at = |line: usize, m: String| format!("{}:{line}: {m}", path.display());
         let (mut node, mut listen, mut role, mut primary, mut data, mut log) =
             (None, None, None, None, None, None);
@@ -66,7 +66,12 @@ impl Config {
         let role = match need(role, &path, "role")?.as_str() {
             "primary" => Role::Primary,
             "follower" => Role::Follower(need(primary, &path, "primary")?),
-            other => return Err(format!("{}: role {other:?} (primary or follower)", path.display())),
+            other => {
+                return Err(format!(
+                    "{}: role {other:?} (primary or follower)",
+                    path.display()
+                ))
+            }
         };
         Ok(Config {
             node: need(node, &path, "node")?,

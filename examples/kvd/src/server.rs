@@ -32,8 +32,8 @@ pub fn run(config: Config) -> Result<(), String> {
         Role::Primary => "primary",
         Role::Follower(_) => "follower",
     };
-    let store =
-        Store::open(&config.data, role).map_err(|e| format!("data {}: {e}", config.data.display()))?;
+    let store = Store::open(&config.data, role)
+        .map_err(|e| format!("data {}: {e}", config.data.display()))?;
     let listener =
         TcpListener::bind(config.listen).map_err(|e| format!("listen {}: {e}", config.listen))?;
     log.line(format!(
@@ -96,7 +96,8 @@ impl Server {
                         writeln!(out, "ERR bad offset {n:?}")?;
                         continue;
                     };
-                    self.log.line(format!("follower {peer} syncing from offset {from}"));
+                    self.log
+                        .line(format!("follower {peer} syncing from offset {from}"));
                     return self.stream_log(out, from);
                 }
                 _ => format!("ERR unknown command {line:?}"),
@@ -124,7 +125,9 @@ impl Server {
     fn follow(&self, primary: &str) {
         loop {
             match self.follow_once(primary) {
-                Ok(()) => self.log.line(format!("primary {primary} closed the stream")),
+                Ok(()) => self
+                    .log
+                    .line(format!("primary {primary} closed the stream")),
                 Err(e) => self.log.line(format!("replication from {primary}: {e}")),
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -135,7 +138,8 @@ impl Server {
         let mut s = TcpStream::connect(primary)?;
         let from = self.store.offset();
         writeln!(s, "SYNC {from}")?;
-        self.log.line(format!("following {primary} from offset {from}"));
+        self.log
+            .line(format!("following {primary} from offset {from}"));
         for line in BufReader::new(s).lines() {
             let line = line?;
             let mut words = line.splitn(4, ' ');
