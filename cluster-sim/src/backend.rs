@@ -50,6 +50,9 @@ pub struct NodeLaunch {
     pub address: String,
     /// Files to place before the service starts: (path, contents, mode).
     pub files: Vec<(String, Vec<u8>, u32)>,
+    /// Workspace binaries to place before the service starts, after checking that they can
+    /// run on the node (`Placement::check`).
+    pub binaries: Vec<crate::service::Placement>,
 }
 
 /// Lifecycle actions on one node.

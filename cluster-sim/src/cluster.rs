@@ -13,7 +13,9 @@ use crate::exec::{ExecOutput, ExecRequest, OutputCapture};
 use crate::spec::{ClusterSpec, NodeSpec};
 use crate::template::{self, TemplateContext, TemplateNode};
 
+mod collect;
 mod faults;
+pub use collect::Collected;
 pub use faults::NemesisHandle;
 
 /// What happened to a cluster, for a test's timeline (`test.log`).
@@ -454,6 +456,8 @@ impl Cluster {
                 source,
             }
         };
+        // Binaries first: a build that fails fails before anything exists on a backend.
+        let builds = self.build_binaries().await?;
         let addrs = self
             .inner
             .backend
@@ -473,7 +477,7 @@ impl Cluster {
                     .join(" ")
             ),
         );
-        let launches = render_all(name, spec, &addrs)?;
+        let launches = render_all(name, spec, &addrs, &builds)?;
         self.inner
             .backend
             .launch(name, &launches)
@@ -513,6 +517,38 @@ impl Cluster {
         futures::future::join_all(jobs).await;
     }
 
+    /// Builds the spec's `[[binary]]` targets (once per process each), with cargo's status
+    /// lines shown on stderr and sent as provisioning events.
+    async fn build_binaries(&self) -> Result<crate::service::Builds, ProvisionError> {
+        if self.inner.spec.binaries.is_empty() {
+            return Ok(Default::default());
+        }
+        let me = self.clone();
+        let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
+            eprintln!("cluster-sim: {line}");
+            me.emit(None, EventKind::Provision, format!("build: {line}"));
+        });
+        let started = Instant::now();
+        let builds = crate::service::build_all(&self.inner.spec, progress).await?;
+        for b in builds.values() {
+            self.emit(
+                None,
+                EventKind::Provision,
+                format!(
+                    "binary {} ready: {} bytes, sha256 {}, needs {} ({} in all)",
+                    b.request.describe(),
+                    b.size,
+                    &b.sha256[..12],
+                    b.glibc
+                        .map(|v| format!("glibc {v}"))
+                        .unwrap_or_else(|| "no glibc".into()),
+                    crate::duration::human(started.elapsed())
+                ),
+            );
+        }
+        Ok(builds)
+    }
+
     /// Removes every node and the cluster's network. Idempotent.
     pub async fn down(&self) -> Result<(), BackendError> {
         if self.inner.down.swap(true, Ordering::SeqCst) {
@@ -537,6 +573,7 @@ fn render_all(
     cluster: &str,
     spec: &ClusterSpec,
     addrs: &[NodeAddr],
+    builds: &crate::service::Builds,
 ) -> Result<Vec<NodeLaunch>, ProvisionError> {
     let tnodes: Vec<TemplateNode> = spec
         .nodes
@@ -592,6 +629,7 @@ fn render_all(
             spec.env.insert(k.to_string(), v.to_string());
         }
         out.push(NodeLaunch {
+            binaries: crate::service::placements(&node.binaries, builds, &addrs[i].workdir),
             spec,
             address: addrs[i].address.clone(),
             files,

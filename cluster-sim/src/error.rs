@@ -73,6 +73,14 @@ pub enum BackendError {
     /// Anything else, already phrased for a user.
     #[error("{0}")]
     Other(String),
+    /// A binary cannot run on a node (its glibc is too old, or it has none).
+    #[error("node {node}: {message}")]
+    Incompatible {
+        /// The node.
+        node: String,
+        /// Both versions and the ways out, on one line.
+        message: String,
+    },
 }
 
 /// Bringing a cluster up failed.
@@ -81,6 +89,9 @@ pub enum ProvisionError {
     /// The spec is invalid.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A `[[binary]]` did not build (cargo's own error follows).
+    #[error(transparent)]
+    Build(#[from] crate::service::BuildError),
     /// The cluster name can't be used (empty, too long, or characters a backend can't take).
     #[error("{0}")]
     BadName(String),

@@ -14,6 +14,8 @@ use serde_spanned::Spanned;
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
 use crate::located::Src;
+pub use crate::service::spec::{BinarySpec, DEFAULT_COLLECT_LIMIT};
+use crate::service::spec::{RawBinary, RawDir};
 
 /// Default time a readiness check may take before provisioning fails.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,6 +35,10 @@ pub struct ClusterSpec {
     pub ready: Option<ReadySpec>,
     /// Default deadline for a test on this cluster, if the spec sets one.
     pub timeout: Option<Duration>,
+    /// Every `[[binary]]`, in spec order (each node lists the ones its roles select).
+    pub binaries: Vec<BinarySpec>,
+    /// Most bytes `collect` gathers from one node (`collect_limit`).
+    pub collect_limit: u64,
 }
 
 /// One node of a spec, with cluster-wide defaults already applied.
@@ -58,6 +64,10 @@ pub struct NodeSpec {
     pub packages: Vec<String>,
     /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
     pub publish: Vec<u16>,
+    /// Workspace binaries placed on this node (already filtered by role).
+    pub binaries: Vec<BinarySpec>,
+    /// Globs of files to gather from the node after a failed test (`collect`).
+    pub collect: Vec<String>,
 }
 
 /// A file to place on a node.
@@ -119,6 +129,13 @@ struct RawSpec {
     timeout: Option<Spanned<String>>,
     #[serde(default, rename = "file")]
     files: Vec<RawFile>,
+    #[serde(default, rename = "dir")]
+    dirs: Vec<RawDir>,
+    #[serde(default, rename = "binary")]
+    binaries: Vec<RawBinary>,
+    #[serde(default)]
+    collect: Vec<Spanned<String>>,
+    collect_limit: Option<Spanned<String>>,
     #[serde(default, rename = "node")]
     node: Vec<RawNode>,
 }
@@ -249,6 +266,7 @@ struct RawNode {
     packages: Vec<String>,
     publish: Option<Vec<u16>>,
     limits: Option<RawLimits>,
+    collect: Option<Vec<Spanned<String>>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -619,6 +637,25 @@ fn resolve(
         });
     }
 
+    // Folders: every file becomes a [[file]] of its own, `*.tmpl` ones templates.
+    for (i, d) in raw.dirs.iter().enumerate() {
+        for f in crate::service::spec::dir_files(src, base_dir, i, d)? {
+            files.push(File {
+                spec: f.spec,
+                roles: d.roles().to_vec(),
+                key: f.key,
+                span: f.span,
+                text: f.text,
+            });
+        }
+    }
+    let binaries = crate::service::spec::binaries(src, base_dir, &raw.binaries)?;
+    let collect = crate::service::spec::collect_globs(src, "collect", &raw.collect)?;
+    let collect_limit = match &raw.collect_limit {
+        None => DEFAULT_COLLECT_LIMIT,
+        Some(l) => parse_memory(src, l, "collect_limit")?,
+    };
+
     let mut nodes = Vec::new();
     for (index, (name, _)) in names.into_iter().enumerate() {
         let over = raw.node.iter().find(|n| n.name.get_ref() == &name);
@@ -631,7 +668,11 @@ fn resolve(
         let mut node_image = image.clone();
         let mut command = raw.service.as_ref().map(|s| s.command.clone());
         let mut publish = raw.publish.clone();
+        let mut node_collect = collect.clone();
         if let Some(o) = over {
+            if let Some(c) = &o.collect {
+                node_collect.extend(crate::service::spec::collect_globs(src, "node.collect", c)?);
+            }
             env.extend(o.env.clone());
             packages.extend(o.packages.iter().cloned());
             if let Some(i) = &o.image {
@@ -657,6 +698,11 @@ fn resolve(
             .filter(|f| f.roles.is_empty() || f.roles.iter().any(|r| roles.contains(r)))
             .map(|f| f.spec.clone())
             .collect();
+        let node_binaries = binaries
+            .iter()
+            .filter(|b| b.roles.is_empty() || b.roles.iter().any(|r| roles.contains(r)))
+            .cloned()
+            .collect();
         nodes.push(NodeSpec {
             name,
             index,
@@ -668,6 +714,8 @@ fn resolve(
             limits: node_limits,
             packages,
             publish,
+            binaries: node_binaries,
+            collect: node_collect,
         });
     }
 
@@ -733,6 +781,8 @@ fn resolve(
         nodes,
         ready,
         timeout,
+        binaries,
+        collect_limit,
     })
 }
 
@@ -796,7 +846,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `node`");
+        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`");
         insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
         insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
         insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);

@@ -179,7 +179,10 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
         if !test_dir.join("nodes").exists() {
             let collect = async {
                 match &owned.handle {
-                    Some(c) => c.collect_logs(test_dir).await,
+                    Some(c) => {
+                        c.collect_logs(test_dir).await;
+                        c.collect_files(test_dir).await;
+                    }
                     None => {
                         for node in &owned.nodes {
                             let body = match backend.logs(&cluster, node).await {
@@ -450,10 +453,12 @@ async fn with_cluster(
     if !outcome.passed() || ctx.settings.keep == Keep::Always {
         state.set_phase("collecting node logs");
         log.note("collect", "collecting node logs");
-        if tokio::time::timeout(COLLECT_LIMIT, cluster.collect_logs(test_dir))
-            .await
-            .is_err()
-        {
+        // Service logs, then the spec's `collect` files (nodes/<node>/files/).
+        let collect = async {
+            cluster.collect_logs(test_dir).await;
+            cluster.collect_files(test_dir).await
+        };
+        if tokio::time::timeout(COLLECT_LIMIT, collect).await.is_err() {
             log.note("collect", "collecting node logs took over 60s; gave up");
         }
     }

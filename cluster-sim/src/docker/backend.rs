@@ -422,6 +422,8 @@ impl DockerBackend {
                 memory: n.spec.limits.memory.map(|m| m as i64),
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,
+                // Workspace binaries: the built file itself, read-only (docker/binary.rs).
+                binds: super::binary::binds(n),
                 // Published ports listen on loopback only, on a port the engine picks.
                 port_bindings: (!n.spec.publish.is_empty()).then(|| {
                     n.spec
@@ -762,6 +764,8 @@ impl Backend for DockerBackend {
         let made = self.made_for(cluster).await?;
         let jobs = nodes.iter().map(|n| self.create_node(cluster, &made, n));
         futures::future::try_join_all(jobs).await?;
+        // Binaries must fit the node's glibc before any service runs them.
+        self.check_binaries(cluster, nodes).await?;
         // Every node runs: let their services start, together. This also warms each node's
         // exec agent for the readiness checks that follow.
         let go = nodes.iter().map(|n| async move {

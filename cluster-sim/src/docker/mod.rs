@@ -2,6 +2,7 @@
 
 mod agent;
 mod backend;
+mod binary;
 mod exec;
 mod fault;
 mod lookup;

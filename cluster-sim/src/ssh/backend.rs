@@ -478,6 +478,8 @@ impl SshBackend {
         self.mark_touched(cluster, &n.spec.name);
         self.prepare_workdir(h, &w).await?;
         self.install_packages(h, &n.spec.packages).await?;
+        self.place_binaries(h, &w, &n.spec.name, &n.binaries)
+            .await?;
         for (path, data, mode) in &n.files {
             self.put(h, &w, path, data, *mode)
                 .await

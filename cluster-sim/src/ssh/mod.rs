@@ -2,6 +2,7 @@
 //! (one multiplexed master per host), plus a local lab of sshd containers to test it against.
 
 mod backend;
+mod binary;
 mod conn;
 pub mod inventory;
 pub mod lab;

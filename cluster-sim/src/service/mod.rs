@@ -1,0 +1,98 @@
+//! Your own service on the nodes: workspace binaries built by cargo (`[[binary]]`), their glibc
+//! checked against each node's, folder configs (`[[dir]]`) and files gathered back (`collect`).
+//!
+//! Backend-neutral: backends receive [`Placement`]s in their `NodeLaunch` and decide how a
+//! binary gets there (docker mounts it read-only; ssh uploads it once per host).
+
+pub mod build;
+pub mod glibc;
+pub(crate) mod spec;
+pub mod workspace;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use build::{BuildError, BuildRequest, Built};
+pub use glibc::{GlibcVersion, NodeLibc};
+pub use workspace::Workspace;
+
+use crate::spec::{BinarySpec, ClusterSpec};
+
+/// A built binary bound for one path on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// `kvd` or `package/bin`, for messages.
+    pub what: String,
+    /// The built file on this machine (immutable; named by its hash).
+    pub source: PathBuf,
+    /// Absolute destination on the node.
+    pub dest: String,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Newest glibc it needs, if any.
+    pub glibc: Option<GlibcVersion>,
+}
+
+impl Placement {
+    /// Checks the binary against a node's C library: one line naming both versions and the
+    /// ways out when it cannot run there.
+    pub fn check(&self, node: &NodeLibc) -> Result<(), String> {
+        glibc::check(&self.what, self.glibc, node)
+    }
+}
+
+/// The builds a spec needs, by `[[binary]]`.
+pub type Builds = HashMap<BinarySpec, Arc<Built>>;
+
+/// Builds every binary of `spec` (each once per process), in the spec's order; the test run's
+/// profile unless a `[[binary]]` names one. `progress` receives cargo's status lines.
+pub async fn build_all(
+    spec: &ClusterSpec,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<Builds, BuildError> {
+    let mut out = Builds::new();
+    if spec.binaries.is_empty() {
+        return Ok(out);
+    }
+    let ws = Workspace::around(&spec.base_dir).map_err(|message| BuildError {
+        what: "the spec's binaries".into(),
+        message,
+    })?;
+    for b in &spec.binaries {
+        let req = BuildRequest {
+            package: b.package.clone(),
+            bin: b.bin.clone(),
+            profile: b.profile.clone().unwrap_or_else(|| ws.current_profile()),
+            target: b.target.clone(),
+        };
+        let built = build::build(&ws, &req, progress.clone()).await?;
+        out.insert(b.clone(), built);
+    }
+    Ok(out)
+}
+
+/// The placements of one node: its binaries with destinations made absolute against `workdir`.
+pub fn placements(binaries: &[BinarySpec], builds: &Builds, workdir: &str) -> Vec<Placement> {
+    binaries
+        .iter()
+        .filter_map(|b| {
+            let built = builds.get(b)?;
+            let dest = if b.dest.starts_with('/') {
+                b.dest.clone()
+            } else {
+                format!("{}/{}", workdir.trim_end_matches('/'), b.dest)
+            };
+            Some(Placement {
+                what: built.request.describe(),
+                source: built.path.clone(),
+                dest,
+                sha256: built.sha256.clone(),
+                size: built.size,
+                glibc: built.glibc,
+            })
+        })
+        .collect()
+}

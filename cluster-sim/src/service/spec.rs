@@ -1,0 +1,289 @@
+//! The spec's `[[binary]]`, `[[dir]]` and `collect` keys: read, checked against the workspace
+//! and the file system, with every error at its file, line and key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use crate::error::SpecError;
+use crate::located::Src;
+use crate::spec::FileSpec;
+
+use super::workspace::Workspace;
+
+/// Default cap on the bytes gathered from one node by `collect` (20 MiB).
+pub const DEFAULT_COLLECT_LIMIT: u64 = 20 << 20;
+
+/// A workspace binary to build and place on nodes (`[[binary]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BinarySpec {
+    /// The workspace package.
+    pub package: String,
+    /// Its binary target (default: the package name).
+    pub bin: String,
+    /// Where it goes on the node; a relative path is inside the node's working directory.
+    pub dest: String,
+    /// Nodes with one of these roles get it; empty means every node.
+    pub roles: Vec<String>,
+    /// The cargo profile; `None` means the test run's own.
+    pub profile: Option<String>,
+    /// A target triple (e.g. `x86_64-unknown-linux-musl`), if not the host's.
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBinary {
+    package: Spanned<String>,
+    bin: Option<Spanned<String>>,
+    dest: Spanned<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    profile: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDir {
+    source: Spanned<String>,
+    dest: Spanned<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+impl RawDir {
+    pub(crate) fn roles(&self) -> &[String] {
+        &self.roles
+    }
+}
+
+fn bad_path(p: &str) -> bool {
+    p.split('/').any(|c| c == "..")
+}
+
+fn simple_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Checks every `[[binary]]` against the workspace around `base_dir` (read once per process).
+pub(crate) fn binaries(
+    src: &Src<'_>,
+    base_dir: &Path,
+    raw: &[RawBinary],
+) -> Result<Vec<BinarySpec>, SpecError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = raw[0].package.span();
+    let ws = Workspace::around(base_dir)
+        .map_err(|m| SpecError::from(src.at(first, "binary[0].package", m)))?;
+    let mut out = Vec::new();
+    for (i, b) in raw.iter().enumerate() {
+        let key = |k: &str| format!("binary[{i}].{k}");
+        let err = |span, k: &str, m: String| SpecError::from(src.at(span, &key(k), m));
+        let package = b.package.get_ref();
+        let Some(bins) = ws.packages.get(package) else {
+            return Err(err(
+                b.package.span(),
+                "package",
+                format!(
+                    "no workspace package {package:?} (the workspace has {})",
+                    ws.packages.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        let (bin, bin_span) = match &b.bin {
+            Some(s) => (s.get_ref().clone(), s.span()),
+            None => (package.clone(), b.package.span()),
+        };
+        if !bins.contains(&bin) {
+            let has = if bins.is_empty() {
+                "it has no binary targets".to_string()
+            } else {
+                format!("its binaries: {}", bins.join(", "))
+            };
+            return Err(err(
+                bin_span,
+                "bin",
+                format!("package {package:?} has no binary {bin:?} ({has})"),
+            ));
+        }
+        let dest = b.dest.get_ref();
+        if dest.is_empty() || dest.ends_with('/') || bad_path(dest) {
+            return Err(err(
+                b.dest.span(),
+                "dest",
+                format!("dest {dest:?} must name a file (absolute, or relative to the node's working directory, without '..')"),
+            ));
+        }
+        for (v, k) in [(&b.profile, "profile"), (&b.target, "target")] {
+            if let Some(v) = v {
+                if !simple_name(v.get_ref()) {
+                    return Err(err(
+                        v.span(),
+                        k,
+                        format!(
+                            "bad {k} {:?} (letters, digits, '-', '_' and '.')",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        out.push(BinarySpec {
+            package: package.clone(),
+            bin,
+            dest: dest.clone(),
+            roles: b.roles.clone(),
+            profile: b.profile.as_ref().map(|p| p.get_ref().clone()),
+            target: b.target.as_ref().map(|p| p.get_ref().clone()),
+        });
+    }
+    Ok(out)
+}
+
+/// One file of a `[[dir]]`: what it becomes, and its text when it is a template (checked for
+/// syntax already; the spec renders it per node with stand-in addresses).
+pub(crate) struct DirFile {
+    pub(crate) spec: FileSpec,
+    pub(crate) text: Option<String>,
+    pub(crate) key: String,
+    pub(crate) span: std::ops::Range<usize>,
+}
+
+/// Expands `[[dir]]` number `i`: every file under the folder, `*.tmpl` ones as templates
+/// without their suffix, in a stable order. The folder is looked up like a `[[file]]` source.
+pub(crate) fn dir_files(
+    src: &Src<'_>,
+    base_dir: &Path,
+    i: usize,
+    d: &RawDir,
+) -> Result<Vec<DirFile>, SpecError> {
+    let key = format!("dir[{i}].source");
+    let span = d.source.span();
+    let err = |k: &str, m: String| SpecError::from(src.at(span.clone(), k, m));
+    let rel = d.source.get_ref();
+    let candidates: Vec<PathBuf> = if Path::new(rel).is_absolute() {
+        vec![PathBuf::from(rel)]
+    } else {
+        vec![
+            base_dir.join(rel),
+            base_dir.join("../templates").join(rel),
+            base_dir.join("..").join(rel),
+        ]
+    };
+    let Some(root) = candidates.iter().find(|c| c.is_dir()) else {
+        return Err(err(
+            &key,
+            format!(
+                "folder {rel:?} not found (looked for {})",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    let dest = d.dest.get_ref().trim_end_matches('/');
+    if dest.is_empty() || bad_path(dest) {
+        return Err(SpecError::from(src.at(
+            d.dest.span(),
+            &format!("dir[{i}].dest"),
+            format!("dest {:?} must name a folder (absolute, or relative to the node's working directory, without '..')", d.dest.get_ref()),
+        )));
+    }
+    let mut files = Vec::new();
+    walk(root, Path::new(""), &mut files).map_err(|e| err(&key, e))?;
+    if files.is_empty() {
+        return Err(err(
+            &key,
+            format!("folder {} holds no files", root.display()),
+        ));
+    }
+    let mut out = Vec::new();
+    for relpath in files {
+        let path = root.join(&relpath);
+        let name = relpath.to_string_lossy().into_owned();
+        let (target, template) = match name.strip_suffix(".tmpl") {
+            Some(stem) => (stem.to_string(), true),
+            None => (name.clone(), false),
+        };
+        let text = if template {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(&key, format!("cannot read {}: {e}", path.display())))?;
+            crate::template::check(&text, &path).map_err(|m| err(&key, m))?;
+            Some(text)
+        } else {
+            None
+        };
+        use std::os::unix::fs::PermissionsExt as _;
+        let executable = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        out.push(DirFile {
+            spec: FileSpec {
+                source: path,
+                template,
+                dest: format!("{dest}/{target}"),
+                mode: if executable { 0o755 } else { 0o644 },
+            },
+            text,
+            key: key.clone(),
+            span: span.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Files under `dir` (recursively, sorted), as paths relative to the folder walked first.
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let here = root.join(rel);
+    let mut entries: Vec<_> = std::fs::read_dir(&here)
+        .map_err(|e| format!("cannot read {}: {e}", here.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = rel.join(e.file_name());
+        let full = root.join(&p);
+        if full.is_dir() {
+            walk(root, &p, out)?;
+        } else if full.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Checks `collect` globs: paths on the node (relative ones inside its working directory) with
+/// `*`, `?` and `[...]`; no whitespace or shell characters, since the node's shell expands them.
+pub(crate) fn collect_globs(
+    src: &Src<'_>,
+    key: &str,
+    globs: &[Spanned<String>],
+) -> Result<Vec<String>, SpecError> {
+    globs
+        .iter()
+        .map(|g| {
+            let s = g.get_ref();
+            let ok = !s.is_empty()
+                && !bad_path(s)
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-*?[]+,=@:~%".contains(c));
+            if ok {
+                Ok(s.clone())
+            } else {
+                Err(SpecError::from(src.at(
+                    g.span(),
+                    key,
+                    format!("bad collect pattern {s:?} (a path or glob on the node, such as \"/var/log/app/*.log\" or \"data/*.meta\"; no spaces, quotes, '$' or '..')"),
+                )))
+            }
+        })
+        .collect()
+}
