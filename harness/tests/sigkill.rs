@@ -1,0 +1,117 @@
+//! Reliability: SIGKILL of the harness at random points (provisioning, test bodies, teardown)
+//! leaves nothing of that run in Docker within seconds: the run's watchdog, a copy of the test
+//! binary holding a pipe to it, sees the pipe close and removes the run's clusters. The report
+//! left behind is the honest in-progress one, and it validates. Needs a Docker engine with the
+//! `cluster-sim/node` image.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_valid, leftovers, suite};
+
+/// splitmix64: the same seed gives the same kill points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// How long the watchdog may take: it makes a few passes over about 9 s to catch clusters whose
+/// creation was still in flight when the harness died.
+const CLEAN_WITHIN: Duration = Duration::from_secs(20);
+
+/// Whether a copy of the suite binary still runs as a watchdog.
+fn watchdog_running(exe: &std::path::Path) -> bool {
+    let exe = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.to_path_buf());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .any(|p| {
+            let same_exe = std::fs::read_link(p.path().join("exe"))
+                .map(|e| e == exe)
+                .unwrap_or(false);
+            same_exe
+                && std::fs::read(p.path().join("environ"))
+                    .map(|env| {
+                        env.split(|b| *b == 0)
+                            .any(|kv| kv.starts_with(b"CLUSTER_SIM_WATCHDOG="))
+                    })
+                    .unwrap_or(false)
+        })
+}
+
+#[test]
+fn sigkill_at_random_points_leaves_nothing_within_seconds() {
+    let seed = std::env::var("CLUSTER_SIM_SIGNAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(11u64);
+    let mut rng = Rng(seed);
+    let mut slowest = Duration::ZERO;
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let delay = Duration::from_millis(300 + rng.next() % 4000);
+        let mut child = Command::new(suite())
+            .args(["selftest::signals", "--ignored", "--test-threads", "2"])
+            .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
+            .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("NEXTEST_RUN_ID")
+            .env_remove("CLUSTER_SIM_INJECT_PANIC")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // The kill point is this test's input, not a wait for something to happen.
+        let at = Instant::now() + delay;
+        while Instant::now() < at && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let killed = Instant::now();
+        // Poll until nothing of the run is left, or the deadline passes.
+        let mut left = leftovers(pid);
+        while !left.is_empty() && killed.elapsed() < CLEAN_WITHIN {
+            std::thread::sleep(Duration::from_millis(250));
+            left = leftovers(pid);
+        }
+        let took = killed.elapsed();
+        // A create still in flight at the kill can land after the first clean look: wait for
+        // the watchdog to finish its passes, then look again.
+        while watchdog_running(&suite()) && killed.elapsed() < CLEAN_WITHIN {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        if left.is_empty() {
+            left = leftovers(pid);
+        }
+        slowest = slowest.max(took);
+        eprintln!("round {round}: SIGKILL after {delay:?}; clean {took:.1?} later");
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "round {round} (SIGKILL after {delay:?}) left Docker resources after {CLEAN_WITHIN:?}"
+        );
+        let report = dir.path().join("junit.xml");
+        if report.exists() {
+            assert_valid(&report);
+        }
+    }
+    eprintln!("slowest clean-up: {slowest:.1?}");
+}
