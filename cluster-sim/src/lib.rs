@@ -27,6 +27,7 @@ pub mod fault;
 pub mod history;
 pub mod image;
 mod located;
+pub mod report;
 pub mod spec;
 pub mod ssh;
 pub mod template;
@@ -34,7 +35,9 @@ pub mod watchdog;
 pub mod workload;
 
 pub use backend::{Backend, Lease, NodeAction, NodeState};
-pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, InFlight, Node};
+pub use cluster::{
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+};
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };
