@@ -19,19 +19,19 @@ use super::ReportError;
 const TEMPLATE: &str = include_str!("report.html.j2");
 
 /// Events drawn over the whole report, shared out per attempt.
-const EVENT_BUDGET: usize = 30_000;
+const EVENT_BUDGET: usize = 24_000;
 /// Events drawn per attempt, however small the run.
 const EVENTS_MAX: usize = 1_500;
 /// Events drawn per attempt, however big the run.
 const EVENTS_MIN: usize = 60;
 /// Bytes of node logs embedded over the whole report, shared out per attempt.
-const LOG_BUDGET: usize = 4 * 1024 * 1024;
+const LOG_BUDGET: usize = 3 * 1024 * 1024;
 /// Bytes of node logs embedded per attempt, however small the run.
 const LOG_MAX: usize = 512 * 1024;
 /// Bytes of node logs embedded per attempt, however big the run.
 const LOG_MIN: usize = 2 * 1024;
 /// Output tail shown for a command that exited 0, and for one that did not.
-const TAIL_OK: usize = 512;
+const TAIL_OK: usize = 256;
 const TAIL_BAD: usize = 4 * 1024;
 /// Largest `history.svg` embedded in the page (a bigger one is linked).
 const HISTORY_MAX: u64 = 512 * 1024;
