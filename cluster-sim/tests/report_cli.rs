@@ -42,14 +42,23 @@ fn report_renders_a_run_dir_again() {
             started_ms: 1_795_642_200_000,
             duration_ms: 900,
             dir: None,
-            events: vec![EventRecord::note(at, "exec", Some("n1"), "`true` -> exit 0")],
+            events: vec![EventRecord::note(
+                at,
+                "exec",
+                Some("n1"),
+                "`true` -> exit 0",
+            )],
             dropped_events: 0,
         }],
     })
     .unwrap();
 
     let out = cli().arg("report").arg(&run).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page = run.join("report.html");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -72,14 +81,25 @@ fn report_renders_a_run_dir_again() {
 
     // Without a directory: the newest run under $CARGO_TARGET_DIR/cluster-sim/runs.
     std::fs::create_dir_all(dir.path().join("t/cluster-sim/runs")).unwrap();
-    std::fs::rename(dir.path().join("runs/R1"), dir.path().join("t/cluster-sim/runs/R1")).unwrap();
+    std::fs::rename(
+        dir.path().join("runs/R1"),
+        dir.path().join("t/cluster-sim/runs/R1"),
+    )
+    .unwrap();
     let out = cli()
         .arg("report")
         .env("CARGO_TARGET_DIR", dir.path().join("t"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(dir.path().join("t/cluster-sim/runs/R1/report.html").is_file());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir
+        .path()
+        .join("t/cluster-sim/runs/R1/report.html")
+        .is_file());
 }
 
 #[test]

@@ -44,17 +44,16 @@ struct Args {
 
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut args = Args::default();
-    let parser =
-        syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
-                Err(m.error(format!("`{key}` is given more than once")))
-            };
-            match key.as_str() {
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
+            Err(m.error(format!("`{key}` is given more than once")))
+        };
+        match key.as_str() {
                 "cluster" => {
                     if args.cluster.is_some() {
                         return dup(&meta);
@@ -99,8 +98,8 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                     "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries` or `ignore`",
                 )),
             }
-            Ok(())
-        });
+        Ok(())
+    });
     parser.parse2(attr)?;
     Ok(args)
 }

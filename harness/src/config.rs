@@ -275,33 +275,31 @@ impl Settings {
                     expected: "a duration such as \"90s\" or \"5m\"",
                 })?,
         };
-        let (retries, retries_forced) = match vars
-            .get("CLUSTER_SIM_RETRIES")
-            .filter(|v| !v.is_empty())
-        {
-            Some(v) => (
-                v.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n <= MAX_RETRIES)
-                    .ok_or_else(|| ConfigError::Invalid {
-                        origin: "CLUSTER_SIM_RETRIES".into(),
-                        value: v.clone(),
-                        expected: "a whole number of retries from 0 to 20",
-                    })?,
-                true,
-            ),
-            None => match file.retries {
-                Some(n) if n > MAX_RETRIES => {
-                    return Err(ConfigError::Invalid {
-                        origin: from_file("retries"),
-                        value: n.to_string(),
-                        expected: "a whole number of retries from 0 to 20",
-                    })
-                }
-                n => (n.unwrap_or(0), false),
-            },
-        };
+        let (retries, retries_forced) =
+            match vars.get("CLUSTER_SIM_RETRIES").filter(|v| !v.is_empty()) {
+                Some(v) => (
+                    v.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n <= MAX_RETRIES)
+                        .ok_or_else(|| ConfigError::Invalid {
+                            origin: "CLUSTER_SIM_RETRIES".into(),
+                            value: v.clone(),
+                            expected: "a whole number of retries from 0 to 20",
+                        })?,
+                    true,
+                ),
+                None => match file.retries {
+                    Some(n) if n > MAX_RETRIES => {
+                        return Err(ConfigError::Invalid {
+                            origin: from_file("retries"),
+                            value: n.to_string(),
+                            expected: "a whole number of retries from 0 to 20",
+                        })
+                    }
+                    n => (n.unwrap_or(0), false),
+                },
+            };
         let cluster_sim = target_dir.join("cluster-sim");
         let junit = pick_path("CLUSTER_SIM_JUNIT", file.junit)
             .unwrap_or_else(|| cluster_sim.join("junit.xml"));

@@ -64,7 +64,13 @@ impl HtmlReporter {
     /// Under nextest the first process's `run.json` stays (it holds the run's start).
     pub fn start(&self) -> Result<(), ReportError> {
         let info = self.info.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if !(self.merge && self.run.path().join(cluster_sim::report::model::RUN_FILE).is_file()) {
+        if !(self.merge
+            && self
+                .run
+                .path()
+                .join(cluster_sim::report::model::RUN_FILE)
+                .is_file())
+        {
             self.run.write_info(&info)?;
         }
         self.render()
@@ -116,7 +122,13 @@ pub(crate) fn record_of(case: &crate::junit::CaseRecord) -> TestRecord {
             kind,
             message,
             detail,
-        } => (Status::Failed, Some(kind), Some(message), Some(detail), None),
+        } => (
+            Status::Failed,
+            Some(kind),
+            Some(message),
+            Some(detail),
+            None,
+        ),
         CaseStatus::Error {
             kind,
             message,

@@ -109,9 +109,15 @@ impl Rerun {
         // No timestamp or time: junit-10.xsd allows neither on these elements.
         r.set_type(self.kind.as_str());
         r.set_message(sanitize::for_report(&self.message, sanitize::MESSAGE_CAP));
-        r.set_stack_trace(sanitize::for_report(&self.detail, sanitize::CASE_OUTPUT_CAP));
+        r.set_stack_trace(sanitize::for_report(
+            &self.detail,
+            sanitize::CASE_OUTPUT_CAP,
+        ));
         if !self.output.is_empty() {
-            r.set_system_out(sanitize::for_report(&self.output, sanitize::CASE_OUTPUT_CAP));
+            r.set_system_out(sanitize::for_report(
+                &self.output,
+                sanitize::CASE_OUTPUT_CAP,
+            ));
         }
         r
     }
@@ -602,7 +608,10 @@ mod tests {
         assert!(xml.contains("<rerunFailure "), "{xml}");
         assert!(xml.contains("<rerunError "), "{xml}");
         // A flaky test passed: it counts as neither failure nor error.
-        assert!(xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{xml}");
+        assert!(
+            xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+            "{xml}"
+        );
         let Some(xsd) = schema() else {
             eprintln!("junit-10.xsd not found beside the workspace; schema check skipped");
             return;

@@ -19,8 +19,8 @@ use crate::args::Args;
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
-use crate::inject::Inject;
 use crate::html::HtmlReporter;
+use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
 
 /// Every registered test, sorted by name.

@@ -127,7 +127,11 @@ pub(crate) fn write_up(
             kind,
             message,
             detail,
-        } => (Some(kind.clone()), Some(message.clone()), Some(detail.clone())),
+        } => (
+            Some(kind.clone()),
+            Some(message.clone()),
+            Some(detail.clone()),
+        ),
         _ => (None, None, None),
     };
     let duration = started.elapsed();

@@ -26,7 +26,10 @@ fn a_test_that_fails_then_passes_is_flaky_and_one_that_always_fails_fails() {
             r"(?m)^test selftest::retries::{name} +\.\.\. {result}$"
         ))
         .unwrap();
-        assert!(line.is_match(&stdout), "no `{name} ... {result}` in:\n{all}");
+        assert!(
+            line.is_match(&stdout),
+            "no `{name} ... {result}` in:\n{all}"
+        );
     }
     assert!(
         stderr.contains(
@@ -39,7 +42,8 @@ fn a_test_that_fails_then_passes_is_flaky_and_one_that_always_fails_fails() {
         "{all}"
     );
     assert!(
-        stderr.contains("1 flaky test(s) (failed, then passed on a retry): selftest::retries::flaky"),
+        stderr
+            .contains("1 flaky test(s) (failed, then passed on a retry): selftest::retries::flaky"),
         "{all}"
     );
     assert!(stdout.contains("all 2 attempts failed"), "{all}");
@@ -176,7 +180,10 @@ fn the_report_of_a_failing_run_draws_its_timeline_in_a_real_browser() {
         section.contains("class=\"lane\" data-node=\"cluster\""),
         "{section}"
     );
-    assert!(section.contains("class=\"lane\" data-node=\"n1\""), "{section}");
+    assert!(
+        section.contains("class=\"lane\" data-node=\"n1\""),
+        "{section}"
+    );
     assert!(section.contains("class=\"ev exec bad\""), "{section}");
     assert!(
         section.contains("class=\"failure-point\" data-node=\"n1\""),
@@ -187,7 +194,11 @@ fn the_report_of_a_failing_run_draws_its_timeline_in_a_real_browser() {
     let passes = dom
         .find("data-name=\"selftest::outcomes::passes\"")
         .expect("the passing test in the page");
-    assert!(!dom[passes..passes + 200].contains(" open"), "{}", &dom[passes..passes + 200]);
+    assert!(
+        !dom[passes..passes + 200].contains(" open"),
+        "{}",
+        &dom[passes..passes + 200]
+    );
 
     let shot = keep.join("report.png");
     let s = headless(browser, profile.path())

@@ -57,7 +57,16 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 #[expect(clippy::too_many_arguments, reason = "the fields of a civil time")]
-fn to_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, frac: &str, offset_min: i64) -> Option<u64> {
+fn to_ms(
+    y: i64,
+    mo: i64,
+    d: i64,
+    h: i64,
+    mi: i64,
+    s: i64,
+    frac: &str,
+    offset_min: i64,
+) -> Option<u64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -92,7 +101,16 @@ pub(crate) fn stamp(line: &str) -> Option<u64> {
             }
         };
         let frac = c.get(7).map(|m| m.as_str()).unwrap_or("");
-        return to_ms(n(&c, 1), n(&c, 2), n(&c, 3), n(&c, 4), n(&c, 5), n(&c, 6), frac, offset);
+        return to_ms(
+            n(&c, 1),
+            n(&c, 2),
+            n(&c, 3),
+            n(&c, 4),
+            n(&c, 5),
+            n(&c, 6),
+            frac,
+            offset,
+        );
     }
     if let Some(c) = redis().captures(head) {
         const MONTHS: [&str; 12] = [
@@ -100,7 +118,16 @@ pub(crate) fn stamp(line: &str) -> Option<u64> {
         ];
         let mo = MONTHS.iter().position(|m| *m == &c[2])? as i64 + 1;
         let frac = c.get(7).map(|m| m.as_str()).unwrap_or("");
-        return to_ms(n(&c, 3), mo, n(&c, 1), n(&c, 4), n(&c, 5), n(&c, 6), frac, 0);
+        return to_ms(
+            n(&c, 3),
+            mo,
+            n(&c, 1),
+            n(&c, 4),
+            n(&c, 5),
+            n(&c, 6),
+            frac,
+            0,
+        );
     }
     None
 }
@@ -165,7 +192,10 @@ mod tests {
         );
         assert_eq!(stamp("2026-11-25 21:30:01.123 INFO x"), Some(t));
         assert_eq!(stamp("2026-11-25T22:30:01.123+01:00 x"), Some(t));
-        assert_eq!(stamp("1:M 25 Nov 2026 21:30:01.123 * Ready to accept"), Some(t));
+        assert_eq!(
+            stamp("1:M 25 Nov 2026 21:30:01.123 * Ready to accept"),
+            Some(t)
+        );
         assert_eq!(stamp("no time here"), None);
         assert_eq!(stamp("2026-13-45 99:99:99"), None);
     }

@@ -452,7 +452,10 @@ mod tests {
         assert_eq!(a.events.len(), MAX_EVENTS);
         assert_eq!(a.dropped_events, 10);
         assert_eq!(a.events[0].message, "e0");
-        assert_eq!(a.events.last().unwrap().message, format!("e{}", MAX_EVENTS + 9));
+        assert_eq!(
+            a.events.last().unwrap().message,
+            format!("e{}", MAX_EVENTS + 9)
+        );
         assert!(a.message.as_ref().unwrap().len() < MAX_TEXT + 100);
 
         // A run killed mid-append leaves half a line: the rest still loads.

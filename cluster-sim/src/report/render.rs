@@ -184,8 +184,8 @@ fn files_of(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             match e.file_type() {
                 Ok(t) if t.is_dir() => {
-                    let nested_attempt = d == dir
-                        && e.file_name().to_string_lossy().starts_with("attempt-");
+                    let nested_attempt =
+                        d == dir && e.file_name().to_string_lossy().starts_with("attempt-");
                     if !nested_attempt {
                         stack.push(p);
                     }
@@ -206,9 +206,12 @@ fn pick_events(events: &[EventRecord], cap: usize) -> Vec<&EventRecord> {
     if events.len() <= cap {
         return events.iter().collect();
     }
-    let routine =
-        |e: &EventRecord| matches!(e.kind.as_str(), "exec" | "transfer" | "print") && e.code.unwrap_or(0) == 0;
-    let mut keep: Vec<usize> = (0..events.len()).filter(|&i| !routine(&events[i])).collect();
+    let routine = |e: &EventRecord| {
+        matches!(e.kind.as_str(), "exec" | "transfer" | "print") && e.code.unwrap_or(0) == 0
+    };
+    let mut keep: Vec<usize> = (0..events.len())
+        .filter(|&i| !routine(&events[i]))
+        .collect();
     if keep.len() > cap {
         let extra = keep.len() - cap;
         keep.drain(cap / 4..cap / 4 + extra);
@@ -265,12 +268,11 @@ fn failure_of(a: &Attempt, t0: u64) -> Option<FailureData> {
     let failing_exec = a.events.iter().rev().find(|e| {
         e.kind == "exec"
             && e.code != Some(0)
-            && e.command.as_ref().is_some_and(|c| message.contains(c.as_str()))
+            && e.command
+                .as_ref()
+                .is_some_and(|c| message.contains(c.as_str()))
     });
-    let at = failing_exec
-        .or(note)
-        .map(|e| e.at_ms)
-        .unwrap_or(end);
+    let at = failing_exec.or(note).map(|e| e.at_ms).unwrap_or(end);
     Some(FailureData {
         at: at as i64 - t0 as i64,
         node: failing_exec.and_then(|e| e.node.clone()),
@@ -318,7 +320,11 @@ fn attempt_view(
     event_cap: usize,
     log_budget: usize,
 ) -> Result<(AttemptView, AttemptData), ReportError> {
-    let dir = a.dir.as_ref().map(|d| run_dir.join(d)).filter(|d| d.is_dir());
+    let dir = a
+        .dir
+        .as_ref()
+        .map(|d| run_dir.join(d))
+        .filter(|d| d.is_dir());
     let files = dir.as_deref().map(files_of).unwrap_or_default();
     let artifacts = files
         .iter()
@@ -332,10 +338,17 @@ fn attempt_view(
             (label, href(out, f))
         })
         .collect();
-    let history_file = dir.as_deref().map(|d| d.join("history.svg")).filter(|p| p.is_file());
+    let history_file = dir
+        .as_deref()
+        .map(|d| d.join("history.svg"))
+        .filter(|p| p.is_file());
     let history = history_file
         .as_deref()
-        .filter(|p| std::fs::metadata(p).map(|m| m.len() <= HISTORY_MAX).unwrap_or(false))
+        .filter(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len() <= HISTORY_MAX)
+                .unwrap_or(false)
+        })
         .and_then(|p| std::fs::read(p).ok())
         .map(|b| {
             minijinja::Value::from_safe_string(format!(
@@ -411,7 +424,12 @@ fn attempt_view(
 
 /// Renders `run` as HTML, its links relative to where the page will be written (`out`).
 pub fn render(run: &Run, out: &Path) -> Result<String, ReportError> {
-    let attempts: usize = run.tests.iter().map(|t| t.attempts.len()).sum::<usize>().max(1);
+    let attempts: usize = run
+        .tests
+        .iter()
+        .map(|t| t.attempts.len())
+        .sum::<usize>()
+        .max(1);
     let event_cap = (EVENT_BUDGET / attempts).clamp(EVENTS_MIN, EVENTS_MAX);
     let log_budget = (LOG_BUDGET / attempts).clamp(LOG_MIN, LOG_MAX);
 
@@ -423,7 +441,11 @@ pub fn render(run: &Run, out: &Path) -> Result<String, ReportError> {
         Status::Passed => 2,
         Status::Skipped => 3,
     };
-    tests.sort_by(|a, b| rank(a.status).cmp(&rank(b.status)).then(a.name.cmp(&b.name)));
+    tests.sort_by(|a, b| {
+        rank(a.status)
+            .cmp(&rank(b.status))
+            .then(a.name.cmp(&b.name))
+    });
 
     let mut views = Vec::new();
     for (id, t) in tests.iter().enumerate() {

@@ -15,7 +15,12 @@ fn ev(at: u64, node: Option<&str>, kind: &str, message: &str) -> EventRecord {
 }
 
 fn exec(at: u64, node: &str, cmd: &str, code: i64, tail: &str) -> EventRecord {
-    let mut e = ev(at, Some(node), "exec", &format!("`{cmd}` -> exit {code} in 5ms"));
+    let mut e = ev(
+        at,
+        Some(node),
+        "exec",
+        &format!("`{cmd}` -> exit {code} in 5ms"),
+    );
     e.command = Some(cmd.into());
     e.code = Some(code);
     e.duration_ms = Some(5);
@@ -24,12 +29,23 @@ fn exec(at: u64, node: &str, cmd: &str, code: i64, tail: &str) -> EventRecord {
 }
 
 /// A test of `nodes` nodes with `execs` commands; the last command fails when `fail`.
-fn test_record(name: &str, nodes: usize, execs: usize, fail: bool, dir: Option<&str>) -> TestRecord {
+fn test_record(
+    name: &str,
+    nodes: usize,
+    execs: usize,
+    fail: bool,
+    dir: Option<&str>,
+) -> TestRecord {
     let t0 = 1_795_642_201_000;
     let names: Vec<String> = (1..=nodes).map(|i| format!("n{i}")).collect();
     let mut events = vec![
         ev(t0, None, "start", &format!("{name} (f.rs:1)")),
-        ev(t0 + 1, None, "provision", "provisioning x on docker from inline (3 nodes)"),
+        ev(
+            t0 + 1,
+            None,
+            "provision",
+            "provisioning x on docker from inline (3 nodes)",
+        ),
         ev(
             t0 + 50,
             None,
@@ -49,17 +65,44 @@ fn test_record(name: &str, nodes: usize, execs: usize, fail: bool, dir: Option<&
     for n in &names {
         events.push(ev(t0 + 900, Some(n), "ready", "ready after 1 check(s)"));
     }
-    events.push(ev(t0 + 1000, None, "fault", "start #1 partition n1 | n2 (nodes n1,n2) in 3ms"));
+    events.push(ev(
+        t0 + 1000,
+        None,
+        "fault",
+        "start #1 partition n1 | n2 (nodes n1,n2) in 3ms",
+    ));
     for i in 0..execs {
         let node = &names[i % nodes];
         let last = i + 1 == execs;
         let code = if fail && last { 3 } else { 0 };
-        events.push(exec(t0 + 1100 + i as u64 * 10, node, &format!("cmd {i}"), code, "out\n[stderr]\nboom"));
+        events.push(exec(
+            t0 + 1100 + i as u64 * 10,
+            node,
+            &format!("cmd {i}"),
+            code,
+            "out\n[stderr]\nboom",
+        ));
     }
     events.push(ev(t0 + 1500, Some("n2"), "lifecycle", "kill"));
-    events.push(ev(t0 + 1600, None, "fault", "end #1 partition n1 | n2 (nodes n1,n2) in 3ms"));
-    let message = fail.then(|| format!("`cmd {}` on n{} exited 3", execs - 1, (execs - 1) % nodes + 1));
-    events.push(ev(t0 + 1700, None, "result", if fail { "FAILED: boom" } else { "passed" }));
+    events.push(ev(
+        t0 + 1600,
+        None,
+        "fault",
+        "end #1 partition n1 | n2 (nodes n1,n2) in 3ms",
+    ));
+    let message = fail.then(|| {
+        format!(
+            "`cmd {}` on n{} exited 3",
+            execs - 1,
+            (execs - 1) % nodes + 1
+        )
+    });
+    events.push(ev(
+        t0 + 1700,
+        None,
+        "result",
+        if fail { "FAILED: boom" } else { "passed" },
+    ));
     TestRecord {
         name: name.into(),
         status: if fail { Status::Failed } else { Status::Passed },
@@ -107,10 +150,16 @@ fn a_page_holds_summary_tests_data_and_links() {
         "2026-11-25T21:30:02Z hello </script><b>\n",
     )
     .unwrap();
-    std::fs::write(tdir.join("history.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>").unwrap();
+    std::fs::write(
+        tdir.join("history.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
     let mut flaky = test_record("a::b::flaky", 2, 2, false, None);
     flaky.status = Status::Flaky;
-    let mut first = test_record("a::b::flaky", 2, 2, true, None).attempts.remove(0);
+    let mut first = test_record("a::b::flaky", 2, 2, true, None)
+        .attempts
+        .remove(0);
     first.number = 1;
     flaky.attempts[0].number = 2;
     flaky.attempts.insert(0, first);
@@ -137,7 +186,10 @@ fn a_page_holds_summary_tests_data_and_links() {
     assert!(html.contains("data-status=\"failed\" open>"));
     assert!(html.contains("2 attempts"));
     // Artifacts are linked relative to the page; the history is embedded.
-    assert!(html.contains("href=\"./runs/R/a::b::fails/test.log\""), "{html}");
+    assert!(
+        html.contains("href=\"./runs/R/a::b::fails/test.log\""),
+        "{html}"
+    );
     assert!(html.contains("data:image/svg+xml;base64,"));
     // The log's text can't close the data's script element.
     assert!(!html.contains("hello </script>"));
@@ -145,11 +197,14 @@ fn a_page_holds_summary_tests_data_and_links() {
     // Nothing is fetched from elsewhere.
     for needle in ["http://", "https://", "<link", "src=\"http", "@import"] {
         let hits: Vec<&str> = html.matches(needle).collect();
-        let allowed = needle == "http://" && html.matches("http://www.w3.org/2000/svg").count() == hits.len();
+        let allowed =
+            needle == "http://" && html.matches("http://www.w3.org/2000/svg").count() == hits.len();
         assert!(hits.is_empty() || allowed, "{needle} in the page");
     }
     // The data parses back and marks the failure on the failing command's node.
-    let start = html.find("<script type=\"application/json\" class=\"data\">").unwrap();
+    let start = html
+        .find("<script type=\"application/json\" class=\"data\">")
+        .unwrap();
     let rest = &html[start..];
     let body = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
     let data: serde_json::Value = serde_json::from_str(&body.replace("<\\/", "</")).unwrap();
@@ -178,7 +233,8 @@ fn a_thousand_tests_with_20_mb_of_logs_stay_under_10_mb() {
             logged += text.len();
             std::fs::write(d.join("service.log"), text).unwrap();
         }
-        rd.append(&test_record(&name, 3, 40, i % 10 == 0, Some(&name))).unwrap();
+        rd.append(&test_record(&name, 3, 40, i % 10 == 0, Some(&name)))
+            .unwrap();
     }
     assert!(logged >= 20 * 1000 * 1000, "{logged}");
     let out = dir.path().join("report.html");

@@ -367,9 +367,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             history,
             svg,
         } => Ok(check(&model, &history, svg.as_deref())),
-        Command::Report { run_dir, out } => {
-            Ok(report::report(run_dir.as_deref(), out.as_deref()))
-        }
+        Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
 }
 
