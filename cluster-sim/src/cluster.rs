@@ -29,6 +29,64 @@ pub struct Event {
     pub kind: EventKind,
     /// One line describing it.
     pub message: String,
+    /// The command's result, for [`EventKind::Exec`] events (the timeline of the HTML report
+    /// shows it when the event is clicked).
+    pub exec: Option<ExecSummary>,
+}
+
+/// What an [`EventKind::Exec`] event knows of its command beyond the one-line message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSummary {
+    /// The command as shown.
+    pub command: String,
+    /// Its exit code; `None` when the backend failed to run it.
+    pub code: Option<i64>,
+    /// Whether it hit its own deadline.
+    pub timed_out: bool,
+    /// How long it ran.
+    pub duration: Duration,
+    /// The end of its stdout then stderr, lossily decoded, at most [`ExecSummary::TAIL`] bytes
+    /// each (or the backend's error).
+    pub tail: String,
+}
+
+impl ExecSummary {
+    /// Bytes of each stream kept in [`ExecSummary::tail`].
+    pub const TAIL: usize = 2048;
+
+    fn of(command: &str, r: &Result<ExecOutput, BackendError>) -> Self {
+        fn end(b: &[u8]) -> String {
+            let from = b.len().saturating_sub(ExecSummary::TAIL);
+            String::from_utf8_lossy(&b[from..]).into_owned()
+        }
+        match r {
+            Ok(o) => {
+                let mut tail = end(&o.stdout);
+                let err = end(&o.stderr);
+                if !err.is_empty() {
+                    if !tail.is_empty() && !tail.ends_with('\n') {
+                        tail.push('\n');
+                    }
+                    tail.push_str("[stderr]\n");
+                    tail.push_str(&err);
+                }
+                Self {
+                    command: command.to_string(),
+                    code: Some(o.code),
+                    timed_out: o.timed_out,
+                    duration: o.duration,
+                    tail,
+                }
+            }
+            Err(e) => Self {
+                command: command.to_string(),
+                code: None,
+                timed_out: false,
+                duration: Duration::ZERO,
+                tail: e.to_string(),
+            },
+        }
+    }
 }
 
 /// Kinds of [`Event`].
@@ -434,6 +492,16 @@ impl Cluster {
     }
 
     fn emit(&self, node: Option<&str>, kind: EventKind, message: String) {
+        self.emit_event(node, kind, message, None);
+    }
+
+    fn emit_event(
+        &self,
+        node: Option<&str>,
+        kind: EventKind,
+        message: String,
+        exec: Option<ExecSummary>,
+    ) {
         tracing::debug!(cluster = %self.inner.name, node = node.unwrap_or("-"), %kind, "{message}");
         if let Some(sink) = &self.inner.sink {
             sink(&Event {
@@ -441,6 +509,7 @@ impl Cluster {
                 node: node.map(str::to_string),
                 kind,
                 message,
+                exec,
             });
         }
     }
@@ -765,24 +834,22 @@ impl Node {
             .exec(&self.cluster.inner.name, &self.name, &req)
             .await;
         drop(tracked);
-        match &r {
-            Ok(o) => self.cluster.emit(
-                Some(&self.name),
-                EventKind::Exec,
-                format!(
-                    "`{}` -> exit {}{} in {}",
-                    command,
-                    o.code,
-                    if o.timed_out { " (timed out)" } else { "" },
-                    crate::duration::human(o.duration)
-                ),
+        let message = match &r {
+            Ok(o) => format!(
+                "`{}` -> exit {}{} in {}",
+                command,
+                o.code,
+                if o.timed_out { " (timed out)" } else { "" },
+                crate::duration::human(o.duration)
             ),
-            Err(e) => self.cluster.emit(
-                Some(&self.name),
-                EventKind::Exec,
-                format!("`{command}` -> error: {e}"),
-            ),
-        }
+            Err(e) => format!("`{command}` -> error: {e}"),
+        };
+        self.cluster.emit_event(
+            Some(&self.name),
+            EventKind::Exec,
+            message,
+            Some(ExecSummary::of(&command, &r)),
+        );
         r.map_err(|source| ExecError::Backend {
             node: self.name.clone(),
             command,

@@ -27,6 +27,7 @@ pub mod fault;
 pub mod history;
 pub mod image;
 mod located;
+pub mod report;
 pub mod service;
 pub mod spec;
 pub mod ssh;
@@ -35,7 +36,9 @@ pub mod watchdog;
 pub mod workload;
 
 pub use backend::{Backend, Lease, NodeAction, NodeState};
-pub use cluster::{Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, InFlight, Node};
+pub use cluster::{
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+};
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };

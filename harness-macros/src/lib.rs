@@ -18,7 +18,9 @@ use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
 ///   in `.toml` is a path relative to the crate's manifest directory);
 /// - `nodes = 3` and optionally `image = "cluster-sim/node"`: an inline cluster of idle nodes;
 /// - `timeout = "90s"`: the test's deadline (else the spec's `timeout`, else the default);
-/// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`.
+/// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`;
+/// - `retries = 2`: a failing test is tried again, up to twice more, each time on a fresh
+///   cluster; one that then passes is reported flaky (`CLUSTER_SIM_RETRIES` overrides this).
 ///
 /// A function without a parameter needs no cluster and must not name one: it runs without
 /// provisioning anything (the harness's overhead is then that of a plain test).
@@ -37,21 +39,21 @@ struct Args {
     image: Option<LitStr>,
     timeout: Option<LitStr>,
     ignore: Option<Option<LitStr>>,
+    retries: Option<LitInt>,
 }
 
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut args = Args::default();
-    let parser =
-        syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
-                Err(m.error(format!("`{key}` is given more than once")))
-            };
-            match key.as_str() {
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
+            Err(m.error(format!("`{key}` is given more than once")))
+        };
+        match key.as_str() {
                 "cluster" => {
                     if args.cluster.is_some() {
                         return dup(&meta);
@@ -76,6 +78,12 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                     }
                     args.timeout = Some(meta.value()?.parse()?);
                 }
+                "retries" => {
+                    if args.retries.is_some() {
+                        return dup(&meta);
+                    }
+                    args.retries = Some(meta.value()?.parse()?);
+                }
                 "ignore" => {
                     if args.ignore.is_some() {
                         return dup(&meta);
@@ -87,11 +95,11 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                     });
                 }
                 _ => return Err(meta.error(
-                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout` or `ignore`",
+                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries` or `ignore`",
                 )),
             }
-            Ok(())
-        });
+        Ok(())
+    });
     parser.parse2(attr)?;
     Ok(args)
 }
@@ -262,6 +270,16 @@ fn expand(
         Some(None) => quote!(.ignore("")),
         None => quote!(),
     };
+    let retries = match &args.retries {
+        Some(n) => {
+            let v: u32 = n.base10_parse()?;
+            if v > 20 {
+                return Err(Error::new(n.span(), "at most 20 retries"));
+            }
+            quote!(.retries(#v))
+        }
+        None => quote!(),
+    };
     let cluster = match &request {
         Some(r) => quote!(.cluster(#r)),
         None => quote!(),
@@ -306,6 +324,7 @@ fn expand(
                 #cluster
                 #timeout_ms
                 #ignore
+                #retries
             }
         };
     })

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use cluster_sim::report::EventRecord;
 use cluster_sim::Event;
 
 /// A run's identity: UTC start time and process id, e.g. `20261125T213001Z-4242`.
@@ -33,6 +34,8 @@ pub fn test_dir_name(full_name: &str) -> String {
 struct Inner {
     started: Instant,
     lines: Vec<String>,
+    /// The same lines, structured, for the HTML report's timeline.
+    events: Vec<EventRecord>,
     file: Option<File>,
 }
 
@@ -56,6 +59,7 @@ impl TestLog {
             inner: Arc::new(Mutex::new(Inner {
                 started: Instant::now(),
                 lines: Vec::new(),
+                events: Vec::new(),
                 file: None,
             })),
         }
@@ -77,6 +81,12 @@ impl TestLog {
 
     /// Adds a line: `<UTC time> +<seconds since start> [<kind>] <node>: <message>`.
     pub fn line(&self, at: SystemTime, kind: &str, node: Option<&str>, message: &str) {
+        self.record(EventRecord::note(at, kind, node, message));
+    }
+
+    fn record(&self, event: EventRecord) {
+        let (kind, node, message) = (&event.kind, event.node.as_deref(), &event.message);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.at_ms);
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let since = g.started.elapsed().as_secs_f64();
         let node = node.map(|n| format!("{n}: ")).unwrap_or_default();
@@ -89,6 +99,7 @@ impl TestLog {
             let _ = writeln!(f, "{line}");
         }
         g.lines.push(line);
+        g.events.push(event);
     }
 
     /// Adds a line stamped now.
@@ -96,9 +107,15 @@ impl TestLog {
         self.line(SystemTime::now(), kind, None, message);
     }
 
-    /// Adds a cluster-sim event.
+    /// Adds a cluster-sim event (an exec's result kept structured for the report).
     pub fn event(&self, e: &Event) {
-        self.line(e.at, &e.kind.to_string(), e.node.as_deref(), &e.message);
+        self.record(EventRecord::from_event(e));
+    }
+
+    /// Every event so far, structured.
+    pub fn events(&self) -> Vec<EventRecord> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.events.clone()
     }
 
     /// Every line so far.

@@ -66,11 +66,11 @@ pub(crate) async fn run_body(
     timeout: Duration,
     log: &TestLog,
     cluster: Option<&Cluster>,
+    test_dir: &std::path::Path,
 ) -> Outcome {
     let panic_body = ctx.inject.at("body", def);
-    let dir = ctx
-        .run_dir
-        .join(crate::artifacts::test_dir_name(&def.full_name()));
+    // The attempt's own directory (`harness::test_dir()` in the body).
+    let dir = test_dir.to_path_buf();
     let fut = crate::capture::scope(
         log.clone(),
         crate::capture::with_dir(dir, async move {

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// Most retries a test may be given (a typo such as `retries = 100` would otherwise run a
+/// failing cluster test for hours).
+pub const MAX_RETRIES: u32 = 20;
+
 /// The settings file's name, looked for at the workspace root.
 pub const CONFIG_FILE: &str = "cluster-sim.toml";
 
@@ -64,6 +68,15 @@ pub struct Settings {
     pub inventory: Option<PathBuf>,
     /// `CLUSTER_SIM_JUNIT`: where the report goes.
     pub junit: PathBuf,
+    /// `CLUSTER_SIM_REPORT`: where the HTML report goes (default: `report.html` beside the
+    /// JUnit report).
+    pub report: PathBuf,
+    /// `CLUSTER_SIM_RETRIES` or the file's `retries`: how many times a failed test is tried
+    /// again (each time on a fresh cluster) unless its attribute says otherwise.
+    pub retries: u32,
+    /// Whether `retries` came from `CLUSTER_SIM_RETRIES`, which overrides the attribute too
+    /// (a CI job asking for no retries, or for more, gets them everywhere).
+    pub retries_forced: bool,
     /// `CLUSTER_SIM_ARTIFACTS`: the directory holding one directory per run.
     pub artifacts: PathBuf,
     /// `CLUSTER_SIM_KEEP`.
@@ -117,6 +130,8 @@ struct FileSettings {
     keep: Option<String>,
     node_budget: Option<usize>,
     timeout: Option<String>,
+    report: Option<PathBuf>,
+    retries: Option<u32>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -127,6 +142,8 @@ const KNOWN_KEYS: &[&str] = &[
     "keep",
     "node_budget",
     "timeout",
+    "report",
+    "retries",
 ];
 
 impl Settings {
@@ -258,12 +275,47 @@ impl Settings {
                     expected: "a duration such as \"90s\" or \"5m\"",
                 })?,
         };
+        let (retries, retries_forced) =
+            match vars.get("CLUSTER_SIM_RETRIES").filter(|v| !v.is_empty()) {
+                Some(v) => (
+                    v.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n <= MAX_RETRIES)
+                        .ok_or_else(|| ConfigError::Invalid {
+                            origin: "CLUSTER_SIM_RETRIES".into(),
+                            value: v.clone(),
+                            expected: "a whole number of retries from 0 to 20",
+                        })?,
+                    true,
+                ),
+                None => match file.retries {
+                    Some(n) if n > MAX_RETRIES => {
+                        return Err(ConfigError::Invalid {
+                            origin: from_file("retries"),
+                            value: n.to_string(),
+                            expected: "a whole number of retries from 0 to 20",
+                        })
+                    }
+                    n => (n.unwrap_or(0), false),
+                },
+            };
         let cluster_sim = target_dir.join("cluster-sim");
+        let junit = pick_path("CLUSTER_SIM_JUNIT", file.junit)
+            .unwrap_or_else(|| cluster_sim.join("junit.xml"));
+        let report = pick_path("CLUSTER_SIM_REPORT", file.report).unwrap_or_else(|| {
+            junit
+                .parent()
+                .map(|d| d.join("report.html"))
+                .unwrap_or_else(|| PathBuf::from("report.html"))
+        });
         Ok(Settings {
             backend,
             inventory: pick_path("CLUSTER_SIM_INVENTORY", file.inventory),
-            junit: pick_path("CLUSTER_SIM_JUNIT", file.junit)
-                .unwrap_or_else(|| cluster_sim.join("junit.xml")),
+            junit,
+            report,
+            retries,
+            retries_forced,
             artifacts: pick_path("CLUSTER_SIM_ARTIFACTS", file.artifacts)
                 .unwrap_or_else(|| cluster_sim.join("runs")),
             keep,
@@ -332,16 +384,20 @@ mod tests {
         assert_eq!(s.node_budget, DEFAULT_NODE_BUDGET);
         assert_eq!(s.junit, target.join("cluster-sim/junit.xml"));
         assert_eq!(s.artifacts, target.join("cluster-sim/runs"));
+        assert_eq!(s.report, target.join("cluster-sim/report.html"));
+        assert_eq!((s.retries, s.retries_forced), (0, false));
 
         std::fs::write(
             ws.path().join(CONFIG_FILE),
-            "keep = \"always\"\nnode_budget = 6\njunit = \"out/j.xml\"\ncolour = 1\n",
+            "keep = \"always\"\nnode_budget = 6\njunit = \"out/j.xml\"\ncolour = 1\nretries = 2\n",
         )
         .unwrap();
         let s = Settings::load_from(ws.path(), &target, &vars(&[])).unwrap();
         assert_eq!(s.keep, Keep::Always);
         assert_eq!(s.node_budget, 6);
         assert_eq!(s.junit, ws.path().join("out/j.xml"));
+        assert_eq!(s.report, ws.path().join("out/report.html"));
+        assert_eq!((s.retries, s.retries_forced), (2, false));
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
 
         let s = Settings::load_from(
@@ -350,9 +406,13 @@ mod tests {
             &vars(&[
                 ("CLUSTER_SIM_KEEP", "never"),
                 ("CLUSTER_SIM_NODE_BUDGET", "3"),
+                ("CLUSTER_SIM_RETRIES", "0"),
+                ("CLUSTER_SIM_REPORT", "r.html"),
             ]),
         )
         .unwrap();
+        assert_eq!((s.retries, s.retries_forced), (0, true));
+        assert_eq!(s.report, PathBuf::from("r.html"));
         assert_eq!(s.keep, Keep::Never);
         assert_eq!(s.node_budget, 3);
     }

@@ -61,6 +61,8 @@ pub struct TestDef {
     pub timeout_ms: Option<u64>,
     /// `Some(reason)` when ignored (the reason may be empty).
     pub ignore: Option<&'static str>,
+    /// The attribute's `retries`: how many more attempts a failing test gets.
+    pub retries: Option<u32>,
     /// The body.
     pub body: TestBody,
 }
@@ -86,6 +88,7 @@ impl TestDef {
             cluster: ClusterRequest::None,
             timeout_ms: None,
             ignore: None,
+            retries: None,
             body,
         }
     }
@@ -105,6 +108,12 @@ impl TestDef {
     /// Marks the test ignored, with a reason (may be empty).
     pub const fn ignore(mut self, reason: &'static str) -> Self {
         self.ignore = Some(reason);
+        self
+    }
+
+    /// Gives a failing test `n` more attempts, each on a fresh cluster.
+    pub const fn retries(mut self, n: u32) -> Self {
+        self.retries = Some(n);
         self
     }
 
@@ -191,7 +200,9 @@ mod tests {
                 image: None,
             })
             .timeout_ms(1500)
-            .ignore("slow");
+            .ignore("slow")
+            .retries(2);
+        assert_eq!(D.retries, Some(2));
         assert_eq!(D.timeout(), Some(Duration::from_millis(1500)));
         assert_eq!(D.ignore, Some("slow"));
         assert!(D.needs_cluster());

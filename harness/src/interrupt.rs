@@ -144,11 +144,15 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
                 attachments,
                 properties: Vec::new(),
                 flush_now: false,
+                reruns: Vec::new(),
             },
         );
     }
     if let Err(e) = ctx.reporter.finish(RunState::Interrupted) {
         eprintln!("error: {e}");
+    }
+    if let Err(e) = ctx.html.finish("interrupted") {
+        eprintln!("error: cannot write the HTML report: {e}");
     }
     std::process::exit(130);
 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
 use crate::sanitize;
 
@@ -76,6 +78,49 @@ pub struct CaseRecord {
     pub properties: Vec<(String, String)>,
     /// Whether the record should reach the disk at once (tests with a cluster).
     pub flush_now: bool,
+    /// Earlier attempts that failed, first first: a test that then passed is flaky
+    /// (`<flakyFailure>`), one that failed again carries them as `<rerunFailure>`, as Maven
+    /// Surefire writes them (Jenkins and GitLab read these).
+    pub reruns: Vec<Rerun>,
+}
+
+/// A failed attempt of a test that was retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rerun {
+    /// An `<error>`-kind attempt (no cluster, a panic) rather than a failure.
+    pub error: bool,
+    /// `type` attribute: `exec`, `timeout`, `provision`...
+    pub kind: String,
+    /// One-line message.
+    pub message: String,
+    /// The full text (the element's `<stackTrace>`).
+    pub detail: String,
+    /// The attempt's event log (its `<system-out>`).
+    pub output: String,
+}
+
+impl Rerun {
+    fn to_junit(&self) -> TestRerun {
+        let mut r = TestRerun::new(if self.error {
+            NonSuccessKind::Error
+        } else {
+            NonSuccessKind::Failure
+        });
+        // No timestamp or time: junit-10.xsd allows neither on these elements.
+        r.set_type(self.kind.as_str());
+        r.set_message(sanitize::for_report(&self.message, sanitize::MESSAGE_CAP));
+        r.set_stack_trace(sanitize::for_report(
+            &self.detail,
+            sanitize::CASE_OUTPUT_CAP,
+        ));
+        if !self.output.is_empty() {
+            r.set_system_out(sanitize::for_report(
+                &self.output,
+                sanitize::CASE_OUTPUT_CAP,
+            ));
+        }
+        r
+    }
 }
 
 /// Where the run stands, as the report's `state` property says.
@@ -374,8 +419,13 @@ static RENDERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 fn test_case(c: &CaseRecord) -> TestCase {
     #[cfg(test)]
     RENDERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let reruns = c.reruns.iter().map(Rerun::to_junit);
     let status = match &c.status {
-        CaseStatus::Passed => TestCaseStatus::success(),
+        CaseStatus::Passed => {
+            let mut s = TestCaseStatus::success();
+            s.add_reruns(reruns);
+            s
+        }
         CaseStatus::Skipped { reason } => {
             let mut s = TestCaseStatus::skipped();
             if !reason.is_empty() {
@@ -402,6 +452,7 @@ fn test_case(c: &CaseRecord) -> TestCase {
             s.set_type(kind.as_str());
             s.set_message(sanitize::for_report(message, sanitize::MESSAGE_CAP));
             s.set_description(sanitize::for_report(detail, sanitize::CASE_OUTPUT_CAP));
+            s.add_reruns(reruns);
             s
         }
     };
@@ -475,6 +526,7 @@ mod tests {
             attachments: vec![PathBuf::from("/abs/test.log")],
             properties: vec![("spec".into(), "etcd3".into())],
             flush_now: true,
+            reruns: Vec::new(),
         })
         .unwrap();
         let xml = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
@@ -510,6 +562,72 @@ mod tests {
             attachments: Vec::new(),
             properties: Vec::new(),
             flush_now: true,
+            reruns: Vec::new(),
+        }
+    }
+
+    /// The shared schema, when this checkout sits where the project keeps it.
+    fn schema() -> Option<PathBuf> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
+        p.is_file().then_some(p)
+    }
+
+    #[test]
+    fn retried_tests_are_flaky_or_carry_their_reruns_and_stay_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.xml");
+        let r = JunitReporter::new(path.clone(), "RUN", "docker");
+        let rerun = Rerun {
+            error: false,
+            kind: "exec".into(),
+            message: "attempt 1: `false` exited 1".into(),
+            detail: "`false` exited 1\n  at f.rs:1".into(),
+            output: "the attempt's log\n".into(),
+        };
+        let mut flaky = case("flaky", String::new());
+        flaky.status = CaseStatus::Passed;
+        flaky.reruns = vec![rerun.clone()];
+        let mut failing = case("failing", "last".into());
+        failing.reruns = vec![
+            rerun.clone(),
+            Rerun {
+                error: true,
+                kind: "provision".into(),
+                ..rerun
+            },
+        ];
+        r.record(flaky).unwrap();
+        r.record(failing).unwrap();
+        r.finish(RunState::Finished).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            xml.contains("<flakyFailure message=\"attempt 1: `false` exited 1\" type=\"exec\">"),
+            "{xml}"
+        );
+        assert!(xml.contains("<stackTrace>`false` exited 1"), "{xml}");
+        assert!(xml.contains("<rerunFailure "), "{xml}");
+        assert!(xml.contains("<rerunError "), "{xml}");
+        // A flaky test passed: it counts as neither failure nor error.
+        assert!(
+            xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+            "{xml}"
+        );
+        let Some(xsd) = schema() else {
+            eprintln!("junit-10.xsd not found beside the workspace; schema check skipped");
+            return;
+        };
+        match std::process::Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&xsd)
+            .arg(&path)
+            .output()
+        {
+            Ok(out) => assert!(
+                out.status.success(),
+                "{}\n{xml}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("xmllint not runnable ({e}); schema check skipped"),
         }
     }
 

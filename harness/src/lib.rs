@@ -27,12 +27,14 @@
 
 mod args;
 pub mod artifacts;
+mod attempts;
 mod body;
 #[doc(hidden)]
 pub mod capture;
 pub use capture::test_dir;
 pub mod config;
 mod def;
+pub mod html;
 mod inject;
 mod interrupt;
 pub mod junit;

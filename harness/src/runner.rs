@@ -19,9 +19,9 @@ use crate::args::Args;
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
+use crate::html::HtmlReporter;
 use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
-use crate::trial;
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {
@@ -67,6 +67,9 @@ pub(crate) struct RunCtx {
     pub(crate) settings: Settings,
     pub(crate) run_dir: PathBuf,
     pub(crate) reporter: JunitReporter,
+    pub(crate) html: HtmlReporter,
+    /// Tests that failed and then passed on a retry, for the run's summary.
+    pub(crate) flaky: Mutex<Vec<String>>,
     pub(crate) budget: Arc<Semaphore>,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) rerun_prefix: String,
@@ -162,6 +165,18 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         eprintln!("error: {e}");
         return 2;
     }
+    let html = HtmlReporter::new(
+        settings.report.clone(),
+        &run_dir,
+        &run_id,
+        settings.backend.as_str(),
+        &settings.junit,
+    )
+    .merging(nextest_run.is_some());
+    if let Err(e) = html.start() {
+        eprintln!("error: cannot write the HTML report: {e}");
+        return 2;
+    }
 
     let workers = args.libtest.test_threads.unwrap_or(2).clamp(2, 16);
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -215,6 +230,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         budget: Arc::new(Semaphore::new(settings.node_budget)),
         run_dir,
         reporter,
+        html,
+        flaky: Mutex::new(Vec::new()),
         handle: rt.handle().clone(),
         rerun_prefix: rerun_prefix(),
         seq: AtomicU64::new(0),
@@ -246,6 +263,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
                 attachments: Vec::new(),
                 properties: Vec::new(),
                 flush_now: false,
+                reruns: Vec::new(),
             },
         );
     }
@@ -256,7 +274,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         .iter()
         .map(|&d| {
             let ctx = ctx.clone();
-            Trial::test(d.full_name(), move || trial::run_trial(&ctx, d))
+            Trial::test(d.full_name(), move || crate::attempts::run_trial(&ctx, d))
                 .with_ignored_flag(d.ignore.is_some())
         })
         .collect();
@@ -269,14 +287,25 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     } else if ctx.report_failed.load(Ordering::SeqCst) {
         code = 2;
     }
+    if let Err(e) = ctx.html.finish("finished") {
+        eprintln!("error: cannot write the HTML report: {e}");
+        code = 2;
+    }
+    let flaky = std::mem::take(&mut *ctx.flaky.lock().unwrap_or_else(|e| e.into_inner()));
+    if !flaky.is_empty() {
+        eprintln!(
+            "{} flaky test(s) (failed, then passed on a retry): {}",
+            flaky.len(),
+            flaky.join(", ")
+        );
+    }
     if !to_run.is_empty() || !skipped.is_empty() {
         eprintln!("JUnit report: {}", ctx.reporter.path().display());
+        eprintln!("HTML report: {}", ctx.html.path().display());
     }
     if ctx.kept_any.load(Ordering::SeqCst) {
         eprintln!("artifacts: {}", ctx.run_dir.display());
     }
-    // A run that kept nothing leaves no empty directory behind.
-    let _ = std::fs::remove_dir(&ctx.run_dir);
     drop(ctx);
     rt.shutdown_timeout(Duration::from_secs(5));
     code
@@ -332,11 +361,25 @@ fn rerun_prefix() -> String {
     }
 }
 
-/// Hands a finished test to the JUnit reporter. A report that can't be written fails the run
-/// at its end (exit 2), after the tests.
+/// Hands a test that did not run its course (skipped, interrupted) to the reporters.
 pub(crate) fn report(ctx: &RunCtx, case: CaseRecord) {
+    let record = crate::html::record_of(&case);
+    report_test(ctx, case, &record);
+}
+
+/// Hands a finished test to the reporters (JUnit, HTML). A report that can't be written fails
+/// the run at its end (exit 2), after the tests.
+pub(crate) fn report_test(
+    ctx: &RunCtx,
+    case: CaseRecord,
+    record: &cluster_sim::report::TestRecord,
+) {
     if let Err(e) = ctx.reporter.record(case) {
         ctx.report_failed.store(true, Ordering::SeqCst);
         eprintln!("error: {e}");
+    }
+    if let Err(e) = ctx.html.record(record) {
+        ctx.report_failed.store(true, Ordering::SeqCst);
+        eprintln!("error: cannot keep the HTML report's record: {e}");
     }
 }

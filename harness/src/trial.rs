@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
-use libtest_mimic::Failed;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, RwLockReadGuard};
 
-use crate::artifacts::{self, TestLog};
+use crate::artifacts::TestLog;
 use crate::body::{panic_text, run_body, Outcome};
 use crate::config::{BackendKind, Keep};
 use crate::def::{ClusterRequest, TestBody, TestDef, TestFuture};
@@ -71,10 +70,16 @@ fn park_forever() -> ! {
     }
 }
 
-pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
+/// Runs one attempt at a test in `test_dir` (on a fresh cluster) and writes it up. Returns it
+/// with the run's gate still held for reading, so the caller reports it before an interrupt
+/// can take stock (which would report the test a second time).
+pub(crate) fn run_attempt<'a>(
+    ctx: &'a Arc<RunCtx>,
+    def: &'static TestDef,
+    test_dir: PathBuf,
+) -> (crate::writeup::Written, RwLockReadGuard<'a, ()>) {
     let started = Instant::now();
     let name = def.full_name();
-    let test_dir = ctx.run_dir.join(artifacts::test_dir_name(&name));
     let log = TestLog::new();
     log.note("start", &format!("{name} ({}:{})", def.file, def.line));
     let state = Arc::new(TrialState::default());
@@ -142,17 +147,13 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), 
         drop(gate);
         park_forever();
     }
-    let failed =
+    let written =
         crate::writeup::write_up(ctx, def, &name, started, &test_dir, &log, &state, outcome);
     ctx.running
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
-    drop(gate);
-    match failed {
-        None => Ok(()),
-        Some(text) => Err(text.into()),
-    }
+    (written, gate)
 }
 
 /// Tears down, by name, any cluster of test `name` still registered: one whose trial panicked
@@ -238,7 +239,7 @@ async fn execute(
         TestBody::Plain(body) => {
             let timeout = def.timeout().unwrap_or(ctx.settings.timeout);
             state.set_phase("running the test");
-            run_body(&ctx, def, body(), timeout, &log, None).await
+            run_body(&ctx, def, body(), timeout, &log, None, &test_dir).await
         }
         TestBody::Cluster(body) => {
             state.set_phase("reading the cluster spec");
@@ -447,6 +448,7 @@ async fn with_cluster(
         timeout,
         log,
         Some(&cluster),
+        test_dir,
     )
     .await;
 

@@ -1,5 +1,6 @@
-//! Writes a finished test up: keeps or removes its artifacts (per `CLUSTER_SIM_KEEP`) and hands
-//! its case, with the failure text, rerun command and attachments, to the JUnit reporter.
+//! Writes a finished attempt up: keeps or removes its artifacts (per `CLUSTER_SIM_KEEP`) and
+//! makes its case, with the failure text, rerun command and attachments, for the reporters
+//! (`attempts.rs` combines the attempts of a retried test and hands the result over).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -8,11 +9,23 @@ use std::time::Instant;
 use crate::artifacts::{self, TestLog};
 use crate::body::Outcome;
 use crate::def::{component_and_class, TestDef};
+use cluster_sim::report::{model::unix_ms, Attempt, Status};
+
 use crate::junit::{CaseRecord, CaseStatus};
-use crate::runner::{report, RunCtx};
+use crate::runner::RunCtx;
 use crate::trial::TrialState;
 
-/// Writes the test's artifacts and its report case; returns the failure text, if it failed.
+/// One attempt, written up.
+pub(crate) struct Written {
+    /// The failure text, if it failed.
+    pub(crate) failed: Option<String>,
+    /// Its JUnit case.
+    pub(crate) case: CaseRecord,
+    /// Its record for the HTML report.
+    pub(crate) attempt: Attempt,
+}
+
+/// Writes the attempt's artifacts and makes its report case.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site; the pieces are the trial's own"
@@ -26,7 +39,7 @@ pub(crate) fn write_up(
     log: &TestLog,
     state: &TrialState,
     outcome: Outcome,
-) -> Option<String> {
+) -> Written {
     let passed = outcome.passed();
     let rerun = format!("{} {name} --exact", ctx.rerun_prefix);
     log.note(
@@ -58,6 +71,11 @@ pub(crate) fn write_up(
     }
     let shown_dir = std::path::absolute(test_dir).unwrap_or(test_dir.to_path_buf());
     let (component, classname) = component_and_class(name);
+    let attempt_status = match &outcome {
+        Outcome::Passed => Status::Passed,
+        Outcome::Failure { .. } => Status::Failed,
+        Outcome::Error { .. } => Status::Error,
+    };
     let (status, failed) = match outcome {
         Outcome::Passed => (CaseStatus::Passed, None),
         Outcome::Failure {
@@ -99,19 +117,53 @@ pub(crate) fn write_up(
     };
     let properties =
         std::mem::take(&mut *state.properties.lock().unwrap_or_else(|e| e.into_inner()));
-    report(
-        ctx,
-        CaseRecord {
+    let (kind, message, detail) = match &status {
+        CaseStatus::Failure {
+            kind,
+            message,
+            detail,
+        }
+        | CaseStatus::Error {
+            kind,
+            message,
+            detail,
+        } => (
+            Some(kind.clone()),
+            Some(message.clone()),
+            Some(detail.clone()),
+        ),
+        _ => (None, None, None),
+    };
+    let duration = started.elapsed();
+    let attempt = Attempt {
+        number: 1,
+        status: attempt_status,
+        kind,
+        message,
+        detail,
+        started_ms: unix_ms(std::time::SystemTime::now() - duration),
+        duration_ms: duration.as_millis() as u64,
+        dir: keep
+            .then(|| test_dir.strip_prefix(&ctx.run_dir).ok())
+            .flatten()
+            .map(|d| d.display().to_string()),
+        events: log.events(),
+        dropped_events: 0,
+    };
+    Written {
+        case: CaseRecord {
             name: name.to_string(),
             component,
             classname,
-            duration: started.elapsed(),
+            duration,
             status,
             output: log.text(),
             attachments,
             properties,
             flush_now: def.needs_cluster() || failed.is_some(),
+            reruns: Vec::new(),
         },
-    );
-    failed
+        failed,
+        attempt,
+    }
 }

@@ -78,7 +78,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
     }
     assert!(
         stdout.contains(
-            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 8 filtered out"
+            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 10 filtered out"
         ),
         "{stdout}"
     );
@@ -179,7 +179,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 17 filtered out"),
+        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 19 filtered out"),
         "{stdout}"
     );
     // Several filters select the tests matching any of them, as libtest does.
@@ -191,7 +191,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(101), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 16 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 18 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -206,7 +206,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 16 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 18 filtered out"),
         "{stdout}"
     );
     let out = run_suite(

@@ -5,6 +5,7 @@
 mod selftest {
     pub mod outcomes;
     pub mod panics;
+    pub mod retries;
     pub mod signals;
 }
 

@@ -12,6 +12,7 @@ use cluster_sim::docker::DockerBackend;
 use cluster_sim::{Backend, Cluster, ClusterSpec, ExecRequest, NodeAction};
 
 mod faults;
+mod report;
 
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
@@ -114,6 +115,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
     },
+    /// Render a run's HTML report again from its run directory (default: the newest run under
+    /// target/cluster-sim/runs). Needs no engine.
+    Report {
+        /// The run directory (target/cluster-sim/runs/<run id>).
+        run_dir: Option<PathBuf>,
+        /// Where the page goes (default: report.html in the run directory).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Node images.
     Image {
         #[command(subcommand)]
@@ -164,6 +174,9 @@ fn main() -> ExitCode {
     } = &cli.command
     {
         return check(model, history, svg.as_deref());
+    }
+    if let Command::Report { run_dir, out } = &cli.command {
+        return report::report(run_dir.as_deref(), out.as_deref());
     }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -354,6 +367,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             history,
             svg,
         } => Ok(check(&model, &history, svg.as_deref())),
+        Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
 }
 

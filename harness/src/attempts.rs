@@ -1,0 +1,159 @@
+//! A test's attempts: runs it once, and again on a fresh cluster while it fails and has
+//! retries left (`retries = N` on the attribute, `CLUSTER_SIM_RETRIES`, or the file's
+//! `retries`), then hands the combined result to the reporters. A test that failed and then
+//! passed is flaky; one that failed every attempt fails.
+//!
+//! Attempt 1 keeps its artifacts in `<run>/<test>/`, attempt N in `<run>/<test>/attempt-N/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cluster_sim::report::{Status, TestRecord};
+use libtest_mimic::Failed;
+
+use crate::artifacts;
+use crate::def::TestDef;
+use crate::junit::{CaseStatus, Rerun};
+use crate::runner::{report_test, RunCtx};
+use crate::trial::run_attempt;
+use crate::writeup::Written;
+
+/// How many more attempts a failing test gets: the variable overrides the attribute, which
+/// overrides the settings file.
+pub(crate) fn retries_of(ctx: &RunCtx, def: &TestDef) -> u32 {
+    if ctx.settings.retries_forced {
+        ctx.settings.retries
+    } else {
+        def.retries.unwrap_or(ctx.settings.retries)
+    }
+}
+
+/// The directory of attempt `n` of a test whose first attempt uses `root`.
+pub(crate) fn attempt_dir(root: &std::path::Path, n: u32) -> PathBuf {
+    if n == 1 {
+        root.to_path_buf()
+    } else {
+        root.join(format!("attempt-{n}"))
+    }
+}
+
+fn rerun_of(w: &Written) -> Rerun {
+    let (error, kind, message, detail) = match &w.case.status {
+        CaseStatus::Error {
+            kind,
+            message,
+            detail,
+        } => (true, kind, message, detail),
+        CaseStatus::Failure {
+            kind,
+            message,
+            detail,
+        } => (false, kind, message, detail),
+        // Only failed attempts are retried.
+        CaseStatus::Passed | CaseStatus::Skipped { .. } => {
+            unreachable!("a rerun is a failed attempt")
+        }
+    };
+    Rerun {
+        error,
+        kind: kind.clone(),
+        message: format!("attempt {}: {message}", w.attempt.number),
+        detail: detail.clone(),
+        output: w.case.output.clone(),
+    }
+}
+
+/// Runs every attempt the test gets and reports it; libtest-mimic's verdict on it.
+pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
+    let started = Instant::now();
+    let name = def.full_name();
+    let root = ctx.run_dir.join(artifacts::test_dir_name(&name));
+    let tries = retries_of(ctx, def) + 1;
+    let mut failed_attempts: Vec<Written> = Vec::new();
+    let mut n = 1;
+    let (last, gate) = loop {
+        let (mut w, gate) = run_attempt(ctx, def, attempt_dir(&root, n));
+        w.attempt.number = n;
+        if w.failed.is_none() || n == tries {
+            break (w, gate);
+        }
+        // Let an interrupt in between attempts: nothing of this test is running now.
+        drop(gate);
+        let why = match &w.case.status {
+            CaseStatus::Failure { message, .. } | CaseStatus::Error { message, .. } => {
+                message.lines().next().unwrap_or_default().to_string()
+            }
+            _ => String::new(),
+        };
+        eprintln!("retrying {name}: attempt {n} of {tries} failed: {why}");
+        failed_attempts.push(w);
+        n += 1;
+    };
+
+    let flaky = last.failed.is_none() && !failed_attempts.is_empty();
+    let mut case = last.case;
+    case.duration = started.elapsed();
+    case.reruns = failed_attempts.iter().map(rerun_of).collect();
+    let mut attachments: Vec<PathBuf> = failed_attempts
+        .iter()
+        .flat_map(|w| w.case.attachments.iter().cloned())
+        .collect();
+    attachments.append(&mut case.attachments);
+    attachments.dedup();
+    case.attachments = attachments;
+    if !failed_attempts.is_empty() {
+        case.flush_now = true;
+    }
+    let mut failed = last.failed;
+    if let (Some(text), true) = (&mut failed, tries > 1) {
+        text.push_str(&format!("\n  all {tries} attempts failed"));
+        if let CaseStatus::Failure { message, .. } | CaseStatus::Error { message, .. } =
+            &mut case.status
+        {
+            *message = format!("all {tries} attempts failed; last: {message}");
+        }
+    }
+    let status = match (&last.attempt.status, flaky) {
+        (_, true) => Status::Flaky,
+        (s, false) => *s,
+    };
+    if flaky {
+        let failures = failed_attempts.len();
+        eprintln!("FLAKY {name}: failed {failures} time(s), then passed on attempt {n} of {tries}");
+        ctx.flaky
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
+    }
+    let mut attempts: Vec<_> = failed_attempts.into_iter().map(|w| w.attempt).collect();
+    attempts.push(last.attempt);
+    let record = TestRecord {
+        name: name.clone(),
+        status,
+        duration_ms: case.duration.as_millis() as u64,
+        location: format!("{}:{}", def.file, def.line),
+        rerun: Some(format!("{} {name} --exact", ctx.rerun_prefix)),
+        skip_reason: None,
+        properties: case.properties.clone(),
+        attempts,
+    };
+    report_test(ctx, case, &record);
+    drop(gate);
+    match failed {
+        None => Ok(()),
+        Some(text) => Err(text.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_after_the_first_nest_in_its_directory() {
+        let root = std::path::Path::new("/r/t");
+        assert_eq!(attempt_dir(root, 1), root);
+        assert_eq!(attempt_dir(root, 3), root.join("attempt-3"));
+    }
+}
