@@ -18,7 +18,9 @@ use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
 ///   in `.toml` is a path relative to the crate's manifest directory);
 /// - `nodes = 3` and optionally `image = "cluster-sim/node"`: an inline cluster of idle nodes;
 /// - `timeout = "90s"`: the test's deadline (else the spec's `timeout`, else the default);
-/// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`.
+/// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`;
+/// - `requires = ["netem"]`: kernel features the test needs (`nft`, `tc`, `htb`, `netem`);
+///   where the backend lacks one, the test is reported skipped with the reason.
 ///
 /// A function without a parameter needs no cluster and must not name one: it runs without
 /// provisioning anything (the harness's overhead is then that of a plain test).
@@ -37,7 +39,12 @@ struct Args {
     image: Option<LitStr>,
     timeout: Option<LitStr>,
     ignore: Option<Option<LitStr>>,
+    requires: Option<Vec<LitStr>>,
 }
+
+/// The names `requires` takes: `cluster_sim::fault::KERNEL_FEATURES` (a unit test checks the
+/// two agree; a proc-macro crate cannot read the other at compile time).
+const FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
 
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut args = Args::default();
@@ -86,8 +93,41 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                         None
                     });
                 }
+                "requires" => {
+                    if args.requires.is_some() {
+                        return dup(&meta);
+                    }
+                    let list: syn::ExprArray = meta.value()?.parse()?;
+                    let mut names = Vec::new();
+                    for e in &list.elems {
+                        let lit = match e {
+                            syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            }) => s.clone(),
+                            other => {
+                                return Err(Error::new(
+                                    other.span(),
+                                    "`requires` takes a list of strings: requires = [\"netem\"]",
+                                ))
+                            }
+                        };
+                        if !FEATURES.contains(&lit.value().as_str()) {
+                            return Err(Error::new(
+                                lit.span(),
+                                format!(
+                                    "unknown requirement {:?}; expected one of {}",
+                                    lit.value(),
+                                    FEATURES.join(", ")
+                                ),
+                            ));
+                        }
+                        names.push(lit);
+                    }
+                    args.requires = Some(names);
+                }
                 _ => return Err(meta.error(
-                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout` or `ignore`",
+                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `ignore` or `requires`",
                 )),
             }
             Ok(())
@@ -266,6 +306,10 @@ fn expand(
         Some(r) => quote!(.cluster(#r)),
         None => quote!(),
     };
+    let requires = match &args.requires {
+        Some(list) if !list.is_empty() => quote!(.requires(&[#(#list),*])),
+        _ => quote!(),
+    };
 
     let ident = &sig.ident;
     let name = ident.to_string();
@@ -306,6 +350,7 @@ fn expand(
                 #cluster
                 #timeout_ms
                 #ignore
+                #requires
             }
         };
     })
@@ -314,6 +359,15 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requires_takes_the_features_cluster_sim_probes() {
+        assert_eq!(FEATURES, cluster_sim::fault::KERNEL_FEATURES);
+        let ok = parse_args(quote!(requires = ["netem", "htb"])).unwrap();
+        assert_eq!(ok.requires.map(|v| v.len()), Some(2));
+        let bad = parse_args(quote!(requires = ["warp"])).err().unwrap();
+        assert!(bad.to_string().contains("unknown requirement \"warp\""), "{bad}");
+    }
 
     #[test]
     fn prints_in_the_body_are_captured_but_qualified_ones_are_not() {

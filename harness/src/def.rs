@@ -61,6 +61,9 @@ pub struct TestDef {
     pub timeout_ms: Option<u64>,
     /// `Some(reason)` when ignored (the reason may be empty).
     pub ignore: Option<&'static str>,
+    /// Kernel features the test needs (`netem`): where the backend lacks one, the test is
+    /// reported skipped with the reason. Names from `cluster_sim::fault::KERNEL_FEATURES`.
+    pub requires: &'static [&'static str],
     /// The body.
     pub body: TestBody,
 }
@@ -86,6 +89,7 @@ impl TestDef {
             cluster: ClusterRequest::None,
             timeout_ms: None,
             ignore: None,
+            requires: &[],
             body,
         }
     }
@@ -105,6 +109,12 @@ impl TestDef {
     /// Marks the test ignored, with a reason (may be empty).
     pub const fn ignore(mut self, reason: &'static str) -> Self {
         self.ignore = Some(reason);
+        self
+    }
+
+    /// Sets the kernel features the test needs.
+    pub const fn requires(mut self, features: &'static [&'static str]) -> Self {
+        self.requires = features;
         self
     }
 
@@ -191,8 +201,10 @@ mod tests {
                 image: None,
             })
             .timeout_ms(1500)
-            .ignore("slow");
+            .ignore("slow")
+            .requires(&["netem"]);
         assert_eq!(D.timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(D.requires, ["netem"]);
         assert_eq!(D.ignore, Some("slow"));
         assert!(D.needs_cluster());
     }

@@ -35,6 +35,7 @@ pub mod config;
 mod def;
 mod inject;
 mod interrupt;
+mod requires;
 pub mod junit;
 mod runner;
 pub mod sanitize;

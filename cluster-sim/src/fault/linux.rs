@@ -43,6 +43,19 @@ fn need(tool: &str) -> String {
 /// network namespace (the kernel loads the module on demand where it exists).
 const NETEM_PROBE: &str = "tc qdisc add dev lo root handle 1cf6: netem delay 0ms >/dev/null 2>&1 && tc qdisc del dev lo root handle 1cf6: >/dev/null 2>&1";
 
+/// Probes the kernel features (nft, tc, htb, netem): one `key=yes|no` line each. Needs root in
+/// a network namespace it may change (the node's own, or a throwaway one).
+pub(crate) fn kernel_probe_script() -> String {
+    format!(
+        "y() {{ if \"$@\" >/dev/null 2>&1; then echo \"$k=yes\"; else echo \"$k=no\"; fi; }}\n\
+         k=nft y command -v nft\n\
+         k=tc y command -v tc\n\
+         k=htb y sh -c 'tc qdisc add dev lo root handle 1cf6: htb && tc qdisc del dev lo root handle 1cf6:'\n\
+         k=netem y sh -c {netem}\n",
+        netem = q(NETEM_PROBE),
+    )
+}
+
 /// Probes the node: one `key=yes|no` line per capability.
 pub(crate) fn probe_script(layout: &NodeLayout) -> String {
     let clock = match &layout.clock_file {
@@ -53,14 +66,9 @@ pub(crate) fn probe_script(layout: &NodeLayout) -> String {
         None => "false".to_string(),
     };
     format!(
-        "y() {{ if \"$@\" >/dev/null 2>&1; then echo \"$k=yes\"; else echo \"$k=no\"; fi; }}\n\
-         k=nft y command -v nft\n\
-         k=tc y command -v tc\n\
-         k=htb y sh -c 'tc qdisc add dev lo root handle 1cf6: htb && tc qdisc del dev lo root handle 1cf6:'\n\
-         k=netem y sh -c {netem}\n\
-         k=faketime y sh -c {clock}\n\
+        "{kernel}k=faketime y sh -c {clock}\n\
          k=service y sh -c {svc}\n",
-        netem = q(NETEM_PROBE),
+        kernel = kernel_probe_script(),
         clock = q(&clock),
         svc = q(&format!("[ -n \"$({})\" ]", layout.service_pid)),
     )
