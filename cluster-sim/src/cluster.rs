@@ -27,6 +27,9 @@ pub struct Event {
     pub kind: EventKind,
     /// One line describing it.
     pub message: String,
+    /// The seed of a nemesis this event started (kind [`EventKind::Fault`]), so a runner can
+    /// print it on failure and report it (replay with `CLUSTER_SIM_SEED`).
+    pub nemesis_seed: Option<u64>,
 }
 
 /// Kinds of [`Event`].
@@ -411,14 +414,20 @@ impl Cluster {
     }
 
     fn emit(&self, node: Option<&str>, kind: EventKind, message: String) {
-        tracing::debug!(cluster = %self.inner.name, node = node.unwrap_or("-"), %kind, "{message}");
+        self.emit_event(Event {
+            at: SystemTime::now(),
+            node: node.map(str::to_string),
+            kind,
+            message,
+            nemesis_seed: None,
+        });
+    }
+
+    fn emit_event(&self, e: Event) {
+        let (node, kind, message) = (e.node.as_deref().unwrap_or("-"), e.kind, &e.message);
+        tracing::debug!(cluster = %self.inner.name, node, %kind, "{message}");
         if let Some(sink) = &self.inner.sink {
-            sink(&Event {
-                at: SystemTime::now(),
-                node: node.map(str::to_string),
-                kind,
-                message,
-            });
+            sink(&e);
         }
     }
 

@@ -48,17 +48,16 @@ const FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
 
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut args = Args::default();
-    let parser =
-        syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
-                Err(m.error(format!("`{key}` is given more than once")))
-            };
-            match key.as_str() {
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
+            Err(m.error(format!("`{key}` is given more than once")))
+        };
+        match key.as_str() {
                 "cluster" => {
                     if args.cluster.is_some() {
                         return dup(&meta);
@@ -130,8 +129,8 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                     "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `ignore` or `requires`",
                 )),
             }
-            Ok(())
-        });
+        Ok(())
+    });
     parser.parse2(attr)?;
     Ok(args)
 }
@@ -366,7 +365,10 @@ mod tests {
         let ok = parse_args(quote!(requires = ["netem", "htb"])).unwrap();
         assert_eq!(ok.requires.map(|v| v.len()), Some(2));
         let bad = parse_args(quote!(requires = ["warp"])).err().unwrap();
-        assert!(bad.to_string().contains("unknown requirement \"warp\""), "{bad}");
+        assert!(
+            bad.to_string().contains("unknown requirement \"warp\""),
+            "{bad}"
+        );
     }
 
     #[test]

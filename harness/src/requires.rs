@@ -145,7 +145,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            Features::Probed(caps.clone()).unmet(&def, "docker").as_deref(),
+            Features::Probed(caps.clone())
+                .unmet(&def, "docker")
+                .as_deref(),
             Some("requires netem: the kernel module sch_netem is missing on the docker backend")
         );
         let all = Capabilities {
@@ -154,8 +156,8 @@ mod tests {
         };
         assert_eq!(Features::Probed(all).unmet(&def, "docker"), None);
         assert_eq!(Features::Unknown.unmet(&def, "docker"), None);
-        let bad = TestDef::new("s::f", "t", "f.rs", 1, ".", TestBody::Plain(body))
-            .requires(&["warp"]);
+        let bad =
+            TestDef::new("s::f", "t", "f.rs", 1, ".", TestBody::Plain(body)).requires(&["warp"]);
         assert!(Features::NotProbed
             .unmet(&bad, "docker")
             .unwrap()

@@ -11,6 +11,16 @@ use crate::def::{component_and_class, TestDef};
 use crate::junit::{CaseRecord, CaseStatus};
 use crate::runner::{report, RunCtx};
 use crate::trial::TrialState;
+use cluster_sim::fault::SEED_VAR;
+
+/// The replay hint as a line of the failure text, or nothing.
+fn replay_line(replay: &str) -> String {
+    if replay.is_empty() {
+        String::new()
+    } else {
+        format!("\n  {replay}")
+    }
+}
 
 /// Writes the test's artifacts and its report case; returns the failure text, if it failed.
 #[expect(
@@ -57,6 +67,30 @@ pub(crate) fn write_up(
         }
     }
     let shown_dir = std::path::absolute(test_dir).unwrap_or(test_dir.to_path_buf());
+    let seeds = state
+        .seeds
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // A failure under a nemesis is only useful with its seed: say how to replay it.
+    let replay = match seeds.as_slice() {
+        [] => String::new(),
+        [one] => format!("nemesis seed {one} (replay with {SEED_VAR}={one})"),
+        many => format!(
+            "nemesis seeds {} (replay one with {SEED_VAR}=N)",
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let with_replay = |message: String| {
+        if replay.is_empty() {
+            message
+        } else {
+            format!("{message}; {replay}")
+        }
+    };
     let (component, classname) = component_and_class(name);
     let (status, failed) = match outcome {
         Outcome::Passed => (CaseStatus::Passed, None),
@@ -66,15 +100,16 @@ pub(crate) fn write_up(
             detail,
         } => {
             let text = format!(
-                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
+                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}{}",
                 def.file,
                 def.line,
-                shown_dir.display()
+                shown_dir.display(),
+                replay_line(&replay)
             );
             (
                 CaseStatus::Failure {
                     kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
+                    message: format!("{}; rerun: {rerun}", with_replay(message)),
                     detail: text.clone(),
                 },
                 Some(text),
@@ -82,23 +117,28 @@ pub(crate) fn write_up(
         }
         Outcome::Error { kind, message } => {
             let text = format!(
-                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
+                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}{}",
                 def.file,
                 def.line,
-                shown_dir.display()
+                shown_dir.display(),
+                replay_line(&replay)
             );
             (
                 CaseStatus::Error {
                     kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
+                    message: format!("{}; rerun: {rerun}", with_replay(message)),
                     detail: text.clone(),
                 },
                 Some(text),
             )
         }
     };
-    let properties =
+    let mut properties =
         std::mem::take(&mut *state.properties.lock().unwrap_or_else(|e| e.into_inner()));
+    if !seeds.is_empty() {
+        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        properties.push(("seed".into(), list.join(",")));
+    }
     report(
         ctx,
         CaseRecord {

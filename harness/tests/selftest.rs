@@ -78,7 +78,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
     }
     assert!(
         stdout.contains(
-            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 8 filtered out"
+            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 10 filtered out"
         ),
         "{stdout}"
     );
@@ -141,6 +141,50 @@ fn outcomes_are_reported_and_nothing_is_left() {
 }
 
 #[test]
+fn nemesis_seed_on_failure_and_requires_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_suite(dir.path(), &["selftest::faults"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(101), "{stdout}");
+    assert!(
+        stdout.contains("nemesis seed 4242 (replay with CLUSTER_SIM_SEED=4242)"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        xml.contains(
+            r#"<property name="selftest::faults::fails_under_a_nemesis.seed" value="4242"/>"#
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("deliberate failure under a nemesis; nemesis seed 4242 (replay with CLUSTER_SIM_SEED=4242); rerun:"),
+        "{xml}"
+    );
+    // Where the kernel has netem the test runs (and passes); here it is skipped, saying why.
+    let reason = "requires netem: the kernel module sch_netem is missing on the docker backend";
+    let line = |result: &str| {
+        regex::Regex::new(&format!(
+            r"(?m)^test selftest::faults::needs_netem +\.\.\. {}$",
+            regex::escape(result)
+        ))
+        .unwrap()
+        .is_match(&stdout)
+    };
+    let skipped = line(&format!("ignored ({reason})"));
+    let ran = line("ok");
+    assert!(skipped || ran, "{stdout}");
+    if skipped {
+        assert!(
+            xml.contains(&format!("<skipped message=\"{reason}\"/>")),
+            "{xml}"
+        );
+    }
+    assert_valid(&dir.path().join("junit.xml"));
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
 fn list_needs_no_engine() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_suite(
@@ -179,7 +223,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 17 filtered out"),
+        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 19 filtered out"),
         "{stdout}"
     );
     // Several filters select the tests matching any of them, as libtest does.
@@ -191,7 +235,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(101), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 16 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 18 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -206,7 +250,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 16 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 18 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
