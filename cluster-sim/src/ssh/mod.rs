@@ -3,6 +3,7 @@
 
 mod backend;
 mod conn;
+mod fault;
 pub mod inventory;
 pub mod lab;
 
