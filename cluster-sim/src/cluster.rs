@@ -32,6 +32,9 @@ pub struct Event {
     /// The command's result, for [`EventKind::Exec`] events (the timeline of the HTML report
     /// shows it when the event is clicked).
     pub exec: Option<ExecSummary>,
+    /// The seed of a nemesis this event started (kind [`EventKind::Fault`]), so a runner can
+    /// print it on failure and report it (replay with `CLUSTER_SIM_SEED`).
+    pub nemesis_seed: Option<u64>,
 }
 
 /// What an [`EventKind::Exec`] event knows of its command beyond the one-line message.
@@ -492,25 +495,21 @@ impl Cluster {
     }
 
     fn emit(&self, node: Option<&str>, kind: EventKind, message: String) {
-        self.emit_event(node, kind, message, None);
+        self.emit_event(Event {
+            at: SystemTime::now(),
+            node: node.map(str::to_string),
+            kind,
+            message,
+            exec: None,
+            nemesis_seed: None,
+        });
     }
 
-    fn emit_event(
-        &self,
-        node: Option<&str>,
-        kind: EventKind,
-        message: String,
-        exec: Option<ExecSummary>,
-    ) {
-        tracing::debug!(cluster = %self.inner.name, node = node.unwrap_or("-"), %kind, "{message}");
+    fn emit_event(&self, e: Event) {
+        let (node, kind, message) = (e.node.as_deref().unwrap_or("-"), e.kind, &e.message);
+        tracing::debug!(cluster = %self.inner.name, node, %kind, "{message}");
         if let Some(sink) = &self.inner.sink {
-            sink(&Event {
-                at: SystemTime::now(),
-                node: node.map(str::to_string),
-                kind,
-                message,
-                exec,
-            });
+            sink(&e);
         }
     }
 
@@ -844,12 +843,14 @@ impl Node {
             ),
             Err(e) => format!("`{command}` -> error: {e}"),
         };
-        self.cluster.emit_event(
-            Some(&self.name),
-            EventKind::Exec,
+        self.cluster.emit_event(Event {
+            at: SystemTime::now(),
+            node: Some(self.name.clone()),
+            kind: EventKind::Exec,
             message,
-            Some(ExecSummary::of(&command, &r)),
-        );
+            exec: Some(ExecSummary::of(&command, &r)),
+            nemesis_seed: None,
+        });
         r.map_err(|source| ExecError::Backend {
             node: self.name.clone(),
             command,

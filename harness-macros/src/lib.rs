@@ -21,6 +21,8 @@ use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
 /// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`;
 /// - `retries = 2`: a failing test is tried again, up to twice more, each time on a fresh
 ///   cluster; one that then passes is reported flaky (`CLUSTER_SIM_RETRIES` overrides this).
+/// - `requires = ["netem"]`: kernel features the test needs (`nft`, `tc`, `htb`, `netem`);
+///   where the backend lacks one, the test is reported skipped with the reason.
 ///
 /// A function without a parameter needs no cluster and must not name one: it runs without
 /// provisioning anything (the harness's overhead is then that of a plain test).
@@ -40,7 +42,12 @@ struct Args {
     timeout: Option<LitStr>,
     ignore: Option<Option<LitStr>>,
     retries: Option<LitInt>,
+    requires: Option<Vec<LitStr>>,
 }
+
+/// The names `requires` takes: `cluster_sim::fault::KERNEL_FEATURES` (a unit test checks the
+/// two agree; a proc-macro crate cannot read the other at compile time).
+const FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
 
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut args = Args::default();
@@ -94,8 +101,41 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                         None
                     });
                 }
+                "requires" => {
+                    if args.requires.is_some() {
+                        return dup(&meta);
+                    }
+                    let list: syn::ExprArray = meta.value()?.parse()?;
+                    let mut names = Vec::new();
+                    for e in &list.elems {
+                        let lit = match e {
+                            syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            }) => s.clone(),
+                            other => {
+                                return Err(Error::new(
+                                    other.span(),
+                                    "`requires` takes a list of strings: requires = [\"netem\"]",
+                                ))
+                            }
+                        };
+                        if !FEATURES.contains(&lit.value().as_str()) {
+                            return Err(Error::new(
+                                lit.span(),
+                                format!(
+                                    "unknown requirement {:?}; expected one of {}",
+                                    lit.value(),
+                                    FEATURES.join(", ")
+                                ),
+                            ));
+                        }
+                        names.push(lit);
+                    }
+                    args.requires = Some(names);
+                }
                 _ => return Err(meta.error(
-                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries` or `ignore`",
+                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries`, `ignore` or `requires`",
                 )),
             }
         Ok(())
@@ -284,6 +324,10 @@ fn expand(
         Some(r) => quote!(.cluster(#r)),
         None => quote!(),
     };
+    let requires = match &args.requires {
+        Some(list) if !list.is_empty() => quote!(.requires(&[#(#list),*])),
+        _ => quote!(),
+    };
 
     let ident = &sig.ident;
     let name = ident.to_string();
@@ -325,6 +369,7 @@ fn expand(
                 #timeout_ms
                 #ignore
                 #retries
+                #requires
             }
         };
     })
@@ -333,6 +378,18 @@ fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requires_takes_the_features_cluster_sim_probes() {
+        assert_eq!(FEATURES, cluster_sim::fault::KERNEL_FEATURES);
+        let ok = parse_args(quote!(requires = ["netem", "htb"])).unwrap();
+        assert_eq!(ok.requires.map(|v| v.len()), Some(2));
+        let bad = parse_args(quote!(requires = ["warp"])).err().unwrap();
+        assert!(
+            bad.to_string().contains("unknown requirement \"warp\""),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn prints_in_the_body_are_captured_but_qualified_ones_are_not() {

@@ -63,6 +63,9 @@ pub struct TestDef {
     pub ignore: Option<&'static str>,
     /// The attribute's `retries`: how many more attempts a failing test gets.
     pub retries: Option<u32>,
+    /// Kernel features the test needs (`netem`): where the backend lacks one, the test is
+    /// reported skipped with the reason. Names from `cluster_sim::fault::KERNEL_FEATURES`.
+    pub requires: &'static [&'static str],
     /// The body.
     pub body: TestBody,
 }
@@ -89,6 +92,7 @@ impl TestDef {
             timeout_ms: None,
             ignore: None,
             retries: None,
+            requires: &[],
             body,
         }
     }
@@ -114,6 +118,12 @@ impl TestDef {
     /// Gives a failing test `n` more attempts, each on a fresh cluster.
     pub const fn retries(mut self, n: u32) -> Self {
         self.retries = Some(n);
+        self
+    }
+
+    /// Sets the kernel features the test needs.
+    pub const fn requires(mut self, features: &'static [&'static str]) -> Self {
+        self.requires = features;
         self
     }
 
@@ -201,9 +211,11 @@ mod tests {
             })
             .timeout_ms(1500)
             .ignore("slow")
-            .retries(2);
+            .retries(2)
+            .requires(&["netem"]);
         assert_eq!(D.retries, Some(2));
         assert_eq!(D.timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(D.requires, ["netem"]);
         assert_eq!(D.ignore, Some("slow"));
         assert!(D.needs_cluster());
     }

@@ -38,6 +38,7 @@ pub mod html;
 mod inject;
 mod interrupt;
 pub mod junit;
+mod requires;
 mod runner;
 pub mod sanitize;
 mod trial;

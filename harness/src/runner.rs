@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_sim::Cluster;
-use libtest_mimic::Trial;
+use libtest_mimic::{Completion, Trial};
 use tokio::sync::{Notify, RwLock, Semaphore};
 
 use crate::args::Args;
@@ -270,12 +270,20 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
 
     rt.spawn(crate::interrupt::on_interrupt(ctx.clone(), signals));
 
+    // Planning: a test whose required kernel feature the backend lacks is skipped, with why.
+    let features = crate::requires::probe(&ctx, &to_run);
     let trials = defs
         .iter()
         .map(|&d| {
             let ctx = ctx.clone();
-            Trial::test(d.full_name(), move || crate::attempts::run_trial(&ctx, d))
-                .with_ignored_flag(d.ignore.is_some())
+            let trial = match features.unmet(d, ctx.settings.backend.as_str()) {
+                Some(reason) => Trial::ignorable_test(d.full_name(), move || {
+                    crate::requires::report_skipped(&ctx, d, &reason);
+                    Ok(Completion::ignored_with(reason))
+                }),
+                None => Trial::test(d.full_name(), move || crate::attempts::run_trial(&ctx, d)),
+            };
+            trial.with_ignored_flag(d.ignore.is_some())
         })
         .collect();
     let conclusion = libtest_mimic::run(&mimic_args, trials);

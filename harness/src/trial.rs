@@ -37,6 +37,8 @@ const LEASE_GRACE: Duration = Duration::from_secs(5 * 60);
 pub(crate) struct TrialState {
     phase: Mutex<&'static str>,
     pub(crate) properties: Mutex<Vec<(String, String)>>,
+    /// Seeds of the nemeses the test started, in order.
+    pub(crate) seeds: Mutex<Vec<u64>>,
 }
 
 impl TrialState {
@@ -372,6 +374,13 @@ async fn with_cluster(
     let panic_ready = ctx.inject.at("ready", def);
     let sink: EventSink = Arc::new(move |e| {
         sink_log.event(e);
+        if let Some(seed) = e.nemesis_seed {
+            sink_state
+                .seeds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(seed);
+        }
         match e.kind {
             EventKind::Provision if e.message == "nodes started" => {
                 if panic_provision {

@@ -14,6 +14,16 @@ use cluster_sim::report::{model::unix_ms, Attempt, Status};
 use crate::junit::{CaseRecord, CaseStatus};
 use crate::runner::RunCtx;
 use crate::trial::TrialState;
+use cluster_sim::fault::SEED_VAR;
+
+/// The replay hint as a line of the failure text, or nothing.
+fn replay_line(replay: &str) -> String {
+    if replay.is_empty() {
+        String::new()
+    } else {
+        format!("\n  {replay}")
+    }
+}
 
 /// One attempt, written up.
 pub(crate) struct Written {
@@ -70,6 +80,30 @@ pub(crate) fn write_up(
         }
     }
     let shown_dir = std::path::absolute(test_dir).unwrap_or(test_dir.to_path_buf());
+    let seeds = state
+        .seeds
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // A failure under a nemesis is only useful with its seed: say how to replay it.
+    let replay = match seeds.as_slice() {
+        [] => String::new(),
+        [one] => format!("nemesis seed {one} (replay with {SEED_VAR}={one})"),
+        many => format!(
+            "nemesis seeds {} (replay one with {SEED_VAR}=N)",
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let with_replay = |message: String| {
+        if replay.is_empty() {
+            message
+        } else {
+            format!("{message}; {replay}")
+        }
+    };
     let (component, classname) = component_and_class(name);
     let attempt_status = match &outcome {
         Outcome::Passed => Status::Passed,
@@ -84,15 +118,16 @@ pub(crate) fn write_up(
             detail,
         } => {
             let text = format!(
-                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
+                "{detail}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}{}",
                 def.file,
                 def.line,
-                shown_dir.display()
+                shown_dir.display(),
+                replay_line(&replay)
             );
             (
                 CaseStatus::Failure {
                     kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
+                    message: format!("{}; rerun: {rerun}", with_replay(message)),
                     detail: text.clone(),
                 },
                 Some(text),
@@ -100,23 +135,28 @@ pub(crate) fn write_up(
         }
         Outcome::Error { kind, message } => {
             let text = format!(
-                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}",
+                "{message}\n  at {}:{}\n  artifacts: {}\n  rerun: {rerun}{}",
                 def.file,
                 def.line,
-                shown_dir.display()
+                shown_dir.display(),
+                replay_line(&replay)
             );
             (
                 CaseStatus::Error {
                     kind: kind.into(),
-                    message: format!("{message}; rerun: {rerun}"),
+                    message: format!("{}; rerun: {rerun}", with_replay(message)),
                     detail: text.clone(),
                 },
                 Some(text),
             )
         }
     };
-    let properties =
+    let mut properties =
         std::mem::take(&mut *state.properties.lock().unwrap_or_else(|e| e.into_inner()));
+    if !seeds.is_empty() {
+        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        properties.push(("seed".into(), list.join(",")));
+    }
     let (kind, message, detail) = match &status {
         CaseStatus::Failure {
             kind,

@@ -141,6 +141,50 @@ fn outcomes_are_reported_and_nothing_is_left() {
 }
 
 #[test]
+fn nemesis_seed_on_failure_and_requires_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_suite(dir.path(), &["selftest::faults"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(101), "{stdout}");
+    assert!(
+        stdout.contains("nemesis seed 4242 (replay with CLUSTER_SIM_SEED=4242)"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        xml.contains(
+            r#"<property name="selftest::faults::fails_under_a_nemesis.seed" value="4242"/>"#
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("deliberate failure under a nemesis; nemesis seed 4242 (replay with CLUSTER_SIM_SEED=4242); rerun:"),
+        "{xml}"
+    );
+    // Where the kernel has netem the test runs (and passes); here it is skipped, saying why.
+    let reason = "requires netem: the kernel module sch_netem is missing on the docker backend";
+    let line = |result: &str| {
+        regex::Regex::new(&format!(
+            r"(?m)^test selftest::faults::needs_netem +\.\.\. {}$",
+            regex::escape(result)
+        ))
+        .unwrap()
+        .is_match(&stdout)
+    };
+    let skipped = line(&format!("ignored ({reason})"));
+    let ran = line("ok");
+    assert!(skipped || ran, "{stdout}");
+    if skipped {
+        assert!(
+            xml.contains(&format!("<skipped message=\"{reason}\"/>")),
+            "{xml}"
+        );
+    }
+    assert_valid(&dir.path().join("junit.xml"));
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
 fn list_needs_no_engine() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_suite(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Cluster, EventKind};
+use super::{Cluster, Event, EventKind};
 use crate::fault::controller::forget;
 use crate::fault::{
     ActiveFault, Capabilities, Cuts, FaultBackend, FaultError, FaultKind, Faults, Impairment,
@@ -336,10 +336,11 @@ impl Cluster {
     /// timeline (replay it with `CLUSTER_SIM_SEED`).
     pub fn nemesis(&self, nemesis: Nemesis) -> NemesisHandle {
         let names: Vec<String> = self.addrs().iter().map(|a| a.name.clone()).collect();
-        self.emit(
-            None,
-            EventKind::Fault,
-            format!(
+        self.emit_event(Event {
+            at: std::time::SystemTime::now(),
+            node: None,
+            kind: EventKind::Fault,
+            message: format!(
                 "nemesis seed={} every {} heal after {} (replay with {}={})",
                 nemesis.seed,
                 humantime::format_duration(nemesis.every),
@@ -347,7 +348,9 @@ impl Cluster {
                 crate::fault::SEED_VAR,
                 nemesis.seed
             ),
-        );
+            exec: None,
+            nemesis_seed: Some(nemesis.seed),
+        });
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let cluster = self.clone();
         let seed = nemesis.seed;

@@ -27,8 +27,8 @@ use super::backend::{engine_error, DockerBackend, DOCKER_WORKDIR};
 use super::owner::{LABEL_CLUSTER, LABEL_OWNER};
 use crate::backend::NodeAddr;
 use crate::exec::{ExecOutput, ExecRequest};
-use crate::fault::linux::{q, table_name};
-use crate::fault::{FaultBackend, FaultError, NodeLayout};
+use crate::fault::linux::{kernel_probe_script, q, table_name};
+use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
 use crate::image::NODE_IMAGE;
 
 /// Where a docker node keeps fault state: its private /dev/shm, which a container restart
@@ -147,32 +147,92 @@ impl FaultBackend for DockerBackend {
             }),
             ..Default::default()
         };
+        let (code, text) = self.run_helper(&helper, body, node, step).await?;
+        if code == 0 {
+            return Ok(());
+        }
+        Err(FaultError::Apply {
+            node: node.to_string(),
+            step: format!("{step} at {}", q(path)),
+            code,
+            detail: text.trim().to_string(),
+        })
+    }
+
+    async fn probe_kernel(&self) -> Result<Capabilities, FaultError> {
+        let step = "probe kernel features";
+        let image = self
+            .resolve_image(NODE_IMAGE)
+            .await
+            .map_err(backend_err("-", step))?;
+        // A namespace of its own with only `lo`: the probe's qdiscs touch nothing else, and
+        // the kernel (the engine's, shared by every node) is the one the nodes get.
+        let name = format!("cluster-sim-probe-{}-{}", std::process::id(), now_nanos());
+        // Labelled like a cluster of its own, so the reaper removes it if this process dies.
+        let labels = HashMap::from([
+            (LABEL_CLUSTER.to_string(), name.clone()),
+            (LABEL_OWNER.to_string(), super::owner::current_owner()),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(image),
+            labels: Some(labels),
+            entrypoint: Some(vec!["sh".into(), "-c".into()]),
+            cmd: Some(vec![kernel_probe_script()]),
+            host_config: Some(HostConfig {
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (code, text) = self.run_helper(&name, body, "-", step).await?;
+        if code != 0 {
+            return Err(FaultError::Apply {
+                node: "-".into(),
+                step: step.into(),
+                code,
+                detail: text.trim().to_string(),
+            });
+        }
+        Ok(Capabilities::parse(&text))
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+impl DockerBackend {
+    /// Runs a short-lived helper container to its end and removes it; returns its exit code
+    /// and output.
+    async fn run_helper(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+        node: &str,
+        step: &str,
+    ) -> Result<(i64, String), FaultError> {
         let d = &self.docker;
-        let opts = CreateContainerOptionsBuilder::default()
-            .name(&helper)
-            .build();
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
         d.create_container(Some(opts), body)
             .await
             .map_err(|e| backend_err(node, step)(engine_error(e)))?;
         let result = async {
-            d.start_container(&helper, None)
+            d.start_container(name, None)
                 .await
                 .map_err(|e| backend_err(node, step)(engine_error(e)))?;
             let waits: Vec<_> = d
-                .wait_container(
-                    &helper,
-                    Some(WaitContainerOptionsBuilder::default().build()),
-                )
+                .wait_container(name, Some(WaitContainerOptionsBuilder::default().build()))
                 .try_collect()
                 .await
                 .unwrap_or_default();
             let code = waits.first().map(|w| w.status_code).unwrap_or(-1);
-            if code == 0 {
-                return Ok(());
-            }
             let logs: Vec<_> = d
                 .logs(
-                    &helper,
+                    name,
                     Some(
                         LogsOptionsBuilder::default()
                             .stdout(true)
@@ -184,16 +244,11 @@ impl FaultBackend for DockerBackend {
                 .await
                 .unwrap_or_default();
             let text: String = logs.into_iter().map(|l| l.to_string()).collect();
-            Err(FaultError::Apply {
-                node: node.to_string(),
-                step: format!("{step} at {}", q(path)),
-                code,
-                detail: text.trim().to_string(),
-            })
+            Ok((code, text))
         }
         .await;
         let rm = RemoveContainerOptionsBuilder::default().force(true).build();
-        let _ = d.remove_container(&helper, Some(rm)).await;
+        let _ = d.remove_container(name, Some(rm)).await;
         result
     }
 }

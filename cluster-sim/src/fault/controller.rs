@@ -58,7 +58,36 @@ pub struct Capabilities {
     pub service: bool,
 }
 
+/// The capabilities a test may declare in `#[cluster_test(requires = [...])]`: kernel features
+/// a backend's hosts have or lack as a whole, probed once per run without a cluster.
+pub const KERNEL_FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
+
 impl Capabilities {
+    /// Reads a probe's `key=yes|no` lines.
+    pub(crate) fn parse(out: &str) -> Self {
+        let yes = |k: &str| out.lines().any(|l| l.trim() == format!("{k}=yes"));
+        Capabilities {
+            nft: yes("nft"),
+            tc: yes("tc"),
+            htb: yes("htb"),
+            netem: yes("netem"),
+            faketime: yes("faketime"),
+            service: yes("service"),
+        }
+    }
+
+    /// Features present in both (a backend has a feature only where all its hosts do).
+    pub fn and(&self, other: &Self) -> Self {
+        Capabilities {
+            nft: self.nft && other.nft,
+            tc: self.tc && other.tc,
+            htb: self.htb && other.htb,
+            netem: self.netem && other.netem,
+            faketime: self.faketime && other.faketime,
+            service: self.service && other.service,
+        }
+    }
+
     /// Whether the node has the named capability (`netem`, `htb`, `nft`, `tc`, `faketime`).
     pub fn has(&self, name: &str) -> Option<bool> {
         Some(match name {
@@ -408,15 +437,7 @@ impl<'a> Faults<'a> {
         let out = self
             .run(node, "probe", &linux::probe_script(&layout))
             .await?;
-        let yes = |k: &str| out.lines().any(|l| l.trim() == format!("{k}=yes"));
-        Ok(Capabilities {
-            nft: yes("nft"),
-            tc: yes("tc"),
-            htb: yes("htb"),
-            netem: yes("netem"),
-            faketime: yes("faketime"),
-            service: yes("service"),
-        })
+        Ok(Capabilities::parse(&out))
     }
 
     /// The time the node's service sees, in Unix milliseconds (`date` run with the service's

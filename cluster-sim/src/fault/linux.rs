@@ -43,6 +43,19 @@ fn need(tool: &str) -> String {
 /// network namespace (the kernel loads the module on demand where it exists).
 const NETEM_PROBE: &str = "tc qdisc add dev lo root handle 1cf6: netem delay 0ms >/dev/null 2>&1 && tc qdisc del dev lo root handle 1cf6: >/dev/null 2>&1";
 
+/// Probes the kernel features (nft, tc, htb, netem): one `key=yes|no` line each. Needs root in
+/// a network namespace it may change (the node's own, or a throwaway one).
+pub(crate) fn kernel_probe_script() -> String {
+    format!(
+        "y() {{ if \"$@\" >/dev/null 2>&1; then echo \"$k=yes\"; else echo \"$k=no\"; fi; }}\n\
+         k=nft y command -v nft\n\
+         k=tc y command -v tc\n\
+         k=htb y sh -c 'tc qdisc add dev lo root handle 1cf6: htb && tc qdisc del dev lo root handle 1cf6:'\n\
+         k=netem y sh -c {netem}\n",
+        netem = q(NETEM_PROBE),
+    )
+}
+
 /// Probes the node: one `key=yes|no` line per capability.
 pub(crate) fn probe_script(layout: &NodeLayout) -> String {
     let clock = match &layout.clock_file {
@@ -53,27 +66,21 @@ pub(crate) fn probe_script(layout: &NodeLayout) -> String {
         None => "false".to_string(),
     };
     format!(
-        "y() {{ if \"$@\" >/dev/null 2>&1; then echo \"$k=yes\"; else echo \"$k=no\"; fi; }}\n\
-         k=nft y command -v nft\n\
-         k=tc y command -v tc\n\
-         k=htb y sh -c 'tc qdisc add dev lo root handle 1cf6: htb && tc qdisc del dev lo root handle 1cf6:'\n\
-         k=netem y sh -c {netem}\n\
-         k=faketime y sh -c {clock}\n\
+        "{kernel}k=faketime y sh -c {clock}\n\
          k=service y sh -c {svc}\n",
-        netem = q(NETEM_PROBE),
+        kernel = kernel_probe_script(),
         clock = q(&clock),
         svc = q(&format!("[ -n \"$({})\" ]", layout.service_pid)),
     )
 }
 
-/// Writes the fault ledger (JSON) into the node's state directory.
+/// Writes the fault ledger (JSON) into the node's state directory. Shell builtins but one
+/// `mv` (which keeps a reader from seeing half a file): each fork costs a few milliseconds.
 pub(crate) fn save_state_script(layout: &NodeLayout, json: &str) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
     let dir = q(&layout.state_dir);
     format!(
-        "mkdir -p {dir} && printf %s {b64} | base64 -d > {dir}/faults.json.tmp && mv {dir}/faults.json.tmp {dir}/faults.json\n",
-        b64 = q(&b64)
+        "[ -d {dir} ] || mkdir -p {dir}\nprintf %s {json} > {dir}/faults.json.tmp && mv {dir}/faults.json.tmp {dir}/faults.json\n",
+        json = q(json)
     )
 }
 
@@ -102,7 +109,7 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
     // nft: declare then delete the table (so deleting never fails), then rebuild it.
     let t = &layout.table;
     let mut nft = format!("table inet {t} {{}}\ndelete table inet {t}\n");
-    if !plan.drop_in.is_empty() || !plan.drop_out.is_empty() || !plan.loss.is_empty() {
+    if plan.has_filter() {
         let set = |v: &mut dyn Iterator<Item = &String>| {
             let items: Vec<&str> = v.map(String::as_str).collect();
             format!("{{ {} }}", items.join(", "))
@@ -144,16 +151,24 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
             "table inet {t} {{\n  chain input {{\n    type filter hook input priority -5; policy accept;\n{input}  }}\n  chain output {{\n    type filter hook output priority -5; policy accept;\n{output}  }}\n}}\n"
         );
     }
-    if plan.is_empty() {
-        // Nothing to keep: remove the table if it exists, and need no nft where none exists.
+    // Markers in the state directory (which vanishes with the rules) say whether this node
+    // holds our table or our qdisc, so a node with nothing to change runs no nft or tc at all:
+    // those two are most of a change's cost (about 15 ms each per node).
+    let dir = q(&layout.state_dir);
+    let _ = writeln!(s, "[ -d {dir} ] || mkdir -p {dir}");
+    if plan.has_filter() {
         let _ = writeln!(
             s,
-            "if command -v nft >/dev/null 2>&1; then nft -f - <<'CLUSTER_SIM_NFT'\n{nft}CLUSTER_SIM_NFT\nfi"
+            "nft -f - <<'CLUSTER_SIM_NFT'\n{nft}CLUSTER_SIM_NFT\n: > {dir}/nft.on"
         );
     } else {
-        let _ = writeln!(s, "nft -f - <<'CLUSTER_SIM_NFT'\n{nft}CLUSTER_SIM_NFT");
+        // Nothing to filter: remove the table if we made one.
+        let _ = writeln!(
+            s,
+            "if [ -e {dir}/nft.on ]; then nft -f - <<'CLUSTER_SIM_NFT'\n{nft}CLUSTER_SIM_NFT\nrm -f {dir}/nft.on\nfi"
+        );
     }
-    s.push_str(&shape_script(plan));
+    s.push_str(&shape_script(plan, &dir));
     s.push_str(&save_state_script(layout, state_json));
     s
 }
@@ -161,16 +176,20 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
 /// tc: an htb root qdisc of our own handle on the device toward the peers, a class per
 /// distinct shaping, a u32 filter per peer address, netem as the class's leaf where needed.
 /// Traffic to anywhere else stays unclassified and passes unshaped.
-fn shape_script(plan: &NodePlan) -> String {
+fn shape_script(plan: &NodePlan, dir: &str) -> String {
     let h = QDISC_HANDLE;
-    // Our qdisc goes on every device that reaches a peer; remove it from wherever it is first.
+    // Our qdisc goes on every device that reaches a peer; where the marker says we shaped,
+    // remove it from wherever it is first.
     let mut s = format!(
-        "for d in $(ls /sys/class/net); do if tc qdisc show dev \"$d\" root 2>/dev/null | grep -q ' {h}: '; then tc qdisc del dev \"$d\" root; fi; done\n"
+        "if [ -e {dir}/tc.on ]; then\n\
+         \x20 for d in $(ls /sys/class/net); do if tc qdisc show dev \"$d\" root 2>/dev/null | grep -q ' {h}: '; then tc qdisc del dev \"$d\" root; fi; done\n\
+         \x20 rm -f {dir}/tc.on\n\
+         fi\n"
     );
     if plan.shape.is_empty() {
-        // No tc on a node that never shaped is fine.
-        return format!("if command -v tc >/dev/null 2>&1; then\n{s}fi\n");
+        return s;
     }
+    let _ = writeln!(s, ": > {dir}/tc.on");
     let mut classes: Vec<&Impairment> = Vec::new();
     for imp in plan.shape.values() {
         if !classes.contains(&imp) {

@@ -20,7 +20,7 @@ pub mod nemesis;
 pub mod plan;
 pub mod types;
 
-pub use controller::{Capabilities, Faults};
+pub use controller::{Capabilities, Faults, KERNEL_FEATURES};
 pub use nemesis::{Nemesis, NemesisAction, NemesisFault, NemesisStep};
 pub use types::{
     format_offset, parse_offset, ActiveFault, Cuts, Direction, FaultKind, Impairment, Shape, Signal,
@@ -131,6 +131,12 @@ pub trait FaultBackend: Send + Sync {
         script: &str,
     ) -> Result<ExecOutput, FaultError>;
 
+    /// Probes the kernel features (nft, tc, htb, netem) of the backend's hosts without a
+    /// cluster, running the same checks as [`Faults::capabilities`] in a namespace of its own:
+    /// docker, a throwaway container of the node image; ssh, every inventory host (a feature
+    /// counts only where every host has it). For tests that declare `requires`.
+    async fn probe_kernel(&self) -> Result<Capabilities, FaultError>;
+
     /// Makes writes under `path` fail with ENOSPC (`full`), or undoes it.
     async fn disk(
         &self,
@@ -139,4 +145,18 @@ pub trait FaultBackend: Send + Sync {
         path: &str,
         full: bool,
     ) -> Result<(), FaultError>;
+}
+
+/// The kernel features of a backend's hosts (see [`FaultBackend::probe_kernel`]); a backend
+/// without the fault capability has none of them.
+pub async fn backend_capabilities(
+    backend: &dyn crate::Backend,
+) -> Result<Capabilities, FaultError> {
+    match backend.faults() {
+        Some(fb) => fb.probe_kernel().await,
+        None => Err(FaultError::NotOnBackend {
+            backend: backend.kind().into(),
+            what: "faults".into(),
+        }),
+    }
 }

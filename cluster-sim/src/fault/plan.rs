@@ -40,6 +40,11 @@ impl NodePlan {
             && self.shape.is_empty()
     }
 
+    /// Whether the node needs nftables rules (drops or loss).
+    pub fn has_filter(&self) -> bool {
+        !self.drop_in.is_empty() || !self.drop_out.is_empty() || !self.loss.is_empty()
+    }
+
     /// Whether any shaping needs netem.
     pub fn needs_netem(&self) -> bool {
         self.shape.values().any(Impairment::needs_netem)

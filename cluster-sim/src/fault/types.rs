@@ -377,6 +377,22 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// Reads `TERM`, `sigterm`, `SIGKILL`...; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let n = name.trim().to_ascii_uppercase();
+        let n = n.strip_prefix("SIG").unwrap_or(&n);
+        [
+            Signal::Kill,
+            Signal::Term,
+            Signal::Int,
+            Signal::Hup,
+            Signal::Stop,
+            Signal::Cont,
+        ]
+        .into_iter()
+        .find(|s| s.name() == n)
+    }
+
     /// The name `kill -s` takes.
     pub fn name(self) -> &'static str {
         match self {
@@ -573,6 +589,13 @@ mod tests {
         assert!(Impairment::rate("fast").validate().is_err());
         assert!(Impairment::default().inbound().validate().is_err());
         assert!(Impairment::latency(Duration::from_millis(5)).needs_netem());
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(Signal::from_name("term"), Some(Signal::Term));
+        assert_eq!(Signal::from_name("SIGKILL"), Some(Signal::Kill));
+        assert_eq!(Signal::from_name("USR1"), None);
     }
 
     #[test]

@@ -37,7 +37,7 @@ const APT_LIMIT: Duration = Duration::from_secs(900);
 
 /// System directories put in front of `PATH`: non-root logins often lack the sbin ones, and
 /// specs written for the node image expect them (`ss`, `sshd`, `ip`).
-const PATH_PREFIX: &str =
+pub(super) const PATH_PREFIX: &str =
     "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\"; export PATH; ";
 
 /// Where a node of a cluster lives.
@@ -66,6 +66,8 @@ struct Inner {
     inventory: Inventory,
     hosts: Vec<HostConn>,
     state: std::sync::Mutex<State>,
+    /// Per host, the nftables rules that keep our own ssh connection (see `fault.rs`).
+    keeps: std::sync::Mutex<HashMap<String, (String, String)>>,
 }
 
 fn valid_cluster_name(s: &str) -> bool {
@@ -89,6 +91,7 @@ impl SshBackend {
                 inventory,
                 hosts,
                 state: std::sync::Mutex::default(),
+                keeps: std::sync::Mutex::default(),
             }),
         }
     }
@@ -217,6 +220,43 @@ impl SshBackend {
             node: node.to_string(),
         })?;
         Ok((&self.inner.hosts[p.host], p.workdir.clone()))
+    }
+
+    /// The host connections, in inventory order.
+    pub(super) fn hosts(&self) -> &[HostConn] {
+        &self.inner.hosts
+    }
+
+    /// A node's host connection and working directory.
+    pub(super) async fn node_host(
+        &self,
+        cluster: &str,
+        node: &str,
+    ) -> Result<(&HostConn, String), BackendError> {
+        self.locate(cluster, node).await
+    }
+
+    /// Every node of a cluster with its address, in name order.
+    pub(super) async fn node_addrs(&self, cluster: &str) -> Result<Vec<NodeAddr>, BackendError> {
+        let nodes = self.locate_cluster(cluster).await?;
+        Ok(nodes
+            .into_iter()
+            .map(|(name, p)| NodeAddr {
+                name,
+                address: self.inner.inventory.hosts[p.host].node_address.clone(),
+                workdir: p.workdir,
+            })
+            .collect())
+    }
+
+    pub(super) fn cached_keep(&self, host: &str) -> Option<(String, String)> {
+        let keeps = self.inner.keeps.lock().unwrap_or_else(|e| e.into_inner());
+        keeps.get(host).cloned()
+    }
+
+    pub(super) fn cache_keep(&self, host: &str, keep: (String, String)) {
+        let mut keeps = self.inner.keeps.lock().unwrap_or_else(|e| e.into_inner());
+        keeps.insert(host.to_string(), keep);
     }
 
     fn mark_touched(&self, cluster: &str, node: &str) {
@@ -531,7 +571,14 @@ impl SshBackend {
         self.start_service(h, &w).await
     }
 
-    async fn teardown_node(&self, h: &HostConn, w: &str) -> Result<(), BackendError> {
+    async fn teardown_node(
+        &self,
+        h: &HostConn,
+        cluster: &str,
+        w: &str,
+    ) -> Result<(), BackendError> {
+        // Fault rules first: a partition must not outlive the cluster on a long-lived host.
+        self.clear_faults(h, cluster).await;
         self.signal_service(h, w, NodeAction::Stop, 5).await?;
         let script = format!("rm -rf -- {w}", w = q(w));
         let o = h.run("remove workdir", &script, None, SHORT).await?;
@@ -810,7 +857,7 @@ impl Backend for SshBackend {
         let jobs = nodes
             .values()
             .filter(|p| p.touched)
-            .map(|p| self.teardown_node(&self.inner.hosts[p.host], &p.workdir));
+            .map(|p| self.teardown_node(&self.inner.hosts[p.host], cluster, &p.workdir));
         let errors: Vec<String> = futures::future::join_all(jobs)
             .await
             .into_iter()
@@ -841,5 +888,9 @@ impl Backend for SshBackend {
                 errors.join("; ")
             )))
         }
+    }
+
+    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+        Some(self)
     }
 }

@@ -4,6 +4,7 @@
 mod backend;
 mod binary;
 mod conn;
+mod fault;
 pub mod inventory;
 pub mod lab;
 

@@ -3,6 +3,7 @@
 //! outside (exit code, console, JUnit, Docker left clean).
 
 mod selftest {
+    pub mod faults;
     pub mod outcomes;
     pub mod panics;
     pub mod retries;

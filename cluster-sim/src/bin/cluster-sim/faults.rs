@@ -1,10 +1,10 @@
-//! The fault subcommands: partition, heal, impair, freeze, thaw, skew, faults.
+//! The fault subcommands: partition, heal, impair, freeze, thaw, signal, skew, faults.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use cluster_sim::fault::{parse_offset, ActiveFault, Cuts, FaultKind, Faults, Impairment};
+use cluster_sim::fault::{parse_offset, ActiveFault, Cuts, FaultKind, Faults, Impairment, Signal};
 use cluster_sim::Backend;
 
 /// Fault subcommands (flattened into the top-level command list).
@@ -48,6 +48,10 @@ pub enum FaultCommand {
         /// Delay variation, e.g. 10ms.
         #[arg(long, value_parser = humantime::parse_duration)]
         jitter: Option<std::time::Duration>,
+        /// Apply to packets the node receives instead of those it sends (loss only: shaping
+        /// inbound would need an ifb device; impair the sending peer instead).
+        #[arg(long)]
+        inbound: bool,
     },
     /// Stop a node's service (SIGSTOP to its process group); the node still runs commands.
     Freeze {
@@ -62,6 +66,16 @@ pub enum FaultCommand {
         name: String,
         /// Node name.
         node: String,
+    },
+    /// Send a signal to a node's service (its process group): TERM, KILL, INT or HUP. The node
+    /// itself stays up (`kill NAME NODE` is the node's SIGKILL); use freeze/thaw for STOP/CONT.
+    Signal {
+        /// Cluster name.
+        name: String,
+        /// Node name.
+        node: String,
+        /// TERM, KILL, INT or HUP (with or without SIG).
+        signal: String,
     },
     /// Offset the clock a node's service sees (+30s, -2m), or --reset it.
     Skew {
@@ -98,6 +112,7 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
         | FaultCommand::Impair { name, .. }
         | FaultCommand::Freeze { name, .. }
         | FaultCommand::Thaw { name, .. }
+        | FaultCommand::Signal { name, .. }
         | FaultCommand::Skew { name, .. }
         | FaultCommand::Faults { name } => name.clone(),
     };
@@ -130,6 +145,7 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
             rate,
             latency,
             jitter,
+            inbound,
             ..
         } => {
             let mut imp = Impairment::default();
@@ -143,6 +159,9 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
             imp.rate = rate;
             imp.latency = latency;
             imp.jitter = jitter;
+            if inbound {
+                imp = imp.inbound();
+            }
             print(
                 &faults
                     .start(FaultKind::Impair {
@@ -166,6 +185,17 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
             for f in ended {
                 println!("ended {f}");
             }
+        }
+        FaultCommand::Signal { node, signal, .. } => {
+            let sig = match Signal::from_name(&signal) {
+                Some(Signal::Stop | Signal::Cont) => {
+                    bail!("signal {signal}: use `freeze`/`thaw`, which record the fault and undo it at teardown")
+                }
+                Some(s) => s,
+                None => bail!("signal {signal:?}: expected TERM, KILL, INT or HUP"),
+            };
+            faults.signal_service(&node, sig).await?;
+            println!("sent SIG{} to the service of {node}", sig.name());
         }
         FaultCommand::Skew {
             node,
