@@ -36,6 +36,7 @@ mod def;
 mod inject;
 mod interrupt;
 pub mod junit;
+pub mod partition;
 mod runner;
 pub mod sanitize;
 mod trial;

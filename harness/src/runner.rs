@@ -103,6 +103,20 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             return 2;
         }
     }
+    // A shard sees only its own tests, listing included.
+    let sharded: Vec<&'static TestDef>;
+    let defs = match &args.partition {
+        Some(p) => {
+            let names: Vec<String> = defs.iter().map(|d| d.full_name()).collect();
+            sharded = defs
+                .iter()
+                .zip(p.select(&names))
+                .filter_map(|(d, keep)| keep.then_some(*d))
+                .collect();
+            &sharded[..]
+        }
+        None => defs,
+    };
     let all_names: Vec<String> = defs.iter().map(|d| d.full_name()).collect();
     let mimic_args = args.for_mimic(&all_names);
     if args.libtest.list {
@@ -125,7 +139,15 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     let workspace = config::find_workspace_root(&start_dir);
     let target = config::find_target_dir(&workspace);
     let settings = match Settings::load(&workspace, &target) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            // Each shard writes its own report, unless CLUSTER_SIM_JUNIT names one for it.
+            if let Some(p) = &args.partition {
+                if std::env::var_os("CLUSTER_SIM_JUNIT").is_none_or(|v| v.is_empty()) {
+                    s.junit = p.report_path(&s.junit);
+                }
+            }
+            s
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
