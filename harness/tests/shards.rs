@@ -78,6 +78,7 @@ fn two_shards_run_their_own_tests_into_their_own_reports() {
     let filters = ["plain_passes", "prints_and_fails", "ignored"];
     let all = listed(dir.path(), &filters, &[]);
     let mut shards = Vec::new();
+    let case_re = regex::Regex::new(r#"<testcase name="([^"]+)""#).unwrap();
     for index in 1..=2 {
         let part = format!("count:{index}/2");
         let junit = dir.path().join(format!("junit-{index}.xml"));
@@ -93,8 +94,7 @@ fn two_shards_run_their_own_tests_into_their_own_reports() {
         assert!(matches!(out.status.code(), Some(0 | 101)), "{stdout}");
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert_valid(&junit);
-        let cases: BTreeSet<String> = regex::Regex::new(r#"<testcase name="([^"]+)""#)
-            .unwrap()
+        let cases: BTreeSet<String> = case_re
             .captures_iter(&xml)
             .map(|c| c[1].to_string())
             .collect();
