@@ -68,9 +68,13 @@ pub(crate) async fn run_body(
     cluster: Option<&Cluster>,
 ) -> Outcome {
     let panic_body = ctx.inject.at("body", def);
-    let dir = ctx
-        .run_dir
-        .join(crate::artifacts::test_dir_name(&def.full_name()));
+    // A matrix case has its own directory; the body's task keeps the case for `harness::case()`.
+    let case = crate::plan::case();
+    let name = case
+        .as_ref()
+        .map_or_else(|| def.full_name(), |c| c.name.clone());
+    let dir = ctx.run_dir.join(crate::artifacts::test_dir_name(&name));
+    let fut = crate::plan::scoped(case, fut);
     let fut = crate::capture::scope(
         log.clone(),
         crate::capture::with_dir(dir, async move {

@@ -61,6 +61,8 @@ pub struct TestDef {
     pub timeout_ms: Option<u64>,
     /// `Some(reason)` when ignored (the reason may be empty).
     pub ignore: Option<&'static str>,
+    /// The attribute's `matrix(...)` axes: one case per combination (empty: one case).
+    pub matrix: &'static [crate::plan::Axis],
     /// The body.
     pub body: TestBody,
 }
@@ -86,8 +88,15 @@ impl TestDef {
             cluster: ClusterRequest::None,
             timeout_ms: None,
             ignore: None,
+            matrix: &[],
             body,
         }
+    }
+
+    /// Sets the matrix: the test runs once per combination of the axes' values.
+    pub const fn matrix(mut self, axes: &'static [crate::plan::Axis]) -> Self {
+        self.matrix = axes;
+        self
     }
 
     /// Sets the cluster request.

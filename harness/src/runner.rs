@@ -21,6 +21,7 @@ use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
 use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
+use crate::plan::Case;
 use crate::trial;
 
 /// Every registered test, sorted by name.
@@ -91,39 +92,39 @@ pub(crate) struct RunCtx {
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
 /// settings or an unwritable report, 130 interrupted).
 pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
+    // Every case (a test, or one combination of its matrix) is a trial.
+    let cases = crate::plan::plan(defs);
     let mut names = HashSet::new();
-    for d in defs {
-        if !names.insert(d.full_name()) {
+    for c in &cases {
+        if !names.insert(c.name.clone()) {
             eprintln!(
                 "error: two tests are named {} ({}:{}); rename one",
-                d.full_name(),
-                d.file,
-                d.line
+                c.name, c.def.file, c.def.line
             );
             return 2;
         }
     }
-    // A shard sees only its own tests, listing included.
-    let sharded: Vec<&'static TestDef>;
-    let defs = match &args.partition {
+    // A shard sees only its own cases, listing included.
+    let cases: Vec<Arc<Case>> = match &args.partition {
         Some(p) => {
-            let names: Vec<String> = defs.iter().map(|d| d.full_name()).collect();
-            sharded = defs
-                .iter()
+            let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+            cases
+                .into_iter()
                 .zip(p.select(&names))
-                .filter_map(|(d, keep)| keep.then_some(*d))
-                .collect();
-            &sharded[..]
+                .filter_map(|(c, keep)| keep.then_some(c))
+                .collect()
         }
-        None => defs,
+        None => cases,
     };
-    let all_names: Vec<String> = defs.iter().map(|d| d.full_name()).collect();
+    let all_names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
     let mimic_args = args.for_mimic(&all_names);
     if args.libtest.list {
         // Listing touches nothing: no settings, no runtime, no engine.
-        let trials = defs
+        let trials = cases
             .iter()
-            .map(|d| Trial::test(d.full_name(), || Ok(())).with_ignored_flag(d.ignore.is_some()))
+            .map(|c| {
+                Trial::test(c.name.clone(), || Ok(())).with_ignored_flag(c.def.ignore.is_some())
+            })
             .collect();
         // The conclusion of a listing is empty; nothing ran.
         let _ = libtest_mimic::run(&mimic_args, trials);
@@ -210,21 +211,22 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     };
 
     // Which tests will run (and which are skipped as ignored), by libtest's own rules.
-    let mut to_run: Vec<&'static TestDef> = Vec::new();
-    let mut skipped: Vec<&'static TestDef> = Vec::new();
-    for d in defs {
-        let probe = Trial::test(d.full_name(), || Ok(())).with_ignored_flag(d.ignore.is_some());
+    let mut to_run: Vec<&Arc<Case>> = Vec::new();
+    let mut skipped: Vec<&Arc<Case>> = Vec::new();
+    for c in &cases {
+        let probe =
+            Trial::test(c.name.clone(), || Ok(())).with_ignored_flag(c.def.ignore.is_some());
         if args.is_filtered_out(&probe) {
             continue;
         }
         if mimic_args.is_ignored(&probe) {
-            skipped.push(d);
+            skipped.push(c);
         } else {
-            to_run.push(d);
+            to_run.push(c);
         }
     }
 
-    if settings.backend == BackendKind::Docker && to_run.iter().any(|d| d.needs_cluster()) {
+    if settings.backend == BackendKind::Docker && to_run.iter().any(|c| c.def.needs_cluster()) {
         reap(&rt);
         // Removes this run's clusters within seconds if the run is killed (even SIGKILL).
         match cluster_sim::watchdog::start() {
@@ -251,8 +253,9 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         settings,
     });
 
-    for d in &skipped {
-        let name = d.full_name();
+    for c in &skipped {
+        let name = c.name.clone();
+        let d = c.def;
         let (component, classname) = component_and_class(&name);
         report(
             &ctx,
@@ -274,12 +277,13 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
 
     rt.spawn(crate::interrupt::on_interrupt(ctx.clone(), signals));
 
-    let trials = defs
+    let trials = cases
         .iter()
-        .map(|&d| {
+        .map(|c| {
             let ctx = ctx.clone();
-            Trial::test(d.full_name(), move || trial::run_trial(&ctx, d))
-                .with_ignored_flag(d.ignore.is_some())
+            let case = c.clone();
+            Trial::test(c.name.clone(), move || trial::run_trial(&ctx, case))
+                .with_ignored_flag(c.def.ignore.is_some())
         })
         .collect();
     let conclusion = libtest_mimic::run(&mimic_args, trials);

@@ -17,8 +17,9 @@ use tokio::sync::Notify;
 use crate::artifacts::{self, TestLog};
 use crate::body::{panic_text, run_body, Outcome};
 use crate::config::{BackendKind, Keep};
-use crate::def::{ClusterRequest, TestBody, TestDef, TestFuture};
+use crate::def::{ClusterRequest, TestBody, TestFuture};
 use crate::inject::injected_panic;
+use crate::plan::Case;
 use crate::runner::{OwnedCluster, RunCtx, Running};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take
@@ -71,9 +72,10 @@ fn park_forever() -> ! {
     }
 }
 
-pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
+pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<Case>) -> Result<(), Failed> {
     let started = Instant::now();
-    let name = def.full_name();
+    let def = case.def;
+    let name = case.name.clone();
     let test_dir = ctx.run_dir.join(artifacts::test_dir_name(&name));
     let log = TestLog::new();
     log.note("start", &format!("{name} ({}:{})", def.file, def.line));
@@ -88,13 +90,16 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), 
             drop(gate);
             park_forever();
         }
-        let fut = execute(
-            ctx.clone(),
-            def,
-            log.clone(),
-            test_dir.clone(),
-            state.clone(),
-            Ended(ended.clone()),
+        let fut = crate::plan::scoped(
+            Some(case.clone()),
+            execute(
+                ctx.clone(),
+                case.clone(),
+                log.clone(),
+                test_dir.clone(),
+                state.clone(),
+                Ended(ended.clone()),
+            ),
         );
         let task = ctx.handle.spawn(fut);
         ctx.running
@@ -228,12 +233,17 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
 
 async fn execute(
     ctx: Arc<RunCtx>,
-    def: &'static TestDef,
+    case: Arc<Case>,
     log: TestLog,
     test_dir: PathBuf,
     state: Arc<TrialState>,
     _ended: Ended,
 ) -> Outcome {
+    let def = case.def;
+    // A matrix case's values, as report properties (`param.nodes` = 3).
+    for (n, v) in &case.params {
+        state.property(&format!("param.{n}"), v.to_string());
+    }
     match def.body {
         TestBody::Plain(body) => {
             let timeout = def.timeout().unwrap_or(ctx.settings.timeout);
@@ -245,10 +255,14 @@ async fn execute(
             let (spec, label) = match def.cluster {
                 ClusterRequest::Spec(s) => {
                     let path = def.spec_path(s);
-                    (ClusterSpec::from_file(&path), s.to_string())
+                    (
+                        ClusterSpec::from_file_with(&path, &case.spec_params()),
+                        s.to_string(),
+                    )
                 }
                 ClusterRequest::Inline { nodes, image } => (
-                    ClusterSpec::inline(nodes as usize, image),
+                    // A matrix's `nodes` sizes an inline cluster too.
+                    ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
                     "inline".to_string(),
                 ),
                 ClusterRequest::None => {
@@ -270,20 +284,21 @@ async fn execute(
             images.dedup();
             state.property("nodes", spec.nodes.len().to_string());
             state.property("image", images.join(","));
-            with_cluster(&ctx, def, spec, body, &log, &test_dir, &state).await
+            with_cluster(&ctx, &case, spec, body, &log, &test_dir, &state).await
         }
     }
 }
 
 async fn with_cluster(
     ctx: &Arc<RunCtx>,
-    def: &'static TestDef,
+    case: &Case,
     spec: ClusterSpec,
     body: fn(Cluster) -> TestFuture,
     log: &TestLog,
     test_dir: &Path,
     state: &Arc<TrialState>,
 ) -> Outcome {
+    let def = case.def;
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
     }
@@ -358,7 +373,7 @@ async fn with_cluster(
             .insert(
                 cluster_name.clone(),
                 OwnedCluster {
-                    test: def.full_name(),
+                    test: case.name.clone(),
                     nodes: spec.nodes.iter().map(|n| n.name.clone()).collect(),
                     handle: None,
                 },
