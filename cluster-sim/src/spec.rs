@@ -41,6 +41,8 @@ pub struct ClusterSpec {
     pub collect_limit: u64,
     /// A test case's parameters (a matrix combination), seen by templates as `params`.
     pub params: BTreeMap<String, serde_json::Value>,
+    /// `[reuse] reset`: run on every node between tests sharing the cluster (`share = ".."`).
+    pub reset: Option<String>,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -121,6 +123,13 @@ pub struct Limits {
 // ---------------------------------------------------------------------------------------------
 // Raw serde structs: exactly what the file says.
 
+/// `[reuse]`: how tests sharing a cluster hand it on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReuse {
+    reset: String,
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
@@ -151,6 +160,7 @@ struct RawSpec {
     collect_limit: Option<Spanned<String>>,
     #[serde(default, rename = "node")]
     node: Vec<RawNode>,
+    reuse: Option<RawReuse>,
 }
 
 /// Most nodes one spec may declare (a backend may allow fewer).
@@ -851,6 +861,7 @@ fn resolve(
         binaries,
         collect_limit,
         params: BTreeMap::new(),
+        reset: raw.reuse.map(|r| r.reset),
     })
 }
 

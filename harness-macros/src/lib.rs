@@ -21,6 +21,8 @@ mod matrix;
 /// - `nodes = 3` and optionally `image = "cluster-sim/node"`: an inline cluster of idle nodes;
 /// - `timeout = "90s"`: the test's deadline (else the spec's `timeout`, else the default);
 /// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`;
+/// - `share = "group"`: the group's tests take turns on one cluster, reset between them with the
+///   spec's `[reuse] reset` command (a failed test's cluster is replaced);
 /// - `matrix(nodes = [3, 5], snapshot_count = [100, 10000])`: one trial per combination, named
 ///   `fn[nodes=3,snapshot_count=100]` (see `matrix.rs`). The function may take any axis as a
 ///   parameter after the cluster (`nodes: u32`), typed and checked at compile time.
@@ -43,6 +45,7 @@ struct Args {
     timeout: Option<LitStr>,
     ignore: Option<Option<LitStr>>,
     matrix: Option<matrix::Matrix>,
+    share: Option<LitStr>,
 }
 
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
@@ -92,6 +95,12 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                         None
                     });
                 }
+                "share" => {
+                    if args.share.is_some() {
+                        return dup(&meta);
+                    }
+                    args.share = Some(meta.value()?.parse()?);
+                }
                 "matrix" => {
                     if args.matrix.is_some() {
                         return dup(&meta);
@@ -99,8 +108,8 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
                     args.matrix = Some(matrix::parse(&meta)?);
                 }
                 _ => return Err(meta.error(
-                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `ignore` \
-                     or `matrix`",
+                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `ignore`, \
+                     `share` or `matrix`",
                 )),
             }
             Ok(())
@@ -298,6 +307,19 @@ fn expand(
         None => quote!(),
     };
 
+    let share = match &args.share {
+        Some(g) if request.is_none() => {
+            return Err(Error::new(
+                g.span(),
+                "`share` groups tests on one cluster: the test needs a cluster",
+            ))
+        }
+        Some(g) if g.value().trim().is_empty() => {
+            return Err(Error::new(g.span(), "the share group's name is empty"))
+        }
+        Some(g) => quote!(.share(#g)),
+        None => quote!(),
+    };
     let ident = &sig.ident;
     let name = ident.to_string();
     // Each axis parameter is read from the running case (values type-checked below).
@@ -364,6 +386,7 @@ fn expand(
                 #timeout_ms
                 #ignore
                 #matrix
+                #share
             }
         };
     })

@@ -63,6 +63,8 @@ pub struct TestDef {
     pub ignore: Option<&'static str>,
     /// The attribute's `matrix(...)` axes: one case per combination (empty: one case).
     pub matrix: &'static [crate::plan::Axis],
+    /// `share = "group"`: runs on the group's shared cluster (see `shared.rs`).
+    pub share: Option<&'static str>,
     /// The body.
     pub body: TestBody,
 }
@@ -89,8 +91,15 @@ impl TestDef {
             timeout_ms: None,
             ignore: None,
             matrix: &[],
+            share: None,
             body,
         }
+    }
+
+    /// Shares one cluster with the other tests of `group`.
+    pub const fn share(mut self, group: &'static str) -> Self {
+        self.share = Some(group);
+        self
     }
 
     /// Sets the matrix: the test runs once per combination of the axes' values.

@@ -40,6 +40,7 @@ pub mod partition;
 mod plan;
 mod runner;
 pub mod sanitize;
+mod shared;
 mod trial;
 mod wait;
 mod writeup;

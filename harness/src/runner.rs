@@ -87,6 +87,8 @@ pub(crate) struct RunCtx {
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
     pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
+    /// Shared clusters (`share = "group"`), by group.
+    pub(crate) shared: crate::shared::Groups,
 }
 
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
@@ -250,6 +252,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         report_failed: AtomicBool::new(false),
         inject,
         backend: tokio::sync::OnceCell::new(),
+        shared: crate::shared::Groups::new(to_run.iter().copied()),
         settings,
     });
 
@@ -288,6 +291,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         .collect();
     let conclusion = libtest_mimic::run(&mimic_args, trials);
 
+    // A group whose last test never ended normally leaves its cluster: remove it now.
+    rt.block_on(ctx.shared.teardown_all(&ctx));
     let mut code = if conclusion.has_failed() { 101 } else { 0 };
     if let Err(e) = ctx.reporter.finish(RunState::Finished) {
         eprintln!("error: {e}");

@@ -284,6 +284,13 @@ async fn execute(
             images.dedup();
             state.property("nodes", spec.nodes.len().to_string());
             state.property("image", images.join(","));
+            if def.share.is_some() {
+                state.set_phase("running on the shared cluster");
+                return crate::shared::with_shared_cluster(
+                    &ctx, &case, spec, body, &log, &test_dir,
+                )
+                .await;
+            }
             with_cluster(&ctx, &case, spec, body, &log, &test_dir, &state).await
         }
     }
@@ -516,7 +523,7 @@ async fn with_cluster(
 
 /// `<spec>-<fn>-<pid>-<seq>`, lowercase, at most 48 characters: unique per test and run, and
 /// short enough for container and network names.
-fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
+pub(crate) fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
     let clean = |s: &str, max: usize| -> String {
         s.chars()
             .map(|c| {
