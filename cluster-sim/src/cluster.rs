@@ -663,6 +663,7 @@ fn render_all(
             node: tnodes[i].clone(),
             nodes: tnodes.clone(),
             env: node.env.clone(),
+            params: spec.params.clone(),
         };
         let mut files = Vec::new();
         for f in &node.files {

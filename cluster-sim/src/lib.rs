@@ -43,7 +43,7 @@ pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };
 pub use exec::{ExecOutput, ExecRequest, OutputCapture, Truncated};
-pub use spec::ClusterSpec;
+pub use spec::{ClusterSpec, SpecParams};
 
 /// Environment variable choosing the backend: `docker` (default) or `ssh`.
 pub const BACKEND_VAR: &str = "CLUSTER_SIM_BACKEND";

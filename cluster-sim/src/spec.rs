@@ -39,6 +39,21 @@ pub struct ClusterSpec {
     pub binaries: Vec<BinarySpec>,
     /// Most bytes `collect` gathers from one node (`collect_limit`).
     pub collect_limit: u64,
+    /// A test case's parameters (a matrix combination), seen by templates as `params`.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// `[reuse] reset`: run on every node between tests sharing the cluster (`share = ".."`).
+    pub reset: Option<String>,
+}
+
+/// What a test case changes in the spec it reads: its parameters, which templates see as
+/// `params.<name>`, and a node count that replaces the spec's own (`nodes = N` or
+/// `nodes = { count = N, .. }`; a spec naming its nodes can't be resized).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpecParams {
+    /// Replaces the spec's node count.
+    pub nodes: Option<usize>,
+    /// Seen by templates as `params`.
+    pub values: BTreeMap<String, serde_json::Value>,
 }
 
 /// One node of a spec, with cluster-wide defaults already applied.
@@ -108,6 +123,13 @@ pub struct Limits {
 // ---------------------------------------------------------------------------------------------
 // Raw serde structs: exactly what the file says.
 
+/// `[reuse]`: how tests sharing a cluster hand it on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReuse {
+    reset: String,
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
@@ -138,6 +160,7 @@ struct RawSpec {
     collect_limit: Option<Spanned<String>>,
     #[serde(default, rename = "node")]
     node: Vec<RawNode>,
+    reuse: Option<RawReuse>,
 }
 
 /// Most nodes one spec may declare (a backend may allow fewer).
@@ -291,6 +314,11 @@ impl SpecErr for Src<'_> {
 impl ClusterSpec {
     /// Reads and validates a spec file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, SpecError> {
+        Self::from_file_with(path, &SpecParams::default())
+    }
+
+    /// Reads and validates a spec file for a test case with `params`.
+    pub fn from_file_with(path: impl AsRef<Path>, params: &SpecParams) -> Result<Self, SpecError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
             file: path.display().to_string(),
@@ -306,7 +334,7 @@ impl ClusterSpec {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "cluster".into());
-        Self::parse(&text, &path.display().to_string(), &base, &stem)
+        Self::parse_with(&text, &path.display().to_string(), &base, &stem, params)
     }
 
     /// Parses spec text. `source` names it in errors; relative paths resolve against `base_dir`.
@@ -316,9 +344,25 @@ impl ClusterSpec {
         base_dir: &Path,
         default_name: &str,
     ) -> Result<Self, SpecError> {
+        Self::parse_with(text, source, base_dir, default_name, &SpecParams::default())
+    }
+
+    /// Parses spec text for a test case with `params` (see [`SpecParams`]).
+    pub fn parse_with(
+        text: &str,
+        source: &str,
+        base_dir: &Path,
+        default_name: &str,
+        params: &SpecParams,
+    ) -> Result<Self, SpecError> {
         let src = Src { path: source, text };
-        let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from(src.toml(&e)))?;
-        resolve(raw, &src, base_dir, default_name)
+        let mut raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from(src.toml(&e)))?;
+        if let Some(count) = params.nodes {
+            raw.nodes = Some(resize(&src, raw.nodes.take(), count)?);
+        }
+        let mut spec = resolve(raw, &src, base_dir, default_name, &params.values)?;
+        spec.params = params.values.clone();
+        Ok(spec)
     }
 
     /// Builds a spec from inline values: `count` nodes named `n1..` on `image`.
@@ -479,11 +523,43 @@ fn limits(src: &Src<'_>, raw: &RawLimits, key: &str) -> Result<Limits, SpecError
     })
 }
 
+/// The spec's `nodes` with its count replaced by a test case's `count`.
+fn resize(
+    src: &Src<'_>,
+    nodes: Option<Spanned<toml::Value>>,
+    count: usize,
+) -> Result<Spanned<toml::Value>, SpecError> {
+    let not_resizable = |span: std::ops::Range<usize>| {
+        src.err(
+            span,
+            "nodes",
+            "a test case sets `nodes`, but this spec names its nodes; give a count \
+             (`nodes = 3` or `nodes = { count = 3, prefix = \"db\" }`)",
+        )
+    };
+    let n = toml::Value::Integer(i64::try_from(count).unwrap_or(i64::MAX));
+    match nodes {
+        None => Err(not_resizable(0..0)),
+        Some(v) => {
+            let span = v.span();
+            match v.into_inner() {
+                toml::Value::Integer(_) => Ok(Spanned::new(span, n)),
+                toml::Value::Table(mut t) if t.contains_key("count") => {
+                    t.insert("count".into(), n);
+                    Ok(Spanned::new(span, toml::Value::Table(t)))
+                }
+                _ => Err(not_resizable(span)),
+            }
+        }
+    }
+}
+
 fn resolve(
     raw: RawSpec,
     src: &Src<'_>,
     base_dir: &Path,
     default_name: &str,
+    params: &BTreeMap<String, serde_json::Value>,
 ) -> Result<ClusterSpec, SpecError> {
     let image = match &raw.image {
         Some(i) => check_image(src, i, "image")?,
@@ -740,6 +816,7 @@ fn resolve(
             node: stand_in.clone(),
             nodes: stand_ins.clone(),
             env: node.env.clone(),
+            params: params.clone(),
         };
         for f in &files {
             let (Some(text), true) = (&f.text, node.files.contains(&f.spec)) else {
@@ -783,6 +860,8 @@ fn resolve(
         timeout,
         binaries,
         collect_limit,
+        params: BTreeMap::new(),
+        reset: raw.reuse.map(|r| r.reset),
     })
 }
 

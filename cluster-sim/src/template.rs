@@ -1,7 +1,7 @@
 //! Per-node config templates, rendered with minijinja (Jinja2 syntax).
 //!
 //! A template sees `cluster.name`, `node` (the node it is rendered for) and `nodes` (every node),
-//! each node as `{ name, index, number, address, roles, workdir }`, plus `env` (the node's environment).
+//! each node as `{ name, index, number, address, roles, workdir }`, plus `env` (the node's environment) and `params` (the test case's matrix values).
 //! Undefined variables are errors, so a typo fails provisioning instead of writing an empty value.
 
 use std::collections::BTreeMap;
@@ -38,6 +38,9 @@ pub struct TemplateContext {
     pub nodes: Vec<TemplateNode>,
     /// The node's environment.
     pub env: BTreeMap<String, String>,
+    /// The test case's parameters (a matrix combination: `params.snapshot_count`); empty
+    /// for a test without a matrix.
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 fn environment() -> Environment<'static> {
@@ -138,7 +141,19 @@ mod tests {
             node: nodes[1].clone(),
             nodes,
             env: BTreeMap::new(),
+            params: BTreeMap::from([("snapshot_count".into(), serde_json::json!(100))]),
         }
+    }
+
+    #[test]
+    fn renders_params() {
+        let out = render(
+            "snap={{ params.snapshot_count }}",
+            Path::new("p.tmpl"),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(out, "snap=100");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
 
+mod matrix;
+
 /// Marks `async fn name(cluster: &Cluster) -> TestResult` (or `async fn name() -> TestResult`,
 /// for a trial that needs no cluster) as a test run by the harness.
 ///
@@ -23,6 +25,11 @@ use syn::{Error, FnArg, ItemFn, LitInt, LitStr};
 ///   cluster; one that then passes is reported flaky (`CLUSTER_SIM_RETRIES` overrides this).
 /// - `requires = ["netem"]`: kernel features the test needs (`nft`, `tc`, `htb`, `netem`);
 ///   where the backend lacks one, the test is reported skipped with the reason.
+/// - `share = "group"`: the group's tests take turns on one cluster, reset between them with the
+///   spec's `[reuse] reset` command (a failed test's cluster is replaced);
+/// - `matrix(nodes = [3, 5], snapshot_count = [100, 10000])`: one trial per combination, named
+///   `fn[nodes=3,snapshot_count=100]` (see `matrix.rs`). The function may take any axis as a
+///   parameter after the cluster (`nodes: u32`), typed and checked at compile time.
 ///
 /// A function without a parameter needs no cluster and must not name one: it runs without
 /// provisioning anything (the harness's overhead is then that of a plain test).
@@ -43,6 +50,8 @@ struct Args {
     ignore: Option<Option<LitStr>>,
     retries: Option<LitInt>,
     requires: Option<Vec<LitStr>>,
+    matrix: Option<matrix::Matrix>,
+    share: Option<LitStr>,
 }
 
 /// The names `requires` takes: `cluster_sim::fault::KERNEL_FEATURES` (a unit test checks the
@@ -61,83 +70,96 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
             Err(m.error(format!("`{key}` is given more than once")))
         };
         match key.as_str() {
-                "cluster" => {
-                    if args.cluster.is_some() {
-                        return dup(&meta);
-                    }
-                    args.cluster = Some(meta.value()?.parse()?);
+            "cluster" => {
+                if args.cluster.is_some() {
+                    return dup(&meta);
                 }
-                "nodes" => {
-                    if args.nodes.is_some() {
-                        return dup(&meta);
-                    }
-                    args.nodes = Some(meta.value()?.parse()?);
-                }
-                "image" => {
-                    if args.image.is_some() {
-                        return dup(&meta);
-                    }
-                    args.image = Some(meta.value()?.parse()?);
-                }
-                "timeout" => {
-                    if args.timeout.is_some() {
-                        return dup(&meta);
-                    }
-                    args.timeout = Some(meta.value()?.parse()?);
-                }
-                "retries" => {
-                    if args.retries.is_some() {
-                        return dup(&meta);
-                    }
-                    args.retries = Some(meta.value()?.parse()?);
-                }
-                "ignore" => {
-                    if args.ignore.is_some() {
-                        return dup(&meta);
-                    }
-                    args.ignore = Some(if meta.input.peek(syn::Token![=]) {
-                        Some(meta.value()?.parse()?)
-                    } else {
-                        None
-                    });
-                }
-                "requires" => {
-                    if args.requires.is_some() {
-                        return dup(&meta);
-                    }
-                    let list: syn::ExprArray = meta.value()?.parse()?;
-                    let mut names = Vec::new();
-                    for e in &list.elems {
-                        let lit = match e {
-                            syn::Expr::Lit(syn::ExprLit {
-                                lit: syn::Lit::Str(s),
-                                ..
-                            }) => s.clone(),
-                            other => {
-                                return Err(Error::new(
-                                    other.span(),
-                                    "`requires` takes a list of strings: requires = [\"netem\"]",
-                                ))
-                            }
-                        };
-                        if !FEATURES.contains(&lit.value().as_str()) {
-                            return Err(Error::new(
-                                lit.span(),
-                                format!(
-                                    "unknown requirement {:?}; expected one of {}",
-                                    lit.value(),
-                                    FEATURES.join(", ")
-                                ),
-                            ));
-                        }
-                        names.push(lit);
-                    }
-                    args.requires = Some(names);
-                }
-                _ => return Err(meta.error(
-                    "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries`, `ignore` or `requires`",
-                )),
+                args.cluster = Some(meta.value()?.parse()?);
             }
+            "nodes" => {
+                if args.nodes.is_some() {
+                    return dup(&meta);
+                }
+                args.nodes = Some(meta.value()?.parse()?);
+            }
+            "image" => {
+                if args.image.is_some() {
+                    return dup(&meta);
+                }
+                args.image = Some(meta.value()?.parse()?);
+            }
+            "timeout" => {
+                if args.timeout.is_some() {
+                    return dup(&meta);
+                }
+                args.timeout = Some(meta.value()?.parse()?);
+            }
+            "retries" => {
+                if args.retries.is_some() {
+                    return dup(&meta);
+                }
+                args.retries = Some(meta.value()?.parse()?);
+            }
+            "ignore" => {
+                if args.ignore.is_some() {
+                    return dup(&meta);
+                }
+                args.ignore = Some(if meta.input.peek(syn::Token![=]) {
+                    Some(meta.value()?.parse()?)
+                } else {
+                    None
+                });
+            }
+            "requires" => {
+                if args.requires.is_some() {
+                    return dup(&meta);
+                }
+                let list: syn::ExprArray = meta.value()?.parse()?;
+                let mut names = Vec::new();
+                for e in &list.elems {
+                    let lit = match e {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(s),
+                            ..
+                        }) => s.clone(),
+                        other => {
+                            return Err(Error::new(
+                                other.span(),
+                                "`requires` takes a list of strings: requires = [\"netem\"]",
+                            ))
+                        }
+                    };
+                    if !FEATURES.contains(&lit.value().as_str()) {
+                        return Err(Error::new(
+                            lit.span(),
+                            format!(
+                                "unknown requirement {:?}; expected one of {}",
+                                lit.value(),
+                                FEATURES.join(", ")
+                            ),
+                        ));
+                    }
+                    names.push(lit);
+                }
+                args.requires = Some(names);
+            }
+            "share" => {
+                if args.share.is_some() {
+                    return dup(&meta);
+                }
+                args.share = Some(meta.value()?.parse()?);
+            }
+            "matrix" => {
+                if args.matrix.is_some() {
+                    return dup(&meta);
+                }
+                args.matrix = Some(matrix::parse(&meta)?);
+            }
+            _ => return Err(meta.error(
+                "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries`, \
+                     `ignore`, `requires`, `share` or `matrix`",
+            )),
+        }
         Ok(())
     });
     parser.parse2(attr)?;
@@ -219,7 +241,16 @@ fn expand(
             "a #[cluster_test] function cannot be generic",
         ));
     }
-    let wants_cluster = match sig.inputs.len() {
+    // With a matrix, parameters named after axes follow the cluster (if any).
+    let axis_params = match &args.matrix {
+        Some(m) => {
+            let has_cluster = args.cluster.is_some() || args.nodes.is_some();
+            m.split_params(sig, has_cluster)?
+        }
+        None => Vec::new(),
+    };
+    let inputs = sig.inputs.len() - axis_params.len();
+    let wants_cluster = match inputs {
         0 => false,
         1 => match &sig.inputs[0] {
             FnArg::Typed(_) => true,
@@ -230,10 +261,19 @@ fn expand(
         _ => {
             return Err(Error::new(
                 sig.inputs.span(),
-                "a #[cluster_test] function takes one parameter, `cluster: &Cluster`, or none",
+                "a #[cluster_test] function takes one parameter, `cluster: &Cluster`, or none \
+                 (plus, with `matrix(...)`, parameters named after its axes)",
             ))
         }
     };
+    if let Some(m) = &args.matrix {
+        if m.has_axis("nodes") && args.cluster.is_none() && args.nodes.is_none() {
+            return Err(Error::new(
+                m.span,
+                "a matrix axis `nodes` sizes the cluster: add `cluster = \"<spec>\"` or `nodes = N`",
+            ));
+        }
+    }
 
     let request = match (&args.cluster, &args.nodes) {
         (Some(_), Some(n)) => {
@@ -329,13 +369,50 @@ fn expand(
         _ => quote!(),
     };
 
+    let share = match &args.share {
+        Some(g) if request.is_none() => {
+            return Err(Error::new(
+                g.span(),
+                "`share` groups tests on one cluster: the test needs a cluster",
+            ))
+        }
+        Some(g) if g.value().trim().is_empty() => {
+            return Err(Error::new(g.span(), "the share group's name is empty"))
+        }
+        Some(g) => quote!(.share(#g)),
+        None => quote!(),
+    };
     let ident = &sig.ident;
     let name = ident.to_string();
+    // Each axis parameter is read from the running case (values type-checked below).
+    let fetch: Vec<proc_macro2::TokenStream> = axis_params
+        .iter()
+        .map(|(axis, ty)| {
+            let var = quote::format_ident!("__matrix_{}", axis);
+            quote!(let #var: #ty = ::harness::__param(#axis);)
+        })
+        .collect();
+    let pass: Vec<proc_macro2::Ident> = axis_params
+        .iter()
+        .map(|(axis, _)| quote::format_ident!("__matrix_{}", axis))
+        .collect();
+    let checks = match &args.matrix {
+        Some(m) => m.type_checks(&axis_params),
+        None => quote!(),
+    };
+    let matrix = match &args.matrix {
+        Some(m) => {
+            let axes = m.axes_tokens();
+            quote!(.matrix(#axes))
+        }
+        None => quote!(),
+    };
     let (runner, body) = if wants_cluster {
         (
             quote! {
                 fn __cluster_test_run(cluster: ::harness::Cluster) -> ::harness::TestFuture {
-                    ::std::boxed::Box::pin(async move { #ident(&cluster).await })
+                    #(#fetch)*
+                    ::std::boxed::Box::pin(async move { #ident(&cluster #(, #pass)*).await })
                 }
             },
             quote!(::harness::TestBody::Cluster(__cluster_test_run)),
@@ -344,7 +421,8 @@ fn expand(
         (
             quote! {
                 fn __cluster_test_run() -> ::harness::TestFuture {
-                    ::std::boxed::Box::pin(#ident())
+                    #(#fetch)*
+                    ::std::boxed::Box::pin(#ident(#(#pass),*))
                 }
             },
             quote!(::harness::TestBody::Plain(__cluster_test_run)),
@@ -355,6 +433,7 @@ fn expand(
         #func
 
         const _: () = {
+            #checks
             #runner
             ::harness::inventory::submit! {
                 ::harness::TestDef::new(
@@ -370,6 +449,8 @@ fn expand(
                 #ignore
                 #retries
                 #requires
+                #matrix
+                #share
             }
         };
     })
@@ -412,5 +493,64 @@ mod tests {
         assert!(out.contains("std :: println ! (\"kept\")"), "{out}");
         assert!(out.contains("x . println ! ()"), "{out}");
         assert!(out.contains("let println = 3"), "{out}");
+    }
+
+    fn error_of(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+        match expand(attr, item) {
+            Ok(ts) => panic!("expanded: {ts}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn matrix_expands_with_typed_parameters() {
+        let out = expand(
+            quote!(cluster = "etcd3", matrix(nodes = [3, 5], mode = ["a", "b"])),
+            quote!(
+                async fn t(cluster: &Cluster, nodes: u32, mode: &str) -> TestResult {
+                    Ok(())
+                }
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(
+            out.contains(". matrix (& [:: harness :: Axis { name : \"nodes\""),
+            "{out}"
+        );
+        assert!(out.contains("let _ : u32 = 5"), "{out}");
+        assert!(
+            out.contains("t (& cluster , __matrix_nodes , __matrix_mode)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn matrix_mistakes_are_compile_errors() {
+        let f = quote!(
+            async fn t(cluster: &Cluster, size: u32) -> TestResult {
+                Ok(())
+            }
+        );
+        let e = error_of(quote!(cluster = "etcd3", matrix(nodes = [3])), f);
+        assert!(
+            e.contains("`size` is not an axis of the matrix (axes: nodes)"),
+            "{e}"
+        );
+        let f = quote!(
+            async fn t() -> TestResult {
+                Ok(())
+            }
+        );
+        let e = error_of(quote!(matrix(nodes = [3])), f.clone());
+        assert!(e.contains("sizes the cluster"), "{e}");
+        let e = error_of(quote!(matrix(a = [1, "x"])), f.clone());
+        assert!(e.contains("mixes integer and string"), "{e}");
+        let e = error_of(quote!(matrix(a = [1, 1])), f.clone());
+        assert!(e.contains("twice"), "{e}");
+        let e = error_of(quote!(matrix(a = ["x,y"])), f.clone());
+        assert!(e.contains("without spaces"), "{e}");
+        let e = error_of(quote!(matrix(a = [])), f);
+        assert!(e.contains("no values"), "{e}");
     }
 }

@@ -3,9 +3,11 @@
 //! - `trivial`: 1,000 no-op trials without clusters, this harness vs plain libtest (target
 //!   at most 1.10x);
 //! - `clusters`: 12 tests on their own 3-node clusters, `--test-threads 1` vs `4` (target at
-//!   least 2x faster with 4). Needs Docker and the `cluster-sim/node` image.
+//!   least 2x faster with 4). Needs Docker and the `cluster-sim/node` image;
+//! - `shared`: 12 etcd3 tests on one shared cluster (reset between tests) vs a fresh cluster
+//!   each, both with `--test-threads 4` (target at least 3x faster shared).
 //!
-//! `cargo bench -p harness -- trivial` (or `clusters`) runs one of them.
+//! `cargo bench -p harness -- trivial` (or `clusters`, `shared`) runs one of them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +28,8 @@ fn build() -> Vec<(String, PathBuf)> {
             "trivial_harness",
             "--example",
             "cluster_bench_suite",
+            "--example",
+            "shared_bench_suite",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stderr(Stdio::inherit())
@@ -111,6 +115,17 @@ fn main() {
             t1.as_secs_f64(),
             t4.as_secs_f64(),
             t1.as_secs_f64() / t4.as_secs_f64()
+        );
+    }
+    if wants("shared") {
+        let s = exe(&built, "shared_bench_suite");
+        let fresh = time_once(&s, &["fresh::", "--test-threads", "4"], &scratch);
+        let shared = time_once(&s, &["shared::", "--test-threads", "4"], &scratch);
+        println!(
+            "shared: 12 etcd3 tests, 4 threads: a fresh cluster each {:.1} s, one shared cluster with reset {:.1} s, speed-up {:.2}x (target >= 3x)",
+            fresh.as_secs_f64(),
+            shared.as_secs_f64(),
+            fresh.as_secs_f64() / shared.as_secs_f64()
         );
     }
     let _ = std::fs::remove_dir_all(&scratch);

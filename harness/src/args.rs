@@ -23,6 +23,8 @@ pub struct Args {
     pub libtest: Arguments,
     /// Every positional filter, in order.
     pub filters: Vec<String>,
+    /// The shard to run (`--partition`, `CLUSTER_SIM_PARTITION`, `CI_NODE_INDEX`/`_TOTAL`).
+    pub partition: Option<crate::partition::Partition>,
 }
 
 /// Splits `argv` (program name first) into libtest-mimic's part and the extra filters.
@@ -68,17 +70,37 @@ pub fn split_filters(argv: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
 
 impl Args {
     /// Parses the process's arguments (exits with clap's message on bad ones, as libtest does).
+    /// A bad partition is one error line and exit 2.
     pub fn from_env() -> Self {
-        let (kept, extra) = split_filters(std::env::args_os().collect());
+        let partition = crate::partition::take_partition_arg(std::env::args_os().collect())
+            .and_then(|(argv, p)| match p {
+                Some(p) => Ok((argv, Some(p))),
+                None => crate::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
+                    .map(|p| (argv, p)),
+            });
+        let (argv, partition) = match partition {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        };
+        let (kept, extra) = split_filters(argv);
         let libtest = Arguments::from_iter(kept);
-        Self::new(libtest, extra)
+        let mut args = Self::new(libtest, extra);
+        args.partition = partition;
+        args
     }
 
     /// `libtest` plus filters beyond its own one.
     pub fn new(libtest: Arguments, extra: Vec<String>) -> Self {
         let mut filters: Vec<String> = libtest.filter.iter().cloned().collect();
         filters.extend(extra);
-        Self { libtest, filters }
+        Self {
+            libtest,
+            filters,
+            partition: None,
+        }
     }
 
     /// libtest-mimic's arguments for `names`: with one filter or none, as given; with several,

@@ -65,15 +65,16 @@ fn rerun_of(w: &Written) -> Rerun {
 }
 
 /// Runs every attempt the test gets and reports it; libtest-mimic's verdict on it.
-pub(crate) fn run_trial(ctx: &Arc<RunCtx>, def: &'static TestDef) -> Result<(), Failed> {
+pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Result<(), Failed> {
     let started = Instant::now();
-    let name = def.full_name();
+    let def = case.def;
+    let name = case.name.clone();
     let root = ctx.run_dir.join(artifacts::test_dir_name(&name));
     let tries = retries_of(ctx, def) + 1;
     let mut failed_attempts: Vec<Written> = Vec::new();
     let mut n = 1;
     let (last, gate) = loop {
-        let (mut w, gate) = run_attempt(ctx, def, attempt_dir(&root, n));
+        let (mut w, gate) = run_attempt(ctx, case.clone(), attempt_dir(&root, n));
         w.attempt.number = n;
         if w.failed.is_none() || n == tries {
             break (w, gate);

@@ -69,8 +69,10 @@ pub(crate) async fn run_body(
     test_dir: &std::path::Path,
 ) -> Outcome {
     let panic_body = ctx.inject.at("body", def);
-    // The attempt's own directory (`harness::test_dir()` in the body).
+    // The attempt's own directory (`harness::test_dir()` in the body); the body's task keeps
+    // the matrix case for `harness::case()`.
     let dir = test_dir.to_path_buf();
+    let fut = crate::plan::scoped(crate::plan::case(), fut);
     let fut = crate::capture::scope(
         log.clone(),
         crate::capture::with_dir(dir, async move {

@@ -66,6 +66,10 @@ pub struct TestDef {
     /// Kernel features the test needs (`netem`): where the backend lacks one, the test is
     /// reported skipped with the reason. Names from `cluster_sim::fault::KERNEL_FEATURES`.
     pub requires: &'static [&'static str],
+    /// The attribute's `matrix(...)` axes: one case per combination (empty: one case).
+    pub matrix: &'static [crate::plan::Axis],
+    /// `share = "group"`: runs on the group's shared cluster (see `shared.rs`).
+    pub share: Option<&'static str>,
     /// The body.
     pub body: TestBody,
 }
@@ -93,8 +97,22 @@ impl TestDef {
             ignore: None,
             retries: None,
             requires: &[],
+            matrix: &[],
+            share: None,
             body,
         }
+    }
+
+    /// Shares one cluster with the other tests of `group`.
+    pub const fn share(mut self, group: &'static str) -> Self {
+        self.share = Some(group);
+        self
+    }
+
+    /// Sets the matrix: the test runs once per combination of the axes' values.
+    pub const fn matrix(mut self, axes: &'static [crate::plan::Axis]) -> Self {
+        self.matrix = axes;
+        self
     }
 
     /// Sets the cluster request.

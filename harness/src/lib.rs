@@ -38,9 +38,12 @@ pub mod html;
 mod inject;
 mod interrupt;
 pub mod junit;
+pub mod partition;
+mod plan;
 mod requires;
 mod runner;
 pub mod sanitize;
+mod shared;
 mod trial;
 mod wait;
 mod writeup;
@@ -59,6 +62,9 @@ pub use cluster_sim;
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::cluster_test;
+#[doc(hidden)]
+pub use plan::__param;
+pub use plan::{case, Axis, Case, FromParam, ParamValue};
 pub use runner::{main, registered, run};
 pub use wait::{wait_until, Check, Outcome, WaitError};
 

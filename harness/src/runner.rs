@@ -22,6 +22,7 @@ use crate::def::{component_and_class, TestDef};
 use crate::html::HtmlReporter;
 use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
+use crate::plan::Case;
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {
@@ -89,30 +90,46 @@ pub(crate) struct RunCtx {
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
     pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
+    /// Shared clusters (`share = "group"`), by group.
+    pub(crate) shared: crate::shared::Groups,
 }
 
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
 /// settings or an unwritable report, 130 interrupted).
 pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
+    // Every case (a test, or one combination of its matrix) is a trial.
+    let cases = crate::plan::plan(defs);
     let mut names = HashSet::new();
-    for d in defs {
-        if !names.insert(d.full_name()) {
+    for c in &cases {
+        if !names.insert(c.name.clone()) {
             eprintln!(
                 "error: two tests are named {} ({}:{}); rename one",
-                d.full_name(),
-                d.file,
-                d.line
+                c.name, c.def.file, c.def.line
             );
             return 2;
         }
     }
-    let all_names: Vec<String> = defs.iter().map(|d| d.full_name()).collect();
+    // A shard sees only its own cases, listing included.
+    let cases: Vec<Arc<Case>> = match &args.partition {
+        Some(p) => {
+            let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+            cases
+                .into_iter()
+                .zip(p.select(&names))
+                .filter_map(|(c, keep)| keep.then_some(c))
+                .collect()
+        }
+        None => cases,
+    };
+    let all_names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
     let mimic_args = args.for_mimic(&all_names);
     if args.libtest.list {
         // Listing touches nothing: no settings, no runtime, no engine.
-        let trials = defs
+        let trials = cases
             .iter()
-            .map(|d| Trial::test(d.full_name(), || Ok(())).with_ignored_flag(d.ignore.is_some()))
+            .map(|c| {
+                Trial::test(c.name.clone(), || Ok(())).with_ignored_flag(c.def.ignore.is_some())
+            })
             .collect();
         // The conclusion of a listing is empty; nothing ran.
         let _ = libtest_mimic::run(&mimic_args, trials);
@@ -128,7 +145,15 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     let workspace = config::find_workspace_root(&start_dir);
     let target = config::find_target_dir(&workspace);
     let settings = match Settings::load(&workspace, &target) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            // Each shard writes its own report, unless CLUSTER_SIM_JUNIT names one for it.
+            if let Some(p) = &args.partition {
+                if std::env::var_os("CLUSTER_SIM_JUNIT").is_none_or(|v| v.is_empty()) {
+                    s.junit = p.report_path(&s.junit);
+                }
+            }
+            s
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
@@ -203,21 +228,22 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     };
 
     // Which tests will run (and which are skipped as ignored), by libtest's own rules.
-    let mut to_run: Vec<&'static TestDef> = Vec::new();
-    let mut skipped: Vec<&'static TestDef> = Vec::new();
-    for d in defs {
-        let probe = Trial::test(d.full_name(), || Ok(())).with_ignored_flag(d.ignore.is_some());
+    let mut to_run: Vec<&Arc<Case>> = Vec::new();
+    let mut skipped: Vec<&Arc<Case>> = Vec::new();
+    for c in &cases {
+        let probe =
+            Trial::test(c.name.clone(), || Ok(())).with_ignored_flag(c.def.ignore.is_some());
         if args.is_filtered_out(&probe) {
             continue;
         }
         if mimic_args.is_ignored(&probe) {
-            skipped.push(d);
+            skipped.push(c);
         } else {
-            to_run.push(d);
+            to_run.push(c);
         }
     }
 
-    if settings.backend == BackendKind::Docker && to_run.iter().any(|d| d.needs_cluster()) {
+    if settings.backend == BackendKind::Docker && to_run.iter().any(|c| c.def.needs_cluster()) {
         reap(&rt);
         // Removes this run's clusters within seconds if the run is killed (even SIGKILL).
         match cluster_sim::watchdog::start() {
@@ -243,11 +269,13 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         report_failed: AtomicBool::new(false),
         inject,
         backend: tokio::sync::OnceCell::new(),
+        shared: crate::shared::Groups::new(to_run.iter().copied()),
         settings,
     });
 
-    for d in &skipped {
-        let name = d.full_name();
+    for c in &skipped {
+        let name = c.name.clone();
+        let d = c.def;
         let (component, classname) = component_and_class(&name);
         report(
             &ctx,
@@ -271,23 +299,30 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     rt.spawn(crate::interrupt::on_interrupt(ctx.clone(), signals));
 
     // Planning: a test whose required kernel feature the backend lacks is skipped, with why.
-    let features = crate::requires::probe(&ctx, &to_run);
-    let trials = defs
+    let planned: Vec<&'static TestDef> = to_run.iter().map(|c| c.def).collect();
+    let features = crate::requires::probe(&ctx, &planned);
+    let trials = cases
         .iter()
-        .map(|&d| {
+        .map(|c| {
             let ctx = ctx.clone();
+            let case = c.clone();
+            let d = c.def;
             let trial = match features.unmet(d, ctx.settings.backend.as_str()) {
-                Some(reason) => Trial::ignorable_test(d.full_name(), move || {
+                Some(reason) => Trial::ignorable_test(c.name.clone(), move || {
                     crate::requires::report_skipped(&ctx, d, &reason);
                     Ok(Completion::ignored_with(reason))
                 }),
-                None => Trial::test(d.full_name(), move || crate::attempts::run_trial(&ctx, d)),
+                None => Trial::test(c.name.clone(), move || {
+                    crate::attempts::run_trial(&ctx, case)
+                }),
             };
             trial.with_ignored_flag(d.ignore.is_some())
         })
         .collect();
     let conclusion = libtest_mimic::run(&mimic_args, trials);
 
+    // A group whose last test never ended normally leaves its cluster: remove it now.
+    rt.block_on(ctx.shared.teardown_all(&ctx));
     let mut code = if conclusion.has_failed() { 101 } else { 0 };
     if let Err(e) = ctx.reporter.finish(RunState::Finished) {
         eprintln!("error: {e}");

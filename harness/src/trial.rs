@@ -16,8 +16,9 @@ use tokio::sync::{Notify, RwLockReadGuard};
 use crate::artifacts::TestLog;
 use crate::body::{panic_text, run_body, Outcome};
 use crate::config::{BackendKind, Keep};
-use crate::def::{ClusterRequest, TestBody, TestDef, TestFuture};
+use crate::def::{ClusterRequest, TestBody, TestFuture};
 use crate::inject::injected_panic;
+use crate::plan::Case;
 use crate::runner::{OwnedCluster, RunCtx, Running};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take
@@ -72,16 +73,17 @@ fn park_forever() -> ! {
     }
 }
 
-/// Runs one attempt at a test in `test_dir` (on a fresh cluster) and writes it up. Returns it
-/// with the run's gate still held for reading, so the caller reports it before an interrupt
+/// Runs one attempt at a test case in `test_dir` (on a fresh cluster) and writes it up. Returns
+/// it with the run's gate still held for reading, so the caller reports it before an interrupt
 /// can take stock (which would report the test a second time).
 pub(crate) fn run_attempt<'a>(
     ctx: &'a Arc<RunCtx>,
-    def: &'static TestDef,
+    case: Arc<Case>,
     test_dir: PathBuf,
 ) -> (crate::writeup::Written, RwLockReadGuard<'a, ()>) {
     let started = Instant::now();
-    let name = def.full_name();
+    let def = case.def;
+    let name = case.name.clone();
     let log = TestLog::new();
     log.note("start", &format!("{name} ({}:{})", def.file, def.line));
     let state = Arc::new(TrialState::default());
@@ -95,13 +97,16 @@ pub(crate) fn run_attempt<'a>(
             drop(gate);
             park_forever();
         }
-        let fut = execute(
-            ctx.clone(),
-            def,
-            log.clone(),
-            test_dir.clone(),
-            state.clone(),
-            Ended(ended.clone()),
+        let fut = crate::plan::scoped(
+            Some(case.clone()),
+            execute(
+                ctx.clone(),
+                case.clone(),
+                log.clone(),
+                test_dir.clone(),
+                state.clone(),
+                Ended(ended.clone()),
+            ),
         );
         let task = ctx.handle.spawn(fut);
         ctx.running
@@ -231,12 +236,17 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
 
 async fn execute(
     ctx: Arc<RunCtx>,
-    def: &'static TestDef,
+    case: Arc<Case>,
     log: TestLog,
     test_dir: PathBuf,
     state: Arc<TrialState>,
     _ended: Ended,
 ) -> Outcome {
+    let def = case.def;
+    // A matrix case's values, as report properties (`param.nodes` = 3).
+    for (n, v) in &case.params {
+        state.property(&format!("param.{n}"), v.to_string());
+    }
     match def.body {
         TestBody::Plain(body) => {
             let timeout = def.timeout().unwrap_or(ctx.settings.timeout);
@@ -248,10 +258,14 @@ async fn execute(
             let (spec, label) = match def.cluster {
                 ClusterRequest::Spec(s) => {
                     let path = def.spec_path(s);
-                    (ClusterSpec::from_file(&path), s.to_string())
+                    (
+                        ClusterSpec::from_file_with(&path, &case.spec_params()),
+                        s.to_string(),
+                    )
                 }
                 ClusterRequest::Inline { nodes, image } => (
-                    ClusterSpec::inline(nodes as usize, image),
+                    // A matrix's `nodes` sizes an inline cluster too.
+                    ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
                     "inline".to_string(),
                 ),
                 ClusterRequest::None => {
@@ -273,20 +287,28 @@ async fn execute(
             images.dedup();
             state.property("nodes", spec.nodes.len().to_string());
             state.property("image", images.join(","));
-            with_cluster(&ctx, def, spec, body, &log, &test_dir, &state).await
+            if def.share.is_some() {
+                state.set_phase("running on the shared cluster");
+                return crate::shared::with_shared_cluster(
+                    &ctx, &case, spec, body, &log, &test_dir,
+                )
+                .await;
+            }
+            with_cluster(&ctx, &case, spec, body, &log, &test_dir, &state).await
         }
     }
 }
 
 async fn with_cluster(
     ctx: &Arc<RunCtx>,
-    def: &'static TestDef,
+    case: &Case,
     spec: ClusterSpec,
     body: fn(Cluster) -> TestFuture,
     log: &TestLog,
     test_dir: &Path,
     state: &Arc<TrialState>,
 ) -> Outcome {
+    let def = case.def;
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
     }
@@ -361,7 +383,7 @@ async fn with_cluster(
             .insert(
                 cluster_name.clone(),
                 OwnedCluster {
-                    test: def.full_name(),
+                    test: case.name.clone(),
                     nodes: spec.nodes.iter().map(|n| n.name.clone()).collect(),
                     handle: None,
                 },
@@ -512,7 +534,7 @@ async fn with_cluster(
 
 /// `<spec>-<fn>-<pid>-<seq>`, lowercase, at most 48 characters: unique per test and run, and
 /// short enough for container and network names.
-fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
+pub(crate) fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
     let clean = |s: &str, max: usize| -> String {
         s.chars()
             .map(|c| {
