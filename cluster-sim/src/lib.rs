@@ -27,6 +27,7 @@ pub mod fault;
 pub mod history;
 pub mod image;
 mod located;
+pub mod serve;
 pub mod spec;
 pub mod ssh;
 pub mod template;
