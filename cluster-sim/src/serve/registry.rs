@@ -87,6 +87,10 @@ awk '/^MemTotal:/ { print "mem_total_kb=" $2 }' /proc/meminfo 2>/dev/null
 for f in memory.max cpu.max pids.max; do
   [ -r /sys/fs/cgroup/$f ] && echo "$f=$(cat /sys/fs/cgroup/$f)"
 done
+c=/sys/fs/cgroup
+[ -r $c/memory/memory.limit_in_bytes ] && echo "memory.max=$(cat $c/memory/memory.limit_in_bytes)"
+[ -r $c/cpu/cpu.cfs_quota_us ] && [ "$(cat $c/cpu/cpu.cfs_quota_us)" != -1 ] && echo "cpu.max=$(cat $c/cpu/cpu.cfs_quota_us) $(cat $c/cpu/cpu.cfs_period_us)"
+[ -r $c/pids/pids.max ] && echo "pids.max=$(cat $c/pids/pids.max)"
 for m in sch_netem sch_htb nf_tables; do
   if [ -d /sys/module/$m ] || find /lib/modules/"$(uname -r)" -name "$m.ko*" 2>/dev/null | grep -q .; then
     echo "module_$m=yes"
@@ -114,7 +118,8 @@ fn parse_probe(out: &str) -> Capabilities {
             "os" => c.os = v.to_string(),
             "nproc" => c.limits.host_cpus = v.parse().ok(),
             "mem_total_kb" => c.limits.host_memory_bytes = v.parse::<u64>().ok().map(|k| k * 1024),
-            "memory.max" => c.limits.memory_bytes = v.parse().ok(),
+            // cgroup v1 says "no limit" with a huge number instead of `max`.
+            "memory.max" => c.limits.memory_bytes = v.parse().ok().filter(|&b: &u64| b < 1 << 62),
             "pids.max" => c.limits.pids = v.parse().ok(),
             "cpu.max" => {
                 // `QUOTA PERIOD`, or `max PERIOD` when unlimited.
@@ -340,6 +345,8 @@ mod tests {
 
     #[test]
     fn reads_a_probe() {
+        let v1 = parse_probe("memory.max=9223372036854771712\n");
+        assert_eq!(v1.limits.memory_bytes, None);
         let c = parse_probe(
             "kernel=6.1.0\nos=Debian GNU/Linux 12 (bookworm)\nnproc=2\nmem_total_kb=1024\nmemory.max=268435456\ncpu.max=50000 100000\npids.max=max\nmodule_sch_netem=no\npkg=etcd\npkg=bash\n",
         );
