@@ -180,7 +180,12 @@ impl Store {
         let due = {
             let mut n = self.inserts.lock().unwrap_or_else(|e| e.into_inner());
             *n += 1;
-            *n % PRUNE_EVERY == 0
+            if *n >= PRUNE_EVERY {
+                *n = 0;
+                true
+            } else {
+                false
+            }
         };
         if due {
             self.prune()?;
