@@ -23,7 +23,8 @@ use futures::TryStreamExt;
 use super::agent::Agent;
 use super::lookup::{run_filter, Resource, ResourceKind};
 use super::owner::{
-    cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER, LABEL_NODE,
+    cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER,
+    LABEL_NODE, LABEL_ROLES,
 };
 use super::subnet::{self, Net};
 use crate::backend::{Backend, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
@@ -374,6 +375,7 @@ impl DockerBackend {
         labels.insert(LABEL_NODE.into(), n.spec.name.clone());
         labels.insert(LABEL_INDEX.into(), n.spec.index.to_string());
         labels.insert(LABEL_ADDRESS.into(), n.address.clone());
+        labels.insert(LABEL_ROLES.into(), n.spec.roles.join(","));
         let service = n
             .spec
             .command

@@ -27,6 +27,8 @@ pub const LABEL_NODE: &str = "cluster-sim.node";
 pub const LABEL_INDEX: &str = "cluster-sim.index";
 /// Label holding the node's address (containers only).
 pub const LABEL_ADDRESS: &str = "cluster-sim.address";
+/// Label holding the node's roles, comma-separated (containers only; absent on older clusters).
+pub const LABEL_ROLES: &str = "cluster-sim.roles";
 /// Label holding the spec path the cluster came from.
 pub const LABEL_SPEC: &str = "cluster-sim.spec";
 /// Label marking a cluster kept on purpose (`cluster-sim up`): the reaper leaves it alone. Set on

@@ -13,6 +13,7 @@ use cluster_sim::{Backend, Cluster, ClusterSpec, ExecRequest, NodeAction};
 
 mod faults;
 mod report;
+mod service;
 
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
@@ -131,6 +132,8 @@ enum Command {
     },
     #[command(flatten)]
     Fault(faults::FaultCommand),
+    #[command(flatten)]
+    Service(service::ServiceCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,6 +170,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Service(cmd) = cli.command {
+        return service::main(cmd);
+    }
     if let Command::Check {
         model,
         history,
@@ -348,6 +354,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
+        Command::Service(cmd) => Ok(service::run(cmd).await),
         Command::Image {
             command: ImageCommand::Build { force },
         } => {
