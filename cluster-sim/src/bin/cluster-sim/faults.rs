@@ -222,7 +222,12 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
             }
         }
         FaultCommand::Faults { .. } => {
-            for f in faults.list().await? {
+            let list = faults.list().await?;
+            // On stderr, so a script reading stdout still gets one line per fault and no more.
+            if list.is_empty() {
+                eprintln!("no active faults");
+            }
+            for f in list {
                 print(&f);
             }
         }
