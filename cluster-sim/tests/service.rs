@@ -166,3 +166,79 @@ async fn collect_gathers_globs_under_a_cap() -> Result<()> {
     })
     .await
 }
+
+/// A throwaway workspace holding one package, `svc`, whose binary does not compile.
+fn broken_workspace() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"svc\"]\nresolver = \"2\"\n",
+    )?;
+    std::fs::create_dir_all(root.join("svc/src"))?;
+    std::fs::write(
+        root.join("svc/Cargo.toml"),
+        "[package]\nname = \"svc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )?;
+    std::fs::write(
+        root.join("svc/src/main.rs"),
+        "fn main() {\n    let n: u32 = \"not a number\";\n    println!(\"{n}\");\n}\n",
+    )?;
+    std::fs::write(
+        root.join("svc.toml"),
+        "nodes = 2\n[[binary]]\npackage = \"svc\"\ndest = \"/usr/local/bin/svc\"\n",
+    )?;
+    Ok(dir)
+}
+
+#[tokio::test]
+async fn a_broken_binary_fails_every_cluster_with_cargos_error_once() -> Result<()> {
+    let ws = broken_workspace()?;
+    let spec = ClusterSpec::from_file(ws.path().join("svc.toml"))?;
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let progress: std::sync::Arc<dyn Fn(&str) + Send + Sync> =
+        std::sync::Arc::new(move |line: &str| {
+            if line.starts_with("cargo build ") {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    // Two clusters of the same spec, side by side, as two tests of one run would ask.
+    let (a, b) = tokio::join!(
+        cluster_sim::service::build_all(&spec, progress.clone()),
+        cluster_sim::service::build_all(&spec, progress.clone()),
+    );
+    for r in [a, b] {
+        let e = r.err().context("a broken binary built")?.to_string();
+        ensure!(
+            e.starts_with("building svc (dev): cargo failed:\nerror[E0308]: mismatched types"),
+            "{e}"
+        );
+        ensure!(
+            e.contains("svc/src/main.rs:2:18"),
+            "cargo's location is missing: {e}"
+        );
+    }
+    ensure!(
+        runs.load(std::sync::atomic::Ordering::SeqCst) == 1,
+        "cargo ran {runs:?} times"
+    );
+
+    // Bringing a cluster up reports the same error and does not run cargo again: the source
+    // now compiles, so a second cargo would have succeeded.
+    std::fs::write(ws.path().join("svc/src/main.rs"), "fn main() {}\n")?;
+    for _ in 0..2 {
+        let e = Cluster::builder(spec.clone())
+            .up()
+            .await
+            .err()
+            .context("a cluster came up without its binary")?
+            .to_string();
+        ensure!(e.contains("error[E0308]: mismatched types"), "{e}");
+    }
+    ensure!(
+        runs.load(std::sync::atomic::Ordering::SeqCst) == 1,
+        "cargo ran {runs:?} times"
+    );
+    Ok(())
+}

@@ -289,3 +289,120 @@ async fn wait_for_exec(c: &Cluster, cmd: &str) -> Result<String> {
     }
     anyhow::bail!("no success after a dropped connection: {last}")
 }
+
+/// The cached copies of kvd on a lab host, as `inode path` lines (looked at through docker).
+async fn cached_kvd(lab: &Lab, host: &str) -> Result<String> {
+    let o = lab
+        .cluster
+        .node(host)?
+        .exec("stat -c '%i %n' /root/.cache/cluster-sim/bin/*/kvd 2>/dev/null || true")
+        .await?
+        .check()?;
+    Ok(o.out().to_string())
+}
+
+/// Runs `kvd cli` against the node's own kvd.
+async fn kv(c: &Cluster, node: &str, command: &str) -> Result<String> {
+    let o = c
+        .node(node)?
+        .exec(format!("kvd cli 127.0.0.1:7400 {command}"))
+        .await?
+        .check()?;
+    Ok(o.out().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kvd_is_uploaded_once_per_host_runs_and_is_collected() -> Result<()> {
+    with_lab(|lab| async move {
+        let spec = || ClusterSpec::from_file(conformance::fixtures().join("clusters/kvd3.toml"));
+        let hosts = ["n1", "n2", "n3"];
+        for h in hosts {
+            ensure!(
+                cached_kvd(&lab, h).await?.is_empty(),
+                "{h} has kvd before the run"
+            );
+        }
+
+        let backend = SshBackend::from_file(&lab.inventory)?;
+        let c = Cluster::builder(spec()?)
+            .backend(Arc::new(backend.clone()))
+            .up()
+            .await?;
+        let r = async {
+            // One upload per host, in the cache named by the file's hash; kvd runs from its dest.
+            let mut first = Vec::new();
+            for h in hosts {
+                let cached = cached_kvd(&lab, h).await?;
+                ensure!(cached.lines().count() == 1, "{h}: {cached:?}");
+                first.push(cached);
+                let v = c.node(h)?.exec("kvd --version").await?.check()?;
+                ensure!(v.out().starts_with("kvd "), "{}", v.out());
+            }
+            // Writes through the primary reach the followers over the hosts' node addresses.
+            for i in 1..=5 {
+                let r = kv(&c, "n1", &format!("SET key{i} v{i}")).await?;
+                ensure!(r == format!("OK {i}"), "SET key{i} -> {r:?}");
+            }
+            for f in ["n2", "n3"] {
+                conformance::wait_for(
+                    &format!("{f} to replicate"),
+                    Duration::from_secs(20),
+                    || async {
+                        let got = kv(&c, f, "GET key5").await.ok()?;
+                        (got == "VALUE v5").then_some(())
+                    },
+                )
+                .await?;
+            }
+            // collect gathers the relative globs from every ssh node.
+            let out = tempfile::tempdir()?;
+            let reports = c.collect_files(out.path()).await;
+            ensure!(reports.len() == 3, "{reports:?}");
+            for r in &reports {
+                ensure!(
+                    r.error.is_none() && r.files == 2 && r.cut.is_empty(),
+                    "{r:?}"
+                );
+                let files = out.path().join("nodes").join(&r.node).join("files");
+                let log = std::fs::read_to_string(files.join("log/kvd.log"))?;
+                ensure!(!log.is_empty(), "{}: empty kvd.log", r.node);
+                ensure!(
+                    files.join("data/kvd.meta").is_file(),
+                    "{}: no kvd.meta",
+                    r.node
+                );
+            }
+            Ok(first)
+        }
+        .await;
+        c.down().await?;
+        backend.close().await;
+        let first = r?;
+
+        // A second run with a fresh backend finds the same hash on every host: no upload (the
+        // cached file keeps its inode; an upload renames a new file over it).
+        let backend = SshBackend::from_file(&lab.inventory)?;
+        let c = Cluster::builder(spec()?)
+            .backend(Arc::new(backend.clone()))
+            .up()
+            .await?;
+        let r = async {
+            for (h, before) in hosts.iter().zip(&first) {
+                let now = cached_kvd(&lab, h).await?;
+                ensure!(&now == before, "{h}: uploaded again: {before:?} -> {now:?}");
+            }
+            // down removed the working directories: a fresh store, and kvd serves it.
+            let r = kv(&c, "n1", "SET again 1").await?;
+            ensure!(r == "OK 1", "after a second up: {r:?}");
+            conformance::wait_for("n2 to replicate again", Duration::from_secs(20), || async {
+                (kv(&c, "n2", "GET again").await.ok()? == "VALUE 1").then_some(())
+            })
+            .await
+        }
+        .await;
+        c.down().await?;
+        backend.close().await;
+        r
+    })
+    .await
+}
