@@ -1,21 +1,24 @@
 //! Faults on the ssh backend, on a lab of sshd containers (fixtures/clusters/sshd3.toml): an
 //! isolated host loses its links to the others but keeps our ssh connection, a one-way cut,
 //! freeze/thaw/kill of the service's process group, the kernel probe, and that teardown and a
-//! `down` by name from a process that never saw the cluster leave no table of ours behind.
+//! `down` by name from a process that never saw the cluster leave no table of ours behind, nor
+//! does a SIGKILLed `cluster-sim up` (its watchdog removes its cluster from the hosts).
 
 #[allow(dead_code)]
 mod conformance;
 
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use cluster_sim::docker::DockerBackend;
 use cluster_sim::fault::{backend_capabilities, FaultError, Signal};
 use cluster_sim::ssh::{provision_lab, SshBackend};
 use cluster_sim::{Backend, Cluster, NodeState};
 use conformance::wait_for;
 use futures::FutureExt;
+use tokio::io::AsyncBufReadExt;
 
 /// Our nftables tables on a lab host, seen through docker (not through the backend under test).
 async fn our_tables(lab: &Cluster, host: &str) -> Result<Vec<String>> {
@@ -49,9 +52,12 @@ async fn faults_on_ssh_hosts() -> Result<()> {
     let inventory = tmp.path().join("lab.toml");
     let builder = Cluster::builder(spec).backend(Arc::new(docker.clone()));
     let lab = provision_lab(builder, &docker, &inventory).await?;
-    let r = std::panic::AssertUnwindSafe(body(&lab, &inventory))
-        .catch_unwind()
-        .await;
+    let r = std::panic::AssertUnwindSafe(async {
+        body(&lab, &inventory).await?;
+        sigkilled_owner(&lab, &inventory).await
+    })
+    .catch_unwind()
+    .await;
     lab.down().await?;
     match r {
         Ok(r) => r,
@@ -154,5 +160,89 @@ async fn body(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
     }
     fresh.close().await;
     backend.close().await;
+    Ok(())
+}
+
+const CLI: &str = env!("CARGO_BIN_EXE_cluster-sim");
+
+/// Whether any lab host still holds cluster `name`'s working directory.
+async fn workdirs_left(lab: &Cluster, inventory: &std::path::Path, name: &str) -> Result<bool> {
+    let inv = SshBackend::from_file(inventory)?.inventory().clone();
+    for h in &inv.hosts {
+        let dir = format!("{}/{name}", h.workdir);
+        let o = lab.node(&h.name)?.exec(format!("test -e '{dir}'")).await?;
+        if o.code == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A `cluster-sim up --hold` on the hosts, with a partition in force, is SIGKILLed: within
+/// seconds its watchdog has removed the partition's tables and the cluster's directories.
+async fn sigkilled_owner(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(&spec, "name = \"kill\"\nnodes = 2\n")?;
+    let name = format!("cs-sshkill-{}", std::process::id());
+    let cli = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(CLI);
+        c.args(args)
+            .env(cluster_sim::BACKEND_VAR, "ssh")
+            .env(cluster_sim::INVENTORY_VAR, inventory)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    };
+    let mut up = cli(&[
+        "up",
+        spec.to_str().context("path")?,
+        "--name",
+        &name,
+        "--hold",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()?;
+    let mut lines = tokio::io::BufReader::new(up.stderr.take().context("stderr")?).lines();
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await {
+            Ok(Ok(Some(l))) if l.contains("holding") => break,
+            Ok(Ok(Some(l))) => seen.push(l),
+            other => anyhow::bail!("up never held ({other:?}); it said:\n{}", seen.join("\n")),
+        }
+    }
+    let out = cli(&["partition", &name, "n1", "n2"]).output().await?;
+    ensure!(
+        out.status.success(),
+        "partition: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tables = 0;
+    for h in ["n1", "n2", "n3"] {
+        tables += our_tables(lab, h).await?.len();
+    }
+    ensure!(tables > 0, "the partition made no table");
+    ensure!(
+        workdirs_left(lab, inventory, &name).await?,
+        "no workdir made"
+    );
+
+    up.start_kill()?; // SIGKILL: no handler, no destructor
+    up.wait().await?;
+    wait_for(
+        "no table and no workdir of the killed run's cluster",
+        Duration::from_secs(30),
+        || async {
+            for h in ["n1", "n2", "n3"] {
+                if !our_tables(lab, h).await.ok()?.is_empty() {
+                    return None;
+                }
+            }
+            (!workdirs_left(lab, inventory, &name).await.ok()?).then_some(())
+        },
+    )
+    .await?;
     Ok(())
 }
