@@ -120,11 +120,31 @@ async fn body(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
         })
         .await?;
 
-        // What the ssh backend does not do says so.
-        match c.fill_disk("n1").await {
-            Err(FaultError::NotOnBackend { .. }) => {}
-            other => anyhow::bail!("fill_disk on ssh: {other:?}"),
+        // A full disk: never outside the cluster's directory; inside it a tmpfs mount, which
+        // the lab's hosts (containers without CAP_SYS_ADMIN) refuse with one clear line.
+        match c.fill_disk_at("n1", "/var").await {
+            Err(FaultError::Unsupported { missing, .. }) if missing.contains("working directory") => {}
+            other => anyhow::bail!("fill_disk_at /var on ssh: {other:?}"),
         }
+        match c.fill_disk("n1").await {
+            Err(e @ FaultError::Unsupported { .. }) => {
+                let line = e.to_string();
+                eprintln!("fill_disk on the lab: {line}");
+                ensure!(
+                    line.contains("n1") && line.contains("CAP_SYS_ADMIN") && !line.contains('\n'),
+                    "fill_disk said: {line}"
+                );
+            }
+            Ok(_) => {
+                // A host that may mount: writes there fail until freed.
+                let w = c.node("n1")?.exec("head -c 65536 /dev/zero > big").await?;
+                ensure!(w.code != 0 && w.err().contains("No space"), "write on a full disk: {w:?}");
+                c.free_disk("n1").await?;
+                c.node("n1")?.exec("head -c 65536 /dev/zero > big").await?.check()?;
+            }
+            Err(e) => anyhow::bail!("fill_disk on ssh: {e}"),
+        }
+        ensure!(c.faults().await?.is_empty(), "a refused fault is listed");
 
         // Teardown with a partition still in force removes it.
         c.isolate("n3").await?;
@@ -140,6 +160,8 @@ async fn body(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
             "{h}: table after down"
         );
     }
+
+    clock_skew(&backend).await?;
 
     // `cluster-sim down NAME` (and a harness killed mid-test): a process that never saw the
     // cluster finds it on the hosts and removes its rules with it.
@@ -245,4 +267,64 @@ async fn sigkilled_owner(lab: &Cluster, inventory: &std::path::Path) -> Result<(
     )
     .await?;
     Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Clock skew on ssh hosts: a service that opted in to libfaketime runs an hour ahead on n1
+/// only; exec on n1 and n2's service keep true time; reset brings n1 back.
+async fn clock_skew(backend: &SshBackend) -> Result<()> {
+    let mut spec = conformance::spec("nodes = 2")?;
+    for n in &mut spec.nodes {
+        n.env.insert("CLUSTER_SIM_FAKETIME".into(), "1".into());
+    }
+    let c = Cluster::builder(spec)
+        .backend(Arc::new(backend.clone()))
+        .up()
+        .await?;
+    let r = async {
+        ensure!(c.capabilities("n1").await?.faketime, "no faketime on n1");
+        c.skew("n1", 3_600_000).await?;
+        wait_for(
+            "n1's service to see +1h",
+            Duration::from_secs(10),
+            || async {
+                let d = c.service_time_ms("n1").await.ok()? - now_ms();
+                (3_500_000..3_700_000).contains(&d).then_some(())
+            },
+        )
+        .await?;
+        let d2 = c.service_time_ms("n2").await? - now_ms();
+        ensure!(d2.abs() < 60_000, "n2's service is off by {d2}ms");
+        let exec_date: i64 = c
+            .node("n1")?
+            .exec("date +%s")
+            .await?
+            .check()?
+            .out()
+            .trim()
+            .parse()?;
+        ensure!(
+            (exec_date - now_ms() / 1000).abs() < 60,
+            "exec on n1 sees a skewed clock"
+        );
+        c.reset_clock("n1").await?;
+        wait_for(
+            "n1's clock to come back",
+            Duration::from_secs(10),
+            || async {
+                let d = c.service_time_ms("n1").await.ok()? - now_ms();
+                (d.abs() < 60_000).then_some(())
+            },
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    c.down().await?;
+    r
 }

@@ -575,10 +575,11 @@ impl SshBackend {
             .unwrap_or_else(|| "exec sleep 2147483647".into());
         let run = format!(
             "#!/bin/sh\n# The service of node {node} of cluster {cluster}, started by cluster-sim's ssh backend.\n\
-             echo $$ > {w}/service.pid\ncd {w} || exit 1\n{PATH_PREFIX}\n. {w}/.cluster-sim/env\nexec sh -c {cmd}\n",
+             echo $$ > {w}/service.pid\ncd {w} || exit 1\n{PATH_PREFIX}\n. {w}/.cluster-sim/env\n{faketime}exec sh -c {cmd}\n",
             node = n.spec.name,
             w = q(&w),
-            cmd = q(&command)
+            cmd = q(&command),
+            faketime = faketime_lines(&w),
         );
         let meta = format!("{w}/.cluster-sim");
         self.put(h, &w, &format!("{meta}/env"), env.as_bytes(), 0o644)
@@ -617,6 +618,23 @@ impl SshBackend {
             o.why()
         )))
     }
+}
+
+/// The clock file libfaketime reads the service's offset from (`fault.rs` writes it).
+pub(super) fn clock_file(w: &str) -> String {
+    format!("{w}/.cluster-sim/faketime")
+}
+
+/// Launcher lines that preload libfaketime into the service (and only the service) when the
+/// node's env says `CLUSTER_SIM_FAKETIME=1` and the host has it. Opt-in, as on docker:
+/// libfaketime deadlocks programs linked with jemalloc.
+fn faketime_lines(w: &str) -> String {
+    format!(
+        "if [ \"${{CLUSTER_SIM_FAKETIME:-0}}\" = 1 ]; then\n  \
+         for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e \"$f\" ] && export LD_PRELOAD=\"$f\" FAKETIME_TIMESTAMP_FILE={file} FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done\n\
+         fi\n",
+        file = q(&clock_file(w))
+    )
 }
 
 /// `path` made absolute against the node's working directory.
