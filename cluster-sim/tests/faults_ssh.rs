@@ -2,7 +2,8 @@
 //! isolated host loses its links to the others but keeps our ssh connection, a one-way cut,
 //! freeze/thaw/kill of the service's process group, the kernel probe, and that teardown and a
 //! `down` by name from a process that never saw the cluster leave no table of ours behind, nor
-//! does a SIGKILLed `cluster-sim up` (its watchdog removes its cluster from the hosts).
+//! does a SIGKILLed `cluster-sim up` (its watchdog removes its cluster from the hosts), and
+//! `cluster-sim prune` on ssh removes a dead owner's cluster only.
 
 #[allow(dead_code)]
 mod conformance;
@@ -54,7 +55,8 @@ async fn faults_on_ssh_hosts() -> Result<()> {
     let lab = provision_lab(builder, &docker, &inventory).await?;
     let r = std::panic::AssertUnwindSafe(async {
         body(&lab, &inventory).await?;
-        sigkilled_owner(&lab, &inventory).await
+        sigkilled_owner(&lab, &inventory).await?;
+        prune_on_ssh(&lab, &inventory).await
     })
     .catch_unwind()
     .await;
@@ -326,5 +328,77 @@ async fn clock_skew(backend: &SshBackend) -> Result<()> {
     }
     .await;
     c.down().await?;
+    r
+}
+
+/// `CLUSTER_SIM_BACKEND=ssh cluster-sim prune`: a cluster whose owner file names a dead process
+/// goes; one whose owner runs (this test) stays, and so does a directory without our owner file.
+async fn prune_on_ssh(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
+    let backend = SshBackend::from_file(inventory)?;
+    let inv = backend.inventory().clone();
+    let up = || {
+        Cluster::builder(conformance::spec("nodes = 1").expect("spec"))
+            .backend(Arc::new(backend.clone()))
+            .up()
+    };
+    let (dead, live) = (up().await?, up().await?);
+    let host = &inv.hosts[0];
+    let lab_host = lab.node(&host.name)?;
+    // A process that has ended: its pid runs no more (or runs something with another start).
+    let mut child = std::process::Command::new("true").spawn()?;
+    child.wait()?;
+    let mut owner = cluster_sim::docker::Owner::current();
+    owner.pid = child.id();
+    owner.start = 1;
+    let dead_dir = format!("{}/{}", host.workdir, dead.name());
+    lab_host
+        .exec(format!(
+            "printf 'run=gone\\nowner={owner}\\n' > '{dead_dir}/.owner'"
+        ))
+        .await?
+        .check()?;
+    let stranger = format!("{}/not-ours-{}", host.workdir, std::process::id());
+    lab_host
+        .exec(format!("mkdir -p '{stranger}'"))
+        .await?
+        .check()?;
+
+    let out = tokio::process::Command::new(CLI)
+        .arg("prune")
+        .env(cluster_sim::BACKEND_VAR, "ssh")
+        .env(cluster_sim::INVENTORY_VAR, inventory)
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let r = async {
+        ensure!(
+            out.status.success(),
+            "prune: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(
+            stdout.contains(&format!("removed {}", dead.name())),
+            "prune said: {stdout}"
+        );
+        ensure!(
+            !stdout.contains(live.name()),
+            "prune removed a live cluster: {stdout}"
+        );
+        let gone = lab_host.exec(format!("test -e '{dead_dir}'")).await?;
+        ensure!(gone.code != 0, "the dead owner's directory is still there");
+        let kept = lab_host.exec(format!("test -d '{stranger}'")).await?;
+        ensure!(
+            kept.code == 0,
+            "a directory without our owner file was removed"
+        );
+        live.node("n1")?.exec("true").await?.check()?;
+        Ok(())
+    }
+    .await;
+    lab_host.exec(format!("rmdir '{stranger}'")).await?;
+    live.down().await?;
+    dead.down().await?;
+    backend.close().await;
     r
 }

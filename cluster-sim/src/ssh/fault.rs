@@ -259,12 +259,17 @@ impl FaultBackend for SshBackend {
         }
         if o.code == Some(78) {
             // Root in a container without CAP_SYS_ADMIN (the sshd lab, for one) may not mount.
+            // mount's first line names the cause; its last only points at dmesg.
+            let said = String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map_or_else(|| o.why(), str::to_string);
             return Err(FaultError::Unsupported {
                 node: node.to_string(),
                 what: "a full disk".into(),
                 missing: format!(
-                    "permission to mount a tmpfs on the host (CAP_SYS_ADMIN; mount said: {})",
-                    o.why()
+                    "permission to mount a tmpfs on the host (CAP_SYS_ADMIN; mount said: {said})"
                 ),
             });
         }
