@@ -8,7 +8,9 @@
 //! `main` (the harness and the `cluster-sim` CLI do). It runs in a process group of its own, so
 //! the terminal's Ctrl-C never reaches it, shrugs off SIGINT, SIGHUP, SIGQUIT and SIGTERM, and
 //! keeps no stdout or stderr open (a caller reading the run's output is not held up by it). It
-//! touches only resources labelled with its run id, and exits when done.
+//! touches only resources labelled with its run id, and exits when done. Started with
+//! [`start_ssh`], it cleans an ssh inventory's hosts instead: the clusters whose `.owner` file
+//! names its run (see `ssh/owner.rs`), fault rules and working directories with them.
 
 use std::io::Read;
 use std::process::{ChildStdin, Command, Stdio};
@@ -19,6 +21,10 @@ use std::time::Duration;
 /// Environment variable that makes a program that called [`intercept`] act as a watchdog for
 /// the run it names.
 pub const WATCHDOG_VAR: &str = "CLUSTER_SIM_WATCHDOG";
+
+/// Environment variable naming the ssh inventory whose hosts the watchdog also cleans (set by
+/// [`start_ssh`]); unset, it cleans the Docker engine only.
+pub const WATCHDOG_INVENTORY_VAR: &str = "CLUSTER_SIM_WATCHDOG_INVENTORY";
 
 /// Whether this program called [`intercept`] (and so can serve as its own watchdog).
 static SERVES: AtomicBool = AtomicBool::new(false);
@@ -53,6 +59,18 @@ pub fn intercept() {
 /// this process ends in any way, the clusters it made and did not keep are removed within
 /// seconds.
 pub fn start() -> Result<(), WatchdogError> {
+    spawn(None)
+}
+
+/// [`start`] for a run on the ssh backend: the watchdog reconnects to the hosts of the
+/// inventory at `inventory` and removes the clusters whose owner file names this run.
+pub fn start_ssh(inventory: &std::path::Path) -> Result<(), WatchdogError> {
+    // Absolute: the watchdog may not share our working directory's meaning forever.
+    let inventory = std::path::absolute(inventory).unwrap_or_else(|_| inventory.to_path_buf());
+    spawn(Some(&inventory))
+}
+
+fn spawn(inventory: Option<&std::path::Path>) -> Result<(), WatchdogError> {
     if !SERVES.load(Ordering::SeqCst) {
         return Err(WatchdogError::NotEnabled);
     }
@@ -67,6 +85,10 @@ pub fn start() -> Result<(), WatchdogError> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    cmd.env_remove(WATCHDOG_INVENTORY_VAR);
+    if let Some(inv) = inventory {
+        cmd.env(WATCHDOG_INVENTORY_VAR, inv);
+    }
     // A process group of its own: not the terminal's foreground group, so Ctrl-C in the
     // terminal doesn't reach it.
     #[cfg(unix)]
@@ -113,6 +135,10 @@ fn serve(run: &str) {
             Err(_) => break,
         }
     }
+    if let Some(inv) = std::env::var_os(WATCHDOG_INVENTORY_VAR) {
+        rt.block_on(serve_ssh(std::path::Path::new(&inv), run));
+        return;
+    }
     rt.block_on(async {
         let Ok(docker) = crate::docker::DockerBackend::connect().await else {
             return;
@@ -130,4 +156,23 @@ fn serve(run: &str) {
             }
         }
     });
+}
+
+/// The ssh half of [`serve`]: passes over the inventory's hosts until one finds nothing.
+async fn serve_ssh(inventory: &std::path::Path, run: &str) {
+    let Ok(ssh) = crate::ssh::SshBackend::from_file(inventory) else {
+        return;
+    };
+    // As on docker: a launch under way when the run died may write its owner file a moment
+    // after the first pass.
+    let pauses = [0, 1500, 1500, 3000, 3000];
+    for (i, pause) in pauses.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(*pause)).await;
+        let pass = tokio::time::timeout(Duration::from_secs(120), ssh.remove_run(run));
+        let clean = matches!(pass.await, Ok(Ok(removed)) if removed.is_empty());
+        if clean && i >= 1 {
+            break;
+        }
+    }
+    ssh.close().await;
 }

@@ -251,6 +251,16 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
         }
     }
+    if settings.backend == BackendKind::Ssh && to_run.iter().any(|c| c.def.needs_cluster()) {
+        if let Some(inv) = &settings.inventory {
+            reap_ssh(&rt, inv);
+            // The ssh hosts' share of the same promise: the watchdog reconnects to them.
+            match cluster_sim::watchdog::start_ssh(inv) {
+                Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+                Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
+            }
+        }
+    }
 
     let ctx = Arc::new(RunCtx {
         budget: Arc::new(Semaphore::new(settings.node_budget)),
@@ -352,6 +362,26 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     drop(ctx);
     rt.shutdown_timeout(Duration::from_secs(5));
     code
+}
+
+/// [`reap`] on an ssh inventory's hosts (owner files; see the ssh backend).
+fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
+    let r = rt.block_on(async {
+        let ssh = cluster_sim::ssh::SshBackend::from_file(inventory)
+            .map_err(|e| cluster_sim::BackendError::Other(e.to_string()))?;
+        let r = tokio::time::timeout(Duration::from_secs(60), ssh.reap()).await;
+        ssh.close().await;
+        r.unwrap_or_else(|_| Err(cluster_sim::BackendError::Other("took over 60s".into())))
+    });
+    match r {
+        Ok(removed) if !removed.is_empty() => eprintln!(
+            "removed {} cluster(s) left on the ssh hosts by harnesses that no longer run: {}",
+            removed.len(),
+            removed.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: could not look for leftover clusters on the ssh hosts: {e}"),
+    }
 }
 
 /// Removes what dead harnesses left behind. Trouble here is a warning: each test then reports

@@ -6,6 +6,7 @@
 //! <workdir>/<cluster>/service.log        the service's stdout and stderr (kept across restarts)
 //! <workdir>/<cluster>/service.pid        pid of the service, leader of its own process group
 //! <workdir>/<cluster>/.cluster-sim/      node name, environment and the service launcher
+//! <workdir>/<cluster>/.owner              run id, owning process, expiry, kept (`owner.rs`)
 //! ```
 //!
 //! The service runs detached (`setsid`) in its own process group, so kill, stop, pause and
@@ -30,7 +31,7 @@ use crate::spec::ClusterSpec;
 const STOP_GRACE_SECS: u32 = 10;
 
 /// Bound on housekeeping commands (state, signals, small files).
-const SHORT: Duration = Duration::from_secs(60);
+pub(super) const SHORT: Duration = Duration::from_secs(60);
 
 /// Bound on package installation (apt may download).
 const APT_LIMIT: Duration = Duration::from_secs(900);
@@ -53,6 +54,8 @@ struct Placed {
 struct State {
     /// cluster -> node -> placement.
     clusters: HashMap<String, BTreeMap<String, Placed>>,
+    /// cluster -> when its lease ends (written to each node's owner file).
+    leases: HashMap<String, Option<std::time::SystemTime>>,
 }
 
 /// The ssh backend. Cheap to clone; clones share connections.
@@ -517,6 +520,28 @@ impl SshBackend {
         let (h, w) = self.locate(cluster, &n.spec.name).await?;
         self.mark_touched(cluster, &n.spec.name);
         self.prepare_workdir(h, &w).await?;
+        // Owner and node name first, before anything that needs removing exists: a harness
+        // killed from here on leaves a directory its watchdog (or a reaper) can find and judge.
+        let expires = {
+            let st = self.inner.state.lock().expect("state lock");
+            st.leases.get(cluster).copied().flatten()
+        };
+        self.put(
+            h,
+            &w,
+            &format!("{w}/{}", super::owner::OWNER_FILE),
+            super::owner::owner_text(expires).as_bytes(),
+            0o644,
+        )
+        .await?;
+        self.put(
+            h,
+            &w,
+            &format!("{w}/.cluster-sim/node"),
+            format!("{}\n", n.spec.name).as_bytes(),
+            0o644,
+        )
+        .await?;
         self.install_packages(h, &n.spec.packages).await?;
         self.place_binaries(h, &w, &n.spec.name, &n.binaries)
             .await?;
@@ -550,24 +575,17 @@ impl SshBackend {
             .unwrap_or_else(|| "exec sleep 2147483647".into());
         let run = format!(
             "#!/bin/sh\n# The service of node {node} of cluster {cluster}, started by cluster-sim's ssh backend.\n\
-             echo $$ > {w}/service.pid\ncd {w} || exit 1\n{PATH_PREFIX}\n. {w}/.cluster-sim/env\nexec sh -c {cmd}\n",
+             echo $$ > {w}/service.pid\ncd {w} || exit 1\n{PATH_PREFIX}\n. {w}/.cluster-sim/env\n{faketime}exec sh -c {cmd}\n",
             node = n.spec.name,
             w = q(&w),
-            cmd = q(&command)
+            cmd = q(&command),
+            faketime = faketime_lines(&w),
         );
         let meta = format!("{w}/.cluster-sim");
         self.put(h, &w, &format!("{meta}/env"), env.as_bytes(), 0o644)
             .await?;
         self.put(h, &w, &format!("{meta}/run.sh"), run.as_bytes(), 0o755)
             .await?;
-        self.put(
-            h,
-            &w,
-            &format!("{meta}/node"),
-            format!("{}\n", n.spec.name).as_bytes(),
-            0o644,
-        )
-        .await?;
         self.start_service(h, &w).await
     }
 
@@ -602,6 +620,23 @@ impl SshBackend {
     }
 }
 
+/// The clock file libfaketime reads the service's offset from (`fault.rs` writes it).
+pub(super) fn clock_file(w: &str) -> String {
+    format!("{w}/.cluster-sim/faketime")
+}
+
+/// Launcher lines that preload libfaketime into the service (and only the service) when the
+/// node's env says `CLUSTER_SIM_FAKETIME=1` and the host has it. Opt-in, as on docker:
+/// libfaketime deadlocks programs linked with jemalloc.
+fn faketime_lines(w: &str) -> String {
+    format!(
+        "if [ \"${{CLUSTER_SIM_FAKETIME:-0}}\" = 1 ]; then\n  \
+         for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e \"$f\" ] && export LD_PRELOAD=\"$f\" FAKETIME_TIMESTAMP_FILE={file} FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done\n\
+         fi\n",
+        file = q(&clock_file(w))
+    )
+}
+
 /// `path` made absolute against the node's working directory.
 fn absolute(w: &str, path: &str) -> String {
     if path.starts_with('/') {
@@ -621,7 +656,7 @@ impl Backend for SshBackend {
         &self,
         cluster: &str,
         spec: &ClusterSpec,
-        _lease: &crate::backend::Lease,
+        lease: &crate::backend::Lease,
     ) -> Result<Vec<NodeAddr>, BackendError> {
         if !valid_cluster_name(cluster) {
             return Err(BackendError::Other(format!(
@@ -659,6 +694,7 @@ impl Backend for SshBackend {
             )));
         }
         st.clusters.insert(cluster.to_string(), nodes);
+        st.leases.insert(cluster.to_string(), lease.expires);
         Ok(out)
     }
 
@@ -848,6 +884,29 @@ impl Backend for SshBackend {
         })
     }
 
+    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+        // Appended to each node's owner file: watchdogs and reapers leave the cluster alone.
+        let nodes = self.locate_cluster(cluster).await?;
+        let jobs = nodes.values().map(|p| async move {
+            let h = &self.inner.hosts[p.host];
+            let f = q(&format!("{}/{}", p.workdir, super::owner::OWNER_FILE));
+            let o = h
+                .run("keep cluster", &format!("echo kept=1 >> {f}"), None, SHORT)
+                .await?;
+            if o.ok() {
+                Ok(())
+            } else {
+                Err(BackendError::Other(format!(
+                    "host {}: keep cluster {cluster}: {}",
+                    h.host.name,
+                    o.why()
+                )))
+            }
+        });
+        futures::future::try_join_all(jobs).await?;
+        Ok(())
+    }
+
     async fn destroy(&self, cluster: &str) -> Result<(), BackendError> {
         let nodes = match self.locate_cluster(cluster).await {
             Ok(n) => n,
@@ -866,6 +925,7 @@ impl Backend for SshBackend {
         let still_used: Vec<usize> = {
             let mut st = self.inner.state.lock().expect("state lock");
             st.clusters.remove(cluster);
+            st.leases.remove(cluster);
             st.clusters
                 .values()
                 .flat_map(|c| c.values().map(|p| p.host))

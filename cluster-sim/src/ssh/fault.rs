@@ -10,10 +10,13 @@
 //! `<workdir>/service.pid`. The ledger sits in `/dev/shm`, which a reboot empties along with
 //! the rules.
 //!
-//! Not here: clock skew (the service is not started under libfaketime) and full disks
-//! (mounting over a host's path is too much to do to a real machine): both fail with "not
-//! available on the ssh backend". Shaping uses one root qdisc per host device, so two clusters
-//! shaping on the same host at once would replace each other's.
+//! Clock skew: a service whose node env sets `CLUSTER_SIM_FAKETIME=1` starts with libfaketime
+//! preloaded (where the host has it), reading its offset from `<workdir>/.cluster-sim/faketime`.
+//! A full disk is a 4 KiB tmpfs mounted (as root: login root or `sudo = true`) over a path
+//! *inside the cluster's working directory* only; anything else on a real machine is not ours
+//! to cover, and says so. Teardown unmounts it before the directory goes. Shaping uses one root
+//! qdisc per host device, so two clusters shaping on the same host at once would replace each
+//! other's.
 
 use std::time::Duration;
 
@@ -84,9 +87,13 @@ impl SshBackend {
             return;
         }
         let dir = q(&state_dir(cluster));
+        // Full-disk mounts first: under one, the directory can't be removed.
+        let w = q(&format!("{}/{cluster}/", h.host.workdir));
         let script = format!(
-            "if command -v nft >/dev/null 2>&1; then nft delete table inet {table} 2>/dev/null; fi\n\
+            "for m in $(awk '$1 == \"cluster-sim-full\" {{ print $2 }}' /proc/mounts | sort -r); do case \"$m/\" in {w}*) umount -l \"$m\";; esac; done\n\
+             if command -v nft >/dev/null 2>&1; then nft delete table inet {table} 2>/dev/null; fi\n\
              [ -d {dir} ] || exit 0\n\
+             if [ -s {dir}/strobe.pid ]; then kill \"$(cat {dir}/strobe.pid)\" 2>/dev/null; fi\n\
              if command -v tc >/dev/null 2>&1; then for d in $(ls /sys/class/net); do if tc qdisc show dev \"$d\" root 2>/dev/null | grep -q ' {QDISC_HANDLE}: '; then tc qdisc del dev \"$d\" root; fi; done; fi\n\
              rm -rf {dir}",
             table = table_name(cluster),
@@ -149,7 +156,7 @@ impl FaultBackend for SshBackend {
             ),
             table: table_name(cluster),
             keep: Some(keep),
-            clock_file: None,
+            clock_file: Some(super::backend::clock_file(&w)),
         })
     }
 
@@ -217,15 +224,73 @@ impl FaultBackend for SshBackend {
 
     async fn disk(
         &self,
-        _cluster: &str,
-        _node: &str,
-        _path: &str,
-        _full: bool,
+        cluster: &str,
+        node: &str,
+        path: &str,
+        full: bool,
     ) -> Result<(), FaultError> {
-        Err(FaultError::NotOnBackend {
-            backend: "ssh".into(),
-            what: "a full disk".into(),
+        let step = if full { "fill disk" } else { "free disk" };
+        let (h, w) = self
+            .node_host(cluster, node)
+            .await
+            .map_err(backend_err(node, step))?;
+        let path = path.trim_end_matches('/');
+        if path != w && !path.starts_with(&format!("{w}/")) || path.contains("/../") {
+            return Err(FaultError::Unsupported {
+                node: node.to_string(),
+                what: format!("a full disk at {path}"),
+                missing: format!(
+                    "a path inside the cluster's working directory {w} (the ssh backend mounts nothing elsewhere on a host)"
+                ),
+            });
+        }
+        if !(h.host.sudo || h.is_root().await.unwrap_or(false)) {
+            return Err(FaultError::Unsupported {
+                node: node.to_string(),
+                what: "a full disk".into(),
+                missing: "root on the host (log in as root or set sudo = true in the inventory)"
+                    .into(),
+            });
+        }
+        let script = format!("p={}; {}", q(path), disk_script(full));
+        let o = self.host_root(h, node, step, &script).await?;
+        if o.ok() {
+            return Ok(());
+        }
+        if o.code == Some(78) {
+            // Root in a container without CAP_SYS_ADMIN (the sshd lab, for one) may not mount.
+            // mount's first line names the cause; its last only points at dmesg.
+            let said = String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map_or_else(|| o.why(), str::to_string);
+            return Err(FaultError::Unsupported {
+                node: node.to_string(),
+                what: "a full disk".into(),
+                missing: format!(
+                    "permission to mount a tmpfs on the host (CAP_SYS_ADMIN; mount said: {said})"
+                ),
+            });
+        }
+        Err(FaultError::Apply {
+            node: node.to_string(),
+            step: format!("{step} at {}", q(path)),
+            code: o.code.map_or(-1, i64::from),
+            detail: o.why(),
         })
+    }
+}
+
+/// Mounts (or unmounts every layer of) our full tmpfs at `$p`; its source name marks it ours.
+/// A 4 KiB tmpfs holding a 4 KiB file: files can still be made there, but no byte written.
+pub(crate) fn disk_script(full: bool) -> &'static str {
+    if full {
+        "mkdir -p \"$p\" || exit 1; grep -q \"^cluster-sim-full $p \" /proc/mounts && exit 0; \
+         mount -t tmpfs -o size=4k,nr_inodes=64,mode=1777 cluster-sim-full \"$p\" || exit 78; \
+         head -c 4096 /dev/zero > \"$p/.cluster-sim-full\" 2>/dev/null; exit 0"
+    } else {
+        "while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount -l \"$p\" || exit 1; done"
     }
 }
 

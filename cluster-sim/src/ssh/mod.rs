@@ -7,6 +7,7 @@ mod conn;
 mod fault;
 pub mod inventory;
 pub mod lab;
+mod owner;
 
 pub use backend::SshBackend;
 pub use inventory::{Host, Inventory, InventoryError};

@@ -337,6 +337,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
         Command::Down { name, all } => down(backend.as_ref(), docker.as_ref(), name, all).await,
+        Command::Prune if docker.is_none() => {
+            let inv = std::env::var_os(cluster_sim::INVENTORY_VAR)
+                .context("the ssh backend needs an inventory: set CLUSTER_SIM_INVENTORY=FILE")?;
+            let ssh = cluster_sim::ssh::SshBackend::from_file(&inv)?;
+            let removed = ssh.reap().await;
+            ssh.close().await;
+            let removed = removed?;
+            if removed.is_empty() {
+                eprintln!("nothing to prune");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Prune => {
             let reaped = docker_only()?.reap_report().await?;
             if reaped.removed.is_empty() {
@@ -500,6 +515,15 @@ async fn up(
 ) -> Result<ExitCode> {
     let mut interrupts = Interrupts::new();
     let spec = ClusterSpec::from_file(&spec)?;
+    if docker.is_none() {
+        // The ssh backend: the watchdog reconnects to the inventory's hosts once this process
+        // dies, and removes what this run made there (owner files name the run).
+        if let Some(inv) = std::env::var_os(cluster_sim::INVENTORY_VAR) {
+            if let Err(e) = cluster_sim::watchdog::start_ssh(std::path::Path::new(&inv)) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
     if let Some(docker) = docker {
         // Before anything exists: if this process dies from here on, what it made of an
         // unfinished (or held) cluster goes within seconds.
