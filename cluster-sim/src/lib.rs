@@ -28,6 +28,7 @@ pub mod history;
 pub mod image;
 mod located;
 pub mod report;
+pub mod rng;
 pub mod serve;
 pub mod service;
 pub mod spec;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::cluster::{Cluster, Node};
 use crate::history::{Pending, Recorder};
+use crate::rng::SplitMix64 as Rng;
 
 /// How many clients run, for how long, over which keys.
 #[derive(Debug, Clone)]
@@ -34,20 +35,6 @@ impl Default for Clients {
             op_timeout: Duration::from_secs(3),
             seed: 1,
         }
-    }
-}
-
-/// SplitMix64, so a seed gives the same operation mix.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
     }
 }
 
@@ -98,10 +85,11 @@ where
     let tasks: Vec<_> = (0..n)
         .map(|client| {
             let step = step.clone();
-            let mut rng = Rng(opts
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(client as u64));
+            let mut rng = Rng::new(
+                opts.seed
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(client as u64),
+            );
             tokio::spawn(async move {
                 let mut process = client as u64;
                 while Instant::now() < until {
@@ -151,7 +139,7 @@ impl EtcdRegister {
         let rec = rec.clone();
         drive(opts, move |client, process, mut rng| {
             let node = nodes[client % nodes.len()].clone();
-            let key = keys[rng.below(keys.len() as u64) as usize].clone();
+            let key = keys[rng.below_u64(keys.len() as u64) as usize].clone();
             let rec = rec.clone();
             async move {
                 let etcdctl = format!(
@@ -159,7 +147,7 @@ impl EtcdRegister {
                     timeout.as_millis().saturating_sub(500).max(500)
                 );
                 let cmd_timeout = timeout + Duration::from_secs(1);
-                let crashed = match rng.below(3) {
+                let crashed = match rng.below_u64(3) {
                     0 => {
                         let p = rec.invoke(process, "read", Some(&key), Value::Null);
                         let out = run(
@@ -185,7 +173,7 @@ impl EtcdRegister {
                         }
                     }
                     1 => {
-                        let v = rng.below(5) as i64;
+                        let v = rng.below_u64(5) as i64;
                         let p = rec.invoke(process, "write", Some(&key), v);
                         let out = run(
                             &node,
@@ -196,13 +184,13 @@ impl EtcdRegister {
                         record(p, out)
                     }
                     _ => {
-                        let old = rng.below(5) as i64;
+                        let old = rng.below_u64(5) as i64;
                         let old = if old == 4 {
                             Value::Null
                         } else {
                             Value::from(old)
                         };
-                        let new = rng.below(5) as i64;
+                        let new = rng.below_u64(5) as i64;
                         let p = rec.invoke(
                             process,
                             "cas",

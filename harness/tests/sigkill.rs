@@ -9,20 +9,9 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::cluster_sim::rng::SplitMix64;
+
 use common::{assert_valid, leftovers, suite};
-
-/// splitmix64: the same seed gives the same kill points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// How long the watchdog may take: it makes a few passes over about 9 s to catch clusters whose
 /// creation was still in flight when the harness died.
@@ -61,11 +50,11 @@ fn sigkill_at_random_points_leaves_nothing_within_seconds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(11u64);
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut slowest = Duration::ZERO;
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
-        let delay = Duration::from_millis(300 + rng.next() % 4000);
+        let delay = Duration::from_millis(300 + rng.next_u64() % 4000);
         let mut child = Command::new(suite())
             .args(["selftest::signals", "--ignored", "--test-threads", "2"])
             .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))

@@ -8,20 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::cluster_sim::rng::SplitMix64;
+
 use common::{assert_valid, leftovers, suite};
-
-/// A small seeded generator (splitmix64): the same seed gives the same signals and delays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// Tests that started in the run under `runs`: each has a `test.log` (every test is kept).
 fn started_tests(runs: &Path) -> Vec<String> {
@@ -65,17 +54,17 @@ fn signals_at_random_points_leave_nothing_and_a_valid_report() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7u64);
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
-        let signal = if rng.next().is_multiple_of(2) {
+        let signal = if rng.next_u64().is_multiple_of(2) {
             "INT"
         } else {
             "TERM"
         };
         // The whole suite takes about 4-5 s: delays spread over provisioning, bodies and
         // teardowns of its four tests.
-        let delay = Duration::from_millis(150 + rng.next() % 4500);
+        let delay = Duration::from_millis(150 + rng.next_u64() % 4500);
         let mut child = Command::new(suite())
             .args(["selftest::signals", "--ignored", "--test-threads", "2"])
             .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))

@@ -4,22 +4,7 @@
 use serde_json::Value;
 
 use super::op::{Op, OpType, Process};
-
-/// SplitMix64: a small seeded generator; histories need reproducibility, not cryptography.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::rng::SplitMix64 as Rng;
 
 /// A valid history of `ops` operations (reads, writes and cas, about 1 in 20 of them `info`)
 /// over `keys` registers by `processes` concurrent clients, from `seed`.
@@ -38,7 +23,7 @@ pub fn read_write_history(seed: u64, ops: usize, keys: usize, processes: usize) 
 }
 
 fn generate(seed: u64, ops: usize, keys: usize, processes: usize, rich: bool) -> Vec<Op> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let processes = processes.max(1);
     let keys = keys.max(1);
     // (process, key, f, start, point, end, info)
@@ -56,12 +41,12 @@ fn generate(seed: u64, ops: usize, keys: usize, processes: usize, rich: bool) ->
     let mut planned = Vec::with_capacity(ops);
     for i in 0..ops {
         let p = i % processes;
-        let start = clock[p] + rng.below(1_000_000);
-        let len = 100_000 + rng.below(5_000_000);
+        let start = clock[p] + rng.below_u64(1_000_000);
+        let len = 100_000 + rng.below_u64(5_000_000);
         let end = start + len;
-        let point = start + 1 + rng.below(len - 1);
+        let point = start + 1 + rng.below_u64(len - 1);
         clock[p] = end;
-        let f = match rng.below(10) {
+        let f = match rng.below_u64(10) {
             0..=3 => "read",
             4..=7 => "write",
             _ if rich => "cas",
@@ -69,13 +54,13 @@ fn generate(seed: u64, ops: usize, keys: usize, processes: usize, rich: bool) ->
         };
         planned.push(Planned {
             process: p as u64,
-            key: format!("k{}", rng.below(keys as u64)),
+            key: format!("k{}", rng.below_u64(keys as u64)),
             f,
-            arg: rng.below(5) as i64,
+            arg: rng.below_u64(5) as i64,
             start,
             point,
             end,
-            info: rich && f != "read" && rng.below(20) == 0,
+            info: rich && f != "read" && rng.below_u64(20) == 0,
         });
     }
     // Apply in linearization order to compute outputs.
@@ -94,10 +79,10 @@ fn generate(seed: u64, ops: usize, keys: usize, processes: usize, rich: bool) ->
                 (OpType::Ok, Value::from(p.arg), Value::from(p.arg))
             }
             _ => {
-                let old = if rng.below(2) == 0 {
+                let old = if rng.below_u64(2) == 0 {
                     cur.clone()
                 } else {
-                    Value::from(rng.below(5) as i64)
+                    Value::from(rng.below_u64(5) as i64)
                 };
                 let input = Value::Array(vec![old.clone(), Value::from(p.arg)]);
                 if old == cur {
