@@ -40,6 +40,7 @@ mod interrupt;
 pub mod junit;
 pub mod partition;
 mod plan;
+mod provision;
 mod requires;
 mod runner;
 pub mod sanitize;

@@ -20,12 +20,9 @@ use crate::artifacts::TestLog;
 use crate::body::{run_body, Outcome};
 use crate::def::TestFuture;
 use crate::plan::Case;
-use crate::runner::{OwnedCluster, RunCtx};
+use crate::runner::RunCtx;
+use crate::trial::{COLLECT_LIMIT, TEARDOWN_LIMIT};
 
-/// Longest provisioning, log collection and teardown may take (as for fresh clusters).
-const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
-const COLLECT_LIMIT: Duration = Duration::from_secs(60);
-const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
 /// A shared cluster's lease: long enough for a whole group of tests.
 const LEASE: Duration = Duration::from_secs(6 * 3600);
 
@@ -249,86 +246,22 @@ async fn provision(
     log: &TestLog,
     test_dir: &Path,
 ) -> Result<Live, Outcome> {
-    let err = |message: String| Outcome::Error {
-        kind: "provision",
-        message,
-    };
-    let backend = ctx
-        .backend
-        .get_or_try_init(|| {
-            cluster_sim::connect_backend(
-                ctx.settings.backend.as_str(),
-                ctx.settings.inventory.as_deref(),
-            )
-        })
-        .await
-        .map_err(|e| err(format!("{} backend: {e}", ctx.settings.backend.as_str())))?
-        .clone();
-    let need = spec.nodes.len().clamp(1, ctx.settings.node_budget);
-    let permits = ctx
-        .budget
-        .clone()
-        .acquire_many_owned(need as u32)
-        .await
-        .map_err(|_| err("the node budget was closed".into()))?;
+    let backend = crate::provision::backend(ctx).await?;
+    let permits = crate::provision::permits(ctx, spec.nodes.len(), log).await?;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
     let group = key.split('|').next().unwrap_or("shared");
     let name = crate::trial::cluster_name(&spec.name, group, seq);
-    {
-        let gate = ctx.gate.try_read();
-        if gate.is_err() || ctx.interrupted.load(Ordering::SeqCst) {
-            return Err(Outcome::Error {
-                kind: "interrupted",
-                message: "interrupted before provisioning".into(),
-            });
-        }
-        ctx.clusters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                name.clone(),
-                OwnedCluster {
-                    test: format!("share:{key}"),
-                    nodes: spec.nodes.iter().map(|n| n.name.clone()).collect(),
-                    handle: None,
-                },
-            );
-    }
     let sink_log = log.clone();
     let sink: EventSink = Arc::new(move |e| sink_log.event(e));
     log.note("share", &format!("provisioning {name} for group {group}"));
-    let up = Cluster::builder(spec)
-        .backend(backend.clone())
-        .name(name.clone())
-        .expires_after(LEASE)
-        .on_event(sink)
-        .failure_artifacts(test_dir)
-        .spool_dir(test_dir)
-        .up();
-    let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            if matches!(
-                tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&name)).await,
-                Ok(Ok(()))
-            ) {
-                ctx.clusters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&name);
-            }
-            return Err(err(format!("provisioning failed: {e}")));
-        }
-        Err(_) => return Err(err(format!("provisioning {name} took too long"))),
+    let request = crate::provision::Request {
+        name: &name,
+        owner: format!("share:{key}"),
+        lease: LEASE,
+        sink,
+        test_dir,
     };
-    if let Some(owned) = ctx
-        .clusters
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_mut(&name)
-    {
-        owned.handle = Some(cluster.clone());
-    }
+    let cluster = crate::provision::up(ctx, &backend, spec, request).await?;
     Ok(Live {
         cluster,
         name,

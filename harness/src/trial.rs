@@ -15,7 +15,7 @@ use tokio::sync::{Notify, RwLockReadGuard};
 
 use crate::artifacts::TestLog;
 use crate::body::{panic_text, run_body, Outcome};
-use crate::config::{BackendKind, Keep};
+use crate::config::Keep;
 use crate::def::{ClusterRequest, TestBody, TestFuture};
 use crate::inject::injected_panic;
 use crate::plan::Case;
@@ -23,9 +23,9 @@ use crate::runner::{OwnedCluster, RunCtx, Running};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take
 /// minutes); the test's own deadline starts once it is up.
-const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
+pub(crate) const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
 /// Longest collecting node logs may take.
-const COLLECT_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const COLLECT_LIMIT: Duration = Duration::from_secs(60);
 /// Longest a teardown may take.
 pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
 /// Slack on a cluster's lease beyond every limit above.
@@ -313,52 +313,14 @@ async fn with_cluster(
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
     }
     state.set_phase("connecting to the backend");
-    let backend = match ctx
-        .backend
-        .get_or_try_init(|| {
-            cluster_sim::connect_backend(
-                ctx.settings.backend.as_str(),
-                ctx.settings.inventory.as_deref(),
-            )
-        })
-        .await
-    {
-        Ok(b) => b.clone(),
-        Err(e) => {
-            return Outcome::Error {
-                kind: "provision",
-                message: format!("{} backend: {e}", ctx.settings.backend.as_str()),
-            }
-        }
-    };
-    let budget = ctx.settings.node_budget;
-    // Inventory hosts are shared by every cluster of the run (same ports, same hosts): on ssh,
-    // cluster tests take the whole budget, one at a time.
-    let need = if ctx.settings.backend == BackendKind::Ssh {
-        budget
-    } else {
-        spec.nodes.len().clamp(1, budget)
+    let backend = match crate::provision::backend(ctx).await {
+        Ok(b) => b,
+        Err(outcome) => return outcome,
     };
     state.set_phase("waiting for the node budget");
-    let permits = match ctx.budget.clone().try_acquire_many_owned(need as u32) {
+    let permits = match crate::provision::permits(ctx, spec.nodes.len(), log).await {
         Ok(p) => p,
-        Err(_) => {
-            log.note(
-                "budget",
-                &format!(
-                    "waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET) to free up"
-                ),
-            );
-            match ctx.budget.clone().acquire_many_owned(need as u32).await {
-                Ok(p) => p,
-                Err(_) => {
-                    return Outcome::Error {
-                        kind: "provision",
-                        message: "the node budget was closed".into(),
-                    }
-                }
-            }
-        }
+        Err(outcome) => return outcome,
     };
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
     let cluster_name = cluster_name(&spec.name, def.name, seq);
@@ -366,29 +328,6 @@ async fn with_cluster(
         .timeout()
         .or(spec.timeout)
         .unwrap_or(ctx.settings.timeout);
-
-    // Register the name before anything exists under it, unless an interrupt has taken stock
-    // (it then owns teardown and is about to exit).
-    {
-        let gate = ctx.gate.try_read();
-        if gate.is_err() || ctx.interrupted.load(Ordering::SeqCst) {
-            return Outcome::Error {
-                kind: "interrupted",
-                message: "interrupted before provisioning".into(),
-            };
-        }
-        ctx.clusters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                cluster_name.clone(),
-                OwnedCluster {
-                    test: case.name.clone(),
-                    nodes: spec.nodes.iter().map(|n| n.name.clone()).collect(),
-                    handle: None,
-                },
-            );
-    }
 
     let sink_log = log.clone();
     let sink_state = state.clone();
@@ -415,54 +354,17 @@ async fn with_cluster(
         }
     });
     state.set_phase("provisioning");
-    let up = Cluster::builder(spec)
-        .backend(backend.clone())
-        .name(cluster_name.clone())
-        // Past every limit this test can run into: only then may a reaper that can't see
-        // whether this run lives (another PID namespace sharing the engine) remove it.
-        .expires_after(PROVISION_LIMIT + timeout + COLLECT_LIMIT + TEARDOWN_LIMIT + LEASE_GRACE)
-        .on_event(sink)
-        .failure_artifacts(test_dir)
-        // Output past the in-memory limit is spooled into the test's artifacts.
-        .spool_dir(test_dir)
-        .up();
-    let cluster = match tokio::time::timeout(PROVISION_LIMIT, up).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            // `up` removed what it made; confirm by name (idempotent, quick) before letting go
-            // of the name. Left registered if that fails, for the trial's leftover sweep.
-            if matches!(
-                tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&cluster_name)).await,
-                Ok(Ok(()))
-            ) {
-                ctx.clusters
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&cluster_name);
-            }
-            return Outcome::Error {
-                kind: "provision",
-                message: format!("provisioning failed: {e}"),
-            };
-        }
-        Err(_) => {
-            return Outcome::Error {
-                kind: "provision",
-                message: format!(
-                    "provisioning {cluster_name} took over {}",
-                    humantime::format_duration(PROVISION_LIMIT)
-                ),
-            }
-        }
+    let request = crate::provision::Request {
+        name: &cluster_name,
+        owner: case.name.clone(),
+        lease: PROVISION_LIMIT + timeout + COLLECT_LIMIT + TEARDOWN_LIMIT + LEASE_GRACE,
+        sink,
+        test_dir,
     };
-    if let Some(owned) = ctx
-        .clusters
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get_mut(&cluster_name)
-    {
-        owned.handle = Some(cluster.clone());
-    }
+    let cluster = match crate::provision::up(ctx, &backend, spec, request).await {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
     log.note(
         "test",
         &format!(
