@@ -1,42 +1,13 @@
 //! The docker backend against a real engine, with real etcd and redis inside the nodes.
 
-use std::future::Future;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cluster_sim::docker::DockerBackend;
 use cluster_sim::{Cluster, ClusterSpec, NodeState};
-use futures::FutureExt;
 
-// Shared with the conformance targets, which use other parts of it.
-#[allow(dead_code)]
 mod conformance;
-use conformance::wait_for;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/clusters")
-        .join(format!("{name}.toml"))
-}
-
-/// Brings a cluster up, runs `body`, and removes the cluster whatever happened.
-async fn with_cluster<F, Fut>(spec: &str, body: F) -> Result<()>
-where
-    F: FnOnce(Cluster) -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
-    let spec = ClusterSpec::from_file(fixture(spec))?;
-    let cluster = Cluster::builder(spec).up().await?;
-    let r = std::panic::AssertUnwindSafe(body(cluster.clone()))
-        .catch_unwind()
-        .await;
-    cluster.down().await?;
-    match r {
-        Ok(r) => r,
-        Err(p) => std::panic::resume_unwind(p),
-    }
-}
+use conformance::{wait_for, with_fixture as with_cluster};
 
 /// The etcd leader's node name, as seen from `from` (its own view: works with members down).
 async fn etcd_leader(cluster: &Cluster, from: &str) -> Option<String> {

@@ -2,41 +2,14 @@
 //! one-way cuts, loss, rate, the missing-netem error, service freeze, clock skew, full disks
 //! and a nemesis. Every wait polls a condition with a deadline.
 
-use std::future::Future;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{ensure, Context, Result};
 use cluster_sim::fault::{FaultError, FaultKind, Impairment, Nemesis, NemesisFault, Shape};
 use cluster_sim::{Cluster, ClusterSpec};
-use futures::FutureExt;
 
-#[allow(dead_code)]
 mod conformance;
-use conformance::wait_for;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/clusters")
-        .join(format!("{name}.toml"))
-}
-
-async fn with_cluster<F, Fut>(spec: &str, body: F) -> Result<()>
-where
-    F: FnOnce(Cluster) -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
-    let spec = ClusterSpec::from_file(fixture(spec))?;
-    let cluster = Cluster::builder(spec).up().await?;
-    let r = std::panic::AssertUnwindSafe(body(cluster.clone()))
-        .catch_unwind()
-        .await;
-    cluster.down().await?;
-    match r {
-        Ok(r) => r,
-        Err(p) => std::panic::resume_unwind(p),
-    }
-}
+use conformance::{fixture, wait_for, with_fixture as with_cluster};
 
 /// Rules of this cluster left in a node's namespace (the test checks cleanup, so it looks).
 async fn our_tables(c: &Cluster, node: &str) -> Result<usize> {

@@ -5,7 +5,6 @@
 //! does a SIGKILLed `cluster-sim up` (its watchdog removes its cluster from the hosts), and
 //! `cluster-sim prune` on ssh removes a dead owner's cluster only.
 
-#[allow(dead_code)]
 mod conformance;
 
 use std::process::Stdio;

@@ -14,8 +14,6 @@ use cluster_sim::docker::{DockerBackend, LABEL_CLUSTER, LABEL_EXPIRES};
 use cluster_sim::{Cluster, ClusterSpec};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-// Shared with the conformance targets, which use other parts of it.
-#[allow(dead_code)]
 mod conformance;
 use conformance::wait_for;
 

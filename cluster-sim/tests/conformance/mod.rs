@@ -1,5 +1,6 @@
 //! The backend conformance suite: the same checks, through the same `Cluster` API, against every
 //! backend (`tests/conformance_docker.rs`, `tests/ssh.rs`). Real engines and real sshd only.
+#![allow(dead_code, reason = "each test target uses its own subset")]
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -37,6 +38,30 @@ pub trait Target: Sync {
 /// The fixtures directory.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A cluster spec of the fixtures by name: `fixture("etcd3")` is `fixtures/clusters/etcd3.toml`.
+pub fn fixture(name: &str) -> PathBuf {
+    fixtures().join("clusters").join(format!("{name}.toml"))
+}
+
+/// Brings a fixture's cluster up on the default (docker) backend, runs `body`, and removes the
+/// cluster whatever happened (a panic in `body` is resumed after the teardown).
+pub async fn with_fixture<F, Fut>(name: &str, body: F) -> Result<()>
+where
+    F: FnOnce(Cluster) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let spec = ClusterSpec::from_file(fixture(name))?;
+    let cluster = Cluster::builder(spec).up().await?;
+    let r = std::panic::AssertUnwindSafe(body(cluster.clone()))
+        .catch_unwind()
+        .await;
+    cluster.down().await?;
+    match r {
+        Ok(r) => r,
+        Err(p) => std::panic::resume_unwind(p),
+    }
 }
 
 /// A spec from text, resolved against `fixtures/clusters`.
