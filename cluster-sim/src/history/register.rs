@@ -334,7 +334,6 @@ fn shrink(ops: &[Completed], budget: Duration) -> Vec<Completed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::op::Process;
     use serde_json::json;
 
     fn op(
@@ -346,17 +345,7 @@ mod tests {
         s: u64,
         e: u64,
     ) -> Completed {
-        Completed {
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome,
-            start: s,
-            end: (outcome != OpType::Info).then_some(e),
-            index: s as usize,
-        }
+        Completed::for_test(p, f, (input, output), outcome, s, e)
     }
     fn w(p: u64, v: i64, s: u64, e: u64) -> Completed {
         op(p, "write", json!(v), Value::Null, OpType::Ok, s, e)

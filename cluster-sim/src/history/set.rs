@@ -119,26 +119,15 @@ pub(crate) fn check_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::op::Process;
     use serde_json::json;
 
     fn op(p: u64, f: &str, v: Value, outcome: OpType, s: u64, e: u64) -> Completed {
-        let (input, output) = if f == "read" {
+        let io = if f == "read" {
             (Value::Null, v)
         } else {
             (v, Value::Null)
         };
-        Completed {
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome,
-            start: s,
-            end: (outcome != OpType::Info).then_some(e),
-            index: s as usize,
-        }
+        Completed::for_test(p, f, io, outcome, s, e)
     }
 
     #[test]
