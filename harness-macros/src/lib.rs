@@ -41,6 +41,203 @@ pub fn cluster_test(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// Marks `fn name() -> Walks<S>` as a walk definition: one trial per generated walk, all the
+/// walks on one cluster (see `harness::walk`).
+///
+/// Arguments: `cluster = "redis3"` or `nodes = N` (and `image`), `timeout` (each walk's own
+/// deadline, and each serial run's), `ignore`, `requires`, as on `#[cluster_test]`. Walks are not
+/// retried (replay one alone with `--exact`), take no `matrix` and already share their cluster.
+#[proc_macro_attribute]
+pub fn cluster_walk(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_walk(attr.into(), item.into()) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand_walk(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let args = parse_args(attr.clone())?;
+    let func: ItemFn = syn::parse2(item)?;
+    let sig = &func.sig;
+    let plain_attr = || {
+        attr.clone()
+            .into_iter()
+            .next()
+            .map(|t| t.span())
+            .unwrap_or_else(proc_macro2::Span::call_site)
+    };
+    if let Some(m) = &args.matrix {
+        return Err(Error::new(
+            m.span,
+            "walks take no `matrix`: make the values an action's options",
+        ));
+    }
+    if let Some(r) = &args.retries {
+        return Err(Error::new(
+            r.span(),
+            "walks are not retried: replay one alone with `cargo test -- --exact <walk>`",
+        ));
+    }
+    if let Some(s) = &args.share {
+        return Err(Error::new(
+            s.span(),
+            "the walks of a definition already share one cluster",
+        ));
+    }
+    if args.cluster.is_none() && args.nodes.is_none() {
+        return Err(Error::new(
+            plain_attr(),
+            "walks run on a cluster: add `cluster = \"<spec>\"` or `nodes = N`",
+        ));
+    }
+    if sig.asyncness.is_some() {
+        return Err(Error::new(sig.fn_token.span(), "a #[cluster_walk] function is a plain `fn` returning `Walks<State>`; the actions are async"));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(Error::new(
+            sig.inputs.span(),
+            "a #[cluster_walk] function takes no parameters",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            "a #[cluster_walk] function cannot be generic",
+        ));
+    }
+    if matches!(sig.output, syn::ReturnType::Default) {
+        return Err(Error::new(
+            sig.ident.span(),
+            "a #[cluster_walk] function returns `Walks<State>`",
+        ));
+    }
+    let common = Common::of(&args)?;
+    let Common {
+        cluster,
+        timeout_ms,
+        ignore,
+        requires,
+        ..
+    } = common;
+    let ident = &sig.ident;
+    let name = ident.to_string();
+    let line = quote_spanned!(ident.span() => ::core::line!());
+    Ok(quote! {
+        #func
+
+        const _: () = {
+            fn __cluster_walk_plan() -> ::std::boxed::Box<dyn ::harness::walk::Plan> {
+                ::std::boxed::Box::new(#ident())
+            }
+            ::harness::inventory::submit! {
+                ::harness::TestDef::new(
+                    ::core::module_path!(),
+                    #name,
+                    ::core::file!(),
+                    #line,
+                    ::core::env!("CARGO_MANIFEST_DIR"),
+                    ::harness::TestBody::Walks(__cluster_walk_plan),
+                )
+                #cluster
+                #timeout_ms
+                #ignore
+                #requires
+            }
+        };
+    })
+}
+
+/// The attribute arguments both `#[cluster_test]` and `#[cluster_walk]` take, as builder calls.
+struct Common {
+    request: Option<proc_macro2::TokenStream>,
+    cluster: proc_macro2::TokenStream,
+    timeout_ms: proc_macro2::TokenStream,
+    ignore: proc_macro2::TokenStream,
+    requires: proc_macro2::TokenStream,
+}
+
+impl Common {
+    fn of(args: &Args) -> syn::Result<Self> {
+        let request = match (&args.cluster, &args.nodes) {
+            (Some(_), Some(n)) => {
+                return Err(Error::new(
+                    n.span(),
+                    "give either `cluster = \"<spec>\"` or `nodes = N`, not both",
+                ))
+            }
+            (Some(c), None) => {
+                if let Some(i) = &args.image {
+                    return Err(Error::new(
+                        i.span(),
+                        "`image` goes with `nodes = N`; a spec names its own image",
+                    ));
+                }
+                if c.value().trim().is_empty() {
+                    return Err(Error::new(c.span(), "the cluster spec name is empty"));
+                }
+                Some(quote!(::harness::ClusterRequest::Spec(#c)))
+            }
+            (None, Some(n)) => {
+                let count: u32 = n.base10_parse()?;
+                if count == 0 {
+                    return Err(Error::new(
+                        n.span(),
+                        "`nodes` must be at least 1; for a test without a cluster, drop the \
+                         arguments and the `cluster` parameter",
+                    ));
+                }
+                let image = match &args.image {
+                    Some(i) => quote!(::core::option::Option::Some(#i)),
+                    None => quote!(::core::option::Option::None),
+                };
+                Some(quote!(::harness::ClusterRequest::Inline { nodes: #count, image: #image }))
+            }
+            (None, None) => {
+                if let Some(i) = &args.image {
+                    return Err(Error::new(i.span(), "`image` needs `nodes = N`"));
+                }
+                None
+            }
+        };
+        let timeout_ms = match &args.timeout {
+            Some(t) => {
+                let d = humantime::parse_duration(&t.value()).map_err(|e| {
+                    Error::new(t.span(), format!("bad timeout {:?}: {e}", t.value()))
+                })?;
+                if d.is_zero() {
+                    return Err(Error::new(t.span(), "the timeout must be above zero"));
+                }
+                let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                quote!(.timeout_ms(#ms))
+            }
+            None => quote!(),
+        };
+        let ignore = match &args.ignore {
+            Some(Some(reason)) => quote!(.ignore(#reason)),
+            Some(None) => quote!(.ignore("")),
+            None => quote!(),
+        };
+        let cluster = match &request {
+            Some(r) => quote!(.cluster(#r)),
+            None => quote!(),
+        };
+        let requires = match &args.requires {
+            Some(list) if !list.is_empty() => quote!(.requires(&[#(#list),*])),
+            _ => quote!(),
+        };
+        Ok(Self {
+            request,
+            cluster,
+            timeout_ms,
+            ignore,
+            requires,
+        })
+    }
+}
+
 #[derive(Default)]
 struct Args {
     cluster: Option<LitStr>,
@@ -275,47 +472,13 @@ fn expand(
         }
     }
 
-    let request = match (&args.cluster, &args.nodes) {
-        (Some(_), Some(n)) => {
-            return Err(Error::new(
-                n.span(),
-                "give either `cluster = \"<spec>\"` or `nodes = N`, not both",
-            ))
-        }
-        (Some(c), None) => {
-            if let Some(i) = &args.image {
-                return Err(Error::new(
-                    i.span(),
-                    "`image` goes with `nodes = N`; a spec names its own image",
-                ));
-            }
-            if c.value().trim().is_empty() {
-                return Err(Error::new(c.span(), "the cluster spec name is empty"));
-            }
-            Some(quote!(::harness::ClusterRequest::Spec(#c)))
-        }
-        (None, Some(n)) => {
-            let count: u32 = n.base10_parse()?;
-            if count == 0 {
-                return Err(Error::new(
-                    n.span(),
-                    "`nodes` must be at least 1; for a test without a cluster, drop the \
-                     arguments and the `cluster` parameter",
-                ));
-            }
-            let image = match &args.image {
-                Some(i) => quote!(::core::option::Option::Some(#i)),
-                None => quote!(::core::option::Option::None),
-            };
-            Some(quote!(::harness::ClusterRequest::Inline { nodes: #count, image: #image }))
-        }
-        (None, None) => {
-            if let Some(i) = &args.image {
-                return Err(Error::new(i.span(), "`image` needs `nodes = N`"));
-            }
-            None
-        }
-    };
+    let Common {
+        request,
+        cluster,
+        timeout_ms,
+        ignore,
+        requires,
+    } = Common::of(&args)?;
     match (&request, wants_cluster) {
         (None, true) => {
             return Err(Error::new(
@@ -333,23 +496,6 @@ fn expand(
         _ => {}
     }
 
-    let timeout_ms = match &args.timeout {
-        Some(t) => {
-            let d = humantime::parse_duration(&t.value())
-                .map_err(|e| Error::new(t.span(), format!("bad timeout {:?}: {e}", t.value())))?;
-            if d.is_zero() {
-                return Err(Error::new(t.span(), "the timeout must be above zero"));
-            }
-            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-            quote!(.timeout_ms(#ms))
-        }
-        None => quote!(),
-    };
-    let ignore = match &args.ignore {
-        Some(Some(reason)) => quote!(.ignore(#reason)),
-        Some(None) => quote!(.ignore("")),
-        None => quote!(),
-    };
     let retries = match &args.retries {
         Some(n) => {
             let v: u32 = n.base10_parse()?;
@@ -359,14 +505,6 @@ fn expand(
             quote!(.retries(#v))
         }
         None => quote!(),
-    };
-    let cluster = match &request {
-        Some(r) => quote!(.cluster(#r)),
-        None => quote!(),
-    };
-    let requires = match &args.requires {
-        Some(list) if !list.is_empty() => quote!(.requires(&[#(#list),*])),
-        _ => quote!(),
     };
 
     let share = match &args.share {
@@ -523,6 +661,43 @@ mod tests {
             out.contains("t (& cluster , __matrix_nodes , __matrix_mode)"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn walk_definitions_expand_and_their_mistakes_are_compile_errors() {
+        let f = quote!(
+            fn cache() -> Walks<Model> {
+                Walks::new(Model::default())
+            }
+        );
+        let out = expand_walk(quote!(cluster = "redis3", timeout = "1m"), f.clone())
+            .unwrap()
+            .to_string();
+        assert!(
+            out.contains("TestBody :: Walks (__cluster_walk_plan)"),
+            "{out}"
+        );
+        assert!(out.contains(". timeout_ms (60000u64)"), "{out}");
+        let err = |attr, item| match expand_walk(attr, item) {
+            Ok(ts) => panic!("expanded: {ts}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err(quote!(), f.clone()).contains("walks run on a cluster"));
+        assert!(err(quote!(nodes = 1, retries = 2), f.clone()).contains("not retried"));
+        assert!(err(quote!(nodes = 1, share = "g"), f.clone()).contains("already share"));
+        assert!(err(quote!(nodes = 1, matrix(a = [1])), f.clone()).contains("no `matrix`"));
+        let asy = quote!(
+            async fn cache() -> Walks<Model> {
+                todo!()
+            }
+        );
+        assert!(err(quote!(nodes = 1), asy).contains("plain `fn`"));
+        let args = quote!(
+            fn cache(x: u32) -> Walks<Model> {
+                todo!()
+            }
+        );
+        assert!(err(quote!(nodes = 1), args).contains("takes no parameters"));
     }
 
     #[test]

@@ -22,7 +22,11 @@ use crate::writeup::Written;
 /// How many more attempts a failing test gets: the variable overrides the attribute, which
 /// overrides the settings file.
 pub(crate) fn retries_of(ctx: &RunCtx, def: &TestDef) -> u32 {
-    if ctx.settings.retries_forced {
+    // A walk runs once, with its definition's other walks: a retry would have no cluster of
+    // its own to run on (replay it alone with `--exact` instead).
+    if def.is_walks() {
+        0
+    } else if ctx.settings.retries_forced {
         ctx.settings.retries
     } else {
         def.retries.unwrap_or(ctx.settings.retries)
@@ -94,7 +98,10 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
 
     let flaky = last.failed.is_none() && !failed_attempts.is_empty();
     let mut case = last.case;
-    case.duration = started.elapsed();
+    // A walk's time is its own (barrier waits excluded), as its write-up measured it.
+    if !def.is_walks() {
+        case.duration = started.elapsed();
+    }
     case.reruns = failed_attempts.iter().map(rerun_of).collect();
     let mut attachments: Vec<PathBuf> = failed_attempts
         .iter()

@@ -148,7 +148,7 @@ pub(crate) async fn run_body(
 }
 
 /// The `type` of a failure, from the error's chain.
-fn classify(e: &anyhow::Error) -> &'static str {
+pub(crate) fn classify(e: &anyhow::Error) -> &'static str {
     for cause in e.chain() {
         if cause.is::<ExecError>() {
             return "exec";

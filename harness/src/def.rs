@@ -40,6 +40,8 @@ pub enum TestBody {
     Cluster(fn(Cluster) -> TestFuture),
     /// Needs no cluster.
     Plain(fn() -> TestFuture),
+    /// A walk definition (`#[cluster_walk]`): one case per generated walk, all on one cluster.
+    Walks(fn() -> Box<dyn crate::walk::Plan>),
 }
 
 /// One registered test. Made by `#[cluster_test]`; read by the runner.
@@ -157,6 +159,11 @@ impl TestDef {
     /// The attribute's timeout.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout_ms.map(Duration::from_millis)
+    }
+
+    /// Whether this registers walks rather than a test.
+    pub fn is_walks(&self) -> bool {
+        matches!(self.body, TestBody::Walks(_))
     }
 
     /// Whether the test needs a cluster.

@@ -47,6 +47,8 @@ pub mod sanitize;
 mod shared;
 mod trial;
 mod wait;
+pub mod walk;
+mod walks;
 mod writeup;
 
 /// `println!` and friends that write into the running test's `test.log` and JUnit case (and
@@ -62,7 +64,10 @@ pub use args::Args;
 pub use cluster_sim;
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
-pub use harness_macros::cluster_test;
+pub use harness_macros::{cluster_test, cluster_walk};
+
+/// For `impl Action<S> for ...` and `impl SerialAction<S> for ...` (`#[harness::async_trait]`).
+pub use async_trait::async_trait;
 #[doc(hidden)]
 pub use plan::__param;
 pub use plan::{case, Axis, Case, FromParam, ParamValue};
@@ -78,8 +83,12 @@ pub use anyhow;
 
 /// What a test file needs: `use harness::prelude::*;`.
 pub mod prelude {
+    pub use crate::async_trait;
     pub use crate::capture::test_dir;
-    pub use crate::{cluster_test, wait_until, Cluster, ExecOutput, Node, TestResult};
+    pub use crate::walk::{Action, SerialAction, Walk, Walks};
+    pub use crate::{
+        cluster_test, cluster_walk, wait_until, Cluster, ExecOutput, Node, TestResult,
+    };
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     /// Faults and the nemesis, histories and checkers, recorded workloads.
     pub use cluster_sim::{fault, history, workload};

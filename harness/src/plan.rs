@@ -109,6 +109,17 @@ pub struct Case {
     pub name: String,
     /// The combination's values, in the attribute's order (empty without a matrix).
     pub params: Vec<(&'static str, ParamValue)>,
+    /// The walk this case runs, for a `#[cluster_walk]` definition.
+    pub walk: Option<WalkCase>,
+}
+
+/// A case of a walk definition: one generated walk.
+#[derive(Debug, Clone)]
+pub struct WalkCase {
+    /// The walk: id, options, label.
+    pub chosen: crate::walk::Chosen,
+    /// The definition's steps and generator.
+    pub shape: Arc<crate::walk::Shape>,
 }
 
 impl Case {
@@ -140,9 +151,54 @@ impl Case {
     }
 }
 
-/// Every case of `defs`, in the order of `defs` and, within a test, of its combinations.
-pub fn plan(defs: &[&'static TestDef]) -> Vec<Arc<Case>> {
-    defs.iter().flat_map(|d| cases(d)).map(Arc::new).collect()
+/// Every case of `defs`, in the order of `defs` and, within a test, of its combinations (or
+/// walks). A walk definition that can't be planned is an error naming its place.
+pub fn plan(defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
+    let mut all = Vec::new();
+    for d in defs {
+        let cases = match d.body {
+            crate::def::TestBody::Walks(f) => walk_cases(d, f)
+                .map_err(|e| format!("{}:{}: {}: {e}", d.file, d.line, d.full_name()))?,
+            _ => cases(d),
+        };
+        all.extend(cases.into_iter().map(Arc::new));
+    }
+    Ok(all)
+}
+
+/// The shape of a walk definition: its function called (a panic there is an error).
+pub(crate) fn walk_shape(
+    f: fn() -> Box<dyn crate::walk::Plan>,
+) -> Result<crate::walk::Shape, String> {
+    let shape = std::panic::catch_unwind(|| f().shape()).map_err(|p| {
+        format!(
+            "the walk definition panicked: {}",
+            crate::body::panic_text(p.as_ref())
+        )
+    })?;
+    crate::walk::validate(&shape)?;
+    Ok(shape)
+}
+
+/// One case per generated walk: `<test>::w0007[write=big,read=quorum]`.
+fn walk_cases(
+    def: &'static TestDef,
+    f: fn() -> Box<dyn crate::walk::Plan>,
+) -> Result<Vec<Case>, String> {
+    let shape = Arc::new(walk_shape(f)?);
+    let base = def.full_name();
+    Ok(crate::walk::generate(&shape)
+        .into_iter()
+        .map(|chosen| Case {
+            def,
+            name: format!("{base}::{}[{}]", chosen.id, chosen.label),
+            params: Vec::new(),
+            walk: Some(WalkCase {
+                chosen,
+                shape: shape.clone(),
+            }),
+        })
+        .collect())
 }
 
 /// The cases of one test: its combinations, the first axis varying slowest.
@@ -170,7 +226,12 @@ pub fn cases(def: &'static TestDef) -> Vec<Case> {
                 let label: Vec<String> = params.iter().map(|(n, v)| format!("{n}={v}")).collect();
                 format!("{base}[{}]", label.join(","))
             };
-            Case { def, name, params }
+            Case {
+                def,
+                name,
+                params,
+                walk: None,
+            }
         })
         .collect()
 }
@@ -249,6 +310,7 @@ mod tests {
     #[test]
     fn every_combination_is_a_named_case() {
         let names: Vec<String> = plan(&[&DEF, &PLAIN])
+            .unwrap()
             .iter()
             .map(|c| c.name.clone())
             .collect();

@@ -92,13 +92,21 @@ pub(crate) struct RunCtx {
     pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
     /// Shared clusters (`share = "group"`), by group.
     pub(crate) shared: crate::shared::Groups,
+    /// Walk definitions (`#[cluster_walk]`), each run by one coordinator on one cluster.
+    pub(crate) walks: crate::walks::Suites,
 }
 
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
 /// settings or an unwritable report, 130 interrupted).
 pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     // Every case (a test, or one combination of its matrix) is a trial.
-    let cases = crate::plan::plan(defs);
+    let cases = match crate::plan::plan(defs) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let mut names = HashSet::new();
     for c in &cases {
         if !names.insert(c.name.clone()) {
@@ -280,6 +288,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         inject,
         backend: tokio::sync::OnceCell::new(),
         shared: crate::shared::Groups::new(to_run.iter().copied()),
+        walks: crate::walks::Suites::new(to_run.iter().copied()),
         settings,
     });
 
@@ -333,6 +342,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
 
     // A group whose last test never ended normally leaves its cluster: remove it now.
     rt.block_on(ctx.shared.teardown_all(&ctx));
+    // Walk definitions tear their clusters down after their last walk ended: wait for that.
+    rt.block_on(ctx.walks.finish());
     let mut code = if conclusion.has_failed() { 101 } else { 0 };
     if let Err(e) = ctx.reporter.finish(RunState::Finished) {
         eprintln!("error: {e}");

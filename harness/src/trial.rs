@@ -40,6 +40,11 @@ pub(crate) struct TrialState {
     pub(crate) properties: Mutex<Vec<(String, String)>>,
     /// Seeds of the nemeses the test started, in order.
     pub(crate) seeds: Mutex<Vec<u64>>,
+    /// A walk's `trace.json`: kept even when the rest of a passed test's artifacts go.
+    pub(crate) trace: Mutex<Option<PathBuf>>,
+    /// The test's own running time, when it is not the trial's (a walk's, without the time it
+    /// waited for other walks at barriers or before its trial started).
+    pub(crate) duration: Mutex<Option<Duration>>,
 }
 
 impl TrialState {
@@ -49,7 +54,7 @@ impl TrialState {
     fn phase(&self) -> &'static str {
         *self.phase.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn property(&self, key: &str, value: String) {
+    pub(crate) fn property(&self, key: &str, value: String) {
         self.properties
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -253,32 +258,22 @@ async fn execute(
             state.set_phase("running the test");
             run_body(&ctx, def, body(), timeout, &log, None, &test_dir).await
         }
+        TestBody::Walks(_) => {
+            state.set_phase("running the walk");
+            crate::walks::run_walk(&ctx, &case, &log, &test_dir, &state).await
+        }
         TestBody::Cluster(body) => {
             state.set_phase("reading the cluster spec");
-            let (spec, label) = match def.cluster {
-                ClusterRequest::Spec(s) => {
-                    let path = def.spec_path(s);
-                    (
-                        ClusterSpec::from_file_with(&path, &case.spec_params()),
-                        s.to_string(),
-                    )
-                }
-                ClusterRequest::Inline { nodes, image } => (
-                    // A matrix's `nodes` sizes an inline cluster too.
-                    ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
-                    "inline".to_string(),
-                ),
-                ClusterRequest::None => {
-                    unreachable!("the attribute pairs a cluster body with a request")
-                }
-            };
-            state.property("spec", label);
+            let spec = spec_of(&case);
+            if let Ok((_, label)) = &spec {
+                state.property("spec", label.clone());
+            }
             let spec = match spec {
-                Ok(s) => s,
-                Err(e) => {
+                Ok((s, _)) => s,
+                Err(message) => {
                     return Outcome::Error {
                         kind: "provision",
-                        message: format!("bad cluster spec: {e}"),
+                        message,
                     }
                 }
             };
@@ -297,6 +292,28 @@ async fn execute(
             with_cluster(&ctx, &case, spec, body, &log, &test_dir, &state).await
         }
     }
+}
+
+/// The cluster spec a case asks for (a matrix's values applied) and its label for the report.
+pub(crate) fn spec_of(case: &Case) -> Result<(ClusterSpec, String), String> {
+    let def = case.def;
+    let (spec, label) = match def.cluster {
+        ClusterRequest::Spec(s) => {
+            let path = def.spec_path(s);
+            (
+                ClusterSpec::from_file_with(&path, &case.spec_params()),
+                s.to_string(),
+            )
+        }
+        ClusterRequest::Inline { nodes, image } => (
+            // A matrix's `nodes` sizes an inline cluster too.
+            ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
+            "inline".to_string(),
+        ),
+        ClusterRequest::None => return Err("the test asks for no cluster".into()),
+    };
+    spec.map(|s| (s, label))
+        .map_err(|e| format!("bad cluster spec: {e}"))
 }
 
 async fn with_cluster(

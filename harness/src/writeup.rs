@@ -75,8 +75,32 @@ pub(crate) fn write_up(
         ctx.kept_any.store(true, Ordering::SeqCst);
     } else {
         log.close();
-        if test_dir.exists() {
-            let _ = std::fs::remove_dir_all(test_dir);
+        let trace = state
+            .trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|t| t.is_file());
+        match trace {
+            // A walk's trace stays: it is how the walk is compared with its replay.
+            Some(trace) => {
+                for entry in std::fs::read_dir(test_dir).into_iter().flatten().flatten() {
+                    let p = entry.path();
+                    if p != trace {
+                        let _ = if p.is_dir() {
+                            std::fs::remove_dir_all(&p)
+                        } else {
+                            std::fs::remove_file(&p)
+                        };
+                    }
+                }
+                attachments.push(std::path::absolute(&trace).unwrap_or(trace));
+            }
+            None => {
+                if test_dir.exists() {
+                    let _ = std::fs::remove_dir_all(test_dir);
+                }
+            }
         }
     }
     let shown_dir = std::path::absolute(test_dir).unwrap_or(test_dir.to_path_buf());
@@ -174,7 +198,12 @@ pub(crate) fn write_up(
         ),
         _ => (None, None, None),
     };
-    let duration = started.elapsed();
+    let duration = state
+        .duration
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_else(|| started.elapsed());
     let attempt = Attempt {
         number: 1,
         status: attempt_status,

@@ -8,6 +8,7 @@ mod selftest {
     pub mod panics;
     pub mod retries;
     pub mod signals;
+    pub mod walks;
 }
 
 fn main() {

@@ -109,7 +109,43 @@ pub fn assert_valid(report: &Path) {
 /// Runs the fixture suite with `args` and `env`, its report and artifacts under `dir`; returns
 /// its pid (to find what it left in Docker) and its output.
 pub fn spawn_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (u32, Output) {
-    let mut cmd = Command::new(suite());
+    spawn_binary(&suite(), dir, args, env)
+}
+
+/// The project's own suites (`tests_d/`, the root package's `tests_d` target), built (or found
+/// fresh) by cargo.
+pub fn tests_d() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Command::new(env!("CARGO"))
+                .args([
+                    "test",
+                    "--no-run",
+                    "--message-format=json",
+                    "-p",
+                    "cluster-sim-suites",
+                    "--test",
+                    "tests_d",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "building tests_d failed");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["target"]["name"] == "tests_d")
+                .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+                .expect("cargo named the tests_d executable")
+        })
+        .clone()
+}
+
+/// Runs `bin` (a harness test binary) like [`spawn_suite`].
+pub fn spawn_binary(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (u32, Output) {
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
         .env("CLUSTER_SIM_ARTIFACTS", dir.join("runs"))

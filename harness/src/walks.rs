@@ -1,0 +1,421 @@
+//! Running walk definitions (`#[cluster_walk]`, see `walk.rs`): each definition's selected walks
+//! run together on one cluster, driven by a coordinator task started by the first of their
+//! trials; each trial then waits for its own walk's end and writes it up like a test (its
+//! `trace.json`, its log, and on failure the nodes' logs).
+//!
+//! The coordinator registers its cluster with the run under `walks:<definition>`, so an
+//! interrupt removes it; the run waits for every coordinator's teardown before it exits.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use cluster_sim::EventSink;
+use tokio::sync::oneshot;
+
+use crate::artifacts::{self, TestLog};
+use crate::body::Outcome;
+use crate::def::{TestBody, TestDef};
+use crate::plan::Case;
+use crate::runner::RunCtx;
+use crate::trial::{TrialState, COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
+use crate::walk::{complete_trace, Finished, StepStatus, Trace};
+
+/// A walk's end, handed from the coordinator to the walk's trial.
+pub(crate) struct Ended {
+    trace: Trace,
+    outcome: Outcome,
+    active: Duration,
+}
+
+/// The run's walk definitions, by name.
+#[derive(Default)]
+pub(crate) struct Suites {
+    map: HashMap<String, Arc<Suite>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+struct Suite {
+    def: &'static TestDef,
+    /// The walks selected in this run (filters, shards), in plan order.
+    cases: Vec<Arc<Case>>,
+    started: Mutex<bool>,
+    /// Each walk's end, by trial name, taken by the trial.
+    ends: Mutex<HashMap<String, oneshot::Receiver<Ended>>>,
+    senders: Mutex<Option<Vec<oneshot::Sender<Ended>>>>,
+}
+
+impl Suites {
+    /// The definitions of the walks about to run.
+    pub(crate) fn new<'a>(cases: impl IntoIterator<Item = &'a Arc<Case>>) -> Self {
+        let mut by_def: HashMap<String, Vec<Arc<Case>>> = HashMap::new();
+        for c in cases {
+            if c.walk.is_some() {
+                by_def.entry(c.def.full_name()).or_default().push(c.clone());
+            }
+        }
+        let map = by_def
+            .into_iter()
+            .map(|(name, cases)| {
+                let (senders, ends): (Vec<_>, HashMap<_, _>) = cases
+                    .iter()
+                    .map(|c| {
+                        let (tx, rx) = oneshot::channel();
+                        (tx, (c.name.clone(), rx))
+                    })
+                    .unzip();
+                let suite = Suite {
+                    def: cases[0].def,
+                    cases,
+                    started: Mutex::new(false),
+                    ends: Mutex::new(ends),
+                    senders: Mutex::new(Some(senders)),
+                };
+                (name, Arc::new(suite))
+            })
+            .collect();
+        Self {
+            map,
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Waits for every coordinator (its teardown included), at the run's end.
+    pub(crate) async fn finish(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            let limit = PROVISION_LIMIT + TEARDOWN_LIMIT + COLLECT_LIMIT;
+            let _ = tokio::time::timeout(limit, t).await;
+        }
+    }
+}
+
+/// Runs (or joins) the walk of `case` and returns how it ended; its trace goes to `test_dir`.
+pub(crate) async fn run_walk(
+    ctx: &Arc<RunCtx>,
+    case: &Case,
+    log: &TestLog,
+    test_dir: &std::path::Path,
+    state: &TrialState,
+) -> Outcome {
+    let Some(walk) = &case.walk else {
+        unreachable!("only walk cases come here")
+    };
+    let Some(suite) = ctx.walks.map.get(&case.def.full_name()).cloned() else {
+        return Outcome::Error {
+            kind: "provision",
+            message: "the walk's definition was not planned".into(),
+        };
+    };
+    state.property("walk.id", walk.chosen.id.clone());
+    state.property("walk.generator", walk.shape.generator.to_string());
+    for (s, &o) in walk.shape.steps.iter().zip(&walk.chosen.options) {
+        state.property(&format!("walk.{}", s.name), s.labels[o].clone());
+    }
+    let Some(rx) = suite
+        .ends
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&case.name)
+    else {
+        return Outcome::Error {
+            kind: "provision",
+            message: "this walk was already run".into(),
+        };
+    };
+    start(ctx, &suite);
+    log.note(
+        "walk",
+        &format!(
+            "{} [{}]: waiting for the walk on the definition's cluster",
+            walk.chosen.id, walk.chosen.label
+        ),
+    );
+    let ended = match rx.await {
+        Ok(e) => e,
+        Err(_) => {
+            return Outcome::Error {
+                kind: "panic",
+                message: "the walks' coordinator ended without reporting this walk".into(),
+            }
+        }
+    };
+    for s in &ended.trace.steps {
+        let at = s
+            .started_us
+            .map(|us| SystemTime::UNIX_EPOCH + Duration::from_micros(us))
+            .unwrap_or_else(SystemTime::now);
+        let took = match (s.started_us, s.ended_us) {
+            (Some(a), Some(b)) => format!(
+                " in {}",
+                cluster_sim::duration::human(Duration::from_micros(b - a))
+            ),
+            _ => String::new(),
+        };
+        let status = match s.status {
+            StepStatus::Passed => "passed".to_string(),
+            StepStatus::Failed => format!("FAILED: {}", s.error.as_deref().unwrap_or("")),
+            StepStatus::NotRun => "not run".to_string(),
+        };
+        let serial = match s.walks {
+            Some(n) => format!(" (serial, once for {n} walk(s))"),
+            None => String::new(),
+        };
+        log.line(
+            at,
+            "step",
+            None,
+            &format!("{}={}{serial}: {status}{took}", s.action, s.option),
+        );
+        for n in &s.notes {
+            log.line(at, "note", None, n);
+        }
+    }
+    let trace_path = test_dir.join("trace.json");
+    let written = std::fs::create_dir_all(test_dir).and_then(|()| {
+        let text = serde_json::to_string_pretty(&ended.trace).map_err(std::io::Error::other)?;
+        std::fs::write(&trace_path, text)
+    });
+    if let Err(e) = written {
+        log.note(
+            "walk",
+            &format!("cannot write {}: {e}", trace_path.display()),
+        );
+    }
+    *state.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(trace_path);
+    *state.duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(ended.active);
+    ended.outcome
+}
+
+/// Starts the suite's coordinator, once.
+fn start(ctx: &Arc<RunCtx>, suite: &Arc<Suite>) {
+    {
+        let mut started = suite.started.lock().unwrap_or_else(|e| e.into_inner());
+        if *started {
+            return;
+        }
+        *started = true;
+    }
+    let task = ctx.handle.spawn(coordinate(ctx.clone(), suite.clone()));
+    ctx.walks
+        .tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(task);
+}
+
+/// Provisions the definition's cluster, runs its selected walks, hands each walk's end to its
+/// trial as it comes, and tears the cluster down.
+async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>) {
+    let Some(senders) = suite
+        .senders
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    else {
+        return;
+    };
+    let def = suite.def;
+    let TestBody::Walks(make) = def.body else {
+        unreachable!("a walk suite's definition registers walks")
+    };
+    let full = def.full_name();
+    let suite_dir = ctx.run_dir.join(artifacts::test_dir_name(&full));
+    let log = TestLog::new();
+    let fail_all = |senders: Vec<oneshot::Sender<Ended>>, outcome: &dyn Fn() -> Outcome| {
+        for (tx, case) in senders.into_iter().zip(&suite.cases) {
+            let _ = tx.send(Ended {
+                trace: trace_of(case, Vec::new(), "failed"),
+                outcome: outcome(),
+                active: Duration::ZERO,
+            });
+        }
+    };
+    let Some(first) = suite.cases.first() else {
+        return;
+    };
+    let spec = match crate::trial::spec_of(first) {
+        Ok((spec, _)) => spec,
+        Err(message) => {
+            fail_all(senders, &|| Outcome::Error {
+                kind: "provision",
+                message: message.clone(),
+            });
+            return;
+        }
+    };
+    let timeout = def
+        .timeout()
+        .or(spec.timeout)
+        .unwrap_or(ctx.settings.timeout);
+    let backend = match crate::provision::backend(&ctx).await {
+        Ok(b) => b,
+        Err(o) => {
+            let message = outcome_message(&o);
+            fail_all(senders, &|| Outcome::Error {
+                kind: "provision",
+                message: message.clone(),
+            });
+            return;
+        }
+    };
+    let permits = match crate::provision::permits(&ctx, spec.nodes.len(), &log).await {
+        Ok(p) => p,
+        Err(o) => {
+            let message = outcome_message(&o);
+            fail_all(senders, &|| Outcome::Error {
+                kind: "provision",
+                message: message.clone(),
+            });
+            return;
+        }
+    };
+    let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
+    let name = crate::trial::cluster_name(&spec.name, def.name, seq);
+    let sink_log = log.clone();
+    let sink: EventSink = Arc::new(move |e| sink_log.event(e));
+    log.note(
+        "walk",
+        &format!(
+            "provisioning {name} for {} walk(s) of {full}",
+            suite.cases.len()
+        ),
+    );
+    let request = crate::provision::Request {
+        name: &name,
+        owner: format!("walks:{full}"),
+        // Every walk may use its whole deadline, one serial run after another.
+        lease: PROVISION_LIMIT
+            + timeout * (suite.cases.len() as u32 + 1)
+            + COLLECT_LIMIT
+            + TEARDOWN_LIMIT
+            + Duration::from_secs(300),
+        sink,
+        test_dir: &suite_dir,
+    };
+    let cluster = match crate::provision::up(&ctx, &backend, spec, request).await {
+        Ok(c) => c,
+        Err(o) => {
+            let message = outcome_message(&o);
+            let _ = log.persist(&suite_dir.join("walks.log"));
+            fail_all(senders, &|| Outcome::Error {
+                kind: "provision",
+                message: format!("{message} (log: {})", suite_dir.join("walks.log").display()),
+            });
+            return;
+        }
+    };
+    log.note("walk", &format!("{name} is up; starting the walks"));
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Finished>();
+    let chosen = suite
+        .cases
+        .iter()
+        .filter_map(|c| c.walk.as_ref().map(|w| w.chosen.clone()))
+        .collect();
+    let run = make().execute(cluster.clone(), chosen, timeout, tx);
+    let driver = tokio::spawn(run);
+    let mut senders: Vec<Option<oneshot::Sender<Ended>>> = senders.into_iter().map(Some).collect();
+    let mut any_failed = false;
+    while let Some(f) = rx.recv().await {
+        let Some(case) = suite.cases.get(f.index) else {
+            continue;
+        };
+        let outcome = match &f.error {
+            None => Outcome::Passed,
+            Some((kind, message)) => {
+                any_failed = true;
+                let step = f
+                    .steps
+                    .iter()
+                    .find(|s| s.status == StepStatus::Failed)
+                    .map(|s| format!("{}={}", s.action, s.option))
+                    .unwrap_or_default();
+                // The cluster as the failure left it: its logs go with the walk.
+                let dir = ctx.run_dir.join(artifacts::test_dir_name(&case.name));
+                let collect = async {
+                    cluster.collect_logs(&dir).await;
+                    cluster.collect_files(&dir).await
+                };
+                let _ = tokio::time::timeout(COLLECT_LIMIT, collect).await;
+                Outcome::Failure {
+                    kind,
+                    message: format!("step {step}: {message}"),
+                    detail: format!("step {step} failed: {message}"),
+                }
+            }
+        };
+        let result = if outcome.passed() { "passed" } else { "failed" };
+        let trace = trace_of(case, f.steps, result);
+        if let Some(tx) = senders.get_mut(f.index).and_then(Option::take) {
+            let _ = tx.send(Ended {
+                trace,
+                outcome,
+                active: f.active,
+            });
+        }
+    }
+    if let Err(e) = driver.await {
+        log.note("walk", &format!("the walks' driver ended: {e}"));
+    }
+    // A walk the driver never reported (its task was lost) still gets an end.
+    for (tx, case) in senders.into_iter().zip(&suite.cases) {
+        if let Some(tx) = tx {
+            any_failed = true;
+            let _ = tx.send(Ended {
+                trace: trace_of(case, Vec::new(), "failed"),
+                outcome: Outcome::Error {
+                    kind: "panic",
+                    message: "the walk never ended (its task was lost)".into(),
+                },
+                active: Duration::ZERO,
+            });
+        }
+    }
+    match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
+        Ok(Ok(())) => {
+            ctx.clusters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&name);
+            log.note("teardown", &format!("removed {name}"));
+        }
+        Ok(Err(e)) => {
+            any_failed = true;
+            log.note("teardown", &format!("failed: {e}"));
+            eprintln!("warning: teardown of the walks' cluster {name} failed: {e}");
+        }
+        Err(_) => {
+            any_failed = true;
+            log.note("teardown", "took over 2 minutes");
+            eprintln!("warning: teardown of the walks' cluster {name} took over 2 minutes");
+        }
+    }
+    drop(permits);
+    if ctx.settings.keep.keeps(!any_failed) {
+        let _ = log.persist(&suite_dir.join("walks.log"));
+    }
+    log.close();
+}
+
+fn outcome_message(o: &Outcome) -> String {
+    match o {
+        Outcome::Passed => String::new(),
+        Outcome::Failure { message, .. } | Outcome::Error { message, .. } => message.clone(),
+    }
+}
+
+fn trace_of(case: &Case, steps: Vec<crate::walk::StepTrace>, result: &str) -> Trace {
+    let Some(w) = &case.walk else {
+        unreachable!("a walk case")
+    };
+    Trace {
+        test: case.name.clone(),
+        walk: w.chosen.id.clone(),
+        label: w.chosen.label.clone(),
+        generator: w.shape.generator.to_string(),
+        result: result.to_string(),
+        steps: complete_trace(&w.shape, &w.chosen, steps),
+    }
+}
