@@ -14,8 +14,9 @@ use libtest_mimic::Failed;
 
 use crate::artifacts;
 use crate::def::TestDef;
+use crate::events::Event;
 use crate::junit::{CaseStatus, Rerun};
-use crate::runner::{report_test, RunCtx};
+use crate::runner::RunCtx;
 use crate::trial::run_attempt;
 use crate::writeup::Written;
 
@@ -91,7 +92,12 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
             }
             _ => String::new(),
         };
-        eprintln!("retrying {name}: attempt {n} of {tries} failed: {why}");
+        ctx.reporters.emit(&Event::Retrying {
+            name: &name,
+            attempt: n,
+            tries,
+            why: &why,
+        });
         failed_attempts.push(w);
         n += 1;
     };
@@ -126,14 +132,7 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
         (_, true) => Status::Flaky,
         (s, false) => *s,
     };
-    if flaky {
-        let failures = failed_attempts.len();
-        eprintln!("FLAKY {name}: failed {failures} time(s), then passed on attempt {n} of {tries}");
-        ctx.flaky
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(name.clone());
-    }
+    let flaky = flaky.then_some((failed_attempts.len(), n, tries));
     let mut attempts: Vec<_> = failed_attempts.into_iter().map(|w| w.attempt).collect();
     attempts.push(last.attempt);
     let record = TestRecord {
@@ -146,7 +145,11 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
         properties: case.properties.clone(),
         attempts,
     };
-    report_test(ctx, case, &record);
+    ctx.reporters.emit(&Event::TestEnded {
+        case: &case,
+        record: &record,
+        flaky,
+    });
     drop(gate);
     match failed {
         None => Ok(()),

@@ -96,7 +96,7 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
     eprintln!(
         "\ninterrupted: tearing down {} cluster(s), then writing {}",
         names.len(),
-        ctx.reporter.path().display()
+        ctx.settings.junit.display()
     );
     if let Some(backend) = ctx.backend.get() {
         let mut failed = destroy_all(backend.as_ref(), &names).await;
@@ -148,12 +148,11 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
             },
         );
     }
-    if let Err(e) = ctx.reporter.finish(RunState::Interrupted) {
-        eprintln!("error: {e}");
-    }
-    if let Err(e) = ctx.html.finish("interrupted") {
-        eprintln!("error: cannot write the HTML report: {e}");
-    }
+    ctx.reporters.emit(&crate::events::Event::RunEnded {
+        state: RunState::Interrupted,
+        reported_any: true,
+        artifacts: None,
+    });
     std::process::exit(130);
 }
 

@@ -34,6 +34,7 @@ pub mod capture;
 pub use capture::test_dir;
 pub mod config;
 mod def;
+mod events;
 pub mod html;
 mod inject;
 mod interrupt;

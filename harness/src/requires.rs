@@ -86,12 +86,20 @@ impl Features {
     }
 }
 
-/// Reports `def` skipped for `reason`: a `test.log` line and a `<skipped>` case.
-pub(crate) fn report_skipped(ctx: &RunCtx, def: &TestDef, reason: &str) {
-    let name = def.full_name();
+/// Reports `case` skipped for `reason`: a `test.log` line and a `<skipped>` case.
+pub(crate) fn report_skipped(ctx: &RunCtx, case: &crate::plan::Case, reason: &str) {
+    let def = case.def;
+    let name = case.name.clone();
     let log = TestLog::new();
-    log.note("start", &format!("{name} ({}:{})", def.file, def.line));
-    log.note("result", &format!("SKIPPED: {reason}"));
+    ctx.reporters.emit(&crate::events::Event::AttemptStarted {
+        name: &name,
+        location: &format!("{}:{}", def.file, def.line),
+        log: &log,
+    });
+    ctx.reporters.emit(&crate::events::Event::AttemptEnded {
+        log: &log,
+        summary: &format!("SKIPPED: {reason}"),
+    });
     let mut attachments = Vec::new();
     if ctx.settings.keep.keeps(true) {
         let path = ctx

@@ -19,6 +19,7 @@ use crate::args::Args;
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
+use crate::events::{Event, Reporters};
 use crate::html::HtmlReporter;
 use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
@@ -67,10 +68,8 @@ pub(crate) struct OwnedCluster {
 pub(crate) struct RunCtx {
     pub(crate) settings: Settings,
     pub(crate) run_dir: PathBuf,
-    pub(crate) reporter: JunitReporter,
-    pub(crate) html: HtmlReporter,
-    /// Tests that failed and then passed on a retry, for the run's summary.
-    pub(crate) flaky: Mutex<Vec<String>>,
+    /// JUnit, HTML, the tests' logs and the console, fed the run's events.
+    pub(crate) reporters: Reporters,
     pub(crate) budget: Arc<Semaphore>,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) rerun_prefix: String,
@@ -85,7 +84,6 @@ pub(crate) struct RunCtx {
     /// reported twice once it has taken stock.
     pub(crate) gate: RwLock<()>,
     pub(crate) kept_any: AtomicBool,
-    pub(crate) report_failed: AtomicBool,
     pub(crate) inject: Inject,
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
@@ -189,15 +187,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         None => artifacts::new_run_id(),
     };
     let run_dir = settings.artifacts.join(&run_id);
-    let reporter = JunitReporter::new(settings.junit.clone(), &run_id, settings.backend.as_str())
+    let junit = JunitReporter::new(settings.junit.clone(), &run_id, settings.backend.as_str())
         .merging(nextest_run.is_some());
-    // Replace the last run's report before anything else: a run killed from here on leaves
-    // an honest "running" report, never the previous run's green one. A report that can't be
-    // written fails the run now, before any cluster exists.
-    if let Err(e) = reporter.start() {
-        eprintln!("error: {e}");
-        return 2;
-    }
     let html = HtmlReporter::new(
         settings.report.clone(),
         &run_dir,
@@ -206,8 +197,11 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         &settings.junit,
     )
     .merging(nextest_run.is_some());
-    if let Err(e) = html.start() {
-        eprintln!("error: cannot write the HTML report: {e}");
+    let reporters = Reporters::new(junit, html);
+    // Replace the last run's reports before anything else: a run killed from here on leaves
+    // an honest "running" report, never the previous run's green one. A report that can't be
+    // written fails the run now, before any cluster exists.
+    if !reporters.emit(&Event::RunStarted) {
         return 2;
     }
 
@@ -273,9 +267,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     let ctx = Arc::new(RunCtx {
         budget: Arc::new(Semaphore::new(settings.node_budget)),
         run_dir,
-        reporter,
-        html,
-        flaky: Mutex::new(Vec::new()),
+        reporters,
         handle: rt.handle().clone(),
         rerun_prefix: rerun_prefix(),
         seq: AtomicU64::new(0),
@@ -284,7 +276,6 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         interrupted: AtomicBool::new(false),
         gate: RwLock::new(()),
         kept_any: AtomicBool::new(false),
-        report_failed: AtomicBool::new(false),
         inject,
         backend: tokio::sync::OnceCell::new(),
         shared: crate::shared::Groups::new(to_run.iter().copied()),
@@ -328,7 +319,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             let d = c.def;
             let trial = match features.unmet(d, ctx.settings.backend.as_str()) {
                 Some(reason) => Trial::ignorable_test(c.name.clone(), move || {
-                    crate::requires::report_skipped(&ctx, d, &reason);
+                    crate::requires::report_skipped(&ctx, &case, &reason);
                     Ok(Completion::ignored_with(reason))
                 }),
                 None => Trial::test(c.name.clone(), move || {
@@ -345,30 +336,14 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     // Walk definitions tear their clusters down after their last walk ended: wait for that.
     rt.block_on(ctx.walks.finish());
     let mut code = if conclusion.has_failed() { 101 } else { 0 };
-    if let Err(e) = ctx.reporter.finish(RunState::Finished) {
-        eprintln!("error: {e}");
+    let kept = ctx.kept_any.load(Ordering::SeqCst);
+    ctx.reporters.emit(&Event::RunEnded {
+        state: RunState::Finished,
+        reported_any: !to_run.is_empty() || !skipped.is_empty(),
+        artifacts: kept.then_some(ctx.run_dir.as_path()),
+    });
+    if ctx.reporters.failed() {
         code = 2;
-    } else if ctx.report_failed.load(Ordering::SeqCst) {
-        code = 2;
-    }
-    if let Err(e) = ctx.html.finish("finished") {
-        eprintln!("error: cannot write the HTML report: {e}");
-        code = 2;
-    }
-    let flaky = std::mem::take(&mut *ctx.flaky.lock().unwrap_or_else(|e| e.into_inner()));
-    if !flaky.is_empty() {
-        eprintln!(
-            "{} flaky test(s) (failed, then passed on a retry): {}",
-            flaky.len(),
-            flaky.join(", ")
-        );
-    }
-    if !to_run.is_empty() || !skipped.is_empty() {
-        eprintln!("JUnit report: {}", ctx.reporter.path().display());
-        eprintln!("HTML report: {}", ctx.html.path().display());
-    }
-    if ctx.kept_any.load(Ordering::SeqCst) {
-        eprintln!("artifacts: {}", ctx.run_dir.display());
     }
     drop(ctx);
     rt.shutdown_timeout(Duration::from_secs(5));
@@ -448,22 +423,9 @@ fn rerun_prefix() -> String {
 /// Hands a test that did not run its course (skipped, interrupted) to the reporters.
 pub(crate) fn report(ctx: &RunCtx, case: CaseRecord) {
     let record = crate::html::record_of(&case);
-    report_test(ctx, case, &record);
-}
-
-/// Hands a finished test to the reporters (JUnit, HTML). A report that can't be written fails
-/// the run at its end (exit 2), after the tests.
-pub(crate) fn report_test(
-    ctx: &RunCtx,
-    case: CaseRecord,
-    record: &cluster_sim::report::TestRecord,
-) {
-    if let Err(e) = ctx.reporter.record(case) {
-        ctx.report_failed.store(true, Ordering::SeqCst);
-        eprintln!("error: {e}");
-    }
-    if let Err(e) = ctx.html.record(record) {
-        ctx.report_failed.store(true, Ordering::SeqCst);
-        eprintln!("error: cannot keep the HTML report's record: {e}");
-    }
+    ctx.reporters.emit(&Event::TestEnded {
+        case: &case,
+        record: &record,
+        flaky: None,
+    });
 }

@@ -90,7 +90,11 @@ pub(crate) fn run_attempt<'a>(
     let def = case.def;
     let name = case.name.clone();
     let log = TestLog::new();
-    log.note("start", &format!("{name} ({}:{})", def.file, def.line));
+    ctx.reporters.emit(&crate::events::Event::AttemptStarted {
+        name: &name,
+        location: &format!("{}:{}", def.file, def.line),
+        log: &log,
+    });
     let state = Arc::new(TrialState::default());
     let ended = Arc::new(Notify::new());
 
@@ -264,12 +268,10 @@ async fn execute(
         }
         TestBody::Cluster(body) => {
             state.set_phase("reading the cluster spec");
-            let spec = spec_of(&case);
-            if let Ok((_, label)) = &spec {
-                state.property("spec", label.clone());
-            }
+            let (spec, label) = spec_of(&case);
+            state.property("spec", label);
             let spec = match spec {
-                Ok((s, _)) => s,
+                Ok(s) => s,
                 Err(message) => {
                     return Outcome::Error {
                         kind: "provision",
@@ -295,7 +297,7 @@ async fn execute(
 }
 
 /// The cluster spec a case asks for (a matrix's values applied) and its label for the report.
-pub(crate) fn spec_of(case: &Case) -> Result<(ClusterSpec, String), String> {
+pub(crate) fn spec_of(case: &Case) -> (Result<ClusterSpec, String>, String) {
     let def = case.def;
     let (spec, label) = match def.cluster {
         ClusterRequest::Spec(s) => {
@@ -310,10 +312,14 @@ pub(crate) fn spec_of(case: &Case) -> Result<(ClusterSpec, String), String> {
             ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
             "inline".to_string(),
         ),
-        ClusterRequest::None => return Err("the test asks for no cluster".into()),
+        ClusterRequest::None => {
+            return (
+                Err("the test asks for no cluster".into()),
+                "none".to_string(),
+            )
+        }
     };
-    spec.map(|s| (s, label))
-        .map_err(|e| format!("bad cluster spec: {e}"))
+    (spec.map_err(|e| format!("bad cluster spec: {e}")), label)
 }
 
 async fn with_cluster(

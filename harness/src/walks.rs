@@ -235,8 +235,8 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>) {
     let Some(first) = suite.cases.first() else {
         return;
     };
-    let spec = match crate::trial::spec_of(first) {
-        Ok((spec, _)) => spec,
+    let spec = match crate::trial::spec_of(first).0 {
+        Ok(spec) => spec,
         Err(message) => {
             fail_all(senders, &|| Outcome::Error {
                 kind: "provision",

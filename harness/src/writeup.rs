@@ -52,14 +52,14 @@ pub(crate) fn write_up(
 ) -> Written {
     let passed = outcome.passed();
     let rerun = format!("{} {name} --exact", ctx.rerun_prefix);
-    log.note(
-        "result",
-        &match &outcome {
+    ctx.reporters.emit(&crate::events::Event::AttemptEnded {
+        log,
+        summary: &match &outcome {
             Outcome::Passed => format!("passed in {:.2?}", started.elapsed()),
             Outcome::Failure { message, .. } => format!("FAILED: {message}"),
             Outcome::Error { message, .. } => format!("ERROR: {message}"),
         },
-    );
+    });
     let keep = ctx.settings.keep.keeps(passed);
     let mut attachments = Vec::new();
     if keep {

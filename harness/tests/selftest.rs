@@ -79,7 +79,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
     }
     assert!(
         stdout.contains(
-            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 12 filtered out"
+            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 34 filtered out"
         ),
         "{stdout}"
     );
@@ -224,7 +224,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 21 filtered out"),
+        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 43 filtered out"),
         "{stdout}"
     );
     // Several filters select the tests matching any of them, as libtest does.
@@ -236,7 +236,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(101), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 20 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 42 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -251,7 +251,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 20 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 42 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -424,4 +424,45 @@ fn an_unwritable_report_fails_the_run_before_any_cluster() {
         )),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_shared_group_reuses_resets_and_replaces_a_failed_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    // One thread: the group's tests take their turns in name order.
+    let (pid, out) = spawn_suite(
+        dir.path(),
+        &["selftest::shared::", "--test-threads", "1"],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(101), "{stdout}");
+    // Each test checks what it finds: a new cluster, the reused one after the reset, and a new
+    // one after the failure.
+    for (name, result) in [
+        ("share_1_provisions", "ok"),
+        ("share_2_reuses_after_reset", "ok"),
+        ("share_3_fails", "FAILED"),
+        ("share_4_gets_a_new_cluster", "ok"),
+    ] {
+        let line = regex::Regex::new(&format!(
+            r"(?m)^test selftest::shared::{name} +\.\.\. {result}$"
+        ))
+        .unwrap();
+        assert!(
+            line.is_match(&stdout),
+            "no `{name} ... {result}` in:\n{stdout}"
+        );
+    }
+    // The group's last test tore the replacement down; nothing is left.
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let failed = runs[0].path().join("selftest::shared::share_3_fails");
+    let log = std::fs::read_to_string(failed.join("test.log")).unwrap();
+    assert!(log.contains("the shared cluster is discarded"), "{log}");
+    assert!(failed.join("nodes/n1").is_dir());
+    assert_valid(&dir.path().join("junit.xml"));
 }

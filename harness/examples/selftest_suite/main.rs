@@ -7,6 +7,7 @@ mod selftest {
     pub mod outcomes;
     pub mod panics;
     pub mod retries;
+    pub mod shared;
     pub mod signals;
     pub mod walks;
 }

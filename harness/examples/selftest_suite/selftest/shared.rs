@@ -1,0 +1,68 @@
+//! A shared group for the self-tests (`harness/tests/selftest.rs`, run with one thread so the
+//! tests take their turns in name order): the first test provisions the cluster, the second
+//! reuses it after the reset, the third fails (so the cluster is discarded), and the fourth gets
+//! a new one. Each test checks what it should find.
+
+use harness::prelude::*;
+
+async fn exists(cluster: &Cluster, path: &str) -> anyhow::Result<bool> {
+    let out = cluster.node("n1")?.exec(format!("test -e {path}")).await?;
+    Ok(out.code == 0)
+}
+
+#[cluster_test(
+    cluster = "examples/selftest_suite/shared.toml",
+    share = "selftest-group"
+)]
+async fn share_1_provisions(cluster: &Cluster) -> TestResult {
+    ensure!(
+        !exists(cluster, "/tmp/generation").await?,
+        "not a new cluster"
+    );
+    cluster
+        .node("n1")?
+        .exec("touch /tmp/generation /tmp/marker")
+        .await?
+        .check()?;
+    Ok(())
+}
+
+#[cluster_test(
+    cluster = "examples/selftest_suite/shared.toml",
+    share = "selftest-group"
+)]
+async fn share_2_reuses_after_reset(cluster: &Cluster) -> TestResult {
+    ensure!(
+        exists(cluster, "/tmp/generation").await?,
+        "the cluster was not reused"
+    );
+    ensure!(
+        !exists(cluster, "/tmp/marker").await?,
+        "the reset did not run"
+    );
+    Ok(())
+}
+
+#[cluster_test(
+    cluster = "examples/selftest_suite/shared.toml",
+    share = "selftest-group"
+)]
+async fn share_3_fails(cluster: &Cluster) -> TestResult {
+    ensure!(
+        exists(cluster, "/tmp/generation").await?,
+        "the cluster was not reused"
+    );
+    bail!("deliberate failure: the group's cluster must be replaced")
+}
+
+#[cluster_test(
+    cluster = "examples/selftest_suite/shared.toml",
+    share = "selftest-group"
+)]
+async fn share_4_gets_a_new_cluster(cluster: &Cluster) -> TestResult {
+    ensure!(
+        !exists(cluster, "/tmp/generation").await?,
+        "the failed test's cluster was handed on"
+    );
+    Ok(())
+}
