@@ -17,6 +17,49 @@ pub fn new_run_id() -> String {
     format!("{compact}-{}", std::process::id())
 }
 
+/// How recently a run directory must have changed to count as possibly in use by another run.
+const IN_USE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes earlier runs' directories under `artifacts` beyond the newest `keep` (by last
+/// change), leaving `current`, anything that is not a run directory, and any run changed in the
+/// last 15 minutes (another run may be writing it). Returns what was removed.
+pub fn prune_runs(artifacts: &Path, keep: usize, current: &str) -> Vec<PathBuf> {
+    if keep == 0 {
+        return Vec::new();
+    }
+    let is_run = |name: &str| {
+        name.starts_with("nextest-")
+            || name.split_once('-').is_some_and(|(ts, pid)| {
+                ts.len() == 16
+                    && ts.ends_with('Z')
+                    && ts.as_bytes()[8] == b'T'
+                    && !pid.is_empty()
+                    && pid.chars().all(|c| c.is_ascii_digit())
+            })
+    };
+    let mut runs: Vec<(SystemTime, PathBuf)> = std::fs::read_dir(artifacts)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name != current && is_run(&name)
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    runs.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
+    for (changed, dir) in runs.into_iter().skip(keep) {
+        let recent = now.duration_since(changed).map_or(true, |age| age < IN_USE);
+        if !recent && std::fs::remove_dir_all(&dir).is_ok() {
+            removed.push(dir);
+        }
+    }
+    removed
+}
+
 /// A test's directory name: its full name, with anything but `[A-Za-z0-9_.:-]` replaced.
 pub fn test_dir_name(full_name: &str) -> String {
     full_name
@@ -172,6 +215,36 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn old_runs_beyond_the_newest_are_pruned_but_recent_and_foreign_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let make = |name: &str, aged: bool| {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.join("t")).unwrap();
+            if aged {
+                let f = std::fs::File::open(&p).unwrap();
+                f.set_modified(old).unwrap();
+            }
+            p
+        };
+        let a = make("20260101T000000Z-1", true);
+        let b = make("20260102T000000Z-2", true);
+        let c = make("nextest-abc", true);
+        let fresh = make("20260103T000000Z-3", false);
+        let mine = make("20260104T000000Z-4", true);
+        let foreign = make("my-notes", true);
+        // Keep 1: the newest other run (the fresh one) stays; of the aged ones none is newer.
+        let mut removed = prune_runs(dir.path(), 1, "20260104T000000Z-4");
+        removed.sort();
+        let mut want = vec![a, b, c];
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(fresh.exists() && mine.exists() && foreign.exists());
+        // 0 keeps everything.
+        assert!(prune_runs(dir.path(), 0, "x").is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -21,6 +21,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// once up, but provisioning is CPU-bound; 12 nodes (four 3-node clusters) keeps a 2-core,
 /// 24 GiB machine responsive while still overlapping the engine's waits.
 pub const DEFAULT_NODE_BUDGET: usize = 12;
+/// How many earlier runs' artifact directories stay by default.
+pub const DEFAULT_KEEP_RUNS: usize = 20;
 
 /// Which backend provisions clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,9 @@ pub struct Settings {
     pub artifacts: PathBuf,
     /// `CLUSTER_SIM_KEEP`.
     pub keep: Keep,
+    /// `CLUSTER_SIM_KEEP_RUNS`: how many earlier runs' directories stay under `artifacts`
+    /// (older ones are removed when a run starts; 0 keeps them all).
+    pub keep_runs: usize,
     /// `CLUSTER_SIM_NODE_BUDGET`: nodes alive at once across concurrent tests.
     pub node_budget: usize,
     /// `CLUSTER_SIM_TIMEOUT`: default deadline of a test.
@@ -132,6 +137,7 @@ struct FileSettings {
     timeout: Option<String>,
     report: Option<PathBuf>,
     retries: Option<u32>,
+    keep_runs: Option<usize>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -144,6 +150,7 @@ const KNOWN_KEYS: &[&str] = &[
     "timeout",
     "report",
     "retries",
+    "keep_runs",
 ];
 
 impl Settings {
@@ -300,6 +307,17 @@ impl Settings {
                     n => (n.unwrap_or(0), false),
                 },
             };
+        let keep_runs = match vars.get("CLUSTER_SIM_KEEP_RUNS").filter(|v| !v.is_empty()) {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| ConfigError::Invalid {
+                    origin: "CLUSTER_SIM_KEEP_RUNS".into(),
+                    value: v.clone(),
+                    expected: "a whole number of runs (0 keeps them all)",
+                })?,
+            None => file.keep_runs.unwrap_or(DEFAULT_KEEP_RUNS),
+        };
         let cluster_sim = target_dir.join("cluster-sim");
         let junit = pick_path("CLUSTER_SIM_JUNIT", file.junit)
             .unwrap_or_else(|| cluster_sim.join("junit.xml"));
@@ -319,6 +337,7 @@ impl Settings {
             artifacts: pick_path("CLUSTER_SIM_ARTIFACTS", file.artifacts)
                 .unwrap_or_else(|| cluster_sim.join("runs")),
             keep,
+            keep_runs,
             node_budget,
             timeout,
             warnings,
@@ -386,10 +405,11 @@ mod tests {
         assert_eq!(s.artifacts, target.join("cluster-sim/runs"));
         assert_eq!(s.report, target.join("cluster-sim/report.html"));
         assert_eq!((s.retries, s.retries_forced), (0, false));
+        assert_eq!(s.keep_runs, DEFAULT_KEEP_RUNS);
 
         std::fs::write(
             ws.path().join(CONFIG_FILE),
-            "keep = \"always\"\nnode_budget = 6\njunit = \"out/j.xml\"\ncolour = 1\nretries = 2\n",
+            "keep = \"always\"\nnode_budget = 6\njunit = \"out/j.xml\"\ncolour = 1\nretries = 2\nkeep_runs = 5\n",
         )
         .unwrap();
         let s = Settings::load_from(ws.path(), &target, &vars(&[])).unwrap();
@@ -398,6 +418,7 @@ mod tests {
         assert_eq!(s.junit, ws.path().join("out/j.xml"));
         assert_eq!(s.report, ws.path().join("out/report.html"));
         assert_eq!((s.retries, s.retries_forced), (2, false));
+        assert_eq!(s.keep_runs, 5);
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
 
         let s = Settings::load_from(
@@ -408,9 +429,11 @@ mod tests {
                 ("CLUSTER_SIM_NODE_BUDGET", "3"),
                 ("CLUSTER_SIM_RETRIES", "0"),
                 ("CLUSTER_SIM_REPORT", "r.html"),
+                ("CLUSTER_SIM_KEEP_RUNS", "0"),
             ]),
         )
         .unwrap();
+        assert_eq!(s.keep_runs, 0);
         assert_eq!((s.retries, s.retries_forced), (0, true));
         assert_eq!(s.report, PathBuf::from("r.html"));
         assert_eq!(s.keep, Keep::Never);
@@ -430,6 +453,15 @@ mod tests {
             e.to_string(),
             "CLUSTER_SIM_KEEP: \"sometimes\" is not valid; expected never, on-failure or always"
         );
+        let e = Settings::load_from(
+            ws.path(),
+            ws.path(),
+            &vars(&[("CLUSTER_SIM_KEEP_RUNS", "-1")]),
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("CLUSTER_SIM_KEEP_RUNS: \"-1\" is not valid"));
         std::fs::write(ws.path().join(CONFIG_FILE), "backend = \"vm\"\n").unwrap();
         let e = Settings::load_from(ws.path(), ws.path(), &vars(&[])).unwrap_err();
         assert_eq!(

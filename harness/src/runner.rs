@@ -187,6 +187,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         None => artifacts::new_run_id(),
     };
     let run_dir = settings.artifacts.join(&run_id);
+    // Earlier runs' evidence beyond the newest CLUSTER_SIM_KEEP_RUNS goes.
+    artifacts::prune_runs(&settings.artifacts, settings.keep_runs, &run_id);
     let junit = JunitReporter::new(settings.junit.clone(), &run_id, settings.backend.as_str())
         .merging(nextest_run.is_some());
     let html = HtmlReporter::new(
