@@ -246,3 +246,60 @@ fn pairwise_walks_cover_every_pair_and_bad_definitions_are_named() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn an_interrupt_mid_walk_removes_the_walks_cluster_and_reports_the_walk() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(common::suite())
+        .args(["--ignored", "selftest::walks::slow"])
+        .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
+        .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NEXTEST_RUN_ID")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Interrupt once the walk's `sleep 60` runs on the node.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = Command::new("docker")
+            .args(["ps", "--filter", "label=cluster-sim.cluster", "-q"])
+            .output()
+            .unwrap();
+        let ids = String::from_utf8_lossy(&running.stdout).to_string();
+        let sleeping = !leftovers(pid).is_empty()
+            && ids.lines().any(|id| {
+                Command::new("docker")
+                    .args(["top", id])
+                    .output()
+                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("sleep 60"))
+            });
+        if sleeping {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the walk never started its sleep"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+    assert_valid(&dir.path().join("junit.xml"));
+    let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        xml.contains("selftest::walks::slow::w0000[sleep=60]") && xml.contains("interrupted"),
+        "{xml}"
+    );
+}

@@ -128,3 +128,34 @@ fn pairs() -> Walks<State> {
     }
     walks
 }
+
+/// A walk that takes long enough for the self-test to interrupt it.
+pub struct Slow;
+
+#[async_trait]
+impl Action<State> for Slow {
+    type Opt = u32;
+    fn name(&self) -> &str {
+        "sleep"
+    }
+    fn options(&self) -> Vec<u32> {
+        vec![60]
+    }
+    async fn run(&self, secs: &u32, walk: &mut Walk<State>) -> TestResult {
+        walk.cluster()
+            .node("n1")?
+            .exec(format!("sleep {secs}"))
+            .await?
+            .check()?;
+        Ok(())
+    }
+}
+
+#[cluster_walk(
+    nodes = 1,
+    image = "cluster-sim/node",
+    ignore = "interrupted by the self-tests"
+)]
+fn slow() -> Walks<State> {
+    Walks::new(State::default()).action(Slow)
+}
