@@ -97,7 +97,7 @@ pub fn assert_valid(report: &Path) {
         .arg(xsd)
         .arg(report)
         .output()
-        .expect("xmllint (libxml2-utils) is needed by the self-tests");
+        .expect("the self-tests check reports with xmllint: install it with `sudo apt-get install -y libxml2-utils` (.ci/run does)");
     assert!(
         out.status.success(),
         "{} does not validate: {}",
