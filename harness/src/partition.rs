@@ -124,8 +124,8 @@ impl Partition {
             .collect()
     }
 
-    /// The shard's own report beside `path`: `junit.xml` becomes `junit-M-of-N.xml`, so shards
-    /// run in one place don't overwrite each other's (and `junit-*.xml` collects them all).
+    /// The shard's own report beside `path`: `junit.xml` becomes `junit-M.xml`, so shards run
+    /// in one place don't overwrite each other's (and `junit-*.xml` collects them all).
     pub fn report_path(&self, path: &Path) -> PathBuf {
         let stem = path
             .file_stem()
@@ -135,7 +135,7 @@ impl Partition {
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy()))
             .unwrap_or_default();
-        path.with_file_name(format!("{stem}-{}-of-{}{ext}", self.index, self.total))
+        path.with_file_name(format!("{stem}-{}{ext}", self.index))
     }
 }
 
@@ -300,7 +300,7 @@ mod tests {
         let p = Partition::parse("3/4", "x").unwrap();
         assert_eq!(
             p.report_path(Path::new("/t/cluster-sim/junit.xml")),
-            Path::new("/t/cluster-sim/junit-3-of-4.xml")
+            Path::new("/t/cluster-sim/junit-3.xml")
         );
     }
 }
