@@ -15,7 +15,7 @@ use crate::artifacts::TestLog;
 use crate::body::Outcome;
 use crate::config::BackendKind;
 use crate::runner::{OwnedCluster, RunCtx};
-use crate::trial::{PROVISION_LIMIT, TEARDOWN_LIMIT};
+use crate::trial::{COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
 
 fn provision_error(message: String) -> Outcome {
     Outcome::Error {
@@ -156,4 +156,16 @@ pub(crate) async fn up(
         owned.handle = Some(cluster.clone());
     }
     Ok(cluster)
+}
+
+/// Collects the nodes' service logs, then the spec's `collect` files (`nodes/<node>/files/`),
+/// into `dir`, giving up after [`COLLECT_LIMIT`] with a note in `log`.
+pub(crate) async fn collect(cluster: &Cluster, dir: &Path, log: &TestLog) {
+    let collect = async {
+        cluster.collect_logs(dir).await;
+        cluster.collect_files(dir).await
+    };
+    if tokio::time::timeout(COLLECT_LIMIT, collect).await.is_err() {
+        log.note("collect", "collecting node logs took over 60s; gave up");
+    }
 }

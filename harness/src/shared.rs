@@ -21,7 +21,7 @@ use crate::body::{run_body, Outcome};
 use crate::def::TestFuture;
 use crate::plan::Case;
 use crate::runner::RunCtx;
-use crate::trial::{COLLECT_LIMIT, TEARDOWN_LIMIT};
+use crate::trial::TEARDOWN_LIMIT;
 
 /// A shared cluster's lease: long enough for a whole group of tests.
 const LEASE: Duration = Duration::from_secs(6 * 3600);
@@ -214,11 +214,7 @@ pub(crate) async fn with_shared_cluster(
             "collect",
             "collecting node logs; the shared cluster is discarded",
         );
-        let collect = async {
-            cluster.collect_logs(test_dir).await;
-            cluster.collect_files(test_dir).await
-        };
-        let _ = tokio::time::timeout(COLLECT_LIMIT, collect).await;
+        crate::provision::collect(&cluster, test_dir, log).await;
         if let Some(live) = slot.take() {
             down(ctx, live, Some(log)).await;
         }

@@ -411,14 +411,7 @@ async fn with_cluster(
     if !outcome.passed() || ctx.settings.keep == Keep::Always {
         state.set_phase("collecting node logs");
         log.note("collect", "collecting node logs");
-        // Service logs, then the spec's `collect` files (nodes/<node>/files/).
-        let collect = async {
-            cluster.collect_logs(test_dir).await;
-            cluster.collect_files(test_dir).await
-        };
-        if tokio::time::timeout(COLLECT_LIMIT, collect).await.is_err() {
-            log.note("collect", "collecting node logs took over 60s; gave up");
-        }
+        crate::provision::collect(&cluster, test_dir, log).await;
     }
     state.set_phase("tearing down");
     if ctx.inject.at("teardown", def) {

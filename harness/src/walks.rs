@@ -334,11 +334,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>) {
                     .unwrap_or_default();
                 // The cluster as the failure left it: its logs go with the walk.
                 let dir = ctx.run_dir.join(artifacts::test_dir_name(&case.name));
-                let collect = async {
-                    cluster.collect_logs(&dir).await;
-                    cluster.collect_files(&dir).await
-                };
-                let _ = tokio::time::timeout(COLLECT_LIMIT, collect).await;
+                crate::provision::collect(&cluster, &dir, &log).await;
                 Outcome::Failure {
                     kind,
                     message: format!("step {step}: {message}"),
