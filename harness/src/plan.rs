@@ -170,7 +170,13 @@ pub fn plan(defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
 pub(crate) fn walk_shape(
     f: fn() -> Box<dyn crate::walk::Plan>,
 ) -> Result<crate::walk::Shape, String> {
-    let shape = std::panic::catch_unwind(|| f().shape()).map_err(|p| {
+    // Planning runs before any test, on one thread: the default hook's "panicked at" lines
+    // would only repeat the one error below.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let shape = std::panic::catch_unwind(|| f().shape());
+    std::panic::set_hook(hook);
+    let shape = shape.map_err(|p| {
         format!(
             "the walk definition panicked: {}",
             crate::body::panic_text(p.as_ref())

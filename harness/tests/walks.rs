@@ -245,6 +245,23 @@ fn pairwise_walks_cover_every_pair_and_bad_definitions_are_named() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let (_, bad) = spawn_suite(
+        dir.path(),
+        &["--list"],
+        &[unreachable, ("SELFTEST_BAD_WALK", "panic")],
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one error line, no panic noise: {stderr}"
+    );
+    assert!(
+        stderr.contains("the walk definition panicked: deliberate panic while defining walks"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -123,8 +123,10 @@ fn pairs() -> Walks<State> {
         .action(Noop("c", three()))
         .action(Noop("d", three()))
         .pairwise(11);
-    if std::env::var_os("SELFTEST_BAD_WALK").is_some() {
-        return walks.action(Noop("e", Vec::new()));
+    match std::env::var("SELFTEST_BAD_WALK").as_deref() {
+        Ok("panic") => panic!("deliberate panic while defining walks"),
+        Ok(_) => return walks.action(Noop("e", Vec::new())),
+        Err(_) => {}
     }
     walks
 }
