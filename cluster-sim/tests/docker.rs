@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use cluster_sim::docker::DockerBackend;
 use cluster_sim::{Cluster, ClusterSpec, NodeState};
 
@@ -299,42 +299,105 @@ async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
     Ok(())
 }
 
-/// Child half of the reaper test: provisions a cluster, prints its name and waits to be killed.
+/// Child half of the reaper tests: provisions `CLUSTER_SIM_REAPER_CHILD` clusters of two
+/// nodes, prints their names and waits to be killed.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "run by reaper_removes_clusters_of_a_sigkilled_owner"]
 async fn reaper_child() -> Result<()> {
-    if std::env::var_os("CLUSTER_SIM_REAPER_CHILD").is_none() {
+    let Ok(count) = std::env::var("CLUSTER_SIM_REAPER_CHILD") else {
         return Ok(());
+    };
+    let mut clusters = Vec::new();
+    for _ in 0..count.parse::<usize>()? {
+        clusters.push(Cluster::builder(ClusterSpec::inline(2, None)?).up().await?);
     }
-    let c = Cluster::builder(ClusterSpec::inline(2, None)?).up().await?;
-    println!("CLUSTER={}", c.name());
+    for c in &clusters {
+        println!("CLUSTER={}", c.name());
+    }
     use std::io::Write;
     std::io::stdout().flush()?;
     std::future::pending::<()>().await;
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn reaper_removes_clusters_of_a_sigkilled_owner() -> Result<()> {
+/// Starts [`reaper_child`] with `count` clusters; returns it and their names.
+async fn reaper_child_with(count: usize) -> Result<(tokio::process::Child, Vec<String>)> {
     use tokio::io::AsyncBufReadExt;
-    let docker = DockerBackend::connect().await?;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["reaper_child", "--exact", "--ignored", "--nocapture"])
-        .env("CLUSTER_SIM_REAPER_CHILD", "1")
+        .env("CLUSTER_SIM_REAPER_CHILD", count.to_string())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let name = tokio::time::timeout(Duration::from_secs(300), async {
+    let names = tokio::time::timeout(Duration::from_secs(300), async {
+        let mut names = Vec::new();
         while let Some(l) = lines.next_line().await? {
             if let Some(n) = l.strip_prefix("CLUSTER=") {
-                return Ok(n.to_string());
+                names.push(n.to_string());
+                if names.len() == count {
+                    return Ok(names);
+                }
             }
         }
         bail!("the child exited without provisioning")
     })
     .await
     .context("child did not provision in time")??;
+    Ok((child, names))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leftover_the_reaper_cannot_remove_does_not_stop_the_others() -> Result<()> {
+    let docker = DockerBackend::connect().await?;
+    let (mut child, names) = reaper_child_with(2).await?;
+    let (stuck, other) = (&names[0], &names[1]);
+    // Something that is not ours sits on the first cluster's network: the engine refuses to
+    // remove a network with an endpoint.
+    let net = format!("{stuck}-net");
+    let foreign = std::process::Command::new("docker")
+        .args(["run", "-d", "--network", &net, "--entrypoint", "sleep"])
+        .args(["cluster-sim/node", "300"])
+        .output()?;
+    ensure!(
+        foreign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&foreign.stderr)
+    );
+    let foreign = String::from_utf8_lossy(&foreign.stdout).trim().to_string();
+    child.start_kill()?;
+    child.wait().await?;
+    let r = async {
+        let reaped = docker.reap_report().await?;
+        ensure!(reaped.removed.contains(other), "{:?}", reaped.removed);
+        ensure!(
+            reaped
+                .failed
+                .iter()
+                .any(|(n, why)| n == stuck && why.contains("endpoint")),
+            "{:?}",
+            reaped.failed
+        );
+        ensure!(docker.containers(Some(other)).await?.is_empty());
+        Ok(())
+    }
+    .await;
+    // Once the foreign container is gone the next reaper removes the rest.
+    std::process::Command::new("docker")
+        .args(["rm", "-f", &foreign])
+        .output()?;
+    let reaped = docker.reap().await?;
+    r?;
+    ensure!(reaped.contains(stuck), "{reaped:?}");
+    ensure!(!docker.networks().await?.iter().any(|n| &n.1 == stuck));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reaper_removes_clusters_of_a_sigkilled_owner() -> Result<()> {
+    let docker = DockerBackend::connect().await?;
+    let (mut child, names) = reaper_child_with(1).await?;
+    let name = names[0].clone();
     assert_eq!(docker.containers(Some(&name)).await?.len(), 2);
     // A live owner's cluster is not touched.
     let reaped = docker.reap().await?;

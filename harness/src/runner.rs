@@ -379,18 +379,24 @@ fn reap(rt: &tokio::runtime::Runtime) {
         tokio::time::timeout(Duration::from_secs(60), async {
             cluster_sim::docker::DockerBackend::connect()
                 .await?
-                .reap()
+                .reap_report()
                 .await
         })
         .await
     });
     match r {
-        Ok(Ok(removed)) if !removed.is_empty() => eprintln!(
-            "removed {} cluster(s) left by harnesses that no longer run: {}",
-            removed.len(),
-            removed.join(", ")
-        ),
-        Ok(Ok(_)) => {}
+        Ok(Ok(reaped)) => {
+            if !reaped.removed.is_empty() {
+                eprintln!(
+                    "removed {} cluster(s) left by harnesses that no longer run: {}",
+                    reaped.removed.len(),
+                    reaped.removed.join(", ")
+                );
+            }
+            for (name, why) in &reaped.failed {
+                eprintln!("warning: could not remove {name}, left by a harness that no longer runs: {why}");
+            }
+        }
         Ok(Err(e)) => eprintln!("warning: could not look for leftover clusters: {e}"),
         Err(_) => eprintln!("warning: looking for leftover clusters took over 60s; skipped"),
     }

@@ -19,13 +19,21 @@ pub struct Reaped {
     /// Clusters left alone because nothing proves their owner gone and they carry no expiry
     /// (made by an older version, or `cluster-sim up --hold` in another PID namespace).
     pub unknown: Vec<String>,
+    /// Dead owners' clusters whose removal failed, with why (the engine's message). One such
+    /// cluster never stops the others from going.
+    pub failed: Vec<(String, String)>,
 }
 
 impl DockerBackend {
     /// Removes every cluster that is not kept and whose owner is dead or lease expired.
-    /// Returns the names removed.
+    /// Returns the names removed; one that could not be removed is logged (a warning) and left
+    /// for the next reaper, never an error for the rest. Errs only when listing fails.
     pub async fn reap(&self) -> Result<Vec<String>, BackendError> {
-        Ok(self.reap_report().await?.removed)
+        let reaped = self.reap_report().await?;
+        for (name, why) in &reaped.failed {
+            tracing::warn!("reaper: could not remove {name}: {why}");
+        }
+        Ok(reaped.removed)
     }
 
     /// [`DockerBackend::reap`], also naming the clusters it could not judge.
@@ -51,10 +59,13 @@ impl DockerBackend {
         let jobs = dead
             .iter()
             .map(|(c, res)| self.remove_listed(c, &res.resources));
-        for r in futures::future::join_all(jobs).await {
-            r?;
+        let results = futures::future::join_all(jobs).await;
+        for ((c, _), r) in dead.into_iter().zip(results) {
+            match r {
+                Ok(()) => out.removed.push(c),
+                Err(e) => out.failed.push((c, e.to_string())),
+            }
         }
-        out.removed = dead.into_iter().map(|(c, _)| c).collect();
         Ok(out)
     }
 }

@@ -366,7 +366,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     reaped.unknown.join(", ")
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            for (name, why) in &reaped.failed {
+                eprintln!("error: could not remove {name}: {why}");
+            }
+            Ok(if reaped.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
