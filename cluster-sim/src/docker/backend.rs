@@ -541,6 +541,17 @@ impl DockerBackend {
         engine_error(e)
     }
 
+    /// SIGKILLs a container, quietly: one that is not running (a marker, a stopped node) or is
+    /// gone is what removal wants anyway, and removal reports the real errors.
+    async fn kill_container(&self, id: &str) {
+        let opts = KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
+            tracing::debug!(container = id, "kill before removal: {e}");
+        }
+    }
+
     async fn remove_container(&self, name: &str) -> Result<(), BackendError> {
         let opts = RemoveContainerOptionsBuilder::default()
             .force(true)
@@ -560,9 +571,17 @@ impl DockerBackend {
 
     /// Removes a network once its containers are gone. The engine (libnetwork) sometimes still
     /// counts an endpoint of a container it has just removed ("has active endpoints", moby
-    /// issue 42119) and settles a moment later: that answer is retried for a few seconds.
-    async fn remove_network(&self, id: &str) -> Result<(), BackendError> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    /// issue 42119) and settles a moment later: after containers were removed (`settle`), that
+    /// answer is retried for a few seconds. Without, it is final at once: a count the engine
+    /// lost for good (the reaper meets such networks at every start) must not cost each start
+    /// the wait.
+    async fn remove_network(&self, id: &str, settle: bool) -> Result<(), BackendError> {
+        let wait = if settle {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        };
+        let deadline = std::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(50);
         loop {
             match self.docker.remove_network(id).await {
@@ -575,6 +594,15 @@ impl DockerBackend {
                     tracing::debug!(network = id, "{message}; trying again");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(DockerError::DockerResponseServerError { message, .. })
+                    if message.contains("active endpoints") =>
+                {
+                    return Err(BackendError::Other(format!(
+                        "{message}; when no container is left on it, the engine has lost count of its \
+                         endpoints (a Docker 20.10 bug, moby/moby#43286): the network goes with \
+                         a restart of dockerd (`cluster-sim prune` tries again)"
+                    )))
                 }
                 Err(e) => return Err(engine_error(e)),
             }
@@ -614,6 +642,11 @@ impl DockerBackend {
             .filter(|r| r.kind != ResourceKind::Network && !is_claim(r))
             .map(|r| (r.id.clone(), r.name.clone()))
             .collect();
+        // Every node is killed at once first, so the engine releases their network endpoints
+        // together (in bounded batches, its endpoint count went wrong far more often: the
+        // network then can't be removed until dockerd restarts), then removed in batches.
+        let kills = containers.iter().map(|(id, _)| self.kill_container(id));
+        futures::future::join_all(kills).await;
         let removed: Vec<Result<(), String>> = futures::stream::iter(containers)
             .map(|(id, name)| async move {
                 self.remove_container(&id)
@@ -623,9 +656,10 @@ impl DockerBackend {
             .buffer_unordered(ENGINE_CALLS)
             .collect()
             .await;
+        let settle = !removed.is_empty();
         errors.extend(removed.into_iter().filter_map(Result::err));
         for net in all.iter().filter(|r| r.kind == ResourceKind::Network) {
-            if let Err(e) = self.remove_network(&net.id).await {
+            if let Err(e) = self.remove_network(&net.id, settle).await {
                 errors.push(format!("network {}: {e}", net.name));
             }
         }
