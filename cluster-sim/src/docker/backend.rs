@@ -102,8 +102,8 @@ fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<
 
 /// Most nodes a cluster creates and starts, or removes, at once. The engine's work per container
 /// is CPU (dockerd, containerd, runc, fuse-overlayfs, the kernel's veth set-up): more calls in
-/// flight than that only queue inside the engine and contend for its locks. Measured on 2
-/// cores: 16 brings 50 and 200 nodes up as fast as unbounded and removes 200 faster.
+/// flight than that only queue inside the engine and contend for its locks. On 2 cores, 16 was
+/// no slower than unbounded at 50 and 200 nodes (`BENCHMARKS.md`, Scale).
 const ENGINE_CALLS: usize = 16;
 
 /// Grace period of a graceful stop before the engine SIGKILLs.
@@ -570,8 +570,8 @@ impl DockerBackend {
     }
 
     /// Removes a network once its containers are gone. The engine (libnetwork) sometimes still
-    /// counts an endpoint of a container it has just removed ("has active endpoints", moby
-    /// issue 42119) and settles a moment later: after containers were removed (`settle`), that
+    /// counts an endpoint of a container it has just removed ("has active endpoints",
+    /// moby/moby#42119) and settles a moment later: after containers were removed (`settle`), that
     /// answer is retried for a few seconds. Without, it is final at once: a count the engine
     /// lost for good (the reaper meets such networks at every start) must not cost each start
     /// the wait.
@@ -610,8 +610,9 @@ impl DockerBackend {
     }
 
     /// Removes what the engine holds of one cluster (of one run only, given `run`): found by
-    /// label, removed by ID. Nodes and the kept marker go first, force-removed (SIGKILL: no stop
-    /// timeout is waited out), `ENGINE_CALLS` at a time, then the network,
+    /// label, removed by ID. Nodes and the kept marker go first (every node SIGKILLed at once, so
+    /// no stop timeout is waited out, then force-removed `ENGINE_CALLS` at a time), then the
+    /// network,
     /// and the name claim last, so the name stays taken until nothing else of the cluster is
     /// left (a new cluster of that name can't be mistaken for this one's remains).
     pub(crate) async fn remove_cluster(
