@@ -30,7 +30,12 @@ fn spec(dir: &tempfile::TempDir, text: &str) -> Result<std::path::PathBuf> {
 
 /// 256 idle nodes: a /23, aligned, with n254 on the first /24's `.255`, n255 on the second's
 /// `.0` and n256 on its `.1`; those nodes reach each other and resolve each other's names.
+///
+/// Opt-in (`cargo test -p cluster-sim --test scale -- --include-ignored`): it takes 80-90 s on
+/// 2 cores, and Docker 20.10 now and then loses count of a big network's endpoints at teardown
+/// (moby/moby#43286), which fails the test through no fault of the subnet.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "256 nodes: about 90 s on 2 cores; run with --include-ignored"]
 async fn a_cluster_past_a_24_gets_a_23_and_every_address_works() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let spec = ClusterSpec::from_file(spec(&dir, "name = \"big\"\nnodes = 256\n")?)?;
