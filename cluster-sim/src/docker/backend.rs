@@ -109,6 +109,10 @@ const START_CALLS: usize = 64;
 /// Most nodes a teardown removes at once, once every node is killed.
 const REMOVE_CALLS: usize = 16;
 
+/// How a teardown error says the engine lost count of a network's endpoints (the reaper
+/// reports such clusters instead of failing).
+pub(super) const LOST_COUNT: &str = "lost count of its endpoints";
+
 /// Grace period of a graceful stop before the engine SIGKILLs.
 const STOP_GRACE_SECS: i32 = 10;
 
@@ -602,9 +606,9 @@ impl DockerBackend {
                     if message.contains("active endpoints") =>
                 {
                     return Err(BackendError::Other(format!(
-                        "{message}; when no container is left on it, the engine has lost count of its \
-                         endpoints (a Docker 20.10 bug, moby/moby#43286): the network goes with \
-                         a restart of dockerd (`cluster-sim prune` tries again)"
+                        "{message}; when no container is left on it, the engine has {LOST_COUNT} \
+                         (a Docker 20.10 bug, moby/moby#43286): the network goes with a restart \
+                         of dockerd (`cluster-sim prune` tries again)"
                     )))
                 }
                 Err(e) => return Err(engine_error(e)),
