@@ -60,7 +60,7 @@ impl DockerBackend {
             match r {
                 Ok(()) => out.removed.push(cluster),
                 Err(e) if e.to_string().contains(LOST_COUNT) => {
-                    tracing::warn!("reaper: {e}");
+                    tracing::debug!("reaper: {e}");
                     out.stuck.push((cluster, e.to_string()));
                 }
                 Err(e) => return Err(e),
