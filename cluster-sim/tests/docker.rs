@@ -374,7 +374,7 @@ async fn a_leftover_the_reaper_cannot_remove_does_not_stop_the_others() -> Resul
             reaped
                 .failed
                 .iter()
-                .any(|(n, why)| n == stuck && why.contains("endpoint")),
+                .any(|(n, why)| n == stuck && why.contains("still attached")),
             "{:?}",
             reaped.failed
         );

@@ -13,12 +13,12 @@ use bollard::models::{
     HostConfig, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::agent::Agent;
 use super::lookup::{run_filter, Resource, ResourceKind};
@@ -40,19 +40,24 @@ pub(crate) const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
 const INLINE_FILES_MAX: usize = 96 * 1024;
 
 /// A node's first process: on first start, makes the working directory, unpacks the files
-/// carried in `$1` (base64 of a tar) and waits for the go signal (a file cluster-sim writes once
-/// every node of the cluster runs), then runs the service (`$2`). A restart skips all that, so
-/// files the test changed stay changed.
+/// carried in `$1` (base64 of a tar) and waits for the go signal (a line cluster-sim writes to
+/// the container's stdin once every node of the cluster runs), then runs the service (`$2`)
+/// with stdin from `/dev/null`. A restart skips all that, so files the test changed stay
+/// changed.
 ///
 /// The go signal starts the services of a cluster together: peers are reachable from each
 /// service's first moment, which is how clustered software expects to bootstrap (etcd, for one,
-/// skips most of its first election timeout only when its peers answer at start).
+/// skips most of its first election timeout only when its peers answer at start). Waiting is a
+/// blocking `read` (no polling: 200 waiting nodes cost no CPU while the engine starts the
+/// rest), and the signal is one attach per node, not an exec: no process is started for it.
+/// End of input without the line (stdin closed) starts the service too.
 const BOOT_SCRIPT: &str = r#"if [ ! -e /.cluster-sim-booted ]; then
   mkdir -p /var/lib/cluster-sim || exit 1
   if [ -n "$1" ]; then printf '%s' "$1" | base64 -d | tar -x -C / || exit 1; fi
-  while [ ! -e /.cluster-sim-go ]; do sleep 0.02; done
+  read -r _ || :
   : > /.cluster-sim-booted
 fi
+exec < /dev/null
 # CLUSTER_SIM_FAKETIME=1 preloads libfaketime into the service (and only the service), its
 # offset read from a file docker/fault.rs writes, so a clock fault can skew it at run time.
 # Opt-in: libfaketime deadlocks programs linked with jemalloc (Debian's redis-server).
@@ -60,9 +65,6 @@ if [ "${CLUSTER_SIM_FAKETIME:-0}" = 1 ]; then
   for f in /usr/lib/*/faketime/libfaketime.so.1; do [ -e "$f" ] && export LD_PRELOAD="$f" FAKETIME_TIMESTAMP_FILE=/dev/shm/cluster-sim/faketime FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1; done
 fi
 exec sh -c "$2""#;
-
-/// The file whose creation starts a node's service on its first boot.
-const GO_FILE: &str = "/.cluster-sim-go";
 
 /// Directories and files as one tar archive with paths relative to `/`.
 fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, BackendError> {
@@ -97,6 +99,19 @@ fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<
     }
     ar.into_inner().map_err(tar_err)
 }
+
+/// Most nodes a cluster creates and starts at once (docker-compose's default parallel limit).
+/// The engine's work per container is CPU (dockerd, containerd, runc, fuse-overlayfs, the
+/// kernel's veth set-up), so the bound only keeps a 1,000-node cluster from opening 1,000
+/// connections; at 50 nodes on 2 cores, 16 and 64 in flight were within noise (`BENCHMARKS.md`).
+const START_CALLS: usize = 64;
+
+/// Most nodes a teardown removes at once, once every node is killed.
+const REMOVE_CALLS: usize = 16;
+
+/// How a teardown error says the engine lost count of a network's endpoints (the reaper
+/// reports such clusters instead of failing).
+pub(super) const LOST_COUNT: &str = "lost count of its endpoints";
 
 /// Grace period of a graceful stop before the engine SIGKILLs.
 const STOP_GRACE_SECS: i32 = 10;
@@ -297,10 +312,12 @@ impl DockerBackend {
         Ok(self.docker.create_container(Some(opts), body).await?.id)
     }
 
-    /// Creates the cluster's network; returns its subnet and ID.
+    /// Creates the cluster's network, a /24 or larger for more than 250 nodes
+    /// (`subnet::prefix_for`); returns its subnet and ID.
     async fn create_network(
         &self,
         cluster: &str,
+        prefix: u8,
         labels: &HashMap<String, String>,
     ) -> Result<(Net, String), BackendError> {
         use std::hash::{BuildHasher, Hasher};
@@ -309,7 +326,7 @@ impl DockerBackend {
         h.write_u32(std::process::id());
         let routes = subnet::host_routes();
         let mut last = String::new();
-        for (tries, net) in subnet::candidates(&self.pool, h.finish(), &routes)
+        for (tries, net) in subnet::candidates(&self.pool, prefix, h.finish(), &routes)
             .into_iter()
             .enumerate()
         {
@@ -349,15 +366,15 @@ impl DockerBackend {
                 Err(e) => return Err(engine_error(e)),
             }
         }
-        // `last` is empty when every /24 of the pool is already routed on this machine (other
+        // `last` is empty when every /N of the pool is already routed on this machine (other
         // networks hold them), so nothing was even tried.
         let why = if last.is_empty() {
-            "every /24 in it is already used by a network on this machine".to_string()
+            format!("every /{prefix} in it is already used by a network on this machine")
         } else {
             format!("the engine said: {last}")
         };
         Err(BackendError::Other(format!(
-            "no free /24 left in the subnet pool {} ({why}); remove old clusters (`cluster-sim ls`, `cluster-sim down NAME`, `cluster-sim prune`) or set CLUSTER_SIM_SUBNET_POOL to a larger or other range",
+            "no free /{prefix} left in the subnet pool {} ({why}); remove old clusters (`cluster-sim ls`, `cluster-sim down NAME`, `cluster-sim prune`) or set CLUSTER_SIM_SUBNET_POOL to a larger or other range",
             self.pool
         )))
     }
@@ -411,6 +428,10 @@ impl DockerBackend {
             labels: Some(labels),
             env: Some(n.spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: Some(cmd),
+            // The go signal arrives on stdin (`BOOT_SCRIPT`); the engine closes it once the one
+            // attach that sends it ends.
+            open_stdin: Some(true),
+            stdin_once: Some(true),
             stop_timeout: Some(i64::from(STOP_GRACE_SECS)),
             exposed_ports: (!n.spec.publish.is_empty())
                 .then(|| n.spec.publish.iter().map(|p| format!("{p}/tcp")).collect()),
@@ -527,6 +548,17 @@ impl DockerBackend {
         engine_error(e)
     }
 
+    /// SIGKILLs a container, quietly: one that is not running (a marker, a stopped node) or is
+    /// gone is what removal wants anyway, and removal reports the real errors.
+    async fn kill_container(&self, id: &str) {
+        let opts = KillContainerOptionsBuilder::default()
+            .signal("SIGKILL")
+            .build();
+        if let Err(e) = self.docker.kill_container(id, Some(opts)).await {
+            tracing::debug!(container = id, "kill before removal: {e}");
+        }
+    }
+
     async fn remove_container(&self, name: &str) -> Result<(), BackendError> {
         let opts = RemoveContainerOptionsBuilder::default()
             .force(true)
@@ -544,8 +576,67 @@ impl DockerBackend {
         }
     }
 
+    /// Removes a network once its containers are gone. The engine (libnetwork) sometimes still
+    /// counts an endpoint of a container it has just removed ("has active endpoints",
+    /// moby/moby#42119) and settles a moment later: after containers were removed (`settle`), that
+    /// answer is retried for a few seconds. Without, it is final at once: a count the engine
+    /// lost for good (the reaper meets such networks at every start) must not cost each start
+    /// the wait.
+    async fn remove_network(&self, id: &str, settle: bool) -> Result<(), BackendError> {
+        let wait = if settle {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        };
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.docker.remove_network(id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(DockerError::DockerResponseServerError { message, .. })
+                    if message.contains("active endpoints")
+                        && std::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::debug!(network = id, "{message}; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(DockerError::DockerResponseServerError { message, .. })
+                    if message.contains("active endpoints") =>
+                {
+                    // Something is still attached (not ours: ours went first), or nothing is and
+                    // the engine lost count.
+                    let attached: Vec<String> = self
+                        .docker
+                        .inspect_network(id, None)
+                        .await
+                        .ok()
+                        .and_then(|n| n.containers)
+                        .map(|c| c.into_values().filter_map(|e| e.name).collect())
+                        .unwrap_or_default();
+                    if !attached.is_empty() {
+                        return Err(BackendError::Other(format!(
+                            "{message}: still attached: {} (not made by this cluster; \
+                             `docker network disconnect` it, then `cluster-sim prune`)",
+                            attached.join(", ")
+                        )));
+                    }
+                    return Err(BackendError::Other(format!(
+                        "{message}; nothing is attached, so the engine has {LOST_COUNT} \
+                         (a Docker 20.10 bug, moby/moby#43286): the network goes with a restart \
+                         of dockerd (`cluster-sim prune` tries again)"
+                    )));
+                }
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+    }
+
     /// Removes what the engine holds of one cluster (of one run only, given `run`): found by
-    /// label, removed by ID. Nodes and the kept marker go first, in parallel, then the network,
+    /// label, removed by ID. Nodes and the kept marker go first (every node SIGKILLed at once, so
+    /// no stop timeout is waited out, then force-removed `REMOVE_CALLS` at a time), then the
+    /// network,
     /// and the name claim last, so the name stays taken until nothing else of the cluster is
     /// left (a new cluster of that name can't be mistaken for this one's remains).
     pub(crate) async fn remove_cluster(
@@ -570,25 +661,31 @@ impl DockerBackend {
     ) -> Result<(), BackendError> {
         let is_claim = |r: &Resource| r.label(LABEL_MARKER) == "claim";
         let mut errors: Vec<String> = Vec::new();
-        let containers = all
+        // Owned (ID, name) pairs: the stream below must not borrow through closures.
+        let containers: Vec<(String, String)> = all
             .iter()
             .filter(|r| r.kind != ResourceKind::Network && !is_claim(r))
-            .map(|r| async move {
-                self.remove_container(&r.id)
+            .map(|r| (r.id.clone(), r.name.clone()))
+            .collect();
+        // Every node is killed at once first, so the engine releases their network endpoints
+        // together (in bounded batches, its endpoint count went wrong far more often: the
+        // network then can't be removed until dockerd restarts), then removed in batches.
+        let kills = containers.iter().map(|(id, _)| self.kill_container(id));
+        futures::future::join_all(kills).await;
+        let removed: Vec<Result<(), String>> = futures::stream::iter(containers)
+            .map(|(id, name)| async move {
+                self.remove_container(&id)
                     .await
-                    .map_err(|e| format!("container {}: {e}", r.name))
-            });
-        errors.extend(
-            futures::future::join_all(containers)
-                .await
-                .into_iter()
-                .filter_map(Result::err),
-        );
+                    .map_err(|e| format!("container {name}: {e}"))
+            })
+            .buffer_unordered(REMOVE_CALLS)
+            .collect()
+            .await;
+        let settle = !removed.is_empty();
+        errors.extend(removed.into_iter().filter_map(Result::err));
         for net in all.iter().filter(|r| r.kind == ResourceKind::Network) {
-            match self.docker.remove_network(&net.id).await {
-                Ok(()) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => errors.push(format!("network {}: {}", net.name, engine_error(e))),
+            if let Err(e) = self.remove_network(&net.id, settle).await {
+                errors.push(format!("network {}: {e}", net.name));
             }
         }
         if errors.is_empty() {
@@ -681,6 +778,38 @@ impl DockerBackend {
         })
     }
 
+    /// Sends a node its go signal: one line on the container's stdin, through an attach (no
+    /// exec, so no process starts in the node for it). The attach ends at once; the engine then
+    /// closes the container's stdin (`stdin_once`).
+    async fn go(&self, cluster: &str, node: &str) -> Result<(), BackendError> {
+        use tokio::io::AsyncWriteExt;
+        let id = self.known(cluster, node).await?;
+        let opts = AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stream(true)
+            .build();
+        let sent = async {
+            let mut attached = self.docker.attach_container(&id, Some(opts)).await?;
+            attached.input.write_all(b"go\n").await?;
+            attached.input.flush().await?;
+            attached.input.shutdown().await?;
+            Ok::<(), DockerError>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(30), sent).await {
+            Ok(Ok(())) => Ok(()),
+            // The node stopped before the signal (its files did not unpack, say): the readiness
+            // check reports that, with the node's log.
+            Ok(Err(_)) | Err(_) if self.exits_soon(cluster, node).await => Ok(()),
+            Ok(Err(e)) => Err(BackendError::Other(format!(
+                "node {node}: starting its service: {}",
+                engine_error(e)
+            ))),
+            Err(_) => Err(BackendError::Other(format!(
+                "node {node}: starting its service: the engine did not take the go signal within 30s"
+            ))),
+        }
+    }
+
     /// Whether the node's container stops within a few seconds (its service ended).
     async fn exits_soon(&self, cluster: &str, node: &str) -> bool {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -712,12 +841,18 @@ impl Backend for DockerBackend {
         spec: &ClusterSpec,
         lease: &Lease,
     ) -> Result<Vec<NodeAddr>, BackendError> {
-        if spec.nodes.len() > 250 {
-            return Err(BackendError::Other(format!(
-                "{} nodes do not fit a /24 cluster network (250 at most)",
-                spec.nodes.len()
-            )));
-        }
+        // A /24 holds 250 nodes; bigger clusters get a bigger block of the pool.
+        let prefix = subnet::prefix_for(spec.nodes.len())
+            .filter(|&p| p >= self.pool.prefix)
+            .ok_or_else(|| {
+                BackendError::Other(format!(
+                    "{} nodes do not fit the subnet pool {} (CLUSTER_SIM_SUBNET_POOL; a /{} holds {} nodes): use a larger pool",
+                    spec.nodes.len(),
+                    self.pool,
+                    self.pool.prefix,
+                    subnet::capacity(self.pool.prefix)
+                ))
+            })?;
         // Every image first (building the node image if needed), so a missing one fails
         // before anything exists in the engine.
         let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
@@ -730,7 +865,7 @@ impl Backend for DockerBackend {
         // The name first: a process that loses it leaves nothing behind.
         let labels = cluster_labels(cluster, &spec.source, lease.expires);
         let claim = self.claim(cluster, &image, &labels).await?;
-        let (net, net_id) = match self.create_network(cluster, &labels).await {
+        let (net, net_id) = match self.create_network(cluster, prefix, &labels).await {
             Ok(n) => n,
             Err(e) => {
                 if let Err(r) = self.remove_container(&claim).await {
@@ -764,39 +899,20 @@ impl Backend for DockerBackend {
     async fn launch(&self, cluster: &str, nodes: &[NodeLaunch]) -> Result<(), BackendError> {
         // Containers join the network `allocate` made (by ID) and copy its labels.
         let made = self.made_for(cluster).await?;
-        let jobs = nodes.iter().map(|n| self.create_node(cluster, &made, n));
+        let calls = tokio::sync::Semaphore::new(START_CALLS);
+        let jobs = nodes.iter().map(|n| async {
+            let _call = calls.acquire().await;
+            self.create_node(cluster, &made, n).await
+        });
         futures::future::try_join_all(jobs).await?;
         // Binaries must fit the node's glibc before any service runs them.
         self.check_binaries(cluster, nodes).await?;
-        // Every node runs: let their services start, together. This also warms each node's
-        // exec agent for the readiness checks that follow.
-        let go = nodes.iter().map(|n| async move {
-            let mut req = ExecRequest::argv(["touch", GO_FILE]);
-            req.timeout = Duration::from_secs(30);
-            let out = match self.exec(cluster, &n.spec.name, &req).await {
-                Ok(out) => out,
-                // The signal got through and the service ended at once, taking the node (and
-                // the exec) with it: the readiness check reports that, with the node's log.
-                Err(e) => {
-                    return if self.exits_soon(cluster, &n.spec.name).await {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                }
-            };
-            if out.success() {
-                Ok(())
-            } else {
-                Err(BackendError::Other(format!(
-                    "node {}: starting its service: `touch {GO_FILE}` exited {}{}",
-                    n.spec.name,
-                    out.code,
-                    out.tail()
-                )))
-            }
-        });
+        // Every node runs: let their services start, together.
+        let go = nodes
+            .iter()
+            .map(|n| async move { self.go(cluster, &n.spec.name).await });
         futures::future::try_join_all(go).await?;
+        tracing::debug!(cluster, "go signal sent");
         Ok(())
     }
 

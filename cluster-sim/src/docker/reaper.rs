@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use super::backend::DockerBackend;
+use super::backend::{DockerBackend, LOST_COUNT};
 use super::owner::{judge, Verdict};
 use crate::error::BackendError;
 
@@ -19,8 +19,13 @@ pub struct Reaped {
     /// Clusters left alone because nothing proves their owner gone and they carry no expiry
     /// (made by an older version, or `cluster-sim up --hold` in another PID namespace).
     pub unknown: Vec<String>,
-    /// Dead owners' clusters whose removal failed, with why (the engine's message). One such
-    /// cluster never stops the others from going.
+    /// Clusters whose network the engine would not remove although nothing is attached
+    /// (Docker 20.10 lost count of its endpoints, moby/moby#43286): left until dockerd
+    /// restarts, with the reason. Not an error: no run can do anything about them.
+    pub stuck: Vec<(String, String)>,
+    /// Dead owners' clusters whose removal failed otherwise, with why (the engine's message;
+    /// say, a container that is not ours sits on the network). One such cluster never stops
+    /// the others from going.
     pub failed: Vec<(String, String)>,
 }
 
@@ -60,10 +65,14 @@ impl DockerBackend {
             .iter()
             .map(|(c, res)| self.remove_listed(c, &res.resources));
         let results = futures::future::join_all(jobs).await;
-        for ((c, _), r) in dead.into_iter().zip(results) {
+        for ((cluster, _), r) in dead.into_iter().zip(results) {
             match r {
-                Ok(()) => out.removed.push(c),
-                Err(e) => out.failed.push((c, e.to_string())),
+                Ok(()) => out.removed.push(cluster),
+                Err(e) if e.to_string().contains(LOST_COUNT) => {
+                    tracing::debug!("reaper: {e}");
+                    out.stuck.push((cluster, e.to_string()));
+                }
+                Err(e) => out.failed.push((cluster, e.to_string())),
             }
         }
         Ok(out)

@@ -1,7 +1,12 @@
-//! Subnets for cluster networks. Each cluster gets its own /24 from a pool (default
+//! Subnets for cluster networks. Each cluster gets its own subnet from a pool (default
 //! `10.199.0.0/16`, `CLUSTER_SIM_SUBNET_POOL` overrides) so node addresses are known before any
 //! container starts (templates need them) and stay fixed across restarts. Docker's own default
-//! pools hold only about 30 bridge networks; ours holds 256 and never collides with them.
+//! pools hold only about 30 bridge networks; ours holds 256 clusters of up to 250 nodes and
+//! never collides with them.
+//!
+//! A subnet is a /24 unless the cluster needs more: then the smallest aligned block that holds
+//! its nodes, the gateway and a small reserve (`prefix_for`): a /23 up to 506 nodes, a /22 up to
+//! 1,018. Nodes take `.2` onwards in spec order, the gateway `.1`.
 
 use std::net::Ipv4Addr;
 
@@ -54,6 +59,23 @@ fn mask(prefix: u8) -> u32 {
     }
 }
 
+/// Addresses of a subnet that are never a node's: the network and broadcast addresses, the
+/// gateway and a reserve of 3 (so a /24 holds 250 nodes, as it always has).
+const NOT_NODES: u32 = 6;
+
+/// The smallest prefix a cluster network needs to hold `nodes` nodes: 24, or shorter for more
+/// than 250 nodes. `None` past a /16 (65,530 nodes; far beyond what one engine runs).
+pub fn prefix_for(nodes: usize) -> Option<u8> {
+    (16..=24u8)
+        .rev()
+        .find(|&p| (1u64 << (32 - p)) - u64::from(NOT_NODES) >= nodes as u64)
+}
+
+/// How many nodes a network of this prefix holds.
+pub fn capacity(prefix: u8) -> u32 {
+    (1u32 << (32 - u32::from(prefix))) - NOT_NODES
+}
+
 /// Routes of this host (except the default route), read from `/proc/net/route`.
 pub fn host_routes() -> Vec<Net> {
     let Ok(text) = std::fs::read_to_string("/proc/net/route") else {
@@ -73,15 +95,22 @@ pub fn host_routes() -> Vec<Net> {
         .collect()
 }
 
-/// The /24 candidates of a pool, starting at a point derived from `seed` so concurrent
-/// clusters try different subnets first, skipping any that overlap a host route.
-pub fn candidates(pool: &Net, seed: u64, routes: &[Net]) -> Vec<Net> {
-    let count = 1u32 << (24 - pool.prefix.min(24));
-    let start = (seed % u64::from(count)) as u32;
+/// The aligned subnets of `prefix` in a pool (none when the pool is smaller than that),
+/// starting at a point derived from `seed` so concurrent clusters try different subnets first,
+/// skipping any that overlap a host route.
+pub fn candidates(pool: &Net, prefix: u8, seed: u64, routes: &[Net]) -> Vec<Net> {
+    if prefix < pool.prefix || prefix > 30 {
+        return Vec::new();
+    }
+    let count = 1u64 << (prefix - pool.prefix);
+    let start = seed % count;
+    let size = 1u64 << (32 - prefix);
     (0..count)
         .map(|i| Net {
-            addr: Ipv4Addr::from(u32::from(pool.addr) + (((start + i) % count) << 8)),
-            prefix: 24,
+            addr: Ipv4Addr::from(
+                (u64::from(u32::from(pool.addr)) + ((start + i) % count) * size) as u32,
+            ),
+            prefix,
         })
         .filter(|n| !routes.iter().any(|r| r.contains_net(n)))
         .collect()
@@ -94,13 +123,59 @@ mod tests {
     #[test]
     fn candidates_wrap_and_skip_routes() {
         let pool = Net::parse("10.199.0.0/16").unwrap();
-        let c = candidates(&pool, 255, &[]);
+        let c = candidates(&pool, 24, 255, &[]);
         assert_eq!(c.len(), 256);
         assert_eq!(c[0].to_string(), "10.199.255.0/24");
         assert_eq!(c[1].to_string(), "10.199.0.0/24");
         let route = Net::parse("10.199.0.0/17").unwrap();
-        assert_eq!(candidates(&pool, 0, &[route]).len(), 128);
+        assert_eq!(candidates(&pool, 24, 0, &[route]).len(), 128);
         assert_eq!(c[1].host(2).to_string(), "10.199.0.2");
+    }
+
+    #[test]
+    fn prefix_grows_with_the_node_count() {
+        assert_eq!(prefix_for(1), Some(24));
+        assert_eq!(prefix_for(250), Some(24));
+        assert_eq!(prefix_for(251), Some(23));
+        assert_eq!(prefix_for(506), Some(23));
+        assert_eq!(prefix_for(507), Some(22));
+        assert_eq!(prefix_for(1018), Some(22));
+        assert_eq!(prefix_for(1019), Some(21));
+        assert_eq!(prefix_for(65530), Some(16));
+        assert_eq!(prefix_for(65531), None);
+        for n in [1, 3, 250, 251, 300, 506, 507, 2000] {
+            let p = prefix_for(n).unwrap();
+            // Node n's address (the last) stays below the broadcast address with room to spare.
+            assert!(capacity(p) as usize >= n, "{n} nodes in a /{p}");
+            assert!(
+                p == 24 || capacity(p + 1) < n as u32,
+                "{n} nodes: /{p} is not the smallest"
+            );
+        }
+    }
+
+    #[test]
+    fn larger_subnets_are_aligned_blocks_of_the_pool() {
+        let pool = Net::parse("10.199.0.0/16").unwrap();
+        let c = candidates(&pool, 23, 1, &[]);
+        assert_eq!(c.len(), 128);
+        assert_eq!(c[0].to_string(), "10.199.2.0/23");
+        assert_eq!(c[127].to_string(), "10.199.0.0/23");
+        assert!(c.iter().all(|n| u32::from(n.addr) % 512 == 0));
+        assert_eq!(c[0].host(257).to_string(), "10.199.3.1");
+        let c = candidates(&pool, 22, 7, &[]);
+        assert_eq!(c.len(), 64);
+        assert_eq!(c[0].to_string(), "10.199.28.0/22");
+        // A /23 overlapping a routed /24 is skipped, its neighbour is not.
+        let route = Net::parse("10.199.3.0/24").unwrap();
+        let c = candidates(&pool, 23, 0, &[route]);
+        assert_eq!(c.len(), 127);
+        assert!(!c.iter().any(|n| n.to_string() == "10.199.2.0/23"));
+        // A pool smaller than the subnet holds none; a pool of exactly that size holds one.
+        let small = Net::parse("10.199.4.0/24").unwrap();
+        assert!(candidates(&small, 23, 0, &[]).is_empty());
+        let exact = Net::parse("10.199.4.0/23").unwrap();
+        assert_eq!(candidates(&exact, 23, 5, &[]).len(), 1);
     }
 
     #[test]

@@ -354,8 +354,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Prune => {
             let reaped = docker_only()?.reap_report().await?;
-            if reaped.removed.is_empty() {
+            if reaped.removed.is_empty() && reaped.stuck.is_empty() && reaped.failed.is_empty() {
                 eprintln!("nothing to prune");
+            }
+            for (cluster, why) in &reaped.stuck {
+                eprintln!("could not remove all of {cluster}: {why}");
             }
             for r in reaped.removed {
                 println!("removed {r}");
