@@ -255,6 +255,57 @@ struct Args {
 /// two agree; a proc-macro crate cannot read the other at compile time).
 const FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
 
+/// Sets `slot` from `parse`, unless the argument was already given.
+fn once<T>(
+    slot: &mut Option<T>,
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    key: &str,
+    parse: impl FnOnce(&syn::meta::ParseNestedMeta<'_>) -> syn::Result<T>,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(meta.error(format!("`{key}` is given more than once")));
+    }
+    *slot = Some(parse(meta)?);
+    Ok(())
+}
+
+/// `key = <literal>`.
+fn value<T: syn::parse::Parse>(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<T> {
+    meta.value()?.parse()
+}
+
+/// `requires = ["netem", ...]`: string literals naming known features.
+fn parse_requires(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<LitStr>> {
+    let list: syn::ExprArray = meta.value()?.parse()?;
+    let mut names = Vec::new();
+    for e in &list.elems {
+        let lit = match e {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => s.clone(),
+            other => {
+                return Err(Error::new(
+                    other.span(),
+                    "`requires` takes a list of strings: requires = [\"netem\"]",
+                ))
+            }
+        };
+        if !FEATURES.contains(&lit.value().as_str()) {
+            return Err(Error::new(
+                lit.span(),
+                format!(
+                    "unknown requirement {:?}; expected one of {}",
+                    lit.value(),
+                    FEATURES.join(", ")
+                ),
+            ));
+        }
+        names.push(lit);
+    }
+    Ok(names)
+}
+
 fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
     let mut args = Args::default();
     let parser = syn::meta::parser(|meta| {
@@ -263,101 +314,28 @@ fn parse_args(attr: proc_macro2::TokenStream) -> syn::Result<Args> {
             .get_ident()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let dup = |m: &syn::meta::ParseNestedMeta<'_>| {
-            Err(m.error(format!("`{key}` is given more than once")))
-        };
         match key.as_str() {
-            "cluster" => {
-                if args.cluster.is_some() {
-                    return dup(&meta);
-                }
-                args.cluster = Some(meta.value()?.parse()?);
-            }
-            "nodes" => {
-                if args.nodes.is_some() {
-                    return dup(&meta);
-                }
-                args.nodes = Some(meta.value()?.parse()?);
-            }
-            "image" => {
-                if args.image.is_some() {
-                    return dup(&meta);
-                }
-                args.image = Some(meta.value()?.parse()?);
-            }
-            "timeout" => {
-                if args.timeout.is_some() {
-                    return dup(&meta);
-                }
-                args.timeout = Some(meta.value()?.parse()?);
-            }
-            "retries" => {
-                if args.retries.is_some() {
-                    return dup(&meta);
-                }
-                args.retries = Some(meta.value()?.parse()?);
-            }
-            "ignore" => {
-                if args.ignore.is_some() {
-                    return dup(&meta);
-                }
-                args.ignore = Some(if meta.input.peek(syn::Token![=]) {
-                    Some(meta.value()?.parse()?)
+            "cluster" => once(&mut args.cluster, &meta, &key, value),
+            "nodes" => once(&mut args.nodes, &meta, &key, value),
+            "image" => once(&mut args.image, &meta, &key, value),
+            "timeout" => once(&mut args.timeout, &meta, &key, value),
+            "retries" => once(&mut args.retries, &meta, &key, value),
+            "share" => once(&mut args.share, &meta, &key, value),
+            "ignore" => once(&mut args.ignore, &meta, &key, |m| {
+                // `ignore` alone, or `ignore = "reason"`.
+                if m.input.peek(syn::Token![=]) {
+                    Ok(Some(m.value()?.parse()?))
                 } else {
-                    None
-                });
-            }
-            "requires" => {
-                if args.requires.is_some() {
-                    return dup(&meta);
+                    Ok(None)
                 }
-                let list: syn::ExprArray = meta.value()?.parse()?;
-                let mut names = Vec::new();
-                for e in &list.elems {
-                    let lit = match e {
-                        syn::Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Str(s),
-                            ..
-                        }) => s.clone(),
-                        other => {
-                            return Err(Error::new(
-                                other.span(),
-                                "`requires` takes a list of strings: requires = [\"netem\"]",
-                            ))
-                        }
-                    };
-                    if !FEATURES.contains(&lit.value().as_str()) {
-                        return Err(Error::new(
-                            lit.span(),
-                            format!(
-                                "unknown requirement {:?}; expected one of {}",
-                                lit.value(),
-                                FEATURES.join(", ")
-                            ),
-                        ));
-                    }
-                    names.push(lit);
-                }
-                args.requires = Some(names);
-            }
-            "share" => {
-                if args.share.is_some() {
-                    return dup(&meta);
-                }
-                args.share = Some(meta.value()?.parse()?);
-            }
-            "matrix" => {
-                if args.matrix.is_some() {
-                    return dup(&meta);
-                }
-                args.matrix = Some(matrix::parse(&meta)?);
-            }
-            _ => return Err(meta.error(
+            }),
+            "requires" => once(&mut args.requires, &meta, &key, parse_requires),
+            "matrix" => once(&mut args.matrix, &meta, &key, matrix::parse),
+            _ => Err(meta.error(
                 "unknown argument; expected `cluster`, `nodes`, `image`, `timeout`, `retries`, \
                      `ignore`, `requires`, `share` or `matrix`",
             )),
         }
-        Ok(())
     });
     parser.parse2(attr)?;
     Ok(args)
@@ -683,6 +661,10 @@ mod tests {
             Err(e) => e.to_string(),
         };
         assert!(err(quote!(), f.clone()).contains("walks run on a cluster"));
+        assert!(err(quote!(nodes = 1, nodes = 2), f.clone())
+            .contains("`nodes` is given more than once"));
+        assert!(err(quote!(nodes = 1, ignore, ignore), f.clone())
+            .contains("`ignore` is given more than once"));
         assert!(err(quote!(nodes = 1, retries = 2), f.clone()).contains("not retried"));
         assert!(err(quote!(nodes = 1, share = "g"), f.clone()).contains("already share"));
         assert!(err(quote!(nodes = 1, matrix(a = [1])), f.clone()).contains("no `matrix`"));
