@@ -228,6 +228,33 @@ struct Step<S> {
     exec: Exec<S>,
 }
 
+impl<S> Step<S> {
+    /// This step's trace entry once it ran with `option` over `span` (µs since the epoch).
+    fn ran(
+        &self,
+        option: usize,
+        span: (u64, u64),
+        error: &Option<(&'static str, String)>,
+        notes: Vec<String>,
+    ) -> StepTrace {
+        StepTrace {
+            action: self.name.clone(),
+            option: self.labels[option].clone(),
+            serial: matches!(self.exec, Exec::Serial(_)),
+            status: if error.is_none() {
+                StepStatus::Passed
+            } else {
+                StepStatus::Failed
+            },
+            started_us: Some(span.0),
+            ended_us: Some(span.1),
+            error: error.as_ref().map(|(_, m)| m.clone()),
+            notes,
+            walks: None,
+        }
+    }
+}
+
 /// A walk definition: the initial state, the actions in order, and the generator. Returned by a
 /// `#[cluster_walk]` function.
 pub struct Walks<S> {
@@ -247,24 +274,29 @@ impl<S: Clone + Send + Sync + 'static> Walks<S> {
     }
 
     /// Adds an action every walk runs, with one of its options.
-    pub fn action<A: Action<S>>(mut self, action: A) -> Self {
-        let options = action.options();
-        self.steps.push(Step {
-            name: action.name().to_string(),
-            labels: options.iter().map(ToString::to_string).collect(),
-            exec: Exec::Each(Box::new(EachOf { action, options })),
-        });
-        self
+    pub fn action<A: Action<S>>(self, action: A) -> Self {
+        let (name, options) = (action.name().to_string(), action.options());
+        let labels = options.iter().map(ToString::to_string).collect();
+        self.step(
+            name,
+            labels,
+            Exec::Each(Box::new(EachOf { action, options })),
+        )
     }
 
     /// Adds a serial action: a barrier across the walks (see the module docs).
-    pub fn serial<A: SerialAction<S>>(mut self, action: A) -> Self {
-        let options = action.options();
-        self.steps.push(Step {
-            name: action.name().to_string(),
-            labels: options.iter().map(ToString::to_string).collect(),
-            exec: Exec::Serial(Box::new(SerialOf { action, options })),
-        });
+    pub fn serial<A: SerialAction<S>>(self, action: A) -> Self {
+        let (name, options) = (action.name().to_string(), action.options());
+        let labels = options.iter().map(ToString::to_string).collect();
+        self.step(
+            name,
+            labels,
+            Exec::Serial(Box::new(SerialOf { action, options })),
+        )
+    }
+
+    fn step(mut self, name: String, labels: Vec<String>, exec: Exec<S>) -> Self {
+        self.steps.push(Step { name, labels, exec });
         self
     }
 
@@ -723,20 +755,10 @@ impl<S: Clone + Send + Sync + 'static> Run<S> {
                 let served = chose.len();
                 for w in &mut chose {
                     w.active += took;
+                    let notes = std::mem::take(&mut w.walk.notes);
                     w.trace.push(StepTrace {
-                        action: step.name.clone(),
-                        option: step.labels[option].clone(),
-                        serial: true,
-                        status: if error.is_none() {
-                            StepStatus::Passed
-                        } else {
-                            StepStatus::Failed
-                        },
-                        started_us: Some(started),
-                        ended_us: Some(ended),
-                        error: error.as_ref().map(|(_, m)| m.clone()),
-                        notes: std::mem::take(&mut w.walk.notes),
                         walks: Some(served),
+                        ..step.ran(option, (started, ended), &error, notes)
                     });
                     w.failed = error.clone();
                 }
@@ -766,21 +788,9 @@ impl<S: Clone + Send + Sync + 'static> Run<S> {
                 .await;
             w.active += clock.elapsed();
             let error = step_result(r, self.deadline);
-            w.trace.push(StepTrace {
-                action: self.steps[i].name.clone(),
-                option: self.steps[i].labels[option].clone(),
-                serial: false,
-                status: if error.is_none() {
-                    StepStatus::Passed
-                } else {
-                    StepStatus::Failed
-                },
-                started_us: Some(started),
-                ended_us: Some(now_us()),
-                error: error.as_ref().map(|(_, m)| m.clone()),
-                notes: std::mem::take(&mut w.walk.notes),
-                walks: None,
-            });
+            let notes = std::mem::take(&mut w.walk.notes);
+            let trace = self.steps[i].ran(option, (started, now_us()), &error, notes);
+            w.trace.push(trace);
             if error.is_some() {
                 w.failed = error;
                 break;

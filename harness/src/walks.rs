@@ -40,9 +40,9 @@ struct Suite {
     def: &'static TestDef,
     /// The walks selected in this run (filters, shards), in plan order.
     cases: Vec<Arc<Case>>,
-    started: Mutex<bool>,
     /// Each walk's end, by trial name, taken by the trial.
     ends: Mutex<HashMap<String, oneshot::Receiver<Ended>>>,
+    /// The walks' ends' senders, in `cases` order, taken by whoever starts the coordinator.
     senders: Mutex<Option<Vec<oneshot::Sender<Ended>>>>,
 }
 
@@ -68,7 +68,6 @@ impl Suites {
                 let suite = Suite {
                     def: cases[0].def,
                     cases,
-                    started: Mutex::new(false),
                     ends: Mutex::new(ends),
                     senders: Mutex::new(Some(senders)),
                 };
@@ -188,26 +187,8 @@ pub(crate) async fn run_walk(
     ended.outcome
 }
 
-/// Starts the suite's coordinator, once.
+/// Starts the suite's coordinator, once: the first caller takes the senders.
 fn start(ctx: &Arc<RunCtx>, suite: &Arc<Suite>) {
-    {
-        let mut started = suite.started.lock().unwrap_or_else(|e| e.into_inner());
-        if *started {
-            return;
-        }
-        *started = true;
-    }
-    let task = ctx.handle.spawn(coordinate(ctx.clone(), suite.clone()));
-    ctx.walks
-        .tasks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(task);
-}
-
-/// Provisions the definition's cluster, runs its selected walks, hands each walk's end to its
-/// trial as it comes, and tears the cluster down.
-async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>) {
     let Some(senders) = suite
         .senders
         .lock()
@@ -216,61 +197,46 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>) {
     else {
         return;
     };
+    let task = ctx
+        .handle
+        .spawn(coordinate(ctx.clone(), suite.clone(), senders));
+    ctx.walks
+        .tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(task);
+}
+
+/// The definition's cluster, up and registered with the run.
+struct Up {
+    cluster: cluster_sim::Cluster,
+    name: String,
+    timeout: Duration,
+    _permits: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Reads the spec and brings the definition's cluster up (budget, registration, lease); the
+/// error is what every walk of the suite reports.
+async fn provision(
+    ctx: &Arc<RunCtx>,
+    suite: &Suite,
+    log: &TestLog,
+    suite_dir: &std::path::Path,
+) -> Result<Up, String> {
     let def = suite.def;
-    let TestBody::Walks(make) = def.body else {
-        unreachable!("a walk suite's definition registers walks")
-    };
     let full = def.full_name();
-    let suite_dir = ctx.run_dir.join(artifacts::test_dir_name(&full));
-    let log = TestLog::new();
-    let fail_all = |senders: Vec<oneshot::Sender<Ended>>, outcome: &dyn Fn() -> Outcome| {
-        for (tx, case) in senders.into_iter().zip(&suite.cases) {
-            let _ = tx.send(Ended {
-                trace: trace_of(case, Vec::new(), "failed"),
-                outcome: outcome(),
-                active: Duration::ZERO,
-            });
-        }
-    };
-    let Some(first) = suite.cases.first() else {
-        return;
-    };
-    let spec = match crate::trial::spec_of(first).0 {
-        Ok(spec) => spec,
-        Err(message) => {
-            fail_all(senders, &|| Outcome::Error {
-                kind: "provision",
-                message: message.clone(),
-            });
-            return;
-        }
-    };
+    let first = suite.cases.first().ok_or("no walk was selected")?;
+    let spec = crate::trial::spec_of(first).0?;
     let timeout = def
         .timeout()
         .or(spec.timeout)
         .unwrap_or(ctx.settings.timeout);
-    let backend = match crate::provision::backend(&ctx).await {
-        Ok(b) => b,
-        Err(o) => {
-            let message = outcome_message(&o);
-            fail_all(senders, &|| Outcome::Error {
-                kind: "provision",
-                message: message.clone(),
-            });
-            return;
-        }
-    };
-    let permits = match crate::provision::permits(&ctx, spec.nodes.len(), &log).await {
-        Ok(p) => p,
-        Err(o) => {
-            let message = outcome_message(&o);
-            fail_all(senders, &|| Outcome::Error {
-                kind: "provision",
-                message: message.clone(),
-            });
-            return;
-        }
-    };
+    let backend = crate::provision::backend(ctx)
+        .await
+        .map_err(|o| outcome_message(&o))?;
+    let permits = crate::provision::permits(ctx, spec.nodes.len(), log)
+        .await
+        .map_err(|o| outcome_message(&o))?;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
     let name = crate::trial::cluster_name(&spec.name, def.name, seq);
     let sink_log = log.clone();
@@ -292,20 +258,58 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>) {
             + TEARDOWN_LIMIT
             + Duration::from_secs(300),
         sink,
-        test_dir: &suite_dir,
+        test_dir: suite_dir,
     };
-    let cluster = match crate::provision::up(&ctx, &backend, spec, request).await {
-        Ok(c) => c,
+    match crate::provision::up(ctx, &backend, spec, request).await {
+        Ok(cluster) => Ok(Up {
+            cluster,
+            name,
+            timeout,
+            _permits: permits,
+        }),
         Err(o) => {
-            let message = outcome_message(&o);
-            let _ = log.persist(&suite_dir.join("walks.log"));
-            fail_all(senders, &|| Outcome::Error {
-                kind: "provision",
-                message: format!("{message} (log: {})", suite_dir.join("walks.log").display()),
-            });
+            let log_path = suite_dir.join("walks.log");
+            let _ = log.persist(&log_path);
+            Err(format!(
+                "{} (log: {})",
+                outcome_message(&o),
+                log_path.display()
+            ))
+        }
+    }
+}
+
+/// Provisions the definition's cluster, runs its selected walks, hands each walk's end to its
+/// trial as it comes, and tears the cluster down.
+async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::Sender<Ended>>) {
+    let def = suite.def;
+    let TestBody::Walks(make) = def.body else {
+        unreachable!("a walk suite's definition registers walks")
+    };
+    let suite_dir = ctx.run_dir.join(artifacts::test_dir_name(&def.full_name()));
+    let log = TestLog::new();
+    let up = match provision(&ctx, &suite, &log, &suite_dir).await {
+        Ok(up) => up,
+        Err(message) => {
+            for (tx, case) in senders.into_iter().zip(&suite.cases) {
+                let _ = tx.send(Ended {
+                    trace: trace_of(case, Vec::new(), "failed"),
+                    outcome: Outcome::Error {
+                        kind: "provision",
+                        message: message.clone(),
+                    },
+                    active: Duration::ZERO,
+                });
+            }
             return;
         }
     };
+    let Up {
+        cluster,
+        name,
+        timeout,
+        _permits: permits,
+    } = up;
     log.note("walk", &format!("{name} is up; starting the walks"));
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Finished>();
