@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use cluster_sim::report::{Status, TestRecord};
 use libtest_mimic::Failed;
@@ -71,7 +70,6 @@ fn rerun_of(w: &Written) -> Rerun {
 
 /// Runs every attempt the test gets and reports it; libtest-mimic's verdict on it.
 pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Result<(), Failed> {
-    let started = Instant::now();
     let def = case.def;
     let name = case.name.clone();
     let root = ctx.run_dir.join(artifacts::test_dir_name(&name));
@@ -104,10 +102,12 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
 
     let flaky = last.failed.is_none() && !failed_attempts.is_empty();
     let mut case = last.case;
-    // A walk's time is its own (barrier waits excluded), as its write-up measured it.
-    if !def.is_walks() {
-        case.duration = started.elapsed();
-    }
+    // The test's time is its attempts' (each as its write-up measured it: a walk's excludes
+    // its waits at barriers).
+    case.duration += failed_attempts
+        .iter()
+        .map(|w| w.case.duration)
+        .sum::<std::time::Duration>();
     case.reruns = failed_attempts.iter().map(rerun_of).collect();
     let mut attachments: Vec<PathBuf> = failed_attempts
         .iter()
