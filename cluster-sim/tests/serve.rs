@@ -4,11 +4,13 @@
 //! gate, 404s, the maintenance lock, suite runs and their cancellation, and a malformed check
 //! file refused at start. Every wait polls a condition with a deadline.
 
-use std::future::Future;
+mod conformance;
+
+use conformance::wait_for;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use cluster_sim::{Cluster, ClusterSpec};
@@ -17,23 +19,6 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cluster-sim");
 const TOKEN: &str = "s3cret-token-for-tests";
-
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return Ok(v);
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A server process; SIGTERM and wait on drop.
 struct Server {
@@ -118,9 +103,18 @@ async fn call(
 }
 
 async fn get(url: &str) -> Result<Value> {
-    let (code, v) = call(reqwest::Method::GET, url, Some(TOKEN), None).await?;
+    let (code, v) = fetch(url).await?;
     ensure!(code == 200, "GET {url}: {code} {v}");
     Ok(v)
+}
+
+/// A GET with the token, whatever its status.
+async fn fetch(url: &str) -> Result<(u16, Value)> {
+    call(reqwest::Method::GET, url, Some(TOKEN), None).await
+}
+
+async fn delete(url: &str) -> Result<(u16, Value)> {
+    call(reqwest::Method::DELETE, url, Some(TOKEN), None).await
 }
 
 async fn post(url: &str, body: Option<Value>) -> Result<(u16, Value)> {
@@ -213,34 +207,16 @@ async fn token_gate_404s_bad_requests_and_the_maintenance_lock() -> Result<()> {
     assert!(list[0]["status"].is_null());
 
     // Unknown things are 404 with a JSON message.
-    let (code, v) = call(
-        reqwest::Method::GET,
-        &u("/v1/checks/nope/history"),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, v) = fetch(&u("/v1/checks/nope/history")).await?;
     assert_eq!(code, 404);
     assert_eq!(v["error"], "no check named \"nope\"");
     let (code, _) = post(&u("/v1/checks/nope/run"), None).await?;
     assert_eq!(code, 404);
-    let (code, _) = call(
-        reqwest::Method::GET,
-        &u("/v1/clusters/no-such-cluster-3f9a/nodes"),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, _) = fetch(&u("/v1/clusters/no-such-cluster-3f9a/nodes")).await?;
     assert_eq!(code, 404);
-    let (code, _) = call(
-        reqwest::Method::GET,
-        &u("/v1/runs/r-none"),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, _) = fetch(&u("/v1/runs/r-none")).await?;
     assert_eq!(code, 404);
-    let (code, v) = call(reqwest::Method::GET, &u("/v2/anything"), Some(TOKEN), None).await?;
+    let (code, v) = fetch(&u("/v2/anything")).await?;
     assert_eq!(code, 404);
     assert!(v["error"].is_string());
 
@@ -270,21 +246,9 @@ async fn token_gate_404s_bad_requests_and_the_maintenance_lock() -> Result<()> {
     let (code, v) = post(&u("/v1/checks/nowhere/run"), None).await?;
     assert_eq!(code, 409, "{v}");
     assert!(v["error"].as_str().unwrap().contains("upgrade"), "{v}");
-    let (code, _) = call(
-        reqwest::Method::DELETE,
-        &u("/v1/maintenance"),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, _) = delete(&u("/v1/maintenance")).await?;
     assert_eq!(code, 200);
-    let (code, _) = call(
-        reqwest::Method::DELETE,
-        &u("/v1/maintenance"),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, _) = delete(&u("/v1/maintenance")).await?;
     assert_eq!(code, 409);
     drop(s);
 
@@ -374,13 +338,7 @@ async fn runs_count_junit_serve_files_and_cancel_with_sigint() -> Result<()> {
     let listing = get(&u(done["links"]["artifacts"].as_str().unwrap())).await?;
     assert_eq!(listing[0]["name"], "snapshot::basic::b", "{listing}");
     // Nothing outside the run's folder.
-    let (code, _) = call(
-        reqwest::Method::GET,
-        &u(&format!("/v1/runs/{id}/files/..%2F..%2Fhistory.db")),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, _) = fetch(&u(&format!("/v1/runs/{id}/files/..%2F..%2Fhistory.db"))).await?;
     assert_eq!(code, 404);
 
     // One at a time; DELETE sends SIGINT to the run's process group.
@@ -399,13 +357,7 @@ async fn runs_count_junit_serve_files_and_cancel_with_sigint() -> Result<()> {
     let (code, v) = post(&u("/v1/runs"), Some(json!({"filter": "x"}))).await?;
     assert_eq!(code, 409, "{v}");
     assert!(v["error"].as_str().unwrap().contains(&slow), "{v}");
-    let (code, v) = call(
-        reqwest::Method::DELETE,
-        &u(&format!("/v1/runs/{slow}")),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, v) = delete(&u(&format!("/v1/runs/{slow}"))).await?;
     assert_eq!(code, 202, "{v}");
     let done = wait_for(
         "the cancelled run to end",
@@ -420,13 +372,7 @@ async fn runs_count_junit_serve_files_and_cancel_with_sigint() -> Result<()> {
     assert_eq!(done["exit_code"], 130, "{done}");
     let log = std::fs::read_to_string(dir.path().join("runs").join(&slow).join("output.log"))?;
     assert!(log.contains("interrupted"), "{log}");
-    let (code, _) = call(
-        reqwest::Method::DELETE,
-        &u(&format!("/v1/runs/{slow}")),
-        Some(TOKEN),
-        None,
-    )
-    .await?;
+    let (code, _) = delete(&u(&format!("/v1/runs/{slow}"))).await?;
     assert_eq!(code, 409);
 
     // The client.
