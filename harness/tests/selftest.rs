@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_valid, leftovers, run_suite, spawn_suite, suite};
+use common::{assert_valid, leftovers, run_suite, spawn_suite, suite, suite_command};
 
 /// The report with what changes between runs (times, run ids, pids, paths, addresses,
 /// timestamps, durations) redacted, and each case's log reduced to its event kinds.
@@ -277,11 +277,8 @@ fn interrupt_tears_down_and_leaves_a_valid_report() {
         "<testsuites name=\"stale\" tests=\"1\"><testsuite name=\"stale\" tests=\"1\"><testcase name=\"stale\"/></testsuite></testsuites>",
     )
     .unwrap();
-    let child = Command::new(suite())
+    let child = suite_command(&suite(), dir.path())
         .args(["selftest::outcomes::slow", "--exact", "--ignored"])
-        .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
-        .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
-        .env_remove("NEXTEST_RUN_ID")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

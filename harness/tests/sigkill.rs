@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::cluster_sim::rng::SplitMix64;
 
-use common::{assert_valid, leftovers, suite};
+use common::{assert_valid, leftovers, suite, suite_command};
 
 /// How long the watchdog may take: it makes a few passes over about 9 s to catch clusters whose
 /// creation was still in flight when the harness died.
@@ -55,13 +55,8 @@ fn sigkill_at_random_points_leaves_nothing_within_seconds() {
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let delay = Duration::from_millis(300 + rng.next_u64() % 4000);
-        let mut child = Command::new(suite())
+        let mut child = suite_command(&suite(), dir.path())
             .args(["selftest::signals", "--ignored", "--test-threads", "2"])
-            .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
-            .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
-            .env("RUST_BACKTRACE", "0")
-            .env_remove("NEXTEST_RUN_ID")
-            .env_remove("CLUSTER_SIM_INJECT_PANIC")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use harness::cluster_sim::rng::SplitMix64;
 
-use common::{assert_valid, leftovers, suite};
+use common::{assert_valid, leftovers, suite, suite_command};
 
 /// Tests that started in the run under `runs`: each has a `test.log` (every test is kept).
 fn started_tests(runs: &Path) -> Vec<String> {
@@ -65,14 +65,9 @@ fn signals_at_random_points_leave_nothing_and_a_valid_report() {
         // The whole suite takes about 4-5 s: delays spread over provisioning, bodies and
         // teardowns of its four tests.
         let delay = Duration::from_millis(150 + rng.next_u64() % 4500);
-        let mut child = Command::new(suite())
+        let mut child = suite_command(&suite(), dir.path())
             .args(["selftest::signals", "--ignored", "--test-threads", "2"])
-            .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
-            .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
             .env("CLUSTER_SIM_KEEP", "always")
-            .env("RUST_BACKTRACE", "0")
-            .env_remove("NEXTEST_RUN_ID")
-            .env_remove("CLUSTER_SIM_INJECT_PANIC")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -269,12 +269,8 @@ fn an_interrupt_mid_walk_removes_the_walks_cluster_and_reports_the_walk() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(common::suite())
+    let child = common::suite_command(&common::suite(), dir.path())
         .args(["--ignored", "selftest::walks::slow"])
-        .env("CLUSTER_SIM_JUNIT", dir.path().join("junit.xml"))
-        .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("NEXTEST_RUN_ID")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -42,19 +42,25 @@ pub fn suite() -> PathBuf {
         .clone()
 }
 
-pub fn run_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(suite());
-    cmd.args(args)
-        .env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
+/// `bin` (a harness test binary) set up to run with its report and artifacts under `dir` and
+/// none of the caller's harness settings; add arguments and stdio.
+pub fn suite_command(bin: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
         .env("CLUSTER_SIM_ARTIFACTS", dir.join("runs"))
         .env("RUST_BACKTRACE", "0")
         .env_remove("NEXTEST_RUN_ID")
         .env_remove("CLUSTER_SIM_KEEP")
         .env_remove("CLUSTER_SIM_INJECT_PANIC");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+    cmd
+}
+
+pub fn run_suite(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    suite_command(&suite(), dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
 
 /// Docker resources of the run of process `pid` (other runs may share the engine): its
@@ -145,20 +151,13 @@ pub fn tests_d() -> PathBuf {
 
 /// Runs `bin` (a harness test binary) like [`spawn_suite`].
 pub fn spawn_binary(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (u32, Output) {
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .env("CLUSTER_SIM_JUNIT", dir.join("junit.xml"))
-        .env("CLUSTER_SIM_ARTIFACTS", dir.join("runs"))
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("NEXTEST_RUN_ID")
-        .env_remove("CLUSTER_SIM_KEEP")
-        .env_remove("CLUSTER_SIM_INJECT_PANIC")
+    let child = suite_command(bin, dir)
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     (pid, child.wait_with_output().unwrap())
 }
