@@ -403,3 +403,52 @@ pub async fn run_all<T: Target>(t: &T) -> Result<()> {
         )
     }
 }
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Clock skew on a cluster whose services opted in to libfaketime (`CLUSTER_SIM_FAKETIME=1`):
+/// n1's service runs an hour ahead; exec on n1, n2's service and this host keep true time (the
+/// offset lives in the service's libfaketime); a reset brings n1 back.
+pub async fn skew_moves_only_the_service_clock(c: &Cluster) -> Result<()> {
+    let before = now_ms();
+    ensure!(c.capabilities("n1").await?.faketime, "no faketime on n1");
+    c.skew("n1", 3_600_000).await?;
+    wait_for(
+        "n1's service to see +1h",
+        Duration::from_secs(10),
+        || async {
+            let d = c.service_time_ms("n1").await.ok()? - now_ms();
+            (3_500_000..3_700_000).contains(&d).then_some(())
+        },
+    )
+    .await?;
+    let d2 = c.service_time_ms("n2").await? - now_ms();
+    ensure!(d2.abs() < 60_000, "n2's service is off by {d2}ms");
+    let exec_date: i64 = c
+        .node("n1")?
+        .exec("date +%s")
+        .await?
+        .check()?
+        .out()
+        .parse()?;
+    ensure!(
+        (exec_date - now_ms() / 1000).abs() < 60,
+        "exec on n1 sees a skewed clock"
+    );
+    c.reset_clock("n1").await?;
+    wait_for(
+        "n1's service clock to come back",
+        Duration::from_secs(10),
+        || async {
+            let d = c.service_time_ms("n1").await.ok()? - now_ms();
+            (d.abs() < 60_000).then_some(())
+        },
+    )
+    .await?;
+    ensure!(now_ms() >= before, "this host's clock went backwards");
+    Ok(())
+}
