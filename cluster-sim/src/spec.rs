@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_spanned::Spanned;
+use toml::Spanned;
 
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;

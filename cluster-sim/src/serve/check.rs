@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_spanned::Spanned;
+use toml::Spanned;
 
 use super::error::ServeError;
 use super::parse::{OutputParser, Thresholds, ValueSource};

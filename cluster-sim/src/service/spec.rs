@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_spanned::Spanned;
+use toml::Spanned;
 
 use crate::error::SpecError;
 use crate::located::Src;
