@@ -31,6 +31,7 @@ pub mod report;
 pub mod rng;
 pub mod serve;
 pub mod service;
+pub mod shell;
 pub mod spec;
 pub mod ssh;
 pub mod template;

@@ -27,9 +27,10 @@ use super::backend::{engine_error, DockerBackend, DOCKER_WORKDIR};
 use super::owner::{LABEL_CLUSTER, LABEL_OWNER};
 use crate::backend::NodeAddr;
 use crate::exec::{ExecOutput, ExecRequest};
-use crate::fault::linux::{kernel_probe_script, q, table_name};
+use crate::fault::linux::{kernel_probe_script, table_name};
 use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
 use crate::image::NODE_IMAGE;
+use crate::shell::quote as q;
 
 /// Where a docker node keeps fault state: its private /dev/shm, which a container restart
 /// empties just as it empties the network namespace, so state and rules never disagree.

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::plan::NodePlan;
 use super::types::Impairment;
 use super::NodeLayout;
+use crate::shell::quote as q;
 
 /// The handle of our root qdisc; a root qdisc with another handle is someone else's.
 pub(crate) const QDISC_HANDLE: &str = "1cf5";
@@ -16,11 +17,6 @@ pub(crate) const EXIT_MISSING: i32 = 73;
 
 /// Exit code of a script that found no service to signal.
 pub(crate) const EXIT_NO_SERVICE: i32 = 74;
-
-/// Single-quotes a string for sh.
-pub(crate) fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
 
 /// An nftables table name from a cluster name: `cluster_sim_` and the name with every other
 /// character an underscore (nft identifiers take letters, digits, `_` and `.`).

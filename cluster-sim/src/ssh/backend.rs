@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::conn::{q, HostConn, Output};
+use super::conn::{HostConn, Output};
 use super::inventory::{Inventory, InventoryError};
 use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
+use crate::shell::quote as q;
 use crate::spec::ClusterSpec;
 
 /// Grace period of a graceful stop before SIGKILL, as on docker.

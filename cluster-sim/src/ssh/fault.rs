@@ -23,12 +23,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::backend::{SshBackend, PATH_PREFIX};
-use super::conn::{q, HostConn};
+use super::conn::HostConn;
 use crate::backend::NodeAddr;
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::linux::{kernel_probe_script, table_name, QDISC_HANDLE};
 use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
+use crate::shell::quote as q;
 
 /// Bound on one fault script (rules, signals, probes).
 const FAULT_LIMIT: Duration = Duration::from_secs(30);

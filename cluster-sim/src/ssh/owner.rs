@@ -18,9 +18,10 @@ use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::SshBackend;
-use super::conn::{q, HostConn};
+use super::conn::HostConn;
 use crate::docker::{judge, Verdict};
 use crate::error::BackendError;
+use crate::shell::quote as q;
 
 /// Name of the owner file in a node's working directory.
 pub(crate) const OWNER_FILE: &str = ".owner";
