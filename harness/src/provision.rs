@@ -13,7 +13,6 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::artifacts::TestLog;
 use crate::body::Outcome;
-use crate::config::BackendKind;
 use crate::runner::{OwnedCluster, RunCtx};
 use crate::trial::{COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
 
@@ -39,16 +38,17 @@ pub(crate) async fn backend(ctx: &RunCtx) -> Result<Arc<dyn Backend>, Outcome> {
         .map_err(|e| provision_error(format!("{} backend: {e}", ctx.settings.backend.as_str())))
 }
 
-/// Node permits for a cluster of `nodes`, waiting (with a note in the log) when the budget is
-/// spent. Inventory hosts are shared by every cluster of the run (same ports, same hosts): on
-/// ssh, a cluster takes the whole budget, one at a time.
+/// Node permits for a cluster of `nodes` on the run's backend (connected by [`backend`] first),
+/// waiting (with a note in the log) when the budget is spent. Where every cluster shares the
+/// backend's hosts (an ssh inventory: same ports, same hosts), a cluster takes the whole
+/// budget, one at a time.
 pub(crate) async fn permits(
     ctx: &RunCtx,
     nodes: usize,
     log: &TestLog,
 ) -> Result<OwnedSemaphorePermit, Outcome> {
     let budget = ctx.settings.node_budget;
-    let need = if ctx.settings.backend == BackendKind::Ssh {
+    let need = if ctx.backend.get().is_some_and(|b| b.shares_hosts()) {
         budget
     } else {
         nodes.clamp(1, budget)

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, RwLock, Semaphore};
 
 use crate::args::Args;
 use crate::artifacts::{self, TestLog};
-use crate::config::{self, BackendKind, Settings};
+use crate::config::{self, Settings};
 use crate::def::{component_and_class, TestDef};
 use crate::events::{Event, Reporters};
 use crate::html::HtmlReporter;
@@ -247,22 +247,13 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         }
     }
 
-    if settings.backend == BackendKind::Docker && to_run.iter().any(|c| c.def.needs_cluster()) {
-        reap(&rt);
-        // Removes this run's clusters within seconds if the run is killed (even SIGKILL).
-        match cluster_sim::watchdog::start() {
-            Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
-            Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
-        }
-    }
-    if settings.backend == BackendKind::Ssh && to_run.iter().any(|c| c.def.needs_cluster()) {
-        if let Some(inv) = &settings.inventory {
-            reap_ssh(&rt, inv);
-            // The ssh hosts' share of the same promise: the watchdog reconnects to them.
-            match cluster_sim::watchdog::start_ssh(inv) {
-                Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
-                Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
-            }
+    // Leftovers of dead runs go first, and this run's clusters go within seconds if it is
+    // killed (even SIGKILL), on any backend with the cleanup capability. The backend connected
+    // here serves the run; one that can't connect is a warning, and each test reports it.
+    let backend = tokio::sync::OnceCell::new();
+    if to_run.iter().any(|c| c.def.needs_cluster()) {
+        if let Some(b) = clean_up_and_watch(&rt, &settings) {
+            let _ = backend.set(b);
         }
     }
 
@@ -279,7 +270,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         gate: RwLock::new(()),
         kept_any: AtomicBool::new(false),
         inject,
-        backend: tokio::sync::OnceCell::new(),
+        backend,
         shared: crate::shared::Groups::new(to_run.iter().copied()),
         walks: crate::walks::Suites::new(to_run.iter().copied()),
         settings,
@@ -352,38 +343,29 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     code
 }
 
-/// [`reap`] on an ssh inventory's hosts (owner files; see the ssh backend).
-fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
-    let r = rt.block_on(async {
-        let ssh = cluster_sim::ssh::SshBackend::from_file(inventory)
-            .map_err(|e| cluster_sim::BackendError::Other(e.to_string()))?;
-        let r = tokio::time::timeout(Duration::from_secs(60), ssh.reap()).await;
-        ssh.close().await;
-        r.unwrap_or_else(|_| Err(cluster_sim::BackendError::Other("took over 60s".into())))
-    });
-    match r {
-        Ok(removed) if !removed.is_empty() => eprintln!(
-            "removed {} cluster(s) left on the ssh hosts by harnesses that no longer run: {}",
-            removed.len(),
-            removed.join(", ")
-        ),
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: could not look for leftover clusters on the ssh hosts: {e}"),
-    }
-}
-
-/// Removes what dead harnesses left behind. Trouble here is a warning: each test then reports
-/// its own provisioning error, with the engine's message.
-fn reap(rt: &tokio::runtime::Runtime) {
-    let r = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), async {
-            cluster_sim::docker::DockerBackend::connect()
-                .await?
-                .reap_report()
-                .await
-        })
-        .await
-    });
+/// Connects the run's backend; where it offers cleanup, removes what dead runs left behind and
+/// starts this run's watchdog. Trouble here is a warning: each test then reports its own
+/// provisioning error.
+fn clean_up_and_watch(
+    rt: &tokio::runtime::Runtime,
+    settings: &Settings,
+) -> Option<Arc<dyn cluster_sim::Backend>> {
+    let choice = cluster_sim::BackendChoice {
+        kind: settings.backend.as_str().to_string(),
+        inventory: settings.inventory.clone(),
+    };
+    let backend = match rt.block_on(choice.connect()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("warning: could not look for leftover clusters: {e}");
+            return None;
+        }
+    };
+    let janitor = backend.janitor()?;
+    let r = rt.block_on(tokio::time::timeout(
+        Duration::from_secs(60),
+        janitor.reap(),
+    ));
     match r {
         Ok(Ok(reaped)) => {
             if !reaped.removed.is_empty() {
@@ -400,6 +382,13 @@ fn reap(rt: &tokio::runtime::Runtime) {
         Ok(Err(e)) => eprintln!("warning: could not look for leftover clusters: {e}"),
         Err(_) => eprintln!("warning: looking for leftover clusters took over 60s; skipped"),
     }
+    if janitor.outlives_owner() {
+        match cluster_sim::watchdog::start_for(&choice) {
+            Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+            Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
+        }
+    }
+    Some(backend)
 }
 
 /// The command that reruns one test of this binary: `cargo test --test <target> --`, or

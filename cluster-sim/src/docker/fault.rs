@@ -24,11 +24,13 @@ use bollard::query_parameters::{
 use futures::TryStreamExt;
 
 use super::backend::{engine_error, DockerBackend, DOCKER_WORKDIR};
-use super::owner::{LABEL_CLUSTER, LABEL_OWNER};
-use crate::backend::NodeAddr;
+use super::labels::{LABEL_CLUSTER, LABEL_OWNER};
+use crate::backend::faults::{FaultBackend, NodeLayout};
+use crate::backend::types::NodeAddr;
 use crate::exec::{ExecOutput, ExecRequest};
+use crate::fault::capabilities::Capabilities;
+use crate::fault::error::FaultError;
 use crate::fault::linux::{kernel_probe_script, table_name};
-use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
 use crate::image::NODE_IMAGE;
 use crate::shell::quote as q;
 
@@ -125,7 +127,10 @@ impl FaultBackend for DockerBackend {
         };
         let labels = HashMap::from([
             (LABEL_CLUSTER.to_string(), cluster.to_string()),
-            (LABEL_OWNER.to_string(), super::owner::current_owner()),
+            (
+                LABEL_OWNER.to_string(),
+                crate::backend::ownership::current_owner(),
+            ),
         ]);
         let helper = format!("{name}-disk-{}", std::process::id());
         let body = ContainerCreateBody {
@@ -172,7 +177,10 @@ impl FaultBackend for DockerBackend {
         // Labelled like a cluster of its own, so the reaper removes it if this process dies.
         let labels = HashMap::from([
             (LABEL_CLUSTER.to_string(), name.clone()),
-            (LABEL_OWNER.to_string(), super::owner::current_owner()),
+            (
+                LABEL_OWNER.to_string(),
+                crate::backend::ownership::current_owner(),
+            ),
         ]);
         let body = ContainerCreateBody {
             image: Some(image),

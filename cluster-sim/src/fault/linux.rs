@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::plan::NodePlan;
 use super::types::Impairment;
-use super::NodeLayout;
+use crate::backend::faults::NodeLayout;
 use crate::shell::quote as q;
 
 /// The handle of our root qdisc; a root qdisc with another handle is someone else's.
@@ -128,8 +128,8 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
         }
         for l in plan.loss.iter().filter(|l| l.per_10k > 0) {
             let (chain, field) = match l.direction {
-                super::Direction::In => (&mut input, "saddr"),
-                super::Direction::Out => (&mut output, "daddr"),
+                super::types::Direction::In => (&mut input, "saddr"),
+                super::types::Direction::Out => (&mut output, "daddr"),
             };
             let chance = if l.per_10k >= 10_000 {
                 String::new()

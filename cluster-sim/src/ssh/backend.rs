@@ -22,7 +22,8 @@ use async_trait::async_trait;
 
 use super::conn::{HostConn, Output};
 use super::inventory::{Inventory, InventoryError};
-use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::contract::Backend;
+use crate::backend::types::{NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::shell::quote as q;
@@ -74,7 +75,7 @@ struct Inner {
     keeps: std::sync::Mutex<HashMap<String, (String, String)>>,
 }
 
-fn valid_cluster_name(s: &str) -> bool {
+pub(super) fn valid_cluster_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
         && !s.starts_with('.')
@@ -84,7 +85,7 @@ fn valid_cluster_name(s: &str) -> bool {
 
 /// The shell snippet that sets `alive` to whether the process group in `$pid` has a live
 /// (non-zombie) member, and `running` to whether one of them is not stopped.
-const GROUP_STATE: &str = r#"group_state() { ps -e -o pgid= -o stat= | awk -v g="$pid" '$1==g && $2 !~ /^Z/ {n++; if ($2 !~ /^T/) r++} END {if (!n) print "exited"; else if (!r) print "paused"; else print "running"}'; }; "#;
+pub(super) const GROUP_STATE: &str = r#"group_state() { ps -e -o pgid= -o stat= | awk -v g="$pid" '$1==g && $2 !~ /^Z/ {n++; if ($2 !~ /^T/) r++} END {if (!n) print "exited"; else if (!r) print "paused"; else print "running"}'; }; "#;
 
 impl SshBackend {
     /// A backend over the inventory's hosts. Connects lazily, on first use of each host.
@@ -147,6 +148,11 @@ impl SshBackend {
     /// Closes every master connection (they reopen on next use).
     pub async fn close(&self) {
         futures::future::join_all(self.inner.hosts.iter().map(|h| h.close())).await;
+    }
+
+    /// Whether this process placed `cluster` (allocated it and has not destroyed it).
+    pub(super) fn placed_here(&self, cluster: &str) -> bool {
+        self.placed(cluster).is_some()
     }
 
     fn placed(&self, cluster: &str) -> Option<BTreeMap<String, Placed>> {
@@ -657,7 +663,7 @@ impl Backend for SshBackend {
         &self,
         cluster: &str,
         spec: &ClusterSpec,
-        lease: &crate::backend::Lease,
+        lease: &crate::backend::types::Lease,
     ) -> Result<Vec<NodeAddr>, BackendError> {
         if !valid_cluster_name(cluster) {
             return Err(BackendError::Other(format!(
@@ -951,7 +957,20 @@ impl Backend for SshBackend {
         }
     }
 
-    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+    fn shares_hosts(&self) -> bool {
+        // Every cluster of a run lands on the inventory's few hosts: same ports, same hosts.
+        true
+    }
+
+    fn faults(&self) -> Option<&dyn crate::backend::faults::FaultBackend> {
+        Some(self)
+    }
+
+    fn janitor(&self) -> Option<&dyn crate::backend::janitor::Janitor> {
+        Some(self)
+    }
+
+    fn lookup(&self) -> Option<&dyn crate::backend::lookup::Lookup> {
         Some(self)
     }
 }

@@ -175,7 +175,10 @@ impl HostConn {
     }
 
     fn unreachable(&self, step: &str, message: impl std::fmt::Display) -> BackendError {
-        BackendError::Unreachable(format!("host {}: {step}: {message}", self.host.name))
+        BackendError::Unreachable {
+            what: format!("host {}: {step}", self.host.name),
+            why: message.to_string(),
+        }
     }
 
     async fn open(&self) -> Result<Session, BackendError> {

@@ -24,11 +24,13 @@ use async_trait::async_trait;
 
 use super::backend::{SshBackend, PATH_PREFIX};
 use super::conn::HostConn;
-use crate::backend::NodeAddr;
+use crate::backend::faults::{FaultBackend, NodeLayout};
+use crate::backend::types::NodeAddr;
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
+use crate::fault::capabilities::Capabilities;
+use crate::fault::error::FaultError;
 use crate::fault::linux::{kernel_probe_script, table_name, QDISC_HANDLE};
-use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
 use crate::shell::quote as q;
 
 /// Bound on one fault script (rules, signals, probes).

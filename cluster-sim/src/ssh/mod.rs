@@ -6,7 +6,9 @@ mod binary;
 mod conn;
 mod fault;
 pub mod inventory;
+mod janitor;
 pub mod lab;
+mod lookup;
 mod owner;
 
 pub use backend::SshBackend;
