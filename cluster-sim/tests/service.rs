@@ -21,9 +21,10 @@ fn spec_errors_name_file_line_and_key() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("t.toml:3:11: key `binary[0].package`: no workspace package \"nope\" (the workspace has "),
+        e.starts_with("t.toml:3:11: key `binary[0].package`: no workspace package \"nope\" around the spec's folder "),
         "{e}"
     );
+    assert!(e.contains("or the current directory"), "{e}");
     assert!(e.contains("kvd"), "{e}");
     let e = parse("nodes = 1\n[[binary]]\npackage = \"kvd\"\nbin = \"kv\"\ndest = \"x\"\n")
         .unwrap_err()
@@ -45,6 +46,23 @@ fn spec_errors_name_file_line_and_key() {
     assert!(
         e.starts_with("t.toml:2:12: key `collect`: bad collect pattern"),
         "{e}"
+    );
+}
+
+/// A spec outside any workspace (here a temporary folder) finds its `[[binary]]` package in
+/// the workspace of the current directory, as `cluster-sim up /elsewhere/x.toml` run inside
+/// the workspace does.
+#[test]
+fn a_spec_outside_the_workspace_builds_the_current_workspace_s_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "nodes = 1\n[[binary]]\npackage = \"kvd\"\ndest = \"/usr/local/bin/kvd\"\n";
+    let spec = ClusterSpec::parse(text, "x.toml", dir.path(), "x").unwrap();
+    assert_eq!(spec.binaries[0].package, "kvd");
+    let ws = Workspace::for_package(dir.path(), "kvd").unwrap();
+    assert!(
+        ws.root.join("examples/kvd").is_dir(),
+        "{}",
+        ws.root.display()
     );
 }
 
