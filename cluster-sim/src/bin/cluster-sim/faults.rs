@@ -48,8 +48,8 @@ pub enum FaultCommand {
         /// Delay variation, e.g. 10ms.
         #[arg(long, value_parser = humantime::parse_duration)]
         jitter: Option<std::time::Duration>,
-        /// Apply to packets the node receives instead of those it sends (loss only: shaping
-        /// inbound would need an ifb device; impair the sending peer instead).
+        /// Apply to packets the node receives instead of those it sends (loss where they
+        /// arrive; rate and latency by the senders, on their way out to the node).
         #[arg(long)]
         inbound: bool,
     },
