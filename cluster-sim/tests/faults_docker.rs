@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::fault::{FaultError, FaultKind, Impairment, Nemesis, NemesisFault, Shape};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::fault::{FaultError, FaultKind, Impairment, Nemesis, NemesisFault, Shape};
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 mod conformance;
 use conformance::{fixture, wait_for, with_fixture as with_cluster};

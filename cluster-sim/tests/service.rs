@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::service::Workspace;
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::service::Workspace;
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 fn clusters_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clusters")
 }
 
-fn parse(text: &str) -> Result<ClusterSpec, cluster_sim::SpecError> {
+fn parse(text: &str) -> Result<ClusterSpec, cluster_sim_core::SpecError> {
     ClusterSpec::parse(text, "t.toml", &clusters_dir(), "t")
 }
 
@@ -223,8 +223,8 @@ async fn a_broken_binary_fails_every_cluster_with_cargos_error_once() -> Result<
         });
     // Two clusters of the same spec, side by side, as two tests of one run would ask.
     let (a, b) = tokio::join!(
-        cluster_sim::service::build_all(&spec, progress.clone()),
-        cluster_sim::service::build_all(&spec, progress.clone()),
+        cluster_sim_core::service::build_all(&spec, progress.clone()),
+        cluster_sim_core::service::build_all(&spec, progress.clone()),
     );
     for r in [a, b] {
         let e = r.err().context("a broken binary built")?.to_string();

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_sim::{Backend, Cluster, ClusterSpec, EventSink};
+use cluster_sim_core::{Backend, Cluster, ClusterSpec, EventSink};
 
 use crate::artifacts::TestLog;
 use crate::body::Outcome;
@@ -29,7 +29,7 @@ fn provision_error(message: String) -> Outcome {
 pub(crate) async fn backend(ctx: &RunCtx) -> Result<Arc<dyn Backend>, Outcome> {
     ctx.backend
         .get_or_try_init(|| {
-            cluster_sim::connect_backend(
+            cluster_sim_core::connect_backend(
                 ctx.settings.backend.as_str(),
                 ctx.settings.inventory.as_deref(),
             )

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster_sim::{Cluster, ClusterSpec, EventSink};
+use cluster_sim_core::{Cluster, ClusterSpec, EventSink};
 
 use crate::artifacts::TestLog;
 use crate::body::{run_body, Outcome};

@@ -160,8 +160,8 @@ impl Cluster {
     /// sends, so it needs what the senders' kernels have (netem for latency).
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
-    /// use cluster_sim::fault::Impairment;
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
     /// // n1 receives at most 1 mbit/s from each peer and loses 10% of what arrives.
     /// let fault = cluster.impair_inbound("n1", Impairment::rate("1mbit").with_loss(10.0)).await?;
     /// cluster.end_fault(fault.id).await?;
