@@ -24,7 +24,7 @@ pub const DEFAULT_NODE_BUDGET: usize = 12;
 /// How many earlier runs' artifact directories stay by default.
 pub const DEFAULT_KEEP_RUNS: usize = 20;
 
-/// Which backend provisions clusters: a name `cluster_sim::connect` knows (`docker`, `ssh`,
+/// Which backend provisions clusters: a name `cluster_sim_core::connect` knows (`docker`, `ssh`,
 /// `memory`), checked when the settings load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendKind(String);
@@ -38,7 +38,7 @@ impl BackendKind {
 
 impl Default for BackendKind {
     fn default() -> Self {
-        BackendKind(cluster_sim::BackendChoice::default().kind().to_string())
+        BackendKind(cluster_sim_core::BackendChoice::default().kind().to_string())
     }
 }
 
@@ -217,12 +217,12 @@ impl Settings {
 
         let backend = match pick("CLUSTER_SIM_BACKEND", file.backend, "backend") {
             None => BackendKind::default(),
-            Some((_, v)) if cluster_sim::connect::is_backend(&v) => BackendKind(v),
+            Some((_, v)) if cluster_sim_core::connect::is_backend(&v) => BackendKind(v),
             Some((origin, v)) => {
                 return Err(ConfigError::Invalid {
                     origin,
                     value: v,
-                    expected: cluster_sim::connect::backend_names(),
+                    expected: cluster_sim_core::connect::backend_names(),
                 })
             }
         };
@@ -464,7 +464,7 @@ mod tests {
             e.to_string(),
             format!(
                 "cluster-sim.toml: backend: \"vm\" is not valid; expected {}",
-                cluster_sim::connect::backend_names()
+                cluster_sim_core::connect::backend_names()
             )
         );
     }

@@ -11,12 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_sim::Cluster;
+use cluster_sim_core::Cluster;
 use libtest_mimic::{Completion, Trial};
-use tokio::sync::{Notify, RwLock, Semaphore};
+use tokio::sync::{Notify, RwLock};
 
 use crate::args::Args;
 use crate::artifacts::{self, TestLog};
+use crate::budget::NodeBudget;
 use crate::config::{self, Settings};
 use crate::def::{component_and_class, TestDef};
 use crate::events::{Event, Reporters};
@@ -35,7 +36,7 @@ pub fn registered() -> Vec<&'static TestDef> {
 /// Runs the tests registered in this binary with libtest's command line, and exits.
 pub fn main() -> ! {
     // A copy of this binary started as the run's watchdog does its job here and exits.
-    cluster_sim::watchdog::intercept();
+    cluster_sim_core::watchdog::intercept();
     let args = Args::from_env();
     let code = run(&args, &registered());
     std::process::exit(code)
@@ -70,7 +71,7 @@ pub(crate) struct RunCtx {
     pub(crate) run_dir: PathBuf,
     /// JUnit, HTML, the tests' logs and the console, fed the run's events.
     pub(crate) reporters: Reporters,
-    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) budget: NodeBudget,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) rerun_prefix: String,
     pub(crate) seq: AtomicU64,
@@ -87,7 +88,7 @@ pub(crate) struct RunCtx {
     pub(crate) inject: Inject,
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
-    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
+    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim_core::Backend>>,
     /// Shared clusters (`share = "group"`), by group.
     pub(crate) shared: crate::shared::Groups,
     /// Walk definitions (`#[cluster_walk]`), each run by one coordinator on one cluster.
@@ -258,7 +259,12 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     }
 
     let ctx = Arc::new(RunCtx {
-        budget: Arc::new(Semaphore::new(settings.node_budget)),
+        // Under target/cluster-sim/ (beside the runs), so every process of a run (nextest runs
+        // one per test) draws from one budget.
+        budget: NodeBudget::new(
+            settings.node_budget,
+            settings.artifacts.parent().map(|p| p.join("budget")),
+        ),
         run_dir,
         reporters,
         handle: rt.handle().clone(),
@@ -349,8 +355,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
 fn clean_up_and_watch(
     rt: &tokio::runtime::Runtime,
     settings: &Settings,
-) -> Option<Arc<dyn cluster_sim::Backend>> {
-    let choice = cluster_sim::BackendChoice {
+) -> Option<Arc<dyn cluster_sim_core::Backend>> {
+    let choice = cluster_sim_core::BackendChoice {
         kind: settings.backend.as_str().to_string(),
         inventory: settings.inventory.clone(),
     };
@@ -383,8 +389,8 @@ fn clean_up_and_watch(
         Err(_) => eprintln!("warning: looking for leftover clusters took over 60s; skipped"),
     }
     if janitor.outlives_owner() {
-        match cluster_sim::watchdog::start_for(&choice) {
-            Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+        match cluster_sim_core::watchdog::start_for(&choice) {
+            Ok(()) | Err(cluster_sim_core::watchdog::WatchdogError::NotEnabled) => {}
             Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
         }
     }

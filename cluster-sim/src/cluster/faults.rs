@@ -154,6 +154,27 @@ impl Cluster {
         .await
     }
 
+    /// Degrades what `node` receives from every other node: the same as
+    /// `impair(node, imp.inbound())`. Loss is applied where the packets arrive; shaping (rate,
+    /// latency...) by the senders on their way out to `node`, since tc shapes only what a node
+    /// sends, so it needs what the senders' kernels have (netem for latency).
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
+    /// // n1 receives at most 1 mbit/s from each peer and loses 10% of what arrives.
+    /// let fault = cluster.impair_inbound("n1", Impairment::rate("1mbit").with_loss(10.0)).await?;
+    /// cluster.end_fault(fault.id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn impair_inbound(
+        &self,
+        node: &str,
+        imp: Impairment,
+    ) -> Result<ActiveFault, FaultError> {
+        self.impair(node, imp.inbound()).await
+    }
+
     /// Degrades the link from `node` to `peer` (or from `peer`, if the impairment is inbound).
     pub async fn impair_link(
         &self,

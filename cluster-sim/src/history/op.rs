@@ -257,32 +257,6 @@ impl fmt::Display for Completed {
     }
 }
 
-#[cfg(test)]
-impl Completed {
-    /// A completed client op for checker tests: process `p`, from `start` to `end` (open-ended
-    /// when `outcome` is `info`), no key.
-    pub(crate) fn for_test(
-        p: u64,
-        f: &str,
-        (input, output): (Value, Value),
-        outcome: OpType,
-        start: u64,
-        end: u64,
-    ) -> Self {
-        Completed {
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome,
-            start,
-            end: (outcome != OpType::Info).then_some(end),
-            index: start as usize,
-        }
-    }
-}
-
 /// Nanoseconds as seconds with millisecond precision, for messages.
 pub(crate) fn secs(ns: u64) -> String {
     format!("{:.3}s", ns as f64 / 1e9)

@@ -57,11 +57,12 @@ pub async fn build_all(
     if spec.binaries.is_empty() {
         return Ok(out);
     }
-    let ws = Workspace::around(&spec.base_dir).map_err(|message| BuildError {
-        what: "the spec's binaries".into(),
-        message,
-    })?;
     for b in &spec.binaries {
+        let ws =
+            Workspace::for_package(&spec.base_dir, &b.package).map_err(|message| BuildError {
+                what: format!("binary {:?}", b.package),
+                message,
+            })?;
         let req = BuildRequest {
             package: b.package.clone(),
             bin: b.bin.clone(),
