@@ -9,9 +9,9 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 
 use crate::backend::contract::Backend;
-use crate::docker::DockerBackend;
+use crate::docker::backend::DockerBackend;
 use crate::error::BackendError;
-use crate::ssh::SshBackend;
+use crate::ssh::backend::SshBackend;
 
 /// Environment variable choosing the backend: `docker` (default), `ssh` or `memory`.
 pub const BACKEND_VAR: &str = "CLUSTER_SIM_BACKEND";

@@ -27,6 +27,7 @@ pub mod exec;
 pub mod fault;
 pub mod history;
 pub mod image;
+pub mod lab;
 // Public for `cluster-sim-serve`'s check files, not part of the API.
 #[doc(hidden)]
 pub mod located;

@@ -38,7 +38,11 @@ impl BackendKind {
 
 impl Default for BackendKind {
     fn default() -> Self {
-        BackendKind(cluster_sim_core::BackendChoice::default().kind().to_string())
+        BackendKind(
+            cluster_sim_core::BackendChoice::default()
+                .kind()
+                .to_string(),
+        )
     }
 }
 

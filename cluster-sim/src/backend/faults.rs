@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 
-use super::types::NodeAddr;
 use crate::exec::ExecOutput;
 use crate::fault::capabilities::Capabilities;
 use crate::fault::error::FaultError;
@@ -29,13 +28,6 @@ pub struct NodeLayout {
 /// The fault capability of a backend: what `Backend::faults()` returns where faults work.
 #[async_trait]
 pub trait FaultBackend: Send + Sync {
-    /// `docker` or `ssh`, for messages.
-    fn fault_backend_kind(&self) -> &'static str;
-
-    /// Every node of a running cluster with its address, for callers without a `Cluster`
-    /// handle (the CLI).
-    async fn fault_nodes(&self, cluster: &str) -> Result<Vec<NodeAddr>, FaultError>;
-
     /// Where state lives on the node and what must not be cut.
     async fn layout(&self, cluster: &str, node: &str) -> Result<NodeLayout, FaultError>;
 

@@ -50,6 +50,17 @@ impl NodeSummary {
     }
 }
 
+/// A machine a backend places nodes on, from a fixed set (an ssh inventory's hosts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSummary {
+    /// Its name in the backend's settings (the inventory).
+    pub name: String,
+    /// The address nodes on it are reached at.
+    pub address: String,
+    /// Roles it offers nodes.
+    pub roles: Vec<String>,
+}
+
 /// Lookup a backend offers (see `Backend::lookup`).
 #[async_trait]
 pub trait Lookup: Send + Sync {
@@ -59,4 +70,19 @@ pub trait Lookup: Send + Sync {
     /// One cluster's nodes in spec order; `BackendError::UnknownCluster` when nothing of it
     /// exists.
     async fn nodes(&self, cluster: &str) -> Result<Vec<NodeSummary>, BackendError>;
+
+    /// The fixed machines this backend places nodes on (an ssh inventory's hosts); none where
+    /// machines come and go with clusters (containers, in-process nodes).
+    fn hosts(&self) -> Vec<HostSummary> {
+        Vec::new()
+    }
+
+    /// Runs a shell command on one of [`Lookup::hosts`], outside any cluster (a probe):
+    /// its exit code (`-1` when killed by a signal) and stdout.
+    async fn host_exec(&self, host: &str, _script: &str) -> Result<(i64, Vec<u8>), BackendError> {
+        Err(BackendError::refused(
+            format!("host {host}"),
+            "this backend has no fixed hosts",
+        ))
+    }
 }

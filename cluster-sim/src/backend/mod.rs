@@ -13,5 +13,5 @@ pub mod types;
 pub use contract::Backend;
 pub use faults::{FaultBackend, NodeLayout};
 pub use janitor::{Janitor, Reaped};
-pub use lookup::{ClusterSummary, Lookup, NodeSummary};
+pub use lookup::{ClusterSummary, HostSummary, Lookup, NodeSummary};
 pub use types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};

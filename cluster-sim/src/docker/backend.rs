@@ -712,12 +712,6 @@ impl DockerBackend {
         }
     }
 
-    /// [`Janitor::remove_own`](crate::backend::Janitor::remove_own) under its old name, kept
-    /// for the CLI until it goes through the trait.
-    pub async fn remove_own(&self, cluster: &str) -> Result<(), BackendError> {
-        crate::backend::janitor::Janitor::remove_own(self, cluster).await
-    }
-
     /// The error for a node whose cached container the engine no longer knows: the ID is
     /// forgotten and the node looked up again by label, to say what is missing.
     pub(super) async fn gone(&self, cluster: &str, node: &str) -> BackendError {

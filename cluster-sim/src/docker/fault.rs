@@ -23,10 +23,9 @@ use bollard::query_parameters::{
 };
 use futures::TryStreamExt;
 
-use super::backend::{engine_error, DockerBackend, DOCKER_WORKDIR};
+use super::backend::{engine_error, DockerBackend};
 use super::labels::{LABEL_CLUSTER, LABEL_OWNER};
 use crate::backend::faults::{FaultBackend, NodeLayout};
-use crate::backend::types::NodeAddr;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::capabilities::Capabilities;
 use crate::fault::error::FaultError;
@@ -53,30 +52,6 @@ fn backend_err(node: &str, step: &str) -> impl FnOnce(crate::error::BackendError
 
 #[async_trait]
 impl FaultBackend for DockerBackend {
-    fn fault_backend_kind(&self) -> &'static str {
-        "docker"
-    }
-
-    async fn fault_nodes(&self, cluster: &str) -> Result<Vec<NodeAddr>, FaultError> {
-        let list = self
-            .containers(Some(cluster))
-            .await
-            .map_err(backend_err("-", "list nodes"))?;
-        let nodes: Vec<NodeAddr> = list
-            .into_iter()
-            .filter(|c| !c.node.is_empty())
-            .map(|c| NodeAddr {
-                name: c.node,
-                address: c.address,
-                workdir: DOCKER_WORKDIR.to_string(),
-            })
-            .collect();
-        if nodes.is_empty() {
-            return Err(FaultError::Invalid(format!("no cluster named {cluster:?}")));
-        }
-        Ok(nodes)
-    }
-
     async fn layout(&self, cluster: &str, _node: &str) -> Result<NodeLayout, FaultError> {
         Ok(NodeLayout {
             state_dir: STATE_DIR.into(),

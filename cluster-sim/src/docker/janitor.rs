@@ -17,22 +17,6 @@ use crate::backend::ownership::{judge, run_id, Verdict};
 use crate::error::BackendError;
 
 impl DockerBackend {
-    /// Removes every cluster that is not kept and whose owner is dead or lease expired.
-    /// Returns the names removed; one that could not be removed is logged (a warning) and left
-    /// for the next reaper. Kept for the CLI until it goes through [`Janitor::reap`].
-    pub async fn reap(&self) -> Result<Vec<String>, BackendError> {
-        let reaped = Janitor::reap(self).await?;
-        for (name, why) in &reaped.failed {
-            tracing::warn!("reaper: could not remove {name}: {why}");
-        }
-        Ok(reaped.removed)
-    }
-
-    /// [`Janitor::reap`] under its old name, kept for the CLI until it goes through the trait.
-    pub async fn reap_report(&self) -> Result<Reaped, BackendError> {
-        Janitor::reap(self).await
-    }
-
     /// Removes the judged clusters, by ID: exactly what was judged, so a cluster of the same
     /// name made since is not touched.
     async fn remove_judged(&self, dead: Vec<(String, ClusterResources)>, out: &mut Reaped) {

@@ -1,7 +1,7 @@
 //! The docker backend: bollard against the local engine, a private network per cluster.
 
 mod agent;
-mod backend;
+pub(crate) mod backend;
 mod binary;
 mod exec;
 mod fault;

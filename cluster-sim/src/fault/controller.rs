@@ -16,8 +16,11 @@ use super::error::FaultError;
 use super::linux;
 use super::plan::node_plan;
 use super::types::{ActiveFault, FaultKind, Signal};
+use crate::backend::contract::Backend;
 use crate::backend::faults::{FaultBackend, NodeLayout};
+use crate::backend::lookup::NodeSummary;
 use crate::backend::types::NodeAddr;
+use crate::error::BackendError;
 
 /// The saved form of a cluster's faults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -59,21 +62,40 @@ fn now_ms() -> u64 {
 }
 
 impl<'a> Faults<'a> {
-    /// The faults of `cluster`, whose nodes are `nodes` (asked of the backend when `None`).
-    pub async fn new(
-        fb: &'a dyn FaultBackend,
-        cluster: &str,
-        nodes: Option<Vec<NodeAddr>>,
-    ) -> Result<Faults<'a>, FaultError> {
-        let nodes = match nodes {
-            Some(n) => n,
-            None => fb.fault_nodes(cluster).await?,
-        };
-        Ok(Self {
+    /// The faults of `cluster`, whose nodes are `nodes`, through a fault-capable backend.
+    pub fn new(fb: &'a dyn FaultBackend, cluster: &str, nodes: Vec<NodeAddr>) -> Faults<'a> {
+        Self {
             fb,
             cluster: cluster.to_string(),
             nodes,
-        })
+        }
+    }
+
+    /// The faults of `cluster` for a caller without a `Cluster` handle (the CLI): the nodes
+    /// come from the backend's lookup capability, the faults from its fault capability.
+    pub async fn of(backend: &'a dyn Backend, cluster: &str) -> Result<Faults<'a>, FaultError> {
+        let missing = |what: &str| FaultError::NotOnBackend {
+            backend: backend.kind().into(),
+            what: what.into(),
+        };
+        let fb = backend.faults().ok_or_else(|| missing("faults"))?;
+        let lookup = backend
+            .lookup()
+            .ok_or_else(|| missing("finding a cluster's nodes without its handle"))?;
+        let nodes = match lookup.nodes(cluster).await {
+            Ok(n) if !n.is_empty() => n.iter().map(NodeSummary::addr).collect(),
+            Ok(_) | Err(BackendError::UnknownCluster(_)) => {
+                return Err(FaultError::Invalid(format!("no cluster named {cluster:?}")))
+            }
+            Err(source) => {
+                return Err(FaultError::Backend {
+                    node: "-".into(),
+                    step: "list nodes".into(),
+                    source,
+                })
+            }
+        };
+        Ok(Self::new(fb, cluster, nodes))
     }
 
     /// Node names in spec order.
@@ -302,9 +324,11 @@ impl<'a> Faults<'a> {
             } => {
                 let layout = self.fb.layout(&self.cluster, node).await?;
                 let Some(file) = layout.clock_file.clone() else {
-                    return Err(FaultError::NotOnBackend {
-                        backend: self.fb.fault_backend_kind().into(),
+                    return Err(FaultError::Unsupported {
+                        node: node.clone(),
                         what: "clock skew".into(),
+                        missing: "a clock file its service reads (this backend sets none up)"
+                            .into(),
                     });
                 };
                 if on {

@@ -246,19 +246,6 @@ impl SshBackend {
         self.locate(cluster, node).await
     }
 
-    /// Every node of a cluster with its address, in name order.
-    pub(super) async fn node_addrs(&self, cluster: &str) -> Result<Vec<NodeAddr>, BackendError> {
-        let nodes = self.locate_cluster(cluster).await?;
-        Ok(nodes
-            .into_iter()
-            .map(|(name, p)| NodeAddr {
-                name,
-                address: self.inner.inventory.hosts[p.host].node_address.clone(),
-                workdir: p.workdir,
-            })
-            .collect())
-    }
-
     pub(super) fn cached_keep(&self, host: &str) -> Option<(String, String)> {
         let keeps = self.inner.keeps.lock().unwrap_or_else(|e| e.into_inner());
         keeps.get(host).cloned()
@@ -546,6 +533,16 @@ impl SshBackend {
             &w,
             &format!("{w}/.cluster-sim/node"),
             format!("{}\n", n.spec.name).as_bytes(),
+            0o644,
+        )
+        .await?;
+        // What a lookup reports of the node beside its name (the name file stays one line:
+        // earlier versions read it whole).
+        self.put(
+            h,
+            &w,
+            &format!("{w}/.cluster-sim/about"),
+            format!("index={}\nroles={}\n", n.spec.index, n.spec.roles.join(",")).as_bytes(),
             0o644,
         )
         .await?;

@@ -25,7 +25,6 @@ use async_trait::async_trait;
 use super::backend::{SshBackend, PATH_PREFIX};
 use super::conn::HostConn;
 use crate::backend::faults::{FaultBackend, NodeLayout};
-use crate::backend::types::NodeAddr;
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::capabilities::Capabilities;
@@ -131,19 +130,6 @@ impl SshBackend {
 
 #[async_trait]
 impl FaultBackend for SshBackend {
-    fn fault_backend_kind(&self) -> &'static str {
-        "ssh"
-    }
-
-    async fn fault_nodes(&self, cluster: &str) -> Result<Vec<NodeAddr>, FaultError> {
-        self.node_addrs(cluster).await.map_err(|e| match e {
-            BackendError::UnknownCluster(c) => {
-                FaultError::Invalid(format!("no cluster named {c:?}"))
-            }
-            e => backend_err("-", "list nodes")(e),
-        })
-    }
-
     async fn layout(&self, cluster: &str, node: &str) -> Result<NodeLayout, FaultError> {
         let (h, w) = self
             .node_host(cluster, node)

@@ -78,16 +78,6 @@ impl SshBackend {
             }
         }
     }
-
-    /// [`Janitor::reap`], the names it removed; kept for the CLI until it goes through the
-    /// trait.
-    pub async fn reap(&self) -> Result<Vec<String>, BackendError> {
-        let r = Janitor::reap(self).await?;
-        for (name, why) in &r.failed {
-            tracing::warn!("reaper: could not remove {name}: {why}");
-        }
-        Ok(r.removed)
-    }
 }
 
 #[async_trait]
