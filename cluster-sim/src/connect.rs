@@ -11,6 +11,7 @@ use std::sync::{Arc, LazyLock};
 use crate::backend::contract::Backend;
 use crate::docker::backend::DockerBackend;
 use crate::error::BackendError;
+use crate::memory::backend::MemoryBackend;
 use crate::ssh::backend::SshBackend;
 
 /// Environment variable choosing the backend: `docker` (default), `ssh` or `memory`.
@@ -82,6 +83,9 @@ pub const BACKENDS: &[(&str, Connector)] = &[
                 .map_err(|e| BackendError::refused("the ssh backend's inventory", e.to_string()))?;
             Ok(Arc::new(backend) as Arc<dyn Backend>)
         })
+    }),
+    ("memory", |_| {
+        Box::pin(async { Ok(Arc::new(MemoryBackend::new()) as Arc<dyn Backend>) })
     }),
 ];
 

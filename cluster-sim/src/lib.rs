@@ -28,6 +28,7 @@ pub mod fault;
 pub mod history;
 pub mod image;
 pub mod lab;
+pub mod memory;
 // Public for `cluster-sim-serve`'s check files, not part of the API.
 #[doc(hidden)]
 pub mod located;

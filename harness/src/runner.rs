@@ -368,10 +368,9 @@ fn clean_up_and_watch(
         }
     };
     let janitor = backend.janitor()?;
-    let r = rt.block_on(tokio::time::timeout(
-        Duration::from_secs(60),
-        janitor.reap(),
-    ));
+    // The timer is made inside the runtime: a timeout built outside it has no clock.
+    let r =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), janitor.reap()).await });
     match r {
         Ok(Ok(reaped)) => {
             if !reaped.removed.is_empty() {
