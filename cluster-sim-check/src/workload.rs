@@ -13,6 +13,8 @@ use serde_json::Value;
 use crate::history::{Pending, Recorder};
 use cluster_sim_core::cluster::{Cluster, Node};
 use cluster_sim_core::rng::SplitMix64 as Rng;
+use cluster_sim_core::shell::quote;
+use cluster_sim_core::{BackendError, ExecError};
 
 /// How many clients run, for how long, over which keys.
 #[derive(Debug, Clone)]
@@ -38,10 +40,6 @@ impl Default for Clients {
     }
 }
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// How one command ended, for recording.
 enum Outcome {
     Ok(String),
@@ -59,7 +57,12 @@ async fn run(node: &Node, cmd: String, timeout: Duration) -> Outcome {
         Ok(o) if refused(&o.tail()) => Outcome::Fail(format!("exit {}{}", o.code, o.tail())),
         Ok(o) => Outcome::Info(format!("exit {}{}", o.code, o.tail())),
         // The command never started (its node is down): it did not happen.
-        Err(e) if e.to_string().contains("not running") => Outcome::Fail(e.to_string()),
+        Err(
+            e @ ExecError::Backend {
+                source: BackendError::NotRunning { .. },
+                ..
+            },
+        ) => Outcome::Fail(e.to_string()),
         Err(e) => Outcome::Info(e.to_string()),
     }
 }

@@ -136,6 +136,14 @@ pub enum BackendError {
         /// Why not, and the way out.
         why: String,
     },
+    /// Removing a cluster left parts of it behind (the rest went); each failure on one line.
+    #[error("teardown of {cluster}: {}", .failures.join("; "))]
+    Teardown {
+        /// Cluster name.
+        cluster: String,
+        /// What could not be removed, and why (`network c-net: ...`, `host h1: ...`).
+        failures: Vec<String>,
+    },
     /// A file asked for does not exist on the node.
     #[error("no such file")]
     NoSuchFile,
@@ -151,9 +159,6 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    /// Anything else, already phrased for a user.
-    #[error("{0}")]
-    Other(String),
 }
 
 impl BackendError {

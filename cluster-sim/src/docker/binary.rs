@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::backend::DockerBackend;
+use super::engine::DockerBackend;
 use crate::backend::contract::Backend;
 use crate::backend::types::NodeLaunch;
 use crate::error::BackendError;

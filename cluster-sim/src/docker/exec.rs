@@ -10,7 +10,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures::StreamExt;
 
 use super::agent::{request_script, Agent, AgentError};
-use super::backend::{engine_error, is_not_found, DockerBackend};
+use super::engine::{classify, engine_call, DockerBackend, EngineErrorKind};
 use crate::capture::Sink;
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
@@ -55,9 +55,12 @@ impl DockerBackend {
                     tracing::debug!(container = %name, "exec agent unavailable: {why}");
                 }
                 Err(AgentError::Lost(why)) => {
-                    return Err(BackendError::Other(format!(
-                        "lost the command's result ({why}); did the node stop?"
-                    )))
+                    return Err(BackendError::engine(
+                        "exec through the node's agent",
+                        std::io::Error::other(format!(
+                            "lost the command's result ({why}); did the node stop?"
+                        )),
+                    ))
                 }
             }
         }
@@ -76,18 +79,20 @@ impl DockerBackend {
             ..Default::default()
         };
         let started = Instant::now();
-        let created = match self.docker.create_exec(&name, opts).await {
+        let created = match self.docker.create_exec(&name, opts).await.map_err(classify) {
             Ok(c) => c,
-            Err(e) if is_not_found(&e) => return Err(self.gone(cluster, node).await),
-            Err(DockerError::DockerResponseServerError {
-                status_code: 409,
-                message,
-            }) => {
-                return Err(BackendError::Other(format!(
-                    "node is not running ({message})"
-                )))
+            Err(e) => {
+                return Err(match e.kind {
+                    EngineErrorKind::NoSuchContainer | EngineErrorKind::NotFound => {
+                        self.gone(cluster, node).await
+                    }
+                    EngineErrorKind::Conflict => BackendError::NotRunning {
+                        node: node.to_string(),
+                        why: e.message,
+                    },
+                    _ => e.into_backend("exec"),
+                })
             }
-            Err(e) => return Err(engine_error(e)),
         };
         let (mut stdout, mut stderr) = ExecOutput::captures(node, req);
         let collect = async {
@@ -112,12 +117,12 @@ impl DockerBackend {
                 (137, true)
             }
             Ok(r) => {
-                r.map_err(engine_error)?;
+                r.map_err(engine_call("exec"))?;
                 let inspect = self
                     .docker
                     .inspect_exec(&created.id)
                     .await
-                    .map_err(engine_error)?;
+                    .map_err(engine_call("inspect exec"))?;
                 (inspect.exit_code.unwrap_or(-1), false)
             }
         };
@@ -245,12 +250,12 @@ impl DockerBackend {
             .docker
             .create_exec(container, opts)
             .await
-            .map_err(engine_error)?;
+            .map_err(engine_call("kill at the deadline"))?;
         if let StartExecResults::Attached { mut output, .. } = self
             .docker
             .start_exec(&created.id, None)
             .await
-            .map_err(engine_error)?
+            .map_err(engine_call("kill at the deadline"))?
         {
             while output.next().await.is_some() {}
         }

@@ -23,7 +23,7 @@ use bollard::query_parameters::{
 };
 use futures::TryStreamExt;
 
-use super::backend::{engine_error, DockerBackend};
+use super::engine::{engine_call, DockerBackend};
 use super::labels::{LABEL_CLUSTER, LABEL_OWNER};
 use crate::backend::faults::{FaultBackend, NodeLayout};
 use crate::exec::{ExecOutput, ExecRequest};
@@ -203,11 +203,11 @@ impl DockerBackend {
         let opts = CreateContainerOptionsBuilder::default().name(name).build();
         d.create_container(Some(opts), body)
             .await
-            .map_err(|e| backend_err(node, step)(engine_error(e)))?;
+            .map_err(|e| backend_err(node, step)(engine_call("helper container")(e)))?;
         let result = async {
             d.start_container(name, None)
                 .await
-                .map_err(|e| backend_err(node, step)(engine_error(e)))?;
+                .map_err(|e| backend_err(node, step)(engine_call("helper container")(e)))?;
             let waits: Vec<_> = d
                 .wait_container(name, Some(WaitContainerOptionsBuilder::default().build()))
                 .try_collect()

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::backend::{DockerBackend, LOST_COUNT};
+use super::engine::DockerBackend;
 use super::lookup::{run_filter, ClusterResources};
 use crate::backend::janitor::{Janitor, Reaped};
 use crate::backend::ownership::{judge, run_id, Verdict};
@@ -22,16 +22,21 @@ impl DockerBackend {
     async fn remove_judged(&self, dead: Vec<(String, ClusterResources)>, out: &mut Reaped) {
         let jobs = dead
             .iter()
-            .map(|(c, res)| self.remove_listed(c, &res.resources));
+            .map(|(_, res)| self.remove_listed(&res.resources));
         let results = futures::future::join_all(jobs).await;
         for ((cluster, _), r) in dead.into_iter().zip(results) {
             match r {
                 Ok(()) => out.removed.push(cluster),
-                Err(e) if e.to_string().contains(LOST_COUNT) => {
-                    tracing::debug!("reaper: {e}");
-                    out.stuck.push((cluster, e.to_string()));
+                Err(e) => {
+                    let stuck = e.lost_count;
+                    let why = e.into_backend(&cluster).to_string();
+                    if stuck {
+                        tracing::debug!("reaper: {why}");
+                        out.stuck.push((cluster, why));
+                    } else {
+                        out.failed.push((cluster, why));
+                    }
                 }
-                Err(e) => out.failed.push((cluster, e.to_string())),
             }
         }
     }

@@ -11,10 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 
-use super::backend::{engine_error, DockerBackend};
+use super::engine::{engine_call, DockerBackend, DOCKER_WORKDIR};
 use async_trait::async_trait;
 
-use super::backend::DOCKER_WORKDIR;
 use super::labels::{
     LABEL_ADDRESS, LABEL_CLUSTER, LABEL_EXPIRES, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER, LABEL_NODE,
     LABEL_OWNER, LABEL_ROLES, LABEL_RUN,
@@ -145,7 +144,7 @@ impl DockerBackend {
             self.docker.list_networks(Some(nopts)),
         )
         .await
-        .map_err(engine_error)?;
+        .map_err(engine_call("list containers and networks"))?;
         let mut out: BTreeMap<String, ClusterResources> = BTreeMap::new();
         for c in containers {
             let labels = c.labels.unwrap_or_default();
@@ -192,7 +191,7 @@ impl DockerBackend {
             .docker
             .list_containers(Some(opts))
             .await
-            .map_err(engine_error)?;
+            .map_err(engine_call("list containers"))?;
         // Kept is a marker of its own (made once the cluster is ready): which clusters have one.
         let kept: std::collections::HashSet<String> = list
             .iter()
@@ -289,7 +288,7 @@ impl DockerBackend {
             .docker
             .list_containers(Some(opts))
             .await
-            .map_err(engine_error)?;
+            .map_err(engine_call("list containers"))?;
         let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
         match ids.as_slice() {
             [id] => {
@@ -309,10 +308,26 @@ impl DockerBackend {
                     })
                 }
             }
-            _ => Err(BackendError::Other(format!(
-                "node {node} of {cluster}: {} containers carry its labels; remove the strays (docker ps -a --filter label={LABEL_CLUSTER}={cluster})",
-                ids.len()
-            ))),
+            _ => Err(BackendError::refused(
+                format!("node {node} of {cluster}"),
+                format!(
+                    "{} containers carry its labels; remove the strays (docker ps -a --filter label={LABEL_CLUSTER}={cluster})",
+                    ids.len()
+                ),
+            )),
+        }
+    }
+
+    /// The error for a node whose cached container the engine no longer knows: the ID is
+    /// forgotten and the node looked up again by label, to say what is missing.
+    pub(super) async fn gone(&self, cluster: &str, node: &str) -> BackendError {
+        self.forget(cluster, Some(node));
+        match self.known(cluster, node).await {
+            Err(e) => e,
+            Ok(_) => BackendError::Gone {
+                cluster: cluster.to_string(),
+                node: node.to_string(),
+            },
         }
     }
 

@@ -3,12 +3,16 @@
 mod agent;
 pub(crate) mod backend;
 mod binary;
+mod engine;
 mod exec;
 mod fault;
 mod janitor;
 mod labels;
 mod lookup;
+mod network;
+mod node;
 mod subnet;
+mod teardown;
 
 /// Moved to [`crate::backend::janitor`]; here for callers of earlier versions.
 pub use crate::backend::janitor::Reaped;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::backend::SshBackend;
 use super::conn::HostConn;
+use super::hosts::SshBackend;
 use crate::error::BackendError;
 use crate::service::glibc::{self, NodeLibc};
 use crate::service::Placement;
@@ -136,7 +136,10 @@ async fn upload(h: &HostConn, p: &Placement) -> Result<String, BackendError> {
     }
     let data = tokio::fs::read(&p.source)
         .await
-        .map_err(|e| BackendError::Other(format!("{}: {e}", p.source.display())))?;
+        .map_err(|source| BackendError::Local {
+            what: format!("read {}", p.source.display()),
+            source,
+        })?;
     // Written beside, checked against the hash, then renamed: a file in the cache is whole.
     let script = format!(
         "set -e; d=\"{dir}\"; mkdir -p \"$d\"; t=\"$d/.{name}.$$\"; cat > \"$t\"; \

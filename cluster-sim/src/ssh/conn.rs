@@ -103,55 +103,6 @@ fn control_dir() -> PathBuf {
     dir
 }
 
-/// Turns what `ssh` logged on a failed login into one line.
-fn explain_connect_failure(host: &Host, log: &str) -> String {
-    let has = |s: &str| log.contains(s);
-    let known = host
-        .known_hosts
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "~/.ssh/known_hosts".into());
-    if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || has("Host key for") && has("has changed") {
-        format!(
-            "host key changed: the key {} offers does not match {known} (refused; if the host was really reinstalled, remove its old entry)",
-            host.display()
-        )
-    } else if has("Host key verification failed") || has("No ") && has("host key is known") {
-        format!(
-            "host key unknown: {} is not in {known} (add it, or set trust_new_host_keys = true in the inventory)",
-            host.display()
-        )
-    } else if has("Permission denied") {
-        format!(
-            "login refused (permission denied) for user {} with {}: wrong user or key?",
-            host.user.as_deref().unwrap_or("(ssh default)"),
-            host.key
-                .as_ref()
-                .map(|k| format!("key {}", k.display()))
-                .unwrap_or_else(|| "the agent's keys".into())
-        )
-    } else if has("Connection refused") {
-        format!(
-            "connection refused by {} (is sshd running and the port right?)",
-            host.display()
-        )
-    } else if has("timed out") {
-        format!(
-            "no answer from {} within {}",
-            host.display(),
-            humantime::format_duration(host.connect_timeout)
-        )
-    } else if has("Could not resolve hostname") {
-        format!("cannot resolve {:?}", host.address)
-    } else {
-        log.lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
-            .unwrap_or("ssh failed without a message")
-            .to_string()
-    }
-}
-
 /// Whether an error means the master (or its connection) is gone, so reconnecting may help.
 fn is_dropped(e: &openssh::Error) -> bool {
     matches!(
@@ -170,8 +121,9 @@ impl HostConn {
         }
     }
 
-    fn fail(&self, step: &str, message: impl std::fmt::Display) -> BackendError {
-        BackendError::Other(format!("host {}: {step}: {message}", self.host.name))
+    /// A step on this host that failed.
+    pub(crate) fn fail(&self, step: &str, message: impl std::fmt::Display) -> BackendError {
+        BackendError::host(&self.host.name, step, message)
     }
 
     fn unreachable(&self, step: &str, message: impl std::fmt::Display) -> BackendError {
@@ -231,7 +183,7 @@ impl HostConn {
                 Ok(s)
             }
             Ok(Err(openssh::Error::Connect(e))) => {
-                Err(self.unreachable("connect", explain_connect_failure(h, &e.to_string())))
+                Err(self.unreachable("connect", super::said::login_failure(h, &e.to_string())))
             }
             Ok(Err(e)) => Err(self.unreachable("connect", e)),
         }
@@ -371,10 +323,10 @@ impl HostConn {
                 (child.wait().await, r1.and(r2))
             };
             return match tokio::time::timeout(limit, run).await {
-                Err(_) => Err(self.fail(
-                    step,
-                    format!("no answer within {}", humantime::format_duration(limit)),
-                )),
+                Err(_) => Err(BackendError::Timeout {
+                    step: format!("host {}: {step}", self.host.name),
+                    after: limit,
+                }),
                 Ok((Ok(status), _)) => Ok(status.code()),
                 // openssh reports exit 127 as an error; it is an exit code like any other here.
                 Ok((Err(openssh::Error::Remote(e)), _))
@@ -451,16 +403,17 @@ impl HostConn {
 
     /// Turns a failed `sudo -n` into a clear line; other failures pass through.
     pub(crate) fn sudo_failure(&self, step: &str, o: &Output) -> BackendError {
-        let err = String::from_utf8_lossy(&o.stderr);
+        use super::said::{sudo_refusal, Sudo};
         let user = self.host.user.as_deref().unwrap_or("(ssh default)");
-        let msg = if o.code == Some(127) && err.contains("sudo") {
-            "sudo is not installed on the host (sudo = true in the inventory)".to_string()
-        } else if err.contains("a password is required") || err.contains("a terminal is required") {
-            format!("sudo asks user {user} for a password (needs NOPASSWD for non-interactive use)")
-        } else if err.contains("not in the sudoers") || err.contains("not allowed to") {
-            format!("user {user} may not use sudo")
-        } else {
-            o.why()
+        let msg = match sudo_refusal(o.code, &String::from_utf8_lossy(&o.stderr)) {
+            Sudo::Missing => {
+                "sudo is not installed on the host (sudo = true in the inventory)".to_string()
+            }
+            Sudo::NeedsPassword => format!(
+                "sudo asks user {user} for a password (needs NOPASSWD for non-interactive use)"
+            ),
+            Sudo::NotAllowed => format!("user {user} may not use sudo"),
+            Sudo::Other => o.why(),
         };
         self.fail(step, msg)
     }

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::backend::{SshBackend, PATH_PREFIX};
 use super::conn::HostConn;
+use super::hosts::{SshBackend, PATH_PREFIX};
 use crate::backend::faults::{FaultBackend, NodeLayout};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
@@ -145,7 +145,7 @@ impl FaultBackend for SshBackend {
             ),
             table: table_name(cluster),
             keep: Some(keep),
-            clock_file: Some(super::backend::clock_file(&w)),
+            clock_file: Some(super::workdir::clock_file(&w)),
         })
     }
 

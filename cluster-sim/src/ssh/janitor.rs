@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::backend::{SshBackend, SHORT};
 use super::conn::HostConn;
+use super::hosts::{SshBackend, HOUSEKEEPING_LIMIT};
 use super::owner::{OwnerFile, OWNER_FILE};
 use crate::backend::contract::Backend;
 use crate::backend::janitor::{Janitor, Reaped};
@@ -28,13 +28,11 @@ impl SshBackend {
              d=${{f%/*}}; echo \"{SEP}${{d##*/}}\"; cat \"$f\"; done",
             base = q(&h.host.workdir)
         );
-        let o = h.run("list owners", &script, None, SHORT).await?;
+        let o = h
+            .run("list owners", &script, None, HOUSEKEEPING_LIMIT)
+            .await?;
         if !o.ok() {
-            return Err(BackendError::Other(format!(
-                "host {}: list owners: {}",
-                h.host.name,
-                o.why()
-            )));
+            return Err(h.fail("list owners", o.why()));
         }
         let text = String::from_utf8_lossy(&o.stdout);
         Ok(text

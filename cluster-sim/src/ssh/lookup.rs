@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::backend::{SshBackend, GROUP_STATE, SHORT};
 use super::conn::HostConn;
+use super::hosts::{valid_cluster_name, SshBackend, HOUSEKEEPING_LIMIT};
+use super::workdir::GROUP_STATE;
 use crate::backend::lookup::{ClusterSummary, HostSummary, Lookup, NodeSummary};
 use crate::backend::types::NodeState;
 use crate::error::BackendError;
@@ -44,7 +45,9 @@ impl SshBackend {
              r=$(sed -n 's/^roles=//p' \"$d.cluster-sim/about\" 2>/dev/null); \
              printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$c\" \"$n\" \"$k\" \"$s\" \"$i\" \"$r\"; done"
         );
-        let o = h.run_ok("list clusters", &script, None, SHORT).await?;
+        let o = h
+            .run_ok("list clusters", &script, None, HOUSEKEEPING_LIMIT)
+            .await?;
         Ok(String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter_map(|l| {
@@ -137,7 +140,7 @@ impl Lookup for SshBackend {
     }
 
     async fn nodes(&self, cluster: &str) -> Result<Vec<NodeSummary>, BackendError> {
-        if !super::backend::valid_cluster_name(cluster) {
+        if !valid_cluster_name(cluster) {
             return Err(BackendError::UnknownCluster(cluster.to_string()));
         }
         let found = self.found(Some(cluster)).await;

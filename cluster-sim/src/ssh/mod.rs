@@ -6,10 +6,15 @@ pub(crate) mod backend;
 mod binary;
 mod conn;
 mod fault;
+mod hosts;
 pub mod inventory;
 mod janitor;
+mod launch;
 mod lookup;
 mod owner;
+mod placement;
+mod said;
+mod workdir;
 
 /// Moved beside the backends (`crate::lab`): a lab uses one backend to make the other's hosts.
 pub use crate::lab::{provision_lab, write_lab_inventory, LabError, LabFiles};
