@@ -13,7 +13,7 @@ use libtest_mimic::Failed;
 
 use crate::artifacts;
 use crate::def::TestDef;
-use crate::events::Event;
+use crate::events::RunEvent;
 use crate::junit::{CaseStatus, Rerun};
 use crate::runner::RunCtx;
 use crate::trial::run_attempt;
@@ -90,7 +90,7 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
             }
             _ => String::new(),
         };
-        ctx.reporters.emit(&Event::Retrying {
+        ctx.reporters.emit(&RunEvent::Retrying {
             name: &name,
             attempt: n,
             tries,
@@ -145,7 +145,7 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<crate::plan::Case>) -> Resu
         properties: case.properties.clone(),
         attempts,
     };
-    ctx.reporters.emit(&Event::TestEnded {
+    ctx.reporters.emit(&RunEvent::TestEnded {
         case: &case,
         record: &record,
         flaky,

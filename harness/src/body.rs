@@ -73,9 +73,9 @@ pub(crate) async fn run_body(
     // the matrix case for `harness::case()`.
     let dir = test_dir.to_path_buf();
     let fut = crate::plan::scoped(crate::plan::case(), fut);
-    let fut = crate::capture::scope(
+    let fut = crate::prints::scope(
         log.clone(),
-        crate::capture::with_dir(dir, async move {
+        crate::prints::with_dir(dir, async move {
             if panic_body {
                 injected_panic("body");
             }

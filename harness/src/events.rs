@@ -19,7 +19,7 @@ use crate::html::HtmlReporter;
 use crate::junit::{CaseRecord, JunitReporter, RunState};
 
 /// Something that happened to the run or to one of its tests.
-pub(crate) enum Event<'a> {
+pub(crate) enum RunEvent<'a> {
     /// The run begins, before any test or cluster: reports replace the last run's.
     RunStarted,
     /// An attempt at a test begins.
@@ -62,7 +62,7 @@ pub(crate) enum Event<'a> {
 /// A consumer of the run's events. An error is a report that could not be written: the run
 /// then ends with exit code 2, after its tests.
 pub(crate) trait Reporter: Send + Sync {
-    fn on_event(&self, event: &Event<'_>) -> Result<(), String>;
+    fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String>;
 }
 
 /// Every reporter of the run, fed the same events in order.
@@ -93,14 +93,14 @@ impl Reporters {
     /// Hands `event` to every reporter; returns whether all of them handled it. The run's
     /// start stops at the first report that can't be written (the run then ends at once, with
     /// that one error).
-    pub(crate) fn emit(&self, event: &Event<'_>) -> bool {
+    pub(crate) fn emit(&self, event: &RunEvent<'_>) -> bool {
         let mut ok = true;
         for r in &self.list {
             if let Err(e) = r.on_event(event) {
                 ok = false;
                 self.failed.store(true, Ordering::SeqCst);
                 eprintln!("error: {e}");
-                if matches!(event, Event::RunStarted) {
+                if matches!(event, RunEvent::RunStarted) {
                     break;
                 }
             }
@@ -118,14 +118,14 @@ impl Reporters {
 pub(crate) struct TestLogReporter;
 
 impl Reporter for TestLogReporter {
-    fn on_event(&self, event: &Event<'_>) -> Result<(), String> {
+    fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String> {
         match event {
-            Event::AttemptStarted {
+            RunEvent::AttemptStarted {
                 name,
                 location,
                 log,
             } => log.note("start", &format!("{name} ({location})")),
-            Event::AttemptEnded { log, summary } => log.note("result", summary),
+            RunEvent::AttemptEnded { log, summary } => log.note("result", summary),
             _ => {}
         }
         Ok(())
@@ -133,11 +133,11 @@ impl Reporter for TestLogReporter {
 }
 
 impl Reporter for JunitReporter {
-    fn on_event(&self, event: &Event<'_>) -> Result<(), String> {
+    fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String> {
         let r = match event {
-            Event::RunStarted => self.start(),
-            Event::TestEnded { case, .. } => self.record((*case).clone()),
-            Event::RunEnded { state, .. } => self.finish(*state),
+            RunEvent::RunStarted => self.start(),
+            RunEvent::TestEnded { case, .. } => self.record((*case).clone()),
+            RunEvent::RunEnded { state, .. } => self.finish(*state),
             _ => Ok(()),
         };
         r.map_err(|e| e.to_string())
@@ -145,15 +145,15 @@ impl Reporter for JunitReporter {
 }
 
 impl Reporter for HtmlReporter {
-    fn on_event(&self, event: &Event<'_>) -> Result<(), String> {
+    fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String> {
         match event {
-            Event::RunStarted => self
+            RunEvent::RunStarted => self
                 .start()
                 .map_err(|e| format!("cannot write the HTML report: {e}")),
-            Event::TestEnded { record, .. } => self
+            RunEvent::TestEnded { record, .. } => self
                 .record(record)
                 .map_err(|e| format!("cannot keep the HTML report's record: {e}")),
-            Event::RunEnded { state, .. } => self
+            RunEvent::RunEnded { state, .. } => self
                 .finish(match state {
                     RunState::Interrupted => "interrupted",
                     _ => "finished",
@@ -172,15 +172,15 @@ pub(crate) struct ConsoleReporter {
 }
 
 impl Reporter for ConsoleReporter {
-    fn on_event(&self, event: &Event<'_>) -> Result<(), String> {
+    fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String> {
         match event {
-            Event::Retrying {
+            RunEvent::Retrying {
                 name,
                 attempt,
                 tries,
                 why,
             } => eprintln!("retrying {name}: attempt {attempt} of {tries} failed: {why}"),
-            Event::TestEnded {
+            RunEvent::TestEnded {
                 case,
                 flaky: Some((failures, passed_on, tries)),
                 ..
@@ -194,7 +194,7 @@ impl Reporter for ConsoleReporter {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(case.name.clone());
             }
-            Event::RunEnded {
+            RunEvent::RunEnded {
                 state: RunState::Finished,
                 reported_any,
                 artifacts,

@@ -148,7 +148,7 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
             },
         );
     }
-    ctx.reporters.emit(&crate::events::Event::RunEnded {
+    ctx.reporters.emit(&crate::events::RunEvent::RunEnded {
         state: RunState::Interrupted,
         reported_any: true,
         artifacts: None,

@@ -30,8 +30,8 @@ pub mod artifacts;
 mod attempts;
 mod body;
 #[doc(hidden)]
-pub mod capture;
-pub use capture::test_dir;
+pub mod prints;
+pub use prints::test_dir;
 pub mod config;
 mod def;
 mod events;
@@ -85,7 +85,7 @@ pub use anyhow;
 /// What a test file needs: `use harness::prelude::*;`.
 pub mod prelude {
     pub use crate::async_trait;
-    pub use crate::capture::test_dir;
+    pub use crate::prints::test_dir;
     pub use crate::walk::{Action, SerialAction, Walk, Walks};
     pub use crate::{
         cluster_test, cluster_walk, wait_until, Cluster, ExecOutput, Node, TestResult,

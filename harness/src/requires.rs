@@ -91,12 +91,13 @@ pub(crate) fn report_skipped(ctx: &RunCtx, case: &crate::plan::Case, reason: &st
     let def = case.def;
     let name = case.name.clone();
     let log = TestLog::new();
-    ctx.reporters.emit(&crate::events::Event::AttemptStarted {
-        name: &name,
-        location: &format!("{}:{}", def.file, def.line),
-        log: &log,
-    });
-    ctx.reporters.emit(&crate::events::Event::AttemptEnded {
+    ctx.reporters
+        .emit(&crate::events::RunEvent::AttemptStarted {
+            name: &name,
+            location: &format!("{}:{}", def.file, def.line),
+            log: &log,
+        });
+    ctx.reporters.emit(&crate::events::RunEvent::AttemptEnded {
         log: &log,
         summary: &format!("SKIPPED: {reason}"),
     });

@@ -19,7 +19,7 @@ use crate::args::Args;
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
-use crate::events::{Event, Reporters};
+use crate::events::{Reporters, RunEvent};
 use crate::html::HtmlReporter;
 use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
@@ -175,7 +175,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             return 2;
         }
     };
-    crate::capture::set_pass_through(args.libtest.nocapture);
+    crate::prints::set_pass_through(args.libtest.nocapture);
 
     // Under nextest every test is its own process: share one run id (and so one run directory
     // and one merged report) across them.
@@ -203,7 +203,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     // Replace the last run's reports before anything else: a run killed from here on leaves
     // an honest "running" report, never the previous run's green one. A report that can't be
     // written fails the run now, before any cluster exists.
-    if !reporters.emit(&Event::RunStarted) {
+    if !reporters.emit(&RunEvent::RunStarted) {
         return 2;
     }
 
@@ -339,7 +339,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     rt.block_on(ctx.walks.finish());
     let mut code = if conclusion.has_failed() { 101 } else { 0 };
     let kept = ctx.kept_any.load(Ordering::SeqCst);
-    ctx.reporters.emit(&Event::RunEnded {
+    ctx.reporters.emit(&RunEvent::RunEnded {
         state: RunState::Finished,
         reported_any: !to_run.is_empty() || !skipped.is_empty(),
         artifacts: kept.then_some(ctx.run_dir.as_path()),
@@ -431,7 +431,7 @@ fn rerun_prefix() -> String {
 /// Hands a test that did not run its course (skipped, interrupted) to the reporters.
 pub(crate) fn report(ctx: &RunCtx, case: CaseRecord) {
     let record = crate::html::record_of(&case);
-    ctx.reporters.emit(&Event::TestEnded {
+    ctx.reporters.emit(&RunEvent::TestEnded {
         case: &case,
         record: &record,
         flaky: None,

@@ -90,11 +90,12 @@ pub(crate) fn run_attempt<'a>(
     let def = case.def;
     let name = case.name.clone();
     let log = TestLog::new();
-    ctx.reporters.emit(&crate::events::Event::AttemptStarted {
-        name: &name,
-        location: &format!("{}:{}", def.file, def.line),
-        log: &log,
-    });
+    ctx.reporters
+        .emit(&crate::events::RunEvent::AttemptStarted {
+            name: &name,
+            location: &format!("{}:{}", def.file, def.line),
+            log: &log,
+        });
     let state = Arc::new(TrialState::default());
     let ended = Arc::new(Notify::new());
 

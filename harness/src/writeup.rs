@@ -52,7 +52,7 @@ pub(crate) fn write_up(
 ) -> Written {
     let passed = outcome.passed();
     let rerun = format!("{} {name} --exact", ctx.rerun_prefix);
-    ctx.reporters.emit(&crate::events::Event::AttemptEnded {
+    ctx.reporters.emit(&crate::events::RunEvent::AttemptEnded {
         log,
         summary: &match &outcome {
             Outcome::Passed => format!("passed in {:.2?}", started.elapsed()),

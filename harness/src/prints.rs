@@ -86,51 +86,51 @@ pub fn write(stream: Stream, text: String) {
     }
 }
 
-/// `println!` for tests: into the running test's log (see [`crate::capture`]).
+/// `println!` for tests: into the running test's log (see [`crate::prints`]).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __capture_println {
     () => {
-        $crate::capture::write($crate::capture::Stream::Stdout, ::std::string::String::from("\n"))
+        $crate::prints::write($crate::prints::Stream::Stdout, ::std::string::String::from("\n"))
     };
     ($($arg:tt)*) => {
-        $crate::capture::write(
-            $crate::capture::Stream::Stdout,
+        $crate::prints::write(
+            $crate::prints::Stream::Stdout,
             ::std::format!("{}\n", ::std::format_args!($($arg)*)),
         )
     };
 }
 
-/// `eprintln!` for tests: into the running test's log (see [`crate::capture`]).
+/// `eprintln!` for tests: into the running test's log (see [`crate::prints`]).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __capture_eprintln {
     () => {
-        $crate::capture::write($crate::capture::Stream::Stderr, ::std::string::String::from("\n"))
+        $crate::prints::write($crate::prints::Stream::Stderr, ::std::string::String::from("\n"))
     };
     ($($arg:tt)*) => {
-        $crate::capture::write(
-            $crate::capture::Stream::Stderr,
+        $crate::prints::write(
+            $crate::prints::Stream::Stderr,
             ::std::format!("{}\n", ::std::format_args!($($arg)*)),
         )
     };
 }
 
-/// `print!` for tests: into the running test's log (see [`crate::capture`]).
+/// `print!` for tests: into the running test's log (see [`crate::prints`]).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __capture_print {
     ($($arg:tt)*) => {
-        $crate::capture::write($crate::capture::Stream::Stdout, ::std::format!($($arg)*))
+        $crate::prints::write($crate::prints::Stream::Stdout, ::std::format!($($arg)*))
     };
 }
 
-/// `eprint!` for tests: into the running test's log (see [`crate::capture`]).
+/// `eprint!` for tests: into the running test's log (see [`crate::prints`]).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __capture_eprint {
     ($($arg:tt)*) => {
-        $crate::capture::write($crate::capture::Stream::Stderr, ::std::format!($($arg)*))
+        $crate::prints::write($crate::prints::Stream::Stderr, ::std::format!($($arg)*))
     };
 }
 
