@@ -12,9 +12,9 @@ use cluster_sim::report::{Status, TestRecord};
 use libtest_mimic::Failed;
 
 use crate::artifacts;
-use crate::def::TestDef;
 use crate::events::RunEvent;
 use crate::junit::{CaseStatus, Rerun};
+use crate::plan::TestDef;
 use crate::runner::RunCtx;
 use crate::trial::run_attempt;
 use crate::writeup::Written;

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use cluster_sim::{Cluster, ExecError, ProvisionError};
+use cluster_sim::Cluster;
 
 use crate::artifacts::TestLog;
-use crate::def::{TestDef, TestFuture};
 use crate::inject::injected_panic;
+use crate::outcome::{classify, panic_text, TestFuture};
+use crate::plan::TestDef;
 use crate::runner::RunCtx;
-use crate::wait::WaitError;
 
 /// How one test ended, before it is written up.
 pub(crate) enum Outcome {
@@ -30,14 +30,6 @@ impl Outcome {
     pub(crate) fn passed(&self) -> bool {
         matches!(self, Outcome::Passed)
     }
-}
-
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(a non-string panic payload)".into())
 }
 
 /// What was still running on the cluster, one `node: `command` (for 1.2s)` per command.
@@ -144,42 +136,5 @@ pub(crate) async fn run_body(
                 detail,
             }
         }
-    }
-}
-
-/// The `type` of a failure, from the error's chain.
-pub(crate) fn classify(e: &anyhow::Error) -> &'static str {
-    for cause in e.chain() {
-        if cause.is::<ExecError>() {
-            return "exec";
-        }
-        if cause.is::<WaitError>() {
-            return "wait";
-        }
-        if cause.is::<ProvisionError>() || cause.is::<cluster_sim::NodeError>() {
-            return "node";
-        }
-        if cause.is::<cluster_sim::TransferError>() {
-            return "transfer";
-        }
-    }
-    "assertion"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_are_classified_by_their_chain() {
-        let e = anyhow::Error::new(ExecError::Failed {
-            node: "n1".into(),
-            command: "false".into(),
-            code: 1,
-            tail: String::new(),
-        })
-        .context("writing keys");
-        assert_eq!(classify(&e), "exec");
-        assert_eq!(classify(&anyhow::anyhow!("keys differ")), "assertion");
     }
 }

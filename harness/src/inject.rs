@@ -1,6 +1,6 @@
 //! A test-only hook for the harness's self-tests: panics inside the harness on demand.
 
-use crate::def::TestDef;
+use crate::plan::TestDef;
 
 /// Test-only hook for the harness's self-tests: `CLUSTER_SIM_INJECT_PANIC=<phase>:<fn>[,...]`
 /// makes the harness itself panic in that phase of the test whose function is `<fn>`, to prove

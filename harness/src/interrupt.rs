@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::def::component_and_class;
 use crate::junit::{CaseRecord, CaseStatus, RunState};
+use crate::plan::component_and_class;
 use crate::runner::{report, RunCtx, Running};
 use crate::trial::TEARDOWN_LIMIT;
 

@@ -25,7 +25,6 @@
 //! the module tree from `tests_d/`, so a new file needs no registration.
 #![warn(missing_docs)]
 
-mod args;
 pub mod artifacts;
 mod attempts;
 mod body;
@@ -33,13 +32,12 @@ mod body;
 pub mod prints;
 pub use prints::test_dir;
 pub mod config;
-mod def;
 mod events;
 pub mod html;
 mod inject;
 mod interrupt;
 pub mod junit;
-pub mod partition;
+mod outcome;
 mod plan;
 mod provision;
 mod requires;
@@ -48,9 +46,10 @@ pub mod sanitize;
 mod shared;
 mod trial;
 mod wait;
-pub mod walk;
 mod walks;
 mod writeup;
+
+pub use plan::{partition, walk};
 
 /// `println!` and friends that write into the running test's `test.log` and JUnit case (and
 /// to the terminal too with `--nocapture`). `#[cluster_test]` already routes the prints written
@@ -59,13 +58,14 @@ pub use crate::{
     __capture_eprint as eprint, __capture_eprintln as eprintln, __capture_print as print,
     __capture_println as println,
 };
-pub use args::Args;
+pub use plan::Args;
 
 /// The cluster library itself, for what the prelude doesn't name.
 pub use cluster_sim;
 pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
-pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::{cluster_test, cluster_walk};
+pub use outcome::{TestFuture, TestResult};
+pub use plan::{ClusterRequest, TestBody, TestDef};
 
 /// For `impl Action<S> for ...` and `impl SerialAction<S> for ...` (`#[harness::async_trait]`).
 pub use async_trait::async_trait;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use cluster_sim::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
 
 use crate::artifacts::{self, TestLog};
-use crate::def::{component_and_class, TestDef};
 use crate::junit::{CaseRecord, CaseStatus};
+use crate::plan::{component_and_class, TestDef};
 use crate::runner::{report, RunCtx};
 
 /// Longest the probe may take (on docker it may build the node image first).
@@ -138,7 +138,8 @@ pub(crate) fn report_skipped(ctx: &RunCtx, case: &crate::plan::Case, reason: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::def::{TestBody, TestFuture};
+    use crate::outcome::TestFuture;
+    use crate::plan::TestBody;
 
     fn body() -> TestFuture {
         Box::pin(async { Ok(()) })

@@ -15,15 +15,15 @@ use cluster_sim::Cluster;
 use libtest_mimic::{Completion, Trial};
 use tokio::sync::{Notify, RwLock, Semaphore};
 
-use crate::args::Args;
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
-use crate::def::{component_and_class, TestDef};
 use crate::events::{Reporters, RunEvent};
 use crate::html::HtmlReporter;
 use crate::inject::Inject;
 use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
+use crate::plan::Args;
 use crate::plan::Case;
+use crate::plan::{component_and_class, TestDef};
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {

@@ -18,7 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::artifacts::TestLog;
 use crate::body::{run_body, Outcome};
-use crate::def::TestFuture;
+use crate::outcome::TestFuture;
 use crate::plan::Case;
 use crate::runner::RunCtx;
 use crate::trial::TEARDOWN_LIMIT;

@@ -14,11 +14,13 @@ use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
 use tokio::sync::{Notify, RwLockReadGuard};
 
 use crate::artifacts::TestLog;
-use crate::body::{panic_text, run_body, Outcome};
+use crate::body::{run_body, Outcome};
 use crate::config::Keep;
-use crate::def::{ClusterRequest, TestBody, TestFuture};
 use crate::inject::injected_panic;
+use crate::outcome::panic_text;
+use crate::outcome::TestFuture;
 use crate::plan::Case;
+use crate::plan::{ClusterRequest, TestBody};
 use crate::runner::{OwnedCluster, RunCtx, Running};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take

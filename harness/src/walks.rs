@@ -16,11 +16,11 @@ use tokio::sync::oneshot;
 
 use crate::artifacts::{self, TestLog};
 use crate::body::Outcome;
-use crate::def::{TestBody, TestDef};
+use crate::plan::walk::{complete_trace, Finished, StepStatus, Trace};
 use crate::plan::Case;
+use crate::plan::{TestBody, TestDef};
 use crate::runner::RunCtx;
 use crate::trial::{TrialState, COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
-use crate::walk::{complete_trace, Finished, StepStatus, Trace};
 
 /// A walk's end, handed from the coordinator to the walk's trial.
 pub(crate) struct Ended {
@@ -406,7 +406,7 @@ fn outcome_message(o: &Outcome) -> String {
     }
 }
 
-fn trace_of(case: &Case, steps: Vec<crate::walk::StepTrace>, result: &str) -> Trace {
+fn trace_of(case: &Case, steps: Vec<crate::plan::walk::StepTrace>, result: &str) -> Trace {
     let Some(w) = &case.walk else {
         unreachable!("a walk case")
     };

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::artifacts::{self, TestLog};
 use crate::body::Outcome;
-use crate::def::{component_and_class, TestDef};
+use crate::plan::{component_and_class, TestDef};
 use cluster_sim::report::{model::unix_ms, Attempt, Status};
 
 use crate::junit::{CaseRecord, CaseStatus};

@@ -24,7 +24,7 @@ pub struct Args {
     /// Every positional filter, in order.
     pub filters: Vec<String>,
     /// The shard to run (`--partition`, `CLUSTER_SIM_PARTITION`, `CI_NODE_INDEX`/`_TOTAL`).
-    pub partition: Option<crate::partition::Partition>,
+    pub partition: Option<super::partition::Partition>,
 }
 
 /// Splits `argv` (program name first) into libtest-mimic's part and the extra filters.
@@ -72,10 +72,10 @@ impl Args {
     /// Parses the process's arguments (exits with clap's message on bad ones, as libtest does).
     /// A bad partition is one error line and exit 2.
     pub fn from_env() -> Self {
-        let partition = crate::partition::take_partition_arg(std::env::args_os().collect())
+        let partition = super::partition::take_partition_arg(std::env::args_os().collect())
             .and_then(|(argv, p)| match p {
                 Some(p) => Ok((argv, Some(p))),
-                None => crate::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
+                None => super::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
                     .map(|p| (argv, p)),
             });
         let (argv, partition) = match partition {

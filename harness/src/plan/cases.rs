@@ -8,97 +8,13 @@
 //! hands the test its typed values, and [`case`] gives them to helpers.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::def::TestDef;
-
-/// One value of a matrix axis, as written in the attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamValue {
-    /// An integer literal.
-    Int(i64),
-    /// `true` or `false`.
-    Bool(bool),
-    /// A string literal.
-    Str(&'static str),
-}
-
-impl fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Int(v) => write!(f, "{v}"),
-            Self::Bool(v) => write!(f, "{v}"),
-            Self::Str(v) => f.write_str(v),
-        }
-    }
-}
-
-impl ParamValue {
-    /// The value as templates see it.
-    pub fn to_json(self) -> serde_json::Value {
-        match self {
-            Self::Int(v) => v.into(),
-            Self::Bool(v) => v.into(),
-            Self::Str(v) => v.into(),
-        }
-    }
-}
-
-/// One axis of a matrix: a name and its values.
-#[derive(Debug, Clone, Copy)]
-pub struct Axis {
-    /// The name (a parameter of the test function when the test takes it).
-    pub name: &'static str,
-    /// The values, in the attribute's order.
-    pub values: &'static [ParamValue],
-}
-
-/// A value a test parameter can be built from; the attribute checks at compile time that
-/// every value of an axis fits the parameter's type.
-pub trait FromParam: Sized {
-    /// Converts, or `None` when the value doesn't fit.
-    fn from_param(value: ParamValue) -> Option<Self>;
-}
-
-macro_rules! from_param_int {
-    ($($t:ty),*) => {$(
-        impl FromParam for $t {
-            fn from_param(value: ParamValue) -> Option<Self> {
-                match value {
-                    ParamValue::Int(v) => <$t>::try_from(v).ok(),
-                    _ => None,
-                }
-            }
-        }
-    )*};
-}
-from_param_int!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
-
-impl FromParam for bool {
-    fn from_param(value: ParamValue) -> Option<Self> {
-        match value {
-            ParamValue::Bool(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-impl FromParam for &'static str {
-    fn from_param(value: ParamValue) -> Option<Self> {
-        match value {
-            ParamValue::Str(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-impl FromParam for String {
-    fn from_param(value: ParamValue) -> Option<Self> {
-        <&str>::from_param(value).map(str::to_string)
-    }
-}
+use super::def::{TestBody, TestDef};
+use super::matrix::{FromParam, ParamValue};
+use super::walk::{generate, validate, Chosen, Plan, Shape};
+use crate::outcome::panic_text;
 
 /// One planned case of a registered test: what a trial runs.
 #[derive(Debug, Clone)]
@@ -117,9 +33,9 @@ pub struct Case {
 #[derive(Debug, Clone)]
 pub struct WalkCase {
     /// The walk: id, options, label.
-    pub chosen: crate::walk::Chosen,
+    pub chosen: Chosen,
     /// The definition's steps and generator.
-    pub shape: Arc<crate::walk::Shape>,
+    pub shape: Arc<Shape>,
 }
 
 impl Case {
@@ -157,7 +73,7 @@ pub fn plan(defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
     let mut all = Vec::new();
     for d in defs {
         let cases = match d.body {
-            crate::def::TestBody::Walks(f) => walk_cases(d, f)
+            TestBody::Walks(f) => walk_cases(d, f)
                 .map_err(|e| format!("{}:{}: {}: {e}", d.file, d.line, d.full_name()))?,
             _ => cases(d),
         };
@@ -167,33 +83,24 @@ pub fn plan(defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
 }
 
 /// The shape of a walk definition: its function called (a panic there is an error).
-pub(crate) fn walk_shape(
-    f: fn() -> Box<dyn crate::walk::Plan>,
-) -> Result<crate::walk::Shape, String> {
+fn walk_shape(f: fn() -> Box<dyn Plan>) -> Result<Shape, String> {
     // Planning runs before any test, on one thread: the default hook's "panicked at" lines
     // would only repeat the one error below.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let shape = std::panic::catch_unwind(|| f().shape());
     std::panic::set_hook(hook);
-    let shape = shape.map_err(|p| {
-        format!(
-            "the walk definition panicked: {}",
-            crate::body::panic_text(p.as_ref())
-        )
-    })?;
-    crate::walk::validate(&shape)?;
+    let shape =
+        shape.map_err(|p| format!("the walk definition panicked: {}", panic_text(p.as_ref())))?;
+    validate(&shape)?;
     Ok(shape)
 }
 
 /// One case per generated walk: `<test>::w0007[write=big,read=quorum]`.
-fn walk_cases(
-    def: &'static TestDef,
-    f: fn() -> Box<dyn crate::walk::Plan>,
-) -> Result<Vec<Case>, String> {
+fn walk_cases(def: &'static TestDef, f: fn() -> Box<dyn Plan>) -> Result<Vec<Case>, String> {
     let shape = Arc::new(walk_shape(f)?);
     let base = def.full_name();
-    Ok(crate::walk::generate(&shape)
+    Ok(generate(&shape)
         .into_iter()
         .map(|chosen| Case {
             def,
@@ -275,7 +182,8 @@ pub fn __param<T: FromParam>(name: &str) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::def::{TestBody, TestFuture};
+    use crate::outcome::TestFuture;
+    use crate::plan::Axis;
 
     fn body() -> TestFuture {
         Box::pin(async { Ok(()) })

@@ -3,18 +3,14 @@
 //! `TestDef` is built with `const fn` setters so the attribute can grow (parameters, a matrix)
 //! without breaking code that registers tests by hand.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::time::Duration;
 
 use cluster_sim::Cluster;
 
-/// What a test returns: `?` works on every cluster-sim error, on `std` errors and on `anyhow`.
-pub type TestResult = Result<(), anyhow::Error>;
-
-/// A test's body, boxed so tests of every shape fit one registry.
-pub type TestFuture = Pin<Box<dyn Future<Output = TestResult> + Send + 'static>>;
+use super::matrix::Axis;
+use super::walk::Plan;
+use crate::outcome::TestFuture;
 
 /// The cluster a test asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +37,7 @@ pub enum TestBody {
     /// Needs no cluster.
     Plain(fn() -> TestFuture),
     /// A walk definition (`#[cluster_walk]`): one case per generated walk, all on one cluster.
-    Walks(fn() -> Box<dyn crate::walk::Plan>),
+    Walks(fn() -> Box<dyn Plan>),
 }
 
 /// One registered test. Made by `#[cluster_test]`; read by the runner.
@@ -69,8 +65,8 @@ pub struct TestDef {
     /// reported skipped with the reason. Names from `cluster_sim::fault::KERNEL_FEATURES`.
     pub requires: &'static [&'static str],
     /// The attribute's `matrix(...)` axes: one case per combination (empty: one case).
-    pub matrix: &'static [crate::plan::Axis],
-    /// `share = "group"`: runs on the group's shared cluster (see `shared.rs`).
+    pub matrix: &'static [Axis],
+    /// `share = "group"`: runs on the group's shared cluster.
     pub share: Option<&'static str>,
     /// The body.
     pub body: TestBody,
@@ -112,7 +108,7 @@ impl TestDef {
     }
 
     /// Sets the matrix: the test runs once per combination of the axes' values.
-    pub const fn matrix(mut self, axes: &'static [crate::plan::Axis]) -> Self {
+    pub const fn matrix(mut self, axes: &'static [Axis]) -> Self {
         self.matrix = axes;
         self
     }
