@@ -8,29 +8,9 @@ use cluster_sim::Cluster;
 
 use crate::artifacts::TestLog;
 use crate::inject::injected_panic;
-use crate::outcome::{classify, panic_text, TestFuture};
+use crate::outcome::{classify, panic_text, Status, TestFuture};
 use crate::plan::TestDef;
 use crate::runner::RunCtx;
-
-/// How one test ended, before it is written up.
-pub(crate) enum Outcome {
-    Passed,
-    Failure {
-        kind: &'static str,
-        message: String,
-        detail: String,
-    },
-    Error {
-        kind: &'static str,
-        message: String,
-    },
-}
-
-impl Outcome {
-    pub(crate) fn passed(&self) -> bool {
-        matches!(self, Outcome::Passed)
-    }
-}
 
 /// What was still running on the cluster, one `node: `command` (for 1.2s)` per command.
 fn still_running(cluster: &Cluster) -> Vec<String> {
@@ -59,7 +39,7 @@ pub(crate) async fn run_body(
     log: &TestLog,
     cluster: Option<&Cluster>,
     test_dir: &std::path::Path,
-) -> Outcome {
+) -> Status {
     let panic_body = ctx.inject.at("body", def);
     // The attempt's own directory (`harness::test_dir()` in the body); the body's task keeps
     // the matrix case for `harness::case()`.
@@ -77,7 +57,7 @@ pub(crate) async fn run_body(
     let task = ctx.handle.spawn(fut);
     let abort = task.abort_handle();
     match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(Ok(()))) => Outcome::Passed,
+        Ok(Ok(Ok(()))) => Status::Passed,
         Ok(Ok(Err(e))) => {
             let kind = classify(&e);
             // The chain, one cause a line; `{:?}` would add a backtrace when RUST_BACKTRACE is set.
@@ -93,8 +73,8 @@ pub(crate) async fn run_body(
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            Outcome::Failure {
-                kind,
+            Status::Failed {
+                kind: kind.into(),
                 message: format!("{e:#}"),
                 detail,
             }
@@ -106,10 +86,7 @@ pub(crate) async fn run_body(
                 "the test's task was cancelled".to_string()
             };
             log.note("panic", &message);
-            Outcome::Error {
-                kind: "panic",
-                message,
-            }
+            Status::error("panic", message)
         }
         Err(_) => {
             // Read what was running before the abort drops it.
@@ -130,8 +107,8 @@ pub(crate) async fn run_body(
                 }
             }
             log.note("timeout", &message);
-            Outcome::Failure {
-                kind: "timeout",
+            Status::Failed {
+                kind: "timeout".into(),
                 message,
                 detail,
             }

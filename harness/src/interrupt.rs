@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::junit::{CaseRecord, CaseStatus, RunState};
-use crate::plan::component_and_class;
+use crate::outcome::{AttemptResult, Status, TestFinished};
+use crate::report::{RunEvent, RunState};
 use crate::runner::{report, RunCtx, Running};
 use crate::trial::TEARDOWN_LIMIT;
 
@@ -116,11 +116,11 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
     }
 
     for (name, r) in running {
-        let (component, classname) = component_and_class(&name);
+        let duration = r.started.elapsed();
         let message = format!(
-            "interrupted after {:.1}s; rerun: {} {name} --exact",
-            r.started.elapsed().as_secs_f64(),
-            ctx.rerun_prefix
+            "interrupted after {:.1}s; rerun: {}",
+            duration.as_secs_f64(),
+            ctx.rerun_command(&name)
         );
         r.log.note("interrupted", &message);
         let log_path = r.test_dir.join("test.log");
@@ -128,27 +128,22 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
             Ok(()) => vec![std::path::absolute(&log_path).unwrap_or(log_path)],
             Err(_) => Vec::new(),
         };
-        report(
-            &ctx,
-            CaseRecord {
-                name,
-                component,
-                classname,
-                duration: r.started.elapsed(),
-                status: CaseStatus::Error {
-                    kind: "interrupted".into(),
-                    message: message.clone(),
-                    detail: message,
-                },
-                output: r.log.text(),
-                attachments,
-                properties: Vec::new(),
-                flush_now: false,
-                reruns: Vec::new(),
-            },
-        );
+        let rerun = Some(ctx.rerun_command(&name));
+        let attempt = AttemptResult {
+            number: r.number,
+            status: Status::error("interrupted", message),
+            started: std::time::SystemTime::now() - duration,
+            duration,
+            log: r.log.text(),
+            events: r.log.events(),
+            attachments,
+            properties: Vec::new(),
+            seeds: Vec::new(),
+            dir: None,
+        };
+        report(&ctx, &TestFinished::once(name, r.location, rerun, attempt));
     }
-    ctx.reporters.emit(&crate::events::RunEvent::RunEnded {
+    ctx.reporters.emit(&RunEvent::RunEnded {
         state: RunState::Interrupted,
         reported_any: true,
         artifacts: None,

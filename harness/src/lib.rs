@@ -32,24 +32,22 @@ mod body;
 pub mod prints;
 pub use prints::test_dir;
 pub mod config;
-mod events;
-pub mod html;
 mod inject;
 mod interrupt;
-pub mod junit;
 mod outcome;
 mod plan;
 mod provision;
+mod report;
 mod requires;
+mod retention;
 mod runner;
-pub mod sanitize;
 mod shared;
 mod trial;
 mod wait;
 mod walks;
-mod writeup;
 
 pub use plan::{partition, walk};
+pub use report::sanitize;
 
 /// `println!` and friends that write into the running test's `test.log` and JUnit case (and
 /// to the terminal too with `--nocapture`). `#[cluster_test]` already routes the prints written

@@ -12,21 +12,18 @@ use cluster_sim::{Backend, Cluster, ClusterSpec, EventSink};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::artifacts::TestLog;
-use crate::body::Outcome;
 use crate::config::BackendKind;
+use crate::outcome::Status;
 use crate::runner::{OwnedCluster, RunCtx};
 use crate::trial::{COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
 
-fn provision_error(message: String) -> Outcome {
-    Outcome::Error {
-        kind: "provision",
-        message,
-    }
+fn provision_error(message: String) -> Status {
+    Status::error("provision", message)
 }
 
 /// The run's backend, connected by the first test that needs a cluster (so `--list` and
 /// cluster-free runs never touch Docker or SSH).
-pub(crate) async fn backend(ctx: &RunCtx) -> Result<Arc<dyn Backend>, Outcome> {
+pub(crate) async fn backend(ctx: &RunCtx) -> Result<Arc<dyn Backend>, Status> {
     ctx.backend
         .get_or_try_init(|| {
             cluster_sim::connect_backend(
@@ -46,7 +43,7 @@ pub(crate) async fn permits(
     ctx: &RunCtx,
     nodes: usize,
     log: &TestLog,
-) -> Result<OwnedSemaphorePermit, Outcome> {
+) -> Result<OwnedSemaphorePermit, Status> {
     let budget = ctx.settings.node_budget;
     let need = if ctx.settings.backend == BackendKind::Ssh {
         budget
@@ -89,17 +86,17 @@ pub(crate) async fn up(
     backend: &Arc<dyn Backend>,
     spec: ClusterSpec,
     req: Request<'_>,
-) -> Result<Cluster, Outcome> {
+) -> Result<Cluster, Status> {
     let name = req.name.to_string();
     // Register the name before anything exists under it, unless an interrupt has taken stock
     // (it then owns teardown and is about to exit).
     {
         let gate = ctx.gate.try_read();
         if gate.is_err() || ctx.interrupted.load(Ordering::SeqCst) {
-            return Err(Outcome::Error {
-                kind: "interrupted",
-                message: "interrupted before provisioning".into(),
-            });
+            return Err(Status::error(
+                "interrupted",
+                "interrupted before provisioning",
+            ));
         }
         ctx.clusters
             .lock()

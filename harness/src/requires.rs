@@ -9,8 +9,9 @@ use std::time::Duration;
 use cluster_sim::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
 
 use crate::artifacts::{self, TestLog};
-use crate::junit::{CaseRecord, CaseStatus};
-use crate::plan::{component_and_class, TestDef};
+use crate::outcome::{AttemptResult, TestFinished};
+use crate::plan::TestDef;
+use crate::report::RunEvent;
 use crate::runner::{report, RunCtx};
 
 /// Longest the probe may take (on docker it may build the node image first).
@@ -86,18 +87,17 @@ impl Features {
     }
 }
 
-/// Reports `case` skipped for `reason`: a `test.log` line and a `<skipped>` case.
+/// Reports `case` skipped for `reason`: a `test.log` line and a skipped test.
 pub(crate) fn report_skipped(ctx: &RunCtx, case: &crate::plan::Case, reason: &str) {
-    let def = case.def;
     let name = case.name.clone();
+    let location = case.def.location();
     let log = TestLog::new();
-    ctx.reporters
-        .emit(&crate::events::RunEvent::AttemptStarted {
-            name: &name,
-            location: &format!("{}:{}", def.file, def.line),
-            log: &log,
-        });
-    ctx.reporters.emit(&crate::events::RunEvent::AttemptEnded {
+    ctx.reporters.emit(&RunEvent::AttemptStarted {
+        name: &name,
+        location: &location,
+        log: &log,
+    });
+    ctx.reporters.emit(&RunEvent::AttemptEnded {
         log: &log,
         summary: &format!("SKIPPED: {reason}"),
     });
@@ -115,24 +115,8 @@ pub(crate) fn report_skipped(ctx: &RunCtx, case: &crate::plan::Case, reason: &st
             Err(e) => eprintln!("warning: cannot write {}: {e}", path.display()),
         }
     }
-    let (component, classname) = component_and_class(&name);
-    report(
-        ctx,
-        CaseRecord {
-            name,
-            component,
-            classname,
-            duration: Duration::ZERO,
-            status: CaseStatus::Skipped {
-                reason: reason.to_string(),
-            },
-            output: log.text(),
-            attachments,
-            properties: Vec::new(),
-            flush_now: false,
-            reruns: Vec::new(),
-        },
-    );
+    let attempt = AttemptResult::skipped(reason.to_string(), log.text(), attachments);
+    report(ctx, &TestFinished::once(name, location, None, attempt));
 }
 
 #[cfg(test)]

@@ -17,13 +17,12 @@ use tokio::sync::{Notify, RwLock, Semaphore};
 
 use crate::artifacts::{self, TestLog};
 use crate::config::{self, BackendKind, Settings};
-use crate::events::{Reporters, RunEvent};
-use crate::html::HtmlReporter;
 use crate::inject::Inject;
-use crate::junit::{CaseRecord, CaseStatus, JunitReporter, RunState};
+use crate::outcome::{AttemptResult, TestFinished};
 use crate::plan::Args;
 use crate::plan::Case;
-use crate::plan::{component_and_class, TestDef};
+use crate::plan::TestDef;
+use crate::report::{HtmlReporter, JunitReporter, Reporters, RunEvent, RunState};
 
 /// Every registered test, sorted by name.
 pub fn registered() -> Vec<&'static TestDef> {
@@ -44,6 +43,10 @@ pub fn main() -> ! {
 /// A test in progress, for the interrupt handler.
 pub(crate) struct Running {
     pub(crate) started: Instant,
+    /// `file:line` of the test.
+    pub(crate) location: String,
+    /// Which attempt this is.
+    pub(crate) number: u32,
     pub(crate) test_dir: PathBuf,
     pub(crate) log: TestLog,
     /// Aborts the trial's task.
@@ -92,6 +95,13 @@ pub(crate) struct RunCtx {
     pub(crate) shared: crate::shared::Groups,
     /// Walk definitions (`#[cluster_walk]`), each run by one coordinator on one cluster.
     pub(crate) walks: crate::walks::Suites,
+}
+
+impl RunCtx {
+    /// The command that reruns test `name` alone.
+    pub(crate) fn rerun_command(&self, name: &str) -> String {
+        format!("{} {name} --exact", self.rerun_prefix)
+    }
 }
 
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
@@ -286,25 +296,15 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     });
 
     for c in &skipped {
-        let name = c.name.clone();
-        let d = c.def;
-        let (component, classname) = component_and_class(&name);
+        let reason = c.def.ignore.unwrap_or_default().to_string();
         report(
             &ctx,
-            CaseRecord {
-                name,
-                component,
-                classname,
-                duration: Duration::ZERO,
-                status: CaseStatus::Skipped {
-                    reason: d.ignore.unwrap_or_default().to_string(),
-                },
-                output: String::new(),
-                attachments: Vec::new(),
-                properties: Vec::new(),
-                flush_now: false,
-                reruns: Vec::new(),
-            },
+            &TestFinished::once(
+                c.name.clone(),
+                c.def.location(),
+                None,
+                AttemptResult::skipped(reason, String::new(), Vec::new()),
+            ),
         );
     }
 
@@ -429,11 +429,6 @@ fn rerun_prefix() -> String {
 }
 
 /// Hands a test that did not run its course (skipped, interrupted) to the reporters.
-pub(crate) fn report(ctx: &RunCtx, case: CaseRecord) {
-    let record = crate::html::record_of(&case);
-    ctx.reporters.emit(&RunEvent::TestEnded {
-        case: &case,
-        record: &record,
-        flaky: None,
-    });
+pub(crate) fn report(ctx: &RunCtx, test: &TestFinished) {
+    ctx.reporters.emit(&RunEvent::TestEnded { test });
 }

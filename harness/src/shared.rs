@@ -17,7 +17,8 @@ use cluster_sim::{Cluster, ClusterSpec, EventSink};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::artifacts::TestLog;
-use crate::body::{run_body, Outcome};
+use crate::body::run_body;
+use crate::outcome::Status;
 use crate::outcome::TestFuture;
 use crate::plan::Case;
 use crate::runner::RunCtx;
@@ -135,7 +136,7 @@ pub(crate) async fn with_shared_cluster(
     body: fn(Cluster) -> TestFuture,
     log: &TestLog,
     test_dir: &Path,
-) -> Outcome {
+) -> Status {
     let Some(k) = key(case) else {
         unreachable!("only shared cases come here")
     };
@@ -147,10 +148,7 @@ pub(crate) async fn with_shared_cluster(
         .get(&k)
         .cloned();
     let Some(group) = group else {
-        return Outcome::Error {
-            kind: "provision",
-            message: format!("no shared group {k} was planned"),
-        };
+        return Status::error("provision", format!("no shared group {k} was planned"));
     };
     let _ending = Ending(&group);
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
@@ -224,10 +222,7 @@ pub(crate) async fn with_shared_cluster(
         if let Some(live) = slot.take() {
             if let Some(e) = down(ctx, live, Some(log)).await {
                 if outcome.passed() {
-                    outcome = Outcome::Error {
-                        kind: "teardown",
-                        message: e,
-                    };
+                    outcome = Status::error("teardown", e);
                 }
             }
         }
@@ -241,7 +236,7 @@ async fn provision(
     spec: ClusterSpec,
     log: &TestLog,
     test_dir: &Path,
-) -> Result<Live, Outcome> {
+) -> Result<Live, Status> {
     let backend = crate::provision::backend(ctx).await?;
     let permits = crate::provision::permits(ctx, spec.nodes.len(), log).await?;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);

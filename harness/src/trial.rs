@@ -1,5 +1,6 @@
 //! One trial: provisions a cluster under the node budget, runs the body under its deadline,
-//! collects node logs, tears down whatever happens, and writes the test up.
+//! collects node logs, tears down whatever happens, and ends the attempt: its artifacts kept or
+//! cleared, its record made.
 //!
 //! The whole trial runs as one task: a panic anywhere in it (provisioning, readiness, the body,
 //! teardown) comes back as a `JoinError` and becomes an `<error type="panic">` case with its
@@ -13,14 +14,15 @@ use std::time::{Duration, Instant};
 use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
 use tokio::sync::{Notify, RwLockReadGuard};
 
+use cluster_sim::fault::SEED_VAR;
+
 use crate::artifacts::TestLog;
-use crate::body::{run_body, Outcome};
+use crate::body::run_body;
 use crate::config::Keep;
 use crate::inject::injected_panic;
-use crate::outcome::panic_text;
-use crate::outcome::TestFuture;
-use crate::plan::Case;
-use crate::plan::{ClusterRequest, TestBody};
+use crate::outcome::{panic_text, AttemptResult, Status, TestFuture};
+use crate::plan::{Case, ClusterRequest, TestBody};
+use crate::report::RunEvent;
 use crate::runner::{OwnedCluster, RunCtx, Running};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take
@@ -39,35 +41,46 @@ const LEASE_GRACE: Duration = Duration::from_secs(5 * 60);
 #[derive(Default)]
 pub(crate) struct TrialState {
     phase: Mutex<&'static str>,
-    pub(crate) properties: Mutex<Vec<(String, String)>>,
+    properties: Mutex<Vec<(String, String)>>,
     /// Seeds of the nemeses the test started, in order.
-    pub(crate) seeds: Mutex<Vec<u64>>,
+    seeds: Mutex<Vec<u64>>,
     /// A walk's `trace.json`: kept even when the rest of a passed test's artifacts go.
-    pub(crate) trace: Mutex<Option<PathBuf>>,
+    trace: Mutex<Option<PathBuf>>,
     /// The test's own running time, when it is not the trial's (a walk's, without the time it
     /// waited for other walks at barriers or before its trial started).
-    pub(crate) duration: Mutex<Option<Duration>>,
+    duration: Mutex<Option<Duration>>,
+}
+
+/// A lock that a panic while it was held doesn't make unusable: the state is plain data.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl TrialState {
     fn set_phase(&self, phase: &'static str) {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        *lock(&self.phase) = phase;
     }
     fn phase(&self) -> &'static str {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.phase)
     }
     pub(crate) fn property(&self, key: &str, value: String) {
-        self.properties
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((key.to_string(), value));
+        lock(&self.properties).push((key.to_string(), value));
+    }
+    fn seed(&self, seed: u64) {
+        lock(&self.seeds).push(seed);
+    }
+    pub(crate) fn set_trace(&self, path: PathBuf) {
+        *lock(&self.trace) = Some(path);
+    }
+    pub(crate) fn set_duration(&self, d: Duration) {
+        *lock(&self.duration) = Some(d);
     }
 }
 
 /// Notifies the interrupt handler when a trial's future is gone (finished or dropped).
-struct Ended(Arc<Notify>);
+struct NotifyOnDrop(Arc<Notify>);
 
-impl Drop for Ended {
+impl Drop for NotifyOnDrop {
     fn drop(&mut self) {
         self.0.notify_one();
     }
@@ -80,24 +93,24 @@ fn park_forever() -> ! {
     }
 }
 
-/// Runs one attempt at a test case in `test_dir` (on a fresh cluster) and writes it up. Returns
-/// it with the run's gate still held for reading, so the caller reports it before an interrupt
-/// can take stock (which would report the test a second time).
+/// Runs attempt `number` at a test case in `test_dir` (on a fresh cluster) and ends it. Returns
+/// its result with the run's gate still held for reading, so the caller reports it before an
+/// interrupt can take stock (which would report the test a second time).
 pub(crate) fn run_attempt<'a>(
     ctx: &'a Arc<RunCtx>,
     case: Arc<Case>,
+    number: u32,
     test_dir: PathBuf,
-) -> (crate::writeup::Written, RwLockReadGuard<'a, ()>) {
+) -> (AttemptResult, RwLockReadGuard<'a, ()>) {
     let started = Instant::now();
-    let def = case.def;
     let name = case.name.clone();
+    let location = case.def.location();
     let log = TestLog::new();
-    ctx.reporters
-        .emit(&crate::events::RunEvent::AttemptStarted {
-            name: &name,
-            location: &format!("{}:{}", def.file, def.line),
-            log: &log,
-        });
+    ctx.reporters.emit(&RunEvent::AttemptStarted {
+        name: &name,
+        location: &location,
+        log: &log,
+    });
     let state = Arc::new(TrialState::default());
     let ended = Arc::new(Notify::new());
 
@@ -117,7 +130,7 @@ pub(crate) fn run_attempt<'a>(
                 log.clone(),
                 test_dir.clone(),
                 state.clone(),
-                Ended(ended.clone()),
+                NotifyOnDrop(ended.clone()),
             ),
         );
         let task = ctx.handle.spawn(fut);
@@ -128,6 +141,8 @@ pub(crate) fn run_attempt<'a>(
                 name.clone(),
                 Running {
                     started,
+                    location: location.clone(),
+                    number,
                     test_dir: test_dir.clone(),
                     log: log.clone(),
                     task: task.abort_handle(),
@@ -144,15 +159,9 @@ pub(crate) fn run_attempt<'a>(
                 let text = panic_text(join.into_panic().as_ref());
                 let message = format!("the harness panicked while {}: {text}", state.phase());
                 log.note("panic", &message);
-                Outcome::Error {
-                    kind: "panic",
-                    message,
-                }
+                Status::error("panic", message)
             }
-            Err(_) => Outcome::Error {
-                kind: "interrupted",
-                message: "the test's task was cancelled".into(),
-            },
+            Err(_) => Status::error("interrupted", "the test's task was cancelled"),
         };
         if !ctx.interrupted.load(Ordering::SeqCst) {
             remove_leftovers(ctx, &name, &test_dir, &log).await;
@@ -166,13 +175,126 @@ pub(crate) fn run_attempt<'a>(
         drop(gate);
         park_forever();
     }
-    let written =
-        crate::writeup::write_up(ctx, def, &name, started, &test_dir, &log, &state, outcome);
+    let ended = End {
+        number,
+        location: &location,
+        started,
+        test_dir: &test_dir,
+        log: &log,
+        state: &state,
+    };
+    let result = ended.finish(ctx, &name, outcome);
     ctx.running
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&name);
-    (written, gate)
+    (result, gate)
+}
+
+/// An attempt that has ended, and what it knows.
+struct End<'a> {
+    number: u32,
+    location: &'a str,
+    started: Instant,
+    test_dir: &'a Path,
+    log: &'a TestLog,
+    state: &'a TrialState,
+}
+
+impl End<'_> {
+    /// The attempt's result line in its log, its artifacts kept or cleared, and its record,
+    /// whose failure text points at the test, its artifacts, the rerun command and the seeds
+    /// that replay its nemeses.
+    fn finish(self, ctx: &RunCtx, name: &str, status: Status) -> AttemptResult {
+        let summary = match &status {
+            Status::Passed => format!("passed in {:.2?}", self.started.elapsed()),
+            Status::Failed { message, .. } => format!("FAILED: {message}"),
+            Status::Error { message, .. } => format!("ERROR: {message}"),
+            Status::Skipped { reason } => format!("SKIPPED: {reason}"),
+        };
+        ctx.reporters.emit(&RunEvent::AttemptEnded {
+            log: self.log,
+            summary: &summary,
+        });
+        let trace = lock(&self.state.trace).clone();
+        let kept = crate::retention::retain(ctx, self.test_dir, self.log, trace, status.passed());
+        let seeds = lock(&self.state.seeds).clone();
+        let status = pointed(
+            status,
+            self.location,
+            self.test_dir,
+            &ctx.rerun_command(name),
+            &seeds,
+        );
+        let duration = lock(&self.state.duration)
+            .take()
+            .unwrap_or_else(|| self.started.elapsed());
+        AttemptResult {
+            number: self.number,
+            status,
+            started: std::time::SystemTime::now() - duration,
+            duration,
+            log: self.log.text(),
+            events: self.log.events(),
+            attachments: kept.attachments,
+            properties: std::mem::take(&mut *lock(&self.state.properties)),
+            seeds,
+            dir: kept.dir,
+        }
+    }
+}
+
+/// A failure's text, made to point at the test (`at file:line`), its artifacts, the command
+/// that reruns it and, under a nemesis, the seed that replays it (a failure under a nemesis is
+/// only useful with its seed).
+fn pointed(status: Status, location: &str, dir: &Path, rerun: &str, seeds: &[u64]) -> Status {
+    let replay = match seeds {
+        [] => String::new(),
+        [one] => format!("nemesis seed {one} (replay with {SEED_VAR}={one})"),
+        many => format!(
+            "nemesis seeds {} (replay one with {SEED_VAR}=N)",
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let shown_dir = std::path::absolute(dir).unwrap_or(dir.to_path_buf());
+    let message = |message: String| match replay.as_str() {
+        "" => format!("{message}; rerun: {rerun}"),
+        r => format!("{message}; {r}; rerun: {rerun}"),
+    };
+    let detail = |detail: String| {
+        let replay_line = match replay.as_str() {
+            "" => String::new(),
+            r => format!("\n  {r}"),
+        };
+        format!(
+            "{detail}\n  at {location}\n  artifacts: {}\n  rerun: {rerun}{replay_line}",
+            shown_dir.display()
+        )
+    };
+    match status {
+        Status::Failed {
+            kind,
+            message: m,
+            detail: d,
+        } => Status::Failed {
+            kind,
+            message: message(m),
+            detail: detail(d),
+        },
+        Status::Error {
+            kind,
+            message: m,
+            detail: d,
+        } => Status::Error {
+            kind,
+            message: message(m),
+            detail: detail(d),
+        },
+        other => other,
+    }
 }
 
 /// Tears down, by name, any cluster of test `name` still registered: one whose trial panicked
@@ -252,8 +374,8 @@ async fn execute(
     log: TestLog,
     test_dir: PathBuf,
     state: Arc<TrialState>,
-    _ended: Ended,
-) -> Outcome {
+    _ended: NotifyOnDrop,
+) -> Status {
     let def = case.def;
     // A matrix case's values, as report properties (`param.nodes` = 3).
     for (n, v) in &case.params {
@@ -275,12 +397,7 @@ async fn execute(
             state.property("spec", label);
             let spec = match spec {
                 Ok(s) => s,
-                Err(message) => {
-                    return Outcome::Error {
-                        kind: "provision",
-                        message,
-                    }
-                }
+                Err(message) => return Status::error("provision", message),
             };
             let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
             images.sort_unstable();
@@ -333,7 +450,7 @@ async fn with_cluster(
     log: &TestLog,
     test_dir: &Path,
     state: &Arc<TrialState>,
-) -> Outcome {
+) -> Status {
     let def = case.def;
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
@@ -362,11 +479,7 @@ async fn with_cluster(
     let sink: EventSink = Arc::new(move |e| {
         sink_log.event(e);
         if let Some(seed) = e.nemesis_seed {
-            sink_state
-                .seeds
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(seed);
+            sink_state.seed(seed);
         }
         match e.kind {
             EventKind::Provision if e.message == "nodes started" => {
@@ -430,10 +543,7 @@ async fn with_cluster(
         Ok(Err(e)) => {
             log.note("teardown", &format!("failed: {e}"));
             if outcome.passed() {
-                outcome = Outcome::Error {
-                    kind: "teardown",
-                    message: format!("teardown failed: {e}"),
-                };
+                outcome = Status::error("teardown", format!("teardown failed: {e}"));
             }
         }
         Err(_) => {
@@ -442,10 +552,10 @@ async fn with_cluster(
                 "took over 2 minutes; the next run's reaper removes it",
             );
             if outcome.passed() {
-                outcome = Outcome::Error {
-                    kind: "teardown",
-                    message: format!("tearing down {cluster_name} took over 2 minutes"),
-                };
+                outcome = Status::error(
+                    "teardown",
+                    format!("tearing down {cluster_name} took over 2 minutes"),
+                );
             }
         }
     }

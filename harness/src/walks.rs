@@ -15,7 +15,7 @@ use cluster_sim::EventSink;
 use tokio::sync::oneshot;
 
 use crate::artifacts::{self, TestLog};
-use crate::body::Outcome;
+use crate::outcome::Status;
 use crate::plan::walk::{complete_trace, Finished, StepStatus, Trace};
 use crate::plan::Case;
 use crate::plan::{TestBody, TestDef};
@@ -25,7 +25,7 @@ use crate::trial::{TrialState, COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
 /// A walk's end, handed from the coordinator to the walk's trial.
 pub(crate) struct Ended {
     trace: Trace,
-    outcome: Outcome,
+    outcome: Status,
     active: Duration,
 }
 
@@ -97,15 +97,12 @@ pub(crate) async fn run_walk(
     log: &TestLog,
     test_dir: &std::path::Path,
     state: &TrialState,
-) -> Outcome {
+) -> Status {
     let Some(walk) = &case.walk else {
         unreachable!("only walk cases come here")
     };
     let Some(suite) = ctx.walks.map.get(&case.def.full_name()).cloned() else {
-        return Outcome::Error {
-            kind: "provision",
-            message: "the walk's definition was not planned".into(),
-        };
+        return Status::error("provision", "the walk's definition was not planned");
     };
     state.property("walk.id", walk.chosen.id.clone());
     state.property("walk.generator", walk.shape.generator.to_string());
@@ -118,10 +115,7 @@ pub(crate) async fn run_walk(
         .unwrap_or_else(|e| e.into_inner())
         .remove(&case.name)
     else {
-        return Outcome::Error {
-            kind: "provision",
-            message: "this walk was already run".into(),
-        };
+        return Status::error("provision", "this walk was already run");
     };
     start(ctx, &suite);
     log.note(
@@ -134,10 +128,10 @@ pub(crate) async fn run_walk(
     let ended = match rx.await {
         Ok(e) => e,
         Err(_) => {
-            return Outcome::Error {
-                kind: "panic",
-                message: "the walks' coordinator ended without reporting this walk".into(),
-            }
+            return Status::error(
+                "panic",
+                "the walks' coordinator ended without reporting this walk",
+            )
         }
     };
     for s in &ended.trace.steps {
@@ -182,8 +176,8 @@ pub(crate) async fn run_walk(
             &format!("cannot write {}: {e}", trace_path.display()),
         );
     }
-    *state.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(trace_path);
-    *state.duration.lock().unwrap_or_else(|e| e.into_inner()) = Some(ended.active);
+    state.set_trace(trace_path);
+    state.set_duration(ended.active);
     ended.outcome
 }
 
@@ -294,10 +288,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
             for (tx, case) in senders.into_iter().zip(&suite.cases) {
                 let _ = tx.send(Ended {
                     trace: trace_of(case, Vec::new(), "failed"),
-                    outcome: Outcome::Error {
-                        kind: "provision",
-                        message: message.clone(),
-                    },
+                    outcome: Status::error("provision", message.clone()),
                     active: Duration::ZERO,
                 });
             }
@@ -327,7 +318,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
             continue;
         };
         let outcome = match &f.error {
-            None => Outcome::Passed,
+            None => Status::Passed,
             Some((kind, message)) => {
                 any_failed = true;
                 let step = f
@@ -339,8 +330,8 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
                 // The cluster as the failure left it: its logs go with the walk.
                 let dir = ctx.run_dir.join(artifacts::test_dir_name(&case.name));
                 crate::provision::collect(&cluster, &dir, &log).await;
-                Outcome::Failure {
-                    kind,
+                Status::Failed {
+                    kind: kind.to_string(),
                     message: format!("step {step}: {message}"),
                     detail: format!("step {step} failed: {message}"),
                 }
@@ -365,10 +356,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
             any_failed = true;
             let _ = tx.send(Ended {
                 trace: trace_of(case, Vec::new(), "failed"),
-                outcome: Outcome::Error {
-                    kind: "panic",
-                    message: "the walk never ended (its task was lost)".into(),
-                },
+                outcome: Status::error("panic", "the walk never ended (its task was lost)"),
                 active: Duration::ZERO,
             });
         }
@@ -399,11 +387,10 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
     log.close();
 }
 
-fn outcome_message(o: &Outcome) -> String {
-    match o {
-        Outcome::Passed => String::new(),
-        Outcome::Failure { message, .. } | Outcome::Error { message, .. } => message.clone(),
-    }
+fn outcome_message(o: &Status) -> String {
+    o.failure()
+        .map(|(_, message, _)| message.to_string())
+        .unwrap_or_default()
 }
 
 fn trace_of(case: &Case, steps: Vec<crate::plan::walk::StepTrace>, result: &str) -> Trace {

@@ -152,6 +152,11 @@ impl TestDef {
         }
     }
 
+    /// `file:line` of the test.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+
     /// The attribute's timeout.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout_ms.map(Duration::from_millis)
@@ -182,20 +187,6 @@ impl TestDef {
     }
 }
 
-/// A registered test's name split into the JUnit grouping: (component, `<component>.<file>`).
-pub(crate) fn component_and_class(full_name: &str) -> (String, String) {
-    let parts: Vec<&str> = full_name.split("::").collect();
-    match parts.as_slice() {
-        [only] => ((*only).to_string(), (*only).to_string()),
-        [component, _fn] => ((*component).to_string(), (*component).to_string()),
-        [component, middle @ .., _fn] => (
-            (*component).to_string(),
-            format!("{component}.{}", middle.join(".")),
-        ),
-        [] => (String::new(), String::new()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,10 +206,7 @@ mod tests {
             TestBody::Plain(body),
         );
         assert_eq!(d.full_name(), "snapshot::basic::save");
-        assert_eq!(
-            component_and_class(&d.full_name()),
-            ("snapshot".to_string(), "snapshot.basic".to_string())
-        );
+        assert_eq!(d.location(), "f.rs:1");
         let d = TestDef::new("suite", "t", "f.rs", 1, ".", TestBody::Plain(body));
         assert_eq!(d.full_name(), "t");
     }

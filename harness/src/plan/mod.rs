@@ -15,6 +15,5 @@ pub use args::Args;
 pub use cases::__param;
 pub use cases::{case, Case};
 pub(crate) use cases::{plan, scoped};
-pub(crate) use def::component_and_class;
 pub use def::{ClusterRequest, TestBody, TestDef};
 pub use matrix::{Axis, FromParam, ParamValue};

@@ -1,5 +1,6 @@
-//! The JUnit reporter: consumes finished-test records (never a cluster) and keeps
-//! `junit.xml` valid on disk as the run goes, so an interrupted run still leaves a report.
+//! The JUnit reporter: translates each finished test (the runner's [`TestFinished`]) into a
+//! case of its own shape, privately, as nextest's JUnit aggregator does, and keeps `junit.xml`
+//! valid on disk as the run goes, so an interrupted run still leaves a report.
 //!
 //! One `<testsuite>` per component, `classname` = `<component>.<file>`. Suite properties carry
 //! the backend and run id, and `<test>.spec|nodes|image` per test (the schema allows no
@@ -20,7 +21,9 @@ use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
-use crate::sanitize;
+use super::events::{Reporter, RunEvent, RunState};
+use super::sanitize;
+use crate::outcome::{Status, TestFinished};
 
 /// How often trivial (cluster-less) results are flushed at most; a test with a cluster is
 /// written as soon as it ends. Keeps 1,000 trivial trials from rewriting the file 1,000 times.
@@ -28,7 +31,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// How a test ended, as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CaseStatus {
+enum CaseStatus {
     /// Passed.
     Passed,
     /// An assertion, a failed command or a timeout: `<failure>`.
@@ -57,46 +60,128 @@ pub enum CaseStatus {
     },
 }
 
-/// One finished test.
+/// One finished test, as a case of the report.
 #[derive(Debug, Clone)]
-pub struct CaseRecord {
+struct CaseRecord {
     /// Full name, `<component>::<file>::<fn>`.
-    pub name: String,
+    name: String,
     /// The suite it goes in.
-    pub component: String,
+    component: String,
     /// `<component>.<file>`.
-    pub classname: String,
+    classname: String,
     /// Wall time, provisioning and teardown included.
-    pub duration: Duration,
+    duration: Duration,
     /// Outcome.
-    pub status: CaseStatus,
+    status: CaseStatus,
     /// The test's event log (sanitised and capped here).
-    pub output: String,
+    output: String,
     /// Files attached (`[[ATTACHMENT|...]]` lines).
-    pub attachments: Vec<PathBuf>,
+    attachments: Vec<PathBuf>,
     /// `spec`, `nodes`, `image` of the test's cluster.
-    pub properties: Vec<(String, String)>,
-    /// Whether the record should reach the disk at once (tests with a cluster).
-    pub flush_now: bool,
+    properties: Vec<(String, String)>,
+    /// Whether the record should reach the disk at once (tests with a cluster, failures).
+    flush_now: bool,
     /// Earlier attempts that failed, first first: a test that then passed is flaky
     /// (`<flakyFailure>`), one that failed again carries them as `<rerunFailure>`, as Maven
     /// Surefire writes them (Jenkins and GitLab read these).
-    pub reruns: Vec<Rerun>,
+    reruns: Vec<Rerun>,
 }
 
 /// A failed attempt of a test that was retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rerun {
+struct Rerun {
     /// An `<error>`-kind attempt (no cluster, a panic) rather than a failure.
-    pub error: bool,
+    error: bool,
     /// `type` attribute: `exec`, `timeout`, `provision`...
-    pub kind: String,
+    kind: String,
     /// One-line message.
-    pub message: String,
+    message: String,
     /// The full text (the element's `<stackTrace>`).
-    pub detail: String,
+    detail: String,
     /// The attempt's event log (its `<system-out>`).
-    pub output: String,
+    output: String,
+}
+
+/// The report's case for a finished test.
+fn case_of(test: &TestFinished) -> CaseRecord {
+    let (component, classname) = component_and_class(&test.name);
+    let last = test.last();
+    // With retries, the message says every attempt failed before it says how the last did.
+    let all_failed = |message: &str| {
+        if test.tries > 1 {
+            format!("all {} attempts failed; last: {message}", test.tries)
+        } else {
+            message.to_string()
+        }
+    };
+    let status = match &last.status {
+        Status::Passed => CaseStatus::Passed,
+        Status::Skipped { reason } => CaseStatus::Skipped {
+            reason: reason.clone(),
+        },
+        Status::Failed {
+            kind,
+            message,
+            detail,
+        } => CaseStatus::Failure {
+            kind: kind.clone(),
+            message: all_failed(message),
+            detail: detail.clone(),
+        },
+        Status::Error {
+            kind,
+            message,
+            detail,
+        } => CaseStatus::Error {
+            kind: kind.clone(),
+            message: all_failed(message),
+            detail: detail.clone(),
+        },
+    };
+    let reruns: Vec<Rerun> = test
+        .earlier()
+        .iter()
+        .filter_map(|a| {
+            let (kind, message, detail) = a.status.failure()?;
+            Some(Rerun {
+                error: matches!(a.status, Status::Error { .. }),
+                kind: kind.to_string(),
+                message: format!("attempt {}: {message}", a.number),
+                detail: detail.to_string(),
+                output: a.log.clone(),
+            })
+        })
+        .collect();
+    // A skipped test can wait for the next write; anything else that cost a cluster or failed
+    // reaches the disk at once.
+    let flush_now = test.skipped().is_none()
+        && (test.on_cluster || !last.status.passed() || !reruns.is_empty());
+    CaseRecord {
+        name: test.name.clone(),
+        component,
+        classname,
+        duration: test.duration(),
+        status,
+        output: last.log.clone(),
+        attachments: test.attachments(),
+        properties: test.properties(),
+        flush_now,
+        reruns,
+    }
+}
+
+/// A test's name split into the JUnit grouping: (component, `<component>.<file>`).
+fn component_and_class(full_name: &str) -> (String, String) {
+    let parts: Vec<&str> = full_name.split("::").collect();
+    match parts.as_slice() {
+        [only] => ((*only).to_string(), (*only).to_string()),
+        [component, _fn] => ((*component).to_string(), (*component).to_string()),
+        [component, middle @ .., _fn] => (
+            (*component).to_string(),
+            format!("{component}.{}", middle.join(".")),
+        ),
+        [] => (String::new(), String::new()),
+    }
 }
 
 impl Rerun {
@@ -123,27 +208,6 @@ impl Rerun {
     }
 }
 
-/// Where the run stands, as the report's `state` property says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    /// Tests are still running: the report holds the tests finished so far.
-    Running,
-    /// A signal ended the run: tests cut short are `<error type="interrupted">`.
-    Interrupted,
-    /// The run ended: the report is complete (no status suite is written).
-    Finished,
-}
-
-impl RunState {
-    fn as_str(self) -> &'static str {
-        match self {
-            RunState::Running => "running",
-            RunState::Interrupted => "interrupted",
-            RunState::Finished => "finished",
-        }
-    }
-}
-
 /// A case as it goes into the report, rendered once.
 struct Rendered {
     name: String,
@@ -156,14 +220,13 @@ struct State {
     suites: BTreeMap<String, Vec<Rendered>>,
     run_state: RunState,
     last_write: Option<Instant>,
-    dirty: bool,
 }
 
 /// The name of the status suite that carries `state` while a run is not finished.
-pub const STATUS_SUITE: &str = "cluster-sim";
+const STATUS_SUITE: &str = "cluster-sim";
 
 /// Writes `junit.xml` for one run.
-pub struct JunitReporter {
+pub(crate) struct JunitReporter {
     path: PathBuf,
     run_id: String,
     backend: String,
@@ -175,16 +238,16 @@ pub struct JunitReporter {
 /// Writing the report failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the JUnit report {path}: {message}")]
-pub struct ReportError {
+pub(crate) struct ReportError {
     /// The report's path.
-    pub path: String,
+    path: String,
     /// Why.
-    pub message: String,
+    message: String,
 }
 
 impl JunitReporter {
     /// A reporter writing to `path`.
-    pub fn new(path: PathBuf, run_id: &str, backend: &str) -> Self {
+    pub(crate) fn new(path: PathBuf, run_id: &str, backend: &str) -> Self {
         Self {
             path,
             run_id: run_id.to_string(),
@@ -195,41 +258,40 @@ impl JunitReporter {
                 suites: BTreeMap::new(),
                 run_state: RunState::Running,
                 last_write: None,
-                dirty: true,
             }),
         }
     }
 
     /// Merges with the report on disk when it holds the same run id, under a file lock: under
     /// nextest every test is its own process, and each adds its case to one shared report.
-    pub fn merging(mut self, merge: bool) -> Self {
+    pub(crate) fn merging(mut self, merge: bool) -> Self {
         self.merge = merge;
         self
     }
 
     /// Where the report goes.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Replaces whatever report is on disk with this run's (no cases yet, `state=running`).
     /// Called before any cluster is made, so an unwritable path fails the run at once.
-    pub fn start(&self) -> Result<(), ReportError> {
+    pub(crate) fn start(&self) -> Result<(), ReportError> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.write_locked(&mut st)
     }
 
     /// Sets the run's state and writes the report.
-    pub fn finish(&self, state: RunState) -> Result<(), ReportError> {
+    pub(crate) fn finish(&self, state: RunState) -> Result<(), ReportError> {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.run_state = state;
         self.write_locked(&mut st)
     }
 
     /// Records a finished test and rewrites the report (at once for a test with a cluster,
-    /// else at most every 250 ms; [`JunitReporter::flush`] writes the rest). The case is
+    /// else at most every 250 ms; the run's end writes the rest). The case is
     /// sanitised and rendered here, once.
-    pub fn record(&self, case: CaseRecord) -> Result<(), ReportError> {
+    fn record(&self, case: CaseRecord) -> Result<(), ReportError> {
         let rendered = Rendered {
             case: test_case(&case),
             name: case.name,
@@ -239,30 +301,10 @@ impl JunitReporter {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now_due = case.flush_now || st.last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
         st.suites.entry(case.component).or_default().push(rendered);
-        st.dirty = true;
         if now_due {
             self.write_locked(&mut st)?;
         }
         Ok(())
-    }
-
-    /// Writes the report if anything changed since the last write.
-    pub fn flush(&self) -> Result<(), ReportError> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.dirty {
-            self.write_locked(&mut st)?;
-        }
-        Ok(())
-    }
-
-    /// The report as XML.
-    pub fn render(&self) -> Result<String, ReportError> {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.render_locked(&st)
-    }
-
-    fn render_locked(&self, st: &State) -> Result<String, ReportError> {
-        self.serialize(self.build(st))
     }
 
     fn serialize(&self, report: Report) -> Result<String, ReportError> {
@@ -343,8 +385,19 @@ impl JunitReporter {
         std::fs::write(&tmp, xml).map_err(err)?;
         std::fs::rename(&tmp, &self.path).map_err(err)?;
         st.last_write = Some(Instant::now());
-        st.dirty = false;
         Ok(())
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String> {
+        let r = match event {
+            RunEvent::RunStarted => self.start(),
+            RunEvent::TestEnded { test } => self.record(case_of(test)),
+            RunEvent::RunEnded { state, .. } => self.finish(*state),
+            _ => Ok(()),
+        };
+        r.map_err(|e| e.to_string())
     }
 }
 
@@ -629,6 +682,75 @@ mod tests {
             ),
             Err(e) => eprintln!("xmllint not runnable ({e}); schema check skipped"),
         }
+    }
+
+    #[test]
+    fn a_finished_test_becomes_one_case_with_its_earlier_attempts_as_reruns() {
+        use crate::outcome::fixtures::{attempt, failed, test};
+        use crate::outcome::{AttemptResult, Status};
+
+        let flaky = case_of(&test(
+            3,
+            vec![
+                attempt(1, failed("exec", "boom")),
+                attempt(2, Status::Passed),
+            ],
+        ));
+        assert_eq!(
+            (flaky.component.as_str(), flaky.classname.as_str()),
+            ("c", "c.f")
+        );
+        assert_eq!(flaky.status, CaseStatus::Passed);
+        assert_eq!(flaky.duration, Duration::from_millis(300));
+        assert_eq!(flaky.output, "attempt 2's log\n");
+        assert_eq!(flaky.attachments.len(), 2);
+        assert_eq!(flaky.reruns.len(), 1);
+        assert_eq!(flaky.reruns[0].message, "attempt 1: boom");
+        assert!(!flaky.reruns[0].error);
+        assert_eq!(flaky.reruns[0].output, "attempt 1's log\n");
+        assert!(flaky.flush_now);
+
+        let failing = case_of(&test(
+            2,
+            vec![
+                attempt(1, Status::error("provision", "no engine")),
+                attempt(2, failed("exec", "boom")),
+            ],
+        ));
+        assert!(
+            matches!(&failing.status, CaseStatus::Failure { message, .. } if message == "all 2 attempts failed; last: boom"),
+            "{:?}",
+            failing.status
+        );
+        assert!(failing.reruns[0].error);
+
+        let skipped = AttemptResult::skipped("slow".into(), String::new(), Vec::new());
+        let skipped = case_of(&TestFinished::once(
+            "a::b::c".into(),
+            "f.rs:1".into(),
+            None,
+            skipped,
+        ));
+        assert_eq!(
+            skipped.status,
+            CaseStatus::Skipped {
+                reason: "slow".into()
+            }
+        );
+        assert!(!skipped.flush_now);
+    }
+
+    #[test]
+    fn names_group_by_component_and_file() {
+        assert_eq!(
+            component_and_class("snapshot::basic::save"),
+            ("snapshot".to_string(), "snapshot.basic".to_string())
+        );
+        assert_eq!(
+            component_and_class("walks::redis3::cache::w0001[a=b]"),
+            ("walks".to_string(), "walks.redis3.cache".to_string())
+        );
+        assert_eq!(component_and_class("t"), ("t".to_string(), "t".to_string()));
     }
 
     #[test]
