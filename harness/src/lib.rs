@@ -26,25 +26,16 @@
 #![warn(missing_docs)]
 
 pub mod artifacts;
-mod attempts;
-mod body;
-#[doc(hidden)]
-pub mod prints;
-pub use prints::test_dir;
 pub mod config;
-mod inject;
-mod interrupt;
 mod outcome;
 mod plan;
-mod provision;
+#[doc(hidden)]
+pub mod prints;
 mod report;
-mod requires;
-mod retention;
-mod runner;
-mod shared;
-mod trial;
+mod run;
 mod wait;
-mod walks;
+
+pub use prints::test_dir;
 
 pub use plan::{partition, walk};
 pub use report::sanitize;
@@ -70,7 +61,7 @@ pub use async_trait::async_trait;
 #[doc(hidden)]
 pub use plan::__param;
 pub use plan::{case, Axis, Case, FromParam, ParamValue};
-pub use runner::{main, registered, run};
+pub use run::{main, registered, run};
 pub use wait::{wait_until, Check, Outcome, WaitError};
 
 /// Re-exported so `#[cluster_test]` registers tests without the user depending on `inventory`.

@@ -7,12 +7,13 @@
 //! The case being run is a task-local of its trial, so the code `#[cluster_test]` generates
 //! hands the test its typed values, and [`case`] gives them to helpers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use super::def::{TestBody, TestDef};
 use super::matrix::{FromParam, ParamValue};
+use super::partition::Partition;
 use super::walk::{generate, validate, Chosen, Plan, Shape};
 use crate::outcome::panic_text;
 
@@ -80,6 +81,36 @@ pub fn plan(defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
         all.extend(cases.into_iter().map(Arc::new));
     }
     Ok(all)
+}
+
+/// The cases this run (or this shard of it) may run, named uniquely: an error names the two
+/// tests that share a name, or the walk definition that can't be planned.
+pub(crate) fn select(
+    defs: &[&'static TestDef],
+    shard: Option<&Partition>,
+) -> Result<Vec<Arc<Case>>, String> {
+    let cases = plan(defs)?;
+    let mut names = HashSet::new();
+    for c in &cases {
+        if !names.insert(c.name.clone()) {
+            return Err(format!(
+                "two tests are named {} ({}:{}); rename one",
+                c.name, c.def.file, c.def.line
+            ));
+        }
+    }
+    // A shard sees only its own cases, listing included.
+    Ok(match shard {
+        Some(p) => {
+            let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+            cases
+                .into_iter()
+                .zip(p.select(&names))
+                .filter_map(|(c, keep)| keep.then_some(c))
+                .collect()
+        }
+        None => cases,
+    })
 }
 
 /// The shape of a walk definition: its function called (a panic there is an error).

@@ -14,6 +14,6 @@ pub use args::Args;
 #[doc(hidden)]
 pub use cases::__param;
 pub use cases::{case, Case};
-pub(crate) use cases::{plan, scoped};
+pub(crate) use cases::{scoped, select};
 pub use def::{ClusterRequest, TestBody, TestDef};
 pub use matrix::{Axis, FromParam, ParamValue};

@@ -16,13 +16,12 @@ use std::time::Duration;
 use cluster_sim::{Cluster, ClusterSpec, EventSink};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::provision::{self, cluster_name, TEARDOWN_LIMIT};
 use crate::artifacts::TestLog;
-use crate::body::run_body;
-use crate::outcome::Status;
-use crate::outcome::TestFuture;
+use crate::outcome::{Status, TestFuture};
 use crate::plan::Case;
-use crate::runner::RunCtx;
-use crate::trial::TEARDOWN_LIMIT;
+use crate::run::body::run_body;
+use crate::run::ctx::RunCtx;
 
 /// A shared cluster's lease: long enough for a whole group of tests.
 const LEASE: Duration = Duration::from_secs(6 * 3600);
@@ -131,6 +130,7 @@ async fn down(ctx: &RunCtx, live: Live, log: Option<&TestLog>) -> Option<String>
 /// Runs a `share = ".."` case on its group's cluster (see the module docs).
 pub(crate) async fn with_shared_cluster(
     ctx: &Arc<RunCtx>,
+    groups: &Groups,
     case: &Case,
     spec: ClusterSpec,
     body: fn(Cluster) -> TestFuture,
@@ -140,8 +140,7 @@ pub(crate) async fn with_shared_cluster(
     let Some(k) = key(case) else {
         unreachable!("only shared cases come here")
     };
-    let group = ctx
-        .shared
+    let group = groups
         .map
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -212,7 +211,7 @@ pub(crate) async fn with_shared_cluster(
             "collect",
             "collecting node logs; the shared cluster is discarded",
         );
-        crate::provision::collect(&cluster, test_dir, log).await;
+        provision::collect(&cluster, test_dir, log).await;
         if let Some(live) = slot.take() {
             down(ctx, live, Some(log)).await;
         }
@@ -237,22 +236,22 @@ async fn provision(
     log: &TestLog,
     test_dir: &Path,
 ) -> Result<Live, Status> {
-    let backend = crate::provision::backend(ctx).await?;
-    let permits = crate::provision::permits(ctx, spec.nodes.len(), log).await?;
+    let backend = provision::backend(ctx).await?;
+    let permits = provision::permits(ctx, spec.nodes.len(), log).await?;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
     let group = key.split('|').next().unwrap_or("shared");
-    let name = crate::trial::cluster_name(&spec.name, group, seq);
+    let name = cluster_name(&spec.name, group, seq);
     let sink_log = log.clone();
     let sink: EventSink = Arc::new(move |e| sink_log.event(e));
     log.note("share", &format!("provisioning {name} for group {group}"));
-    let request = crate::provision::Request {
+    let request = provision::Request {
         name: &name,
         owner: format!("share:{key}"),
         lease: LEASE,
         sink,
         test_dir,
     };
-    let cluster = crate::provision::up(ctx, &backend, spec, request).await?;
+    let cluster = provision::up(ctx, &backend, spec, request).await?;
     Ok(Live {
         cluster,
         name,

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::clusters::provision::TEARDOWN_LIMIT;
+use super::ctx::{RunCtx, Running};
 use crate::outcome::{AttemptResult, Status, TestFinished};
 use crate::report::{RunEvent, RunState};
-use crate::runner::{report, RunCtx, Running};
-use crate::trial::TEARDOWN_LIMIT;
 
 /// How long the handler waits for the trials' tasks to stop after aborting them.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -141,7 +141,7 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
             seeds: Vec::new(),
             dir: None,
         };
-        report(&ctx, &TestFinished::once(name, r.location, rerun, attempt));
+        ctx.report(&TestFinished::once(name, r.location, rerun, attempt));
     }
     ctx.reporters.emit(&RunEvent::RunEnded {
         state: RunState::Interrupted,

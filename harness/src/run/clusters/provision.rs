@@ -1,7 +1,8 @@
-//! Getting a test its cluster, the same way for a fresh cluster (`trial.rs`) and a group's
-//! shared one (`shared.rs`): the run's one backend, the node budget, the name registered with
-//! the run before anything exists under it, `up` under its limit, and a failed `up` confirmed
-//! gone by name before the name is let go.
+//! Getting a test its cluster, the same way for a fresh cluster (`fresh.rs`), a group's shared
+//! one (`shared.rs`) and a walk definition's (`walks.rs`): the spec a case asks for, the run's
+//! one backend, the node budget, a name registered with the run before anything exists under
+//! it, `up` under its limit, and a failed `up` confirmed gone by name before the name is let
+//! go. The limits every cluster lives under are here too.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -14,26 +15,54 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::artifacts::TestLog;
 use crate::config::BackendKind;
 use crate::outcome::Status;
-use crate::runner::{OwnedCluster, RunCtx};
-use crate::trial::{COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
+use crate::plan::{Case, ClusterRequest};
+use crate::run::ctx::{OwnedCluster, RunCtx};
+
+/// Longest a cluster may take to come up (a first run builds the node image, which can take
+/// minutes); the test's own deadline starts once it is up.
+pub(crate) const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
+/// Longest collecting node logs may take.
+pub(crate) const COLLECT_LIMIT: Duration = Duration::from_secs(60);
+/// Longest a teardown may take.
+pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
+/// Slack on a cluster's lease beyond every limit above.
+pub(crate) const LEASE_GRACE: Duration = Duration::from_secs(5 * 60);
 
 fn provision_error(message: String) -> Status {
     Status::error("provision", message)
 }
 
-/// The run's backend, connected by the first test that needs a cluster (so `--list` and
-/// cluster-free runs never touch Docker or SSH).
+/// The run's backend (connected by the first test that needs a cluster).
 pub(crate) async fn backend(ctx: &RunCtx) -> Result<Arc<dyn Backend>, Status> {
-    ctx.backend
-        .get_or_try_init(|| {
-            cluster_sim::connect_backend(
-                ctx.settings.backend.as_str(),
-                ctx.settings.inventory.as_deref(),
-            )
-        })
+    ctx.backend()
         .await
-        .map(Arc::clone)
         .map_err(|e| provision_error(format!("{} backend: {e}", ctx.settings.backend.as_str())))
+}
+
+/// The cluster spec a case asks for (a matrix's values applied) and its label for the report.
+pub(crate) fn spec_of(case: &Case) -> (Result<ClusterSpec, String>, String) {
+    let def = case.def;
+    let (spec, label) = match def.cluster {
+        ClusterRequest::Spec(s) => {
+            let path = def.spec_path(s);
+            (
+                ClusterSpec::from_file_with(&path, &case.spec_params()),
+                s.to_string(),
+            )
+        }
+        ClusterRequest::Inline { nodes, image } => (
+            // A matrix's `nodes` sizes an inline cluster too.
+            ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
+            "inline".to_string(),
+        ),
+        ClusterRequest::None => {
+            return (
+                Err("the test asks for no cluster".into()),
+                "none".to_string(),
+            )
+        }
+    };
+    (spec.map_err(|e| format!("bad cluster spec: {e}")), label)
 }
 
 /// Node permits for a cluster of `nodes`, waiting (with a note in the log) when the budget is
@@ -164,5 +193,43 @@ pub(crate) async fn collect(cluster: &Cluster, dir: &Path, log: &TestLog) {
     };
     if tokio::time::timeout(COLLECT_LIMIT, collect).await.is_err() {
         log.note("collect", "collecting node logs took over 60s; gave up");
+    }
+}
+
+/// `<spec>-<fn>-<pid>-<seq>`, lowercase, at most 48 characters: unique per test and run, and
+/// short enough for container and network names.
+pub(crate) fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .take(max)
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string()
+    };
+    format!(
+        "{}-{}-{}-{seq}",
+        clean(spec, 12),
+        clean(func, 20),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_are_short_and_clean() {
+        let n = cluster_name("etcd3", "Save_And_Restore_a_very_long_function_name", 7);
+        assert!(n.starts_with("etcd3-save-and-restore-a-v-"), "{n}");
+        assert!(n.ends_with("-7"));
+        assert!(n.len() <= 48);
     }
 }

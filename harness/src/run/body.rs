@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use cluster_sim::Cluster;
 
+use super::ctx::RunCtx;
+use super::inject::injected_panic;
 use crate::artifacts::TestLog;
-use crate::inject::injected_panic;
 use crate::outcome::{classify, panic_text, Status, TestFuture};
 use crate::plan::TestDef;
-use crate::runner::RunCtx;
 
 /// What was still running on the cluster, one `node: `command` (for 1.2s)` per command.
 fn still_running(cluster: &Cluster) -> Vec<String> {

@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use libtest_mimic::Failed;
 
+use super::attempt::{run_attempt, Lasting};
+use super::ctx::RunCtx;
 use crate::artifacts;
 use crate::outcome::TestFinished;
 use crate::plan::{Case, TestDef};
 use crate::report::RunEvent;
-use crate::runner::RunCtx;
-use crate::trial::run_attempt;
 
 /// How many more attempts a failing test gets: the variable overrides the attribute, which
 /// overrides the settings file.
@@ -41,7 +41,11 @@ pub(crate) fn attempt_dir(root: &std::path::Path, n: u32) -> PathBuf {
 }
 
 /// Runs every attempt the test gets and reports it; libtest-mimic's verdict on it.
-pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<Case>) -> Result<(), Failed> {
+pub(crate) fn run_trial(
+    ctx: &Arc<RunCtx>,
+    lasting: &Arc<Lasting>,
+    case: Arc<Case>,
+) -> Result<(), Failed> {
     let def = case.def;
     let name = case.name.clone();
     let root = ctx.run_dir.join(artifacts::test_dir_name(&name));
@@ -49,7 +53,7 @@ pub(crate) fn run_trial(ctx: &Arc<RunCtx>, case: Arc<Case>) -> Result<(), Failed
     let mut attempts = Vec::new();
     let gate = loop {
         let n = attempts.len() as u32 + 1;
-        let (attempt, gate) = run_attempt(ctx, case.clone(), n, attempt_dir(&root, n));
+        let (attempt, gate) = run_attempt(ctx, lasting, case.clone(), n, attempt_dir(&root, n));
         let why = attempt
             .status
             .failure()

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use cluster_sim::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
 
+use super::ctx::RunCtx;
 use crate::artifacts::{self, TestLog};
 use crate::outcome::{AttemptResult, TestFinished};
 use crate::plan::TestDef;
 use crate::report::RunEvent;
-use crate::runner::{report, RunCtx};
 
 /// Longest the probe may take (on docker it may build the node image first).
 const PROBE_LIMIT: Duration = Duration::from_secs(20 * 60);
@@ -33,16 +33,7 @@ pub(crate) fn probe(ctx: &RunCtx, to_run: &[&'static TestDef]) -> Features {
         return Features::NotProbed;
     };
     let r = ctx.handle.block_on(async {
-        let backend = ctx
-            .backend
-            .get_or_try_init(|| {
-                cluster_sim::connect_backend(
-                    ctx.settings.backend.as_str(),
-                    ctx.settings.inventory.as_deref(),
-                )
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let backend = ctx.backend().await.map_err(|e| e.to_string())?;
         match tokio::time::timeout(PROBE_LIMIT, backend_capabilities(backend.as_ref())).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!(
@@ -116,7 +107,7 @@ pub(crate) fn report_skipped(ctx: &RunCtx, case: &crate::plan::Case, reason: &st
         }
     }
     let attempt = AttemptResult::skipped(reason.to_string(), log.text(), attachments);
-    report(ctx, &TestFinished::once(name, location, None, attempt));
+    ctx.report(&TestFinished::once(name, location, None, attempt));
 }
 
 #[cfg(test)]

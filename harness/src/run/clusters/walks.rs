@@ -14,13 +14,14 @@ use std::time::{Duration, SystemTime};
 use cluster_sim::EventSink;
 use tokio::sync::oneshot;
 
+use super::provision::{
+    self, cluster_name, spec_of, COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT,
+};
 use crate::artifacts::{self, TestLog};
 use crate::outcome::Status;
-use crate::plan::walk::{complete_trace, Finished, StepStatus, Trace};
-use crate::plan::Case;
-use crate::plan::{TestBody, TestDef};
-use crate::runner::RunCtx;
-use crate::trial::{TrialState, COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
+use crate::plan::walk::{complete_trace, Finished, StepStatus, StepTrace, Trace};
+use crate::plan::{Case, TestBody, TestDef};
+use crate::run::ctx::{RunCtx, TrialState};
 
 /// A walk's end, handed from the coordinator to the walk's trial.
 pub(crate) struct Ended {
@@ -93,6 +94,7 @@ impl Suites {
 /// Runs (or joins) the walk of `case` and returns how it ended; its trace goes to `test_dir`.
 pub(crate) async fn run_walk(
     ctx: &Arc<RunCtx>,
+    suites: &Suites,
     case: &Case,
     log: &TestLog,
     test_dir: &std::path::Path,
@@ -101,7 +103,7 @@ pub(crate) async fn run_walk(
     let Some(walk) = &case.walk else {
         unreachable!("only walk cases come here")
     };
-    let Some(suite) = ctx.walks.map.get(&case.def.full_name()).cloned() else {
+    let Some(suite) = suites.map.get(&case.def.full_name()).cloned() else {
         return Status::error("provision", "the walk's definition was not planned");
     };
     state.property("walk.id", walk.chosen.id.clone());
@@ -117,7 +119,7 @@ pub(crate) async fn run_walk(
     else {
         return Status::error("provision", "this walk was already run");
     };
-    start(ctx, &suite);
+    suites.start(ctx, &suite);
     log.note(
         "walk",
         &format!(
@@ -181,24 +183,25 @@ pub(crate) async fn run_walk(
     ended.outcome
 }
 
-/// Starts the suite's coordinator, once: the first caller takes the senders.
-fn start(ctx: &Arc<RunCtx>, suite: &Arc<Suite>) {
-    let Some(senders) = suite
-        .senders
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    else {
-        return;
-    };
-    let task = ctx
-        .handle
-        .spawn(coordinate(ctx.clone(), suite.clone(), senders));
-    ctx.walks
-        .tasks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(task);
+impl Suites {
+    /// Starts the suite's coordinator, once: the first caller takes the senders.
+    fn start(&self, ctx: &Arc<RunCtx>, suite: &Arc<Suite>) {
+        let Some(senders) = suite
+            .senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let task = ctx
+            .handle
+            .spawn(coordinate(ctx.clone(), suite.clone(), senders));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+    }
 }
 
 /// The definition's cluster, up and registered with the run.
@@ -220,19 +223,19 @@ async fn provision(
     let def = suite.def;
     let full = def.full_name();
     let first = suite.cases.first().ok_or("no walk was selected")?;
-    let spec = crate::trial::spec_of(first).0?;
+    let spec = spec_of(first).0?;
     let timeout = def
         .timeout()
         .or(spec.timeout)
         .unwrap_or(ctx.settings.timeout);
-    let backend = crate::provision::backend(ctx)
+    let backend = provision::backend(ctx)
         .await
         .map_err(|o| outcome_message(&o))?;
-    let permits = crate::provision::permits(ctx, spec.nodes.len(), log)
+    let permits = provision::permits(ctx, spec.nodes.len(), log)
         .await
         .map_err(|o| outcome_message(&o))?;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
-    let name = crate::trial::cluster_name(&spec.name, def.name, seq);
+    let name = cluster_name(&spec.name, def.name, seq);
     let sink_log = log.clone();
     let sink: EventSink = Arc::new(move |e| sink_log.event(e));
     log.note(
@@ -242,7 +245,7 @@ async fn provision(
             suite.cases.len()
         ),
     );
-    let request = crate::provision::Request {
+    let request = provision::Request {
         name: &name,
         owner: format!("walks:{full}"),
         // Every walk may use its whole deadline, one serial run after another.
@@ -254,7 +257,7 @@ async fn provision(
         sink,
         test_dir: suite_dir,
     };
-    match crate::provision::up(ctx, &backend, spec, request).await {
+    match provision::up(ctx, &backend, spec, request).await {
         Ok(cluster) => Ok(Up {
             cluster,
             name,
@@ -329,7 +332,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
                     .unwrap_or_default();
                 // The cluster as the failure left it: its logs go with the walk.
                 let dir = ctx.run_dir.join(artifacts::test_dir_name(&case.name));
-                crate::provision::collect(&cluster, &dir, &log).await;
+                provision::collect(&cluster, &dir, &log).await;
                 Status::Failed {
                     kind: kind.to_string(),
                     message: format!("step {step}: {message}"),
@@ -393,7 +396,7 @@ fn outcome_message(o: &Status) -> String {
         .unwrap_or_default()
 }
 
-fn trace_of(case: &Case, steps: Vec<crate::plan::walk::StepTrace>, result: &str) -> Trace {
+fn trace_of(case: &Case, steps: Vec<StepTrace>, result: &str) -> Trace {
     let Some(w) = &case.walk else {
         unreachable!("a walk case")
     };

@@ -1,80 +1,36 @@
-//! One trial: provisions a cluster under the node budget, runs the body under its deadline,
-//! collects node logs, tears down whatever happens, and ends the attempt: its artifacts kept or
-//! cleared, its record made.
+//! One attempt at a test: runs it as one task (on a cluster of its own, its group's shared one,
+//! or its walk definition's, as `clusters/` provides), removes what it left, and ends it: its
+//! artifacts kept or cleared, its record made.
 //!
-//! The whole trial runs as one task: a panic anywhere in it (provisioning, readiness, the body,
-//! teardown) comes back as a `JoinError` and becomes an `<error type="panic">` case with its
+//! The whole attempt runs as one task: a panic anywhere in it (provisioning, readiness, the
+//! body, teardown) comes back as a `JoinError` and becomes an error of kind `panic` with its
 //! artifacts and rerun line, and the clusters it registered are removed by name.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
+use cluster_sim::fault::SEED_VAR;
 use tokio::sync::{Notify, RwLockReadGuard};
 
-use cluster_sim::fault::SEED_VAR;
-
+use super::body::run_body;
+use super::clusters::fresh::with_cluster;
+use super::clusters::provision::{spec_of, COLLECT_LIMIT, TEARDOWN_LIMIT};
+use super::clusters::shared::{with_shared_cluster, Groups};
+use super::clusters::walks::{run_walk, Suites};
+use super::ctx::{OwnedCluster, RunCtx, Running, TrialState};
+use super::retention::retain;
 use crate::artifacts::TestLog;
-use crate::body::run_body;
-use crate::config::Keep;
-use crate::inject::injected_panic;
-use crate::outcome::{panic_text, AttemptResult, Status, TestFuture};
-use crate::plan::{Case, ClusterRequest, TestBody};
+use crate::outcome::{panic_text, AttemptResult, Status};
+use crate::plan::{Case, TestBody};
 use crate::report::RunEvent;
-use crate::runner::{OwnedCluster, RunCtx, Running};
 
-/// Longest a cluster may take to come up (a first run builds the node image, which can take
-/// minutes); the test's own deadline starts once it is up.
-pub(crate) const PROVISION_LIMIT: Duration = Duration::from_secs(20 * 60);
-/// Longest collecting node logs may take.
-pub(crate) const COLLECT_LIMIT: Duration = Duration::from_secs(60);
-/// Longest a teardown may take.
-pub(crate) const TEARDOWN_LIMIT: Duration = Duration::from_secs(120);
-/// Slack on a cluster's lease beyond every limit above.
-const LEASE_GRACE: Duration = Duration::from_secs(5 * 60);
-
-/// What the run learned about a test while it ran: where it was (for a panic's message) and
-/// its cluster's properties (for the report). Shared with the trial's task, so it survives a
-/// panic there.
-#[derive(Default)]
-pub(crate) struct TrialState {
-    phase: Mutex<&'static str>,
-    properties: Mutex<Vec<(String, String)>>,
-    /// Seeds of the nemeses the test started, in order.
-    seeds: Mutex<Vec<u64>>,
-    /// A walk's `trace.json`: kept even when the rest of a passed test's artifacts go.
-    trace: Mutex<Option<PathBuf>>,
-    /// The test's own running time, when it is not the trial's (a walk's, without the time it
-    /// waited for other walks at barriers or before its trial started).
-    duration: Mutex<Option<Duration>>,
-}
-
-/// A lock that a panic while it was held doesn't make unusable: the state is plain data.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl TrialState {
-    fn set_phase(&self, phase: &'static str) {
-        *lock(&self.phase) = phase;
-    }
-    fn phase(&self) -> &'static str {
-        *lock(&self.phase)
-    }
-    pub(crate) fn property(&self, key: &str, value: String) {
-        lock(&self.properties).push((key.to_string(), value));
-    }
-    fn seed(&self, seed: u64) {
-        lock(&self.seeds).push(seed);
-    }
-    pub(crate) fn set_trace(&self, path: PathBuf) {
-        *lock(&self.trace) = Some(path);
-    }
-    pub(crate) fn set_duration(&self, d: Duration) {
-        *lock(&self.duration) = Some(d);
-    }
+/// The clusters that outlive an attempt, held by the run and handed to every attempt: the
+/// groups of `share = ".."` tests and the walk definitions' coordinators.
+pub(crate) struct Lasting {
+    pub(crate) groups: Groups,
+    pub(crate) suites: Suites,
 }
 
 /// Notifies the interrupt handler when a trial's future is gone (finished or dropped).
@@ -98,6 +54,7 @@ fn park_forever() -> ! {
 /// interrupt can take stock (which would report the test a second time).
 pub(crate) fn run_attempt<'a>(
     ctx: &'a Arc<RunCtx>,
+    lasting: &Arc<Lasting>,
     case: Arc<Case>,
     number: u32,
     test_dir: PathBuf,
@@ -126,6 +83,7 @@ pub(crate) fn run_attempt<'a>(
             Some(case.clone()),
             execute(
                 ctx.clone(),
+                lasting.clone(),
                 case.clone(),
                 log.clone(),
                 test_dir.clone(),
@@ -216,9 +174,14 @@ impl End<'_> {
             log: self.log,
             summary: &summary,
         });
-        let trace = lock(&self.state.trace).clone();
-        let kept = crate::retention::retain(ctx, self.test_dir, self.log, trace, status.passed());
-        let seeds = lock(&self.state.seeds).clone();
+        let kept = retain(
+            ctx,
+            self.test_dir,
+            self.log,
+            self.state.trace(),
+            status.passed(),
+        );
+        let seeds = self.state.seeds();
         let status = pointed(
             status,
             self.location,
@@ -226,8 +189,9 @@ impl End<'_> {
             &ctx.rerun_command(name),
             &seeds,
         );
-        let duration = lock(&self.state.duration)
-            .take()
+        let duration = self
+            .state
+            .take_duration()
             .unwrap_or_else(|| self.started.elapsed());
         AttemptResult {
             number: self.number,
@@ -237,7 +201,7 @@ impl End<'_> {
             log: self.log.text(),
             events: self.log.events(),
             attachments: kept.attachments,
-            properties: std::mem::take(&mut *lock(&self.state.properties)),
+            properties: self.state.take_properties(),
             seeds,
             dir: kept.dir,
         }
@@ -368,8 +332,10 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
     }
 }
 
+/// The attempt's task: the test on the cluster its kind asks for.
 async fn execute(
     ctx: Arc<RunCtx>,
+    lasting: Arc<Lasting>,
     case: Arc<Case>,
     log: TestLog,
     test_dir: PathBuf,
@@ -389,7 +355,7 @@ async fn execute(
         }
         TestBody::Walks(_) => {
             state.set_phase("running the walk");
-            crate::walks::run_walk(&ctx, &case, &log, &test_dir, &state).await
+            run_walk(&ctx, &lasting.suites, &case, &log, &test_dir, &state).await
         }
         TestBody::Cluster(body) => {
             state.set_phase("reading the cluster spec");
@@ -406,197 +372,18 @@ async fn execute(
             state.property("image", images.join(","));
             if def.share.is_some() {
                 state.set_phase("running on the shared cluster");
-                return crate::shared::with_shared_cluster(
-                    &ctx, &case, spec, body, &log, &test_dir,
+                return with_shared_cluster(
+                    &ctx,
+                    &lasting.groups,
+                    &case,
+                    spec,
+                    body,
+                    &log,
+                    &test_dir,
                 )
                 .await;
             }
             with_cluster(&ctx, &case, spec, body, &log, &test_dir, &state).await
         }
-    }
-}
-
-/// The cluster spec a case asks for (a matrix's values applied) and its label for the report.
-pub(crate) fn spec_of(case: &Case) -> (Result<ClusterSpec, String>, String) {
-    let def = case.def;
-    let (spec, label) = match def.cluster {
-        ClusterRequest::Spec(s) => {
-            let path = def.spec_path(s);
-            (
-                ClusterSpec::from_file_with(&path, &case.spec_params()),
-                s.to_string(),
-            )
-        }
-        ClusterRequest::Inline { nodes, image } => (
-            // A matrix's `nodes` sizes an inline cluster too.
-            ClusterSpec::inline(case.get("nodes").unwrap_or(nodes as usize), image),
-            "inline".to_string(),
-        ),
-        ClusterRequest::None => {
-            return (
-                Err("the test asks for no cluster".into()),
-                "none".to_string(),
-            )
-        }
-    };
-    (spec.map_err(|e| format!("bad cluster spec: {e}")), label)
-}
-
-async fn with_cluster(
-    ctx: &Arc<RunCtx>,
-    case: &Case,
-    spec: ClusterSpec,
-    body: fn(Cluster) -> TestFuture,
-    log: &TestLog,
-    test_dir: &Path,
-    state: &Arc<TrialState>,
-) -> Status {
-    let def = case.def;
-    if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
-        eprintln!("warning: cannot write {}: {e}", test_dir.display());
-    }
-    state.set_phase("connecting to the backend");
-    let backend = match crate::provision::backend(ctx).await {
-        Ok(b) => b,
-        Err(outcome) => return outcome,
-    };
-    state.set_phase("waiting for the node budget");
-    let permits = match crate::provision::permits(ctx, spec.nodes.len(), log).await {
-        Ok(p) => p,
-        Err(outcome) => return outcome,
-    };
-    let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
-    let cluster_name = cluster_name(&spec.name, def.name, seq);
-    let timeout = def
-        .timeout()
-        .or(spec.timeout)
-        .unwrap_or(ctx.settings.timeout);
-
-    let sink_log = log.clone();
-    let sink_state = state.clone();
-    let panic_provision = ctx.inject.at("provision", def);
-    let panic_ready = ctx.inject.at("ready", def);
-    let sink: EventSink = Arc::new(move |e| {
-        sink_log.event(e);
-        if let Some(seed) = e.nemesis_seed {
-            sink_state.seed(seed);
-        }
-        match e.kind {
-            EventKind::Provision if e.message == "nodes started" => {
-                if panic_provision {
-                    injected_panic("provision");
-                }
-                sink_state.set_phase("waiting for the nodes to be ready");
-            }
-            EventKind::Ready if panic_ready => injected_panic("ready"),
-            _ => {}
-        }
-    });
-    state.set_phase("provisioning");
-    let request = crate::provision::Request {
-        name: &cluster_name,
-        owner: case.name.clone(),
-        lease: PROVISION_LIMIT + timeout + COLLECT_LIMIT + TEARDOWN_LIMIT + LEASE_GRACE,
-        sink,
-        test_dir,
-    };
-    let cluster = match crate::provision::up(ctx, &backend, spec, request).await {
-        Ok(c) => c,
-        Err(outcome) => return outcome,
-    };
-    log.note(
-        "test",
-        &format!(
-            "cluster {cluster_name} is up; running the test (deadline {})",
-            humantime::format_duration(timeout)
-        ),
-    );
-
-    state.set_phase("running the test");
-    let mut outcome = run_body(
-        ctx,
-        def,
-        body(cluster.clone()),
-        timeout,
-        log,
-        Some(&cluster),
-        test_dir,
-    )
-    .await;
-
-    if !outcome.passed() || ctx.settings.keep == Keep::Always {
-        state.set_phase("collecting node logs");
-        log.note("collect", "collecting node logs");
-        crate::provision::collect(&cluster, test_dir, log).await;
-    }
-    state.set_phase("tearing down");
-    if ctx.inject.at("teardown", def) {
-        injected_panic("teardown");
-    }
-    match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
-        Ok(Ok(())) => {
-            ctx.clusters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&cluster_name);
-        }
-        Ok(Err(e)) => {
-            log.note("teardown", &format!("failed: {e}"));
-            if outcome.passed() {
-                outcome = Status::error("teardown", format!("teardown failed: {e}"));
-            }
-        }
-        Err(_) => {
-            log.note(
-                "teardown",
-                "took over 2 minutes; the next run's reaper removes it",
-            );
-            if outcome.passed() {
-                outcome = Status::error(
-                    "teardown",
-                    format!("tearing down {cluster_name} took over 2 minutes"),
-                );
-            }
-        }
-    }
-    drop(permits);
-    outcome
-}
-
-/// `<spec>-<fn>-<pid>-<seq>`, lowercase, at most 48 characters: unique per test and run, and
-/// short enough for container and network names.
-pub(crate) fn cluster_name(spec: &str, func: &str, seq: u64) -> String {
-    let clean = |s: &str, max: usize| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .take(max)
-            .collect::<String>()
-            .trim_matches('-')
-            .to_string()
-    };
-    format!(
-        "{}-{}-{}-{seq}",
-        clean(spec, 12),
-        clean(func, 20),
-        std::process::id()
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_names_are_short_and_clean() {
-        let n = cluster_name("etcd3", "Save_And_Restore_a_very_long_function_name", 7);
-        assert!(n.starts_with("etcd3-save-and-restore-a-v-"), "{n}");
-        assert!(n.ends_with("-7"));
-        assert!(n.len() <= 48);
     }
 }

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use super::ctx::RunCtx;
 use crate::artifacts::{self, TestLog};
-use crate::runner::RunCtx;
 
 /// What an attempt kept.
 pub(crate) struct Retained {
