@@ -9,14 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cluster_sim::fault::SEED_VAR;
 use tokio::sync::{Notify, RwLockReadGuard};
 
 use super::body::run_body;
 use super::clusters::fresh::with_cluster;
-use super::clusters::provision::{spec_of, COLLECT_LIMIT, TEARDOWN_LIMIT};
+use super::clusters::provision::{collect_owned, destroy_all, spec_of};
 use super::clusters::shared::{with_shared_cluster, Groups};
 use super::clusters::walks::{run_walk, Suites};
 use super::ctx::{OwnedCluster, RunCtx, Running, TrialState};
@@ -283,51 +283,14 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
     for (cluster, owned) in left {
         log.note("teardown", &format!("removing {cluster} by name"));
         if !test_dir.join("nodes").exists() {
-            let collect = async {
-                match &owned.handle {
-                    Some(c) => {
-                        c.collect_logs(test_dir).await;
-                        c.collect_files(test_dir).await;
-                    }
-                    None => {
-                        for node in &owned.nodes {
-                            let body = match backend.logs(&cluster, node).await {
-                                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                                Err(e) => format!("(could not read the log: {e})\n"),
-                            };
-                            let dir = test_dir.join("nodes").join(node);
-                            if std::fs::create_dir_all(&dir).is_ok() {
-                                let _ = std::fs::write(dir.join("service.log"), body);
-                            }
-                        }
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(COLLECT_LIMIT, collect).await;
+            collect_owned(backend.as_ref(), &cluster, &owned, test_dir, log).await;
         }
-        // A few tries: a cluster whose handle was dropped in a panic is also being removed by
-        // the handle's own safety net, and the two trip over each other ("network has active
-        // endpoints" while the other removes the containers).
-        let mut last = None;
-        let mut pause = Duration::from_millis(100);
-        for _ in 0..5 {
-            match tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(&cluster)).await {
-                Ok(Ok(())) => {
-                    last = None;
-                    break;
-                }
-                Ok(Err(e)) => last = Some(e.to_string()),
-                Err(_) => {
-                    last = Some("took over 2 minutes".into());
-                    break;
-                }
-            }
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-        }
-        match last {
+        match destroy_all(backend.as_ref(), std::slice::from_ref(&cluster))
+            .await
+            .pop()
+        {
             None => log.note("teardown", &format!("removed {cluster}")),
-            Some(e) => log.note("teardown", &format!("removing {cluster} failed: {e}")),
+            Some((_, e)) => log.note("teardown", &format!("removing {cluster} failed: {e}")),
         }
     }
 }

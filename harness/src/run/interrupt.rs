@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clusters::provision::TEARDOWN_LIMIT;
+use super::clusters::provision::destroy_all;
 use super::ctx::{RunCtx, Running};
 use crate::outcome::{AttemptResult, Status, TestFinished};
 use crate::report::{RunEvent, RunState};
@@ -149,37 +149,4 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
         artifacts: None,
     });
     std::process::exit(130);
-}
-
-/// Removes every named cluster, retrying each a few times (a stopped trial's own safety net may
-/// be removing the same cluster, and the two trip over each other); returns what still failed.
-async fn destroy_all(
-    backend: &dyn cluster_sim::Backend,
-    names: &[String],
-) -> Vec<(String, String)> {
-    let mut left: Vec<String> = names.to_vec();
-    let mut errors = Vec::new();
-    let mut pause = Duration::from_millis(100);
-    for attempt in 0..5 {
-        let downs = left
-            .iter()
-            .map(|n| tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(n)));
-        let results = futures::future::join_all(downs).await;
-        errors = left
-            .iter()
-            .zip(results)
-            .filter_map(|(n, r)| match r {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some((n.clone(), e.to_string())),
-                Err(_) => Some((n.clone(), "took over 2 minutes".to_string())),
-            })
-            .collect();
-        if errors.is_empty() || attempt == 4 {
-            break;
-        }
-        left = errors.iter().map(|(n, _)| n.clone()).collect();
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-    }
-    errors
 }

@@ -110,30 +110,10 @@ pub(crate) async fn with_cluster(
     if ctx.inject.at("teardown", def) {
         injected_panic("teardown");
     }
-    match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
-        Ok(Ok(())) => {
-            ctx.clusters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&cluster_name);
-        }
-        Ok(Err(e)) => {
-            log.note("teardown", &format!("failed: {e}"));
-            if outcome.passed() {
-                outcome = Status::error("teardown", format!("teardown failed: {e}"));
-            }
-        }
-        Err(_) => {
-            log.note(
-                "teardown",
-                "took over 2 minutes; the next run's reaper removes it",
-            );
-            if outcome.passed() {
-                outcome = Status::error(
-                    "teardown",
-                    format!("tearing down {cluster_name} took over 2 minutes"),
-                );
-            }
+    if let Err(e) = super::provision::down(ctx, &cluster, &cluster_name, Some(log)).await {
+        // A test that passed but left its cluster behind fails: the next one may not fit.
+        if outcome.passed() {
+            outcome = Status::error("teardown", e);
         }
     }
     drop(permits);

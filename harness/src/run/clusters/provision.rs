@@ -184,6 +184,101 @@ pub(crate) async fn up(
     Ok(cluster)
 }
 
+/// Tears down `cluster`, registered with the run as `name`, under [`TEARDOWN_LIMIT`]; once it is
+/// gone the name leaves the registry. A failure is one line, noted in `log`; the cluster then
+/// stays registered, so the run's end (or an interrupt) tries again by name.
+pub(crate) async fn down(
+    ctx: &RunCtx,
+    cluster: &Cluster,
+    name: &str,
+    log: Option<&TestLog>,
+) -> Result<(), String> {
+    let e = match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
+        Ok(Ok(())) => {
+            ctx.clusters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name);
+            return Ok(());
+        }
+        Ok(Err(e)) => format!("teardown of {name} failed: {e}"),
+        Err(_) => format!(
+            "tearing down {name} took over {}; the next run's reaper removes it",
+            humantime::format_duration(TEARDOWN_LIMIT)
+        ),
+    };
+    if let Some(log) = log {
+        log.note("teardown", &e);
+    }
+    Err(e)
+}
+
+/// Removes every named cluster by name, retrying each a few times (a stopped trial's own safety
+/// net may be removing the same cluster, and the two trip over each other: "network has active
+/// endpoints" while the other removes the containers); a removal that ran past
+/// [`TEARDOWN_LIMIT`] is not tried again. Returns what still failed, with why.
+pub(crate) async fn destroy_all(backend: &dyn Backend, names: &[String]) -> Vec<(String, String)> {
+    let mut left: Vec<String> = names.to_vec();
+    let mut failed = Vec::new();
+    let mut pause = Duration::from_millis(100);
+    for attempt in 0..5 {
+        let downs = left
+            .iter()
+            .map(|n| tokio::time::timeout(TEARDOWN_LIMIT, backend.destroy(n)));
+        let results = futures::future::join_all(downs).await;
+        let mut retry = Vec::new();
+        for (name, r) in left.into_iter().zip(results) {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if attempt < 4 => retry.push((name, e.to_string())),
+                Ok(Err(e)) => failed.push((name, e.to_string())),
+                Err(_) => failed.push((
+                    name,
+                    format!("took over {}", humantime::format_duration(TEARDOWN_LIMIT)),
+                )),
+            }
+        }
+        if retry.is_empty() {
+            break;
+        }
+        left = retry.into_iter().map(|(n, _)| n).collect();
+        // Back off: the other remover needs a moment to finish what it started.
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+    failed
+}
+
+/// Collects the node logs of a cluster the run still owns, whatever state its test left it in:
+/// through its handle when provisioning returned one, else node by node by name (a panic
+/// mid-provision), giving up after [`COLLECT_LIMIT`].
+pub(crate) async fn collect_owned(
+    backend: &dyn Backend,
+    name: &str,
+    owned: &OwnedCluster,
+    dir: &Path,
+    log: &TestLog,
+) {
+    if let Some(c) = &owned.handle {
+        return collect(c, dir, log).await;
+    }
+    let by_name = async {
+        for node in &owned.nodes {
+            let body = match backend.logs(name, node).await {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => format!("(could not read the log: {e})\n"),
+            };
+            let node_dir = dir.join("nodes").join(node);
+            if std::fs::create_dir_all(&node_dir).is_ok() {
+                let _ = std::fs::write(node_dir.join("service.log"), body);
+            }
+        }
+    };
+    if tokio::time::timeout(COLLECT_LIMIT, by_name).await.is_err() {
+        log.note("collect", "collecting node logs took over 60s; gave up");
+    }
+}
+
 /// Collects the nodes' service logs, then the spec's `collect` files (`nodes/<node>/files/`),
 /// into `dir`, giving up after [`COLLECT_LIMIT`] with a note in `log`.
 pub(crate) async fn collect(cluster: &Cluster, dir: &Path, log: &TestLog) {

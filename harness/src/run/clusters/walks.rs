@@ -15,7 +15,7 @@ use cluster_sim::EventSink;
 use tokio::sync::oneshot;
 
 use super::provision::{
-    self, cluster_name, spec_of, COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT,
+    self, cluster_name, spec_of, COLLECT_LIMIT, LEASE_GRACE, PROVISION_LIMIT, TEARDOWN_LIMIT,
 };
 use crate::artifacts::{self, TestLog};
 use crate::outcome::Status;
@@ -253,7 +253,7 @@ async fn provision(
             + timeout * (suite.cases.len() as u32 + 1)
             + COLLECT_LIMIT
             + TEARDOWN_LIMIT
-            + Duration::from_secs(300),
+            + LEASE_GRACE,
         sink,
         test_dir: suite_dir,
     };
@@ -364,23 +364,11 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
             });
         }
     }
-    match tokio::time::timeout(TEARDOWN_LIMIT, cluster.down()).await {
-        Ok(Ok(())) => {
-            ctx.clusters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&name);
-            log.note("teardown", &format!("removed {name}"));
-        }
-        Ok(Err(e)) => {
+    match provision::down(&ctx, &cluster, &name, Some(&log)).await {
+        Ok(()) => log.note("teardown", &format!("removed {name}")),
+        Err(e) => {
             any_failed = true;
-            log.note("teardown", &format!("failed: {e}"));
-            eprintln!("warning: teardown of the walks' cluster {name} failed: {e}");
-        }
-        Err(_) => {
-            any_failed = true;
-            log.note("teardown", "took over 2 minutes");
-            eprintln!("warning: teardown of the walks' cluster {name} took over 2 minutes");
+            eprintln!("warning: the walks' cluster: {e}");
         }
     }
     drop(permits);
