@@ -19,7 +19,7 @@ use super::clusters::fresh::with_cluster;
 use super::clusters::provision::{collect_owned, destroy_all, spec_of};
 use super::clusters::shared::{with_shared_cluster, Groups};
 use super::clusters::walks::{run_walk, Suites};
-use super::ctx::{OwnedCluster, RunCtx, Running, TrialState};
+use super::ctx::{AttemptState, OwnedCluster, RunCtx, Running};
 use super::retention::retain;
 use crate::artifacts::TestLog;
 use crate::outcome::{panic_text, AttemptResult, Status};
@@ -28,7 +28,7 @@ use crate::report::RunEvent;
 
 /// The clusters that outlive an attempt, held by the run and handed to every attempt: the
 /// groups of `share = ".."` tests and the walk definitions' coordinators.
-pub(crate) struct Lasting {
+pub(crate) struct SharedClusters {
     pub(crate) groups: Groups,
     pub(crate) suites: Suites,
 }
@@ -54,7 +54,7 @@ fn park_forever() -> ! {
 /// interrupt can take stock (which would report the test a second time).
 pub(crate) fn run_attempt<'a>(
     ctx: &'a Arc<RunCtx>,
-    lasting: &Arc<Lasting>,
+    lasting: &Arc<SharedClusters>,
     case: Arc<Case>,
     number: u32,
     test_dir: PathBuf,
@@ -68,7 +68,7 @@ pub(crate) fn run_attempt<'a>(
         location: &location,
         log: &log,
     });
-    let state = Arc::new(TrialState::default());
+    let state = Arc::new(AttemptState::default());
     let ended = Arc::new(Notify::new());
 
     // Start the trial's task and list it as running in one step, unless an interrupt has
@@ -133,7 +133,7 @@ pub(crate) fn run_attempt<'a>(
         drop(gate);
         park_forever();
     }
-    let ended = End {
+    let ended = AttemptEnd {
         number,
         location: &location,
         started,
@@ -150,16 +150,16 @@ pub(crate) fn run_attempt<'a>(
 }
 
 /// An attempt that has ended, and what it knows.
-struct End<'a> {
+struct AttemptEnd<'a> {
     number: u32,
     location: &'a str,
     started: Instant,
     test_dir: &'a Path,
     log: &'a TestLog,
-    state: &'a TrialState,
+    state: &'a AttemptState,
 }
 
-impl End<'_> {
+impl AttemptEnd<'_> {
     /// The attempt's result line in its log, its artifacts kept or cleared, and its record,
     /// whose failure text points at the test, its artifacts, the rerun command and the seeds
     /// that replay its nemeses.
@@ -298,11 +298,11 @@ async fn remove_leftovers(ctx: &RunCtx, name: &str, test_dir: &Path, log: &TestL
 /// The attempt's task: the test on the cluster its kind asks for.
 async fn execute(
     ctx: Arc<RunCtx>,
-    lasting: Arc<Lasting>,
+    lasting: Arc<SharedClusters>,
     case: Arc<Case>,
     log: TestLog,
     test_dir: PathBuf,
-    state: Arc<TrialState>,
+    state: Arc<AttemptState>,
     _ended: NotifyOnDrop,
 ) -> Status {
     let def = case.def;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use libtest_mimic::Failed;
 
-use super::attempt::{run_attempt, Lasting};
+use super::attempt::{run_attempt, SharedClusters};
 use super::ctx::RunCtx;
 use crate::artifacts;
 use crate::outcome::TestFinished;
@@ -43,7 +43,7 @@ pub(crate) fn attempt_dir(root: &std::path::Path, n: u32) -> PathBuf {
 /// Runs every attempt the test gets and reports it; libtest-mimic's verdict on it.
 pub(crate) fn run_trial(
     ctx: &Arc<RunCtx>,
-    lasting: &Arc<Lasting>,
+    lasting: &Arc<SharedClusters>,
     case: Arc<Case>,
 ) -> Result<(), Failed> {
     let def = case.def;

@@ -102,7 +102,7 @@ impl RunCtx {
 /// its cluster's properties (for the report). Shared with the trial's task, so it survives a
 /// panic there.
 #[derive(Default)]
-pub(crate) struct TrialState {
+pub(crate) struct AttemptState {
     phase: Mutex<&'static str>,
     properties: Mutex<Vec<(String, String)>>,
     /// Seeds of the nemeses the test started, in order.
@@ -119,7 +119,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl TrialState {
+impl AttemptState {
     pub(crate) fn set_phase(&self, phase: &'static str) {
         *lock(&self.phase) = phase;
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use libtest_mimic::{Completion, Trial};
 use tokio::sync::{RwLock, Semaphore};
 
-use super::attempt::Lasting;
+use super::attempt::SharedClusters;
 use super::attempts::run_trial;
 use super::clusters::shared::Groups;
 use super::clusters::walks::Suites;
@@ -160,7 +160,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         backend: tokio::sync::OnceCell::new(),
         settings,
     });
-    let lasting = Arc::new(Lasting {
+    let lasting = Arc::new(SharedClusters {
         groups: Groups::new(to_run.iter().copied()),
         suites: Suites::new(to_run.iter().copied()),
     });

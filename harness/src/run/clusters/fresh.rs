@@ -15,7 +15,7 @@ use crate::config::Keep;
 use crate::outcome::{Status, TestFuture};
 use crate::plan::Case;
 use crate::run::body::run_body;
-use crate::run::ctx::{RunCtx, TrialState};
+use crate::run::ctx::{AttemptState, RunCtx};
 use crate::run::inject::injected_panic;
 
 /// Runs `body` of `case` on a cluster of its own made from `spec`.
@@ -26,7 +26,7 @@ pub(crate) async fn with_cluster(
     body: fn(Cluster) -> TestFuture,
     log: &TestLog,
     test_dir: &Path,
-    state: &Arc<TrialState>,
+    state: &Arc<AttemptState>,
 ) -> Status {
     let def = case.def;
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {

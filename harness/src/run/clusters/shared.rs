@@ -34,12 +34,12 @@ pub(crate) struct Groups {
 
 struct Group {
     /// The live cluster; the lock makes the group's tests take turns on it.
-    slot: tokio::sync::Mutex<Option<Live>>,
+    slot: tokio::sync::Mutex<Option<GroupCluster>>,
     /// Tests of the group still to end in this run.
     remaining: AtomicUsize,
 }
 
-struct Live {
+struct GroupCluster {
     cluster: Cluster,
     name: String,
     /// Its share of the node budget, held while it lives.
@@ -105,16 +105,16 @@ impl Groups {
 }
 
 /// Counts a test of the group as ended, even if its trial panicked.
-struct Ending<'a>(&'a Group);
+struct EndOnDrop<'a>(&'a Group);
 
-impl Drop for Ending<'_> {
+impl Drop for EndOnDrop<'_> {
     fn drop(&mut self) {
         self.0.remaining.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// Tears a group's cluster down; its share of the node budget goes with it.
-async fn down(ctx: &RunCtx, live: Live, log: Option<&TestLog>) -> Result<(), String> {
+async fn down(ctx: &RunCtx, live: GroupCluster, log: Option<&TestLog>) -> Result<(), String> {
     provision::down(ctx, &live.cluster, &live.name, log).await
 }
 
@@ -140,7 +140,7 @@ pub(crate) async fn with_shared_cluster(
     let Some(group) = group else {
         return Status::error("provision", format!("no shared group {k} was planned"));
     };
-    let _ending = Ending(&group);
+    let _ending = EndOnDrop(&group);
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
     }
@@ -228,7 +228,7 @@ async fn provision(
     spec: ClusterSpec,
     log: &TestLog,
     test_dir: &Path,
-) -> Result<Live, Status> {
+) -> Result<GroupCluster, Status> {
     let backend = provision::backend(ctx).await?;
     let permits = provision::permits(ctx, spec.nodes.len(), log).await?;
     let seq = ctx.seq.fetch_add(1, Ordering::SeqCst);
@@ -245,7 +245,7 @@ async fn provision(
         test_dir,
     };
     let cluster = provision::up(ctx, &backend, spec, request).await?;
-    Ok(Live {
+    Ok(GroupCluster {
         cluster,
         name,
         _permits: permits,

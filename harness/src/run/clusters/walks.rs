@@ -21,10 +21,10 @@ use crate::artifacts::{self, TestLog};
 use crate::outcome::Status;
 use crate::plan::walk::{complete_trace, Finished, StepStatus, StepTrace, Trace};
 use crate::plan::{Case, TestBody, TestDef};
-use crate::run::ctx::{RunCtx, TrialState};
+use crate::run::ctx::{AttemptState, RunCtx};
 
 /// A walk's end, handed from the coordinator to the walk's trial.
-pub(crate) struct Ended {
+pub(crate) struct WalkEnd {
     trace: Trace,
     outcome: Status,
     active: Duration,
@@ -42,9 +42,9 @@ struct Suite {
     /// The walks selected in this run (filters, shards), in plan order.
     cases: Vec<Arc<Case>>,
     /// Each walk's end, by trial name, taken by the trial.
-    ends: Mutex<HashMap<String, oneshot::Receiver<Ended>>>,
+    ends: Mutex<HashMap<String, oneshot::Receiver<WalkEnd>>>,
     /// The walks' ends' senders, in `cases` order, taken by whoever starts the coordinator.
-    senders: Mutex<Option<Vec<oneshot::Sender<Ended>>>>,
+    senders: Mutex<Option<Vec<oneshot::Sender<WalkEnd>>>>,
 }
 
 impl Suites {
@@ -98,7 +98,7 @@ pub(crate) async fn run_walk(
     case: &Case,
     log: &TestLog,
     test_dir: &std::path::Path,
-    state: &TrialState,
+    state: &AttemptState,
 ) -> Status {
     let Some(walk) = &case.walk else {
         unreachable!("only walk cases come here")
@@ -205,7 +205,7 @@ impl Suites {
 }
 
 /// The definition's cluster, up and registered with the run.
-struct Up {
+struct SuiteCluster {
     cluster: cluster_sim::Cluster,
     name: String,
     timeout: Duration,
@@ -219,7 +219,7 @@ async fn provision(
     suite: &Suite,
     log: &TestLog,
     suite_dir: &std::path::Path,
-) -> Result<Up, String> {
+) -> Result<SuiteCluster, String> {
     let def = suite.def;
     let full = def.full_name();
     let first = suite.cases.first().ok_or("no walk was selected")?;
@@ -258,7 +258,7 @@ async fn provision(
         test_dir: suite_dir,
     };
     match provision::up(ctx, &backend, spec, request).await {
-        Ok(cluster) => Ok(Up {
+        Ok(cluster) => Ok(SuiteCluster {
             cluster,
             name,
             timeout,
@@ -278,7 +278,7 @@ async fn provision(
 
 /// Provisions the definition's cluster, runs its selected walks, hands each walk's end to its
 /// trial as it comes, and tears the cluster down.
-async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::Sender<Ended>>) {
+async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::Sender<WalkEnd>>) {
     let def = suite.def;
     let TestBody::Walks(make) = def.body else {
         unreachable!("a walk suite's definition registers walks")
@@ -289,7 +289,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
         Ok(up) => up,
         Err(message) => {
             for (tx, case) in senders.into_iter().zip(&suite.cases) {
-                let _ = tx.send(Ended {
+                let _ = tx.send(WalkEnd {
                     trace: trace_of(case, Vec::new(), "failed"),
                     outcome: Status::error("provision", message.clone()),
                     active: Duration::ZERO,
@@ -298,7 +298,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
             return;
         }
     };
-    let Up {
+    let SuiteCluster {
         cluster,
         name,
         timeout,
@@ -314,7 +314,8 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
         .collect();
     let run = make().execute(cluster.clone(), chosen, timeout, tx);
     let driver = tokio::spawn(run);
-    let mut senders: Vec<Option<oneshot::Sender<Ended>>> = senders.into_iter().map(Some).collect();
+    let mut senders: Vec<Option<oneshot::Sender<WalkEnd>>> =
+        senders.into_iter().map(Some).collect();
     let mut any_failed = false;
     while let Some(f) = rx.recv().await {
         let Some(case) = suite.cases.get(f.index) else {
@@ -343,7 +344,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
         let result = if outcome.passed() { "passed" } else { "failed" };
         let trace = trace_of(case, f.steps, result);
         if let Some(tx) = senders.get_mut(f.index).and_then(Option::take) {
-            let _ = tx.send(Ended {
+            let _ = tx.send(WalkEnd {
                 trace,
                 outcome,
                 active: f.active,
@@ -357,7 +358,7 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
     for (tx, case) in senders.into_iter().zip(&suite.cases) {
         if let Some(tx) = tx {
             any_failed = true;
-            let _ = tx.send(Ended {
+            let _ = tx.send(WalkEnd {
                 trace: trace_of(case, Vec::new(), "failed"),
                 outcome: Status::error("panic", "the walk never ended (its task was lost)"),
                 active: Duration::ZERO,
