@@ -15,8 +15,10 @@ use crate::template::{self, TemplateContext, TemplateNode};
 
 mod collect;
 mod faults;
+mod logwait;
 pub use collect::Collected;
 pub use faults::NemesisHandle;
+pub use logwait::{LogWait, LogWaitError};
 
 /// What happened to a cluster, for a test's timeline (`test.log`).
 #[derive(Debug, Clone)]

@@ -38,7 +38,8 @@ pub mod watchdog;
 
 pub use backend::{Backend, Lease, NodeAction, NodeState};
 pub use cluster::{
-    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, LogWait,
+    LogWaitError, Node,
 };
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
