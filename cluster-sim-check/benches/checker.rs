@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cluster_sim_check::history::{self, Model, Op, OpType};
+use cluster_sim_check::history::{self, Op, OpType};
 use consistency_model::{
     ConsistencyTester, LinearizabilityTester, Register, RegisterOp, RegisterRet,
 };
@@ -63,7 +63,7 @@ fn peer_check(ops: &[Op]) -> Option<Duration> {
 
 fn ours(ops: &[Op]) -> Duration {
     let started = Instant::now();
-    let report = history::check(ops, Model::Register).expect("a well-formed history");
+    let report = history::check(ops, &history::Register).expect("a well-formed history");
     let took = started.elapsed();
     assert!(report.valid(), "{report}");
     took

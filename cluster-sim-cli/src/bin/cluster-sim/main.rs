@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use cluster_sim::docker::DockerBackend;
 use cluster_sim::{Backend, Cluster, ClusterSpec, ExecRequest, NodeAction};
 
+mod check;
 mod faults;
 mod report;
 mod service;
@@ -107,8 +108,8 @@ enum Command {
     /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
     /// can't be explained), 2 malformed. Needs no engine.
     Check {
-        /// register: linearizable read/write/cas per key; set: no acknowledged add lost.
-        #[arg(long, value_parser = ["register", "set"])]
+        /// The model the history is checked against.
+        #[arg(long, value_parser = check::models())]
         model: String,
         /// The history file, one JSON record per line.
         history: PathBuf,
@@ -179,7 +180,7 @@ fn main() -> ExitCode {
         svg,
     } = &cli.command
     {
-        return check(model, history, svg.as_deref());
+        return check::check(model, history, svg.as_deref());
     }
     if let Command::Report { run_dir, out } = &cli.command {
         return report::report(run_dir.as_deref(), out.as_deref());
@@ -196,45 +197,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("cluster-sim: error: {}", one_line(&e));
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// `cluster-sim check`: judges a saved history without touching any engine.
-fn check(model: &str, path: &std::path::Path, svg: Option<&std::path::Path>) -> ExitCode {
-    use cluster_sim::history;
-    let model: history::Model = match model.parse() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("cluster-sim: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let ops = match history::read_history(path) {
-        Ok(ops) => ops,
-        Err(e) => {
-            eprintln!("cluster-sim: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(svg) = svg {
-        if let Err(e) = std::fs::write(svg, history::timeline_svg(&ops)) {
-            eprintln!("cluster-sim: error: cannot write {}: {e}", svg.display());
-            return ExitCode::from(2);
-        }
-    }
-    match history::check(&ops, model) {
-        Ok(report) => {
-            println!("{report}");
-            if report.valid() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => {
-            eprintln!("cluster-sim: error: {}: {e}", path.display());
-            ExitCode::from(2)
         }
     }
 }
@@ -398,7 +360,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             model,
             history,
             svg,
-        } => Ok(check(&model, &history, svg.as_deref())),
+        } => Ok(check::check(&model, &history, svg.as_deref())),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
 }
