@@ -29,6 +29,7 @@ mod args;
 pub mod artifacts;
 mod attempts;
 mod body;
+mod budget;
 #[doc(hidden)]
 pub mod capture;
 pub use capture::test_dir;

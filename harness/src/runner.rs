@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use cluster_sim_core::Cluster;
 use libtest_mimic::{Completion, Trial};
-use tokio::sync::{Notify, RwLock, Semaphore};
+use tokio::sync::{Notify, RwLock};
 
 use crate::args::Args;
 use crate::artifacts::{self, TestLog};
+use crate::budget::NodeBudget;
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
 use crate::events::{Event, Reporters};
@@ -70,7 +71,7 @@ pub(crate) struct RunCtx {
     pub(crate) run_dir: PathBuf,
     /// JUnit, HTML, the tests' logs and the console, fed the run's events.
     pub(crate) reporters: Reporters,
-    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) budget: NodeBudget,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) rerun_prefix: String,
     pub(crate) seq: AtomicU64,
@@ -267,7 +268,12 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     }
 
     let ctx = Arc::new(RunCtx {
-        budget: Arc::new(Semaphore::new(settings.node_budget)),
+        // Under target/cluster-sim/ (beside the runs), so every process of a run (nextest runs
+        // one per test) draws from one budget.
+        budget: NodeBudget::new(
+            settings.node_budget,
+            settings.artifacts.parent().map(|p| p.join("budget")),
+        ),
         run_dir,
         reporters,
         handle: rt.handle().clone(),

@@ -212,7 +212,7 @@ struct Up {
     cluster: cluster_sim_core::Cluster,
     name: String,
     timeout: Duration,
-    _permits: tokio::sync::OwnedSemaphorePermit,
+    _permits: crate::budget::NodePermit,
 }
 
 /// Reads the spec and brings the definition's cluster up (budget, registration, lease); the
