@@ -1,7 +1,7 @@
 //! The register checker against its peer, stateright's `LinearizabilityTester` (the
 //! `consistency_model` crate), on the same synthetic histories.
 //!
-//! `cargo bench -p cluster-sim --bench checker` prints, per history size, both times and their
+//! `cargo bench -p cluster-sim-check --bench checker` prints, per history size, both times and their
 //! ratio, then the target case: a valid 10,000-operation history over 10 keys with 8
 //! processes. The peer gets read/write histories without `info` (it supports neither cas nor an
 //! unknown outcome in the middle of a history), each key fed separately (the same

@@ -17,3 +17,8 @@
 
 pub mod history;
 pub mod workload;
+
+/// The crate README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
