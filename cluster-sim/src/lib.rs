@@ -83,3 +83,8 @@ pub async fn connect_backend_from_env() -> Result<std::sync::Arc<dyn Backend>, B
     let inventory = std::env::var_os(INVENTORY_VAR).map(std::path::PathBuf::from);
     connect_backend(kind.trim(), inventory.as_deref()).await
 }
+
+/// The crate README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
