@@ -38,7 +38,25 @@ impl fmt::Display for Model {
     }
 }
 
-/// The verdict on a history.
+/// The verdict on a history. Its `Display` is what `cluster-sim check` prints.
+///
+/// ```
+/// use cluster_sim::history::{self, Model, Recorder};
+/// use serde_json::json;
+///
+/// let rec = Recorder::new();
+/// rec.invoke(0, "add", None, 1).ok_same();
+/// rec.invoke(1, "add", None, 2).ok_same();
+/// rec.invoke(2, "add", None, 3).info("timed out");
+/// rec.invoke(0, "read", None, json!(null)).ok(json!([1, 3]));
+/// let report = history::check(&rec.ops(), Model::Set).unwrap();
+/// assert!(!report.valid());
+/// let counts = report.set_counts.clone().unwrap();
+/// assert_eq!((counts.attempted, counts.acknowledged, counts.lost, counts.recovered), (3, 2, 1, 1));
+/// for v in &report.violations {
+///     println!("{:?}: {} ({} operations)", v.key, v.summary, v.ops.len());
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckReport {
     /// The model checked.

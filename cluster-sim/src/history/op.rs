@@ -105,6 +105,19 @@ pub enum HistoryError {
 }
 
 /// Reads a `history.jsonl` file. Blank lines are skipped; anything else must be a record.
+/// With [`check`](crate::history::check), this judges a saved history from Rust as
+/// `cluster-sim check` does, with no cluster.
+///
+/// ```no_run
+/// use cluster_sim::history::{self, Model};
+/// use std::path::Path;
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let ops = history::read_history(Path::new("history.jsonl"))?; // `history.jsonl:7: ...` if malformed
+/// let report = history::check(&ops, Model::Register)?;
+/// println!("{report}");
+/// # Ok(()) }
+/// ```
 pub fn read_history(path: &Path) -> Result<Vec<Op>, HistoryError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| HistoryError::Read {
