@@ -10,9 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::image::ImageBuilder;
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::image::ImageBuilder;
+use cluster_sim_core::{Cluster, ClusterSpec};
 use common::{compose_file, compose_up, etcd_args, median, ms, pct, root, sh, wait_healthy_cli};
 
 fn docker_run_loop(image: &str) -> Result<(Duration, Duration)> {

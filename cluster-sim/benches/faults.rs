@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::ssh::{provision_lab, SshBackend};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::ssh::{provision_lab, SshBackend};
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 const GROUPS: [&[&str]; 2] = [&["n1", "n2"], &["n3", "n4", "n5"]];
 

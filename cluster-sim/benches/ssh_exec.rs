@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::ssh::{provision_lab, SshBackend};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::ssh::{provision_lab, SshBackend};
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

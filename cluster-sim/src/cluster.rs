@@ -776,7 +776,7 @@ impl Node {
     /// node names, addresses work on every backend.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), Box<dyn std::error::Error>> {
     /// let n1 = cluster.node("n1")?;
     /// let n2 = cluster.node("n2")?;
     /// n1.exec(format!("ping -c1 -W2 {}", n2.address())).await?.check()?; // any backend

@@ -2,8 +2,8 @@
 //! ssh implementations, and the `Cluster`/`Node` handle that tests and the CLI drive.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), cluster_sim::Error> {
-//! use cluster_sim::{Cluster, ClusterSpec};
+//! # async fn demo() -> Result<(), cluster_sim_core::Error> {
+//! use cluster_sim_core::{Cluster, ClusterSpec};
 //!
 //! let spec = ClusterSpec::from_file("fixtures/clusters/etcd3.toml")?;
 //! let cluster = Cluster::builder(spec).up().await?;
@@ -29,16 +29,15 @@ pub mod exec;
 pub mod fault;
 pub mod history;
 pub mod image;
-mod located;
-pub mod report;
+// Public for `cluster-sim-serve`'s check files, not part of the API.
+#[doc(hidden)]
+pub mod located;
 pub mod rng;
-pub mod serve;
 pub mod service;
 pub mod spec;
 pub mod ssh;
 pub mod template;
 pub mod watchdog;
-pub mod workload;
 
 pub use backend::{Backend, Lease, NodeAction, NodeState};
 pub use cluster::{

@@ -57,7 +57,7 @@ pub struct ClusterSpec {
 /// count drops is an error.
 ///
 /// ```
-/// use cluster_sim::{ClusterSpec, SpecParams};
+/// use cluster_sim_core::{ClusterSpec, SpecParams};
 /// use std::path::Path;
 ///
 /// let five = SpecParams { nodes: Some(5), ..Default::default() };

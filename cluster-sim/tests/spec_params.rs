@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cluster_sim::{ClusterSpec, SpecParams};
+use cluster_sim_core::{ClusterSpec, SpecParams};
 
 fn params(nodes: Option<usize>) -> SpecParams {
     SpecParams {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cluster_sim::report::{Status, TestRecord};
+use cluster_sim_report::{Status, TestRecord};
 use libtest_mimic::Failed;
 
 use crate::artifacts;

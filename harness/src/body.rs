@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cluster_sim::{Cluster, ExecError, ProvisionError};
+use cluster_sim_core::{Cluster, ExecError, ProvisionError};
 
 use crate::artifacts::TestLog;
 use crate::def::{TestDef, TestFuture};
@@ -156,10 +156,10 @@ pub(crate) fn classify(e: &anyhow::Error) -> &'static str {
         if cause.is::<WaitError>() {
             return "wait";
         }
-        if cause.is::<ProvisionError>() || cause.is::<cluster_sim::NodeError>() {
+        if cause.is::<ProvisionError>() || cause.is::<cluster_sim_core::NodeError>() {
             return "node";
         }
-        if cause.is::<cluster_sim::TransferError>() {
+        if cause.is::<cluster_sim_core::TransferError>() {
             return "transfer";
         }
     }

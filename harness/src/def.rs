@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
-use cluster_sim::Cluster;
+use cluster_sim_core::Cluster;
 
 /// What a test returns: `?` works on every cluster-sim error, on `std` errors and on `anyhow`.
 pub type TestResult = Result<(), anyhow::Error>;
@@ -66,7 +66,7 @@ pub struct TestDef {
     /// The attribute's `retries`: how many more attempts a failing test gets.
     pub retries: Option<u32>,
     /// Kernel features the test needs (`netem`): where the backend lacks one, the test is
-    /// reported skipped with the reason. Names from `cluster_sim::fault::KERNEL_FEATURES`.
+    /// reported skipped with the reason. Names from `cluster_sim_core::fault::KERNEL_FEATURES`.
     pub requires: &'static [&'static str],
     /// The attribute's `matrix(...)` axes: one case per combination (empty: one case).
     pub matrix: &'static [crate::plan::Axis],

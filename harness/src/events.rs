@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use cluster_sim::report::TestRecord;
+use cluster_sim_report::TestRecord;
 
 use crate::artifacts::TestLog;
 use crate::html::HtmlReporter;

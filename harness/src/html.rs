@@ -1,6 +1,6 @@
 //! The HTML reporter: consumes finished-test records (never a cluster), keeps them in the run
 //! directory (`run.json`, `cases.jsonl`) and renders `report.html` from them with
-//! `cluster_sim::report`, the same code `cluster-sim report RUN_DIR` runs afterwards.
+//! `cluster_sim_core::report`, the same code `cluster-sim report RUN_DIR` runs afterwards.
 //!
 //! The page is rendered when the run starts (an empty "running" report replaces the last
 //! run's, as the JUnit report is) and when it ends or is interrupted; a run killed outright
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use cluster_sim::report::{model::unix_ms, ReportError, RunDir, RunInfo, TestRecord};
+use cluster_sim_report::{model::unix_ms, ReportError, RunDir, RunInfo, TestRecord};
 
 /// Writes a run's report records and its HTML page.
 pub struct HtmlReporter {
@@ -25,7 +25,7 @@ pub struct HtmlReporter {
 impl HtmlReporter {
     /// A reporter keeping its records in `run_dir` and writing the page to `out`.
     pub fn new(out: PathBuf, run_dir: &Path, run_id: &str, backend: &str, junit: &Path) -> Self {
-        let seed = std::env::var(cluster_sim::fault::SEED_VAR)
+        let seed = std::env::var(cluster_sim_core::fault::SEED_VAR)
             .ok()
             .filter(|s| !s.trim().is_empty());
         Self {
@@ -68,7 +68,7 @@ impl HtmlReporter {
             && self
                 .run
                 .path()
-                .join(cluster_sim::report::model::RUN_FILE)
+                .join(cluster_sim_report::model::RUN_FILE)
                 .is_file())
         {
             self.run.write_info(&info)?;
@@ -106,7 +106,7 @@ impl HtmlReporter {
     }
 
     fn render(&self) -> Result<(), ReportError> {
-        cluster_sim::report::render_run_dir(self.run.path(), &self.out)
+        cluster_sim_report::render_run_dir(self.run.path(), &self.out)
     }
 }
 
@@ -114,7 +114,7 @@ impl HtmlReporter {
 /// it was written up): its status and message, no timeline.
 pub(crate) fn record_of(case: &crate::junit::CaseRecord) -> TestRecord {
     use crate::junit::CaseStatus;
-    use cluster_sim::report::{Attempt, Status};
+    use cluster_sim_report::{Attempt, Status};
     let (status, kind, message, detail, skip) = match &case.status {
         CaseStatus::Passed => (Status::Passed, None, None, None, None),
         CaseStatus::Skipped { reason } => (Status::Skipped, None, None, None, Some(reason.clone())),

@@ -159,7 +159,7 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
 /// Removes every named cluster, retrying each a few times (a stopped trial's own safety net may
 /// be removing the same cluster, and the two trip over each other); returns what still failed.
 async fn destroy_all(
-    backend: &dyn cluster_sim::Backend,
+    backend: &dyn cluster_sim_core::Backend,
     names: &[String],
 ) -> Vec<(String, String)> {
     let mut left: Vec<String> = names.to_vec();

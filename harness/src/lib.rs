@@ -33,6 +33,7 @@ mod args;
 pub mod artifacts;
 mod attempts;
 mod body;
+mod budget;
 #[doc(hidden)]
 pub mod capture;
 pub use capture::test_dir;
@@ -65,9 +66,16 @@ pub use crate::{
 };
 pub use args::Args;
 
-/// The cluster library itself, for what the prelude doesn't name.
-pub use cluster_sim;
-pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
+/// The cluster library, for what the prelude doesn't name: the core (`cluster-sim-core`), with
+/// the checkers and workloads (`cluster-sim-check`) and the run report (`cluster-sim-report`)
+/// at the paths the `cluster-sim` crate gives them. The server is not here.
+pub mod cluster_sim {
+    pub use cluster_sim_core::*;
+
+    pub use cluster_sim_check::{history, workload};
+    pub use cluster_sim_report as report;
+}
+pub use cluster_sim_core::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::{cluster_test, cluster_walk};
 
@@ -90,17 +98,12 @@ pub use anyhow;
 pub mod prelude {
     pub use crate::async_trait;
     pub use crate::capture::test_dir;
+    /// Faults and the nemesis, histories and checkers, recorded workloads.
+    pub use crate::cluster_sim::{fault, history, workload};
     pub use crate::walk::{Action, SerialAction, Walk, Walks};
     pub use crate::{
         cluster_test, cluster_walk, wait_until, Cluster, ExecOutput, Node, TestResult,
     };
     pub use anyhow::{anyhow, bail, ensure, Context as _};
-    /// Faults and the nemesis, histories and checkers, recorded workloads.
-    pub use cluster_sim::{fault, history, workload};
     pub use std::time::Duration;
 }
-
-/// The README's Rust examples, compiled as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -139,8 +139,8 @@ impl Case {
 
     /// What the case changes in its spec: `nodes` sizes the cluster, and templates see every
     /// value as `params.<axis>`.
-    pub fn spec_params(&self) -> cluster_sim::SpecParams {
-        cluster_sim::SpecParams {
+    pub fn spec_params(&self) -> cluster_sim_core::SpecParams {
+        cluster_sim_core::SpecParams {
             nodes: self.get::<usize>("nodes"),
             values: self
                 .params
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(p.values["mode"], "fast");
         assert_eq!(
             cases(&PLAIN)[0].spec_params(),
-            cluster_sim::SpecParams::default()
+            cluster_sim_core::SpecParams::default()
         );
     }
 

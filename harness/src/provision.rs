@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_sim::{Backend, Cluster, ClusterSpec, EventSink};
-use tokio::sync::OwnedSemaphorePermit;
+use cluster_sim_core::{Backend, Cluster, ClusterSpec, EventSink};
 
 use crate::artifacts::TestLog;
 use crate::body::Outcome;
+use crate::budget::NodePermit;
 use crate::config::BackendKind;
 use crate::runner::{OwnedCluster, RunCtx};
 use crate::trial::{COLLECT_LIMIT, PROVISION_LIMIT, TEARDOWN_LIMIT};
@@ -29,7 +29,7 @@ fn provision_error(message: String) -> Outcome {
 pub(crate) async fn backend(ctx: &RunCtx) -> Result<Arc<dyn Backend>, Outcome> {
     ctx.backend
         .get_or_try_init(|| {
-            cluster_sim::connect_backend(
+            cluster_sim_core::connect_backend(
                 ctx.settings.backend.as_str(),
                 ctx.settings.inventory.as_deref(),
             )
@@ -46,25 +46,25 @@ pub(crate) async fn permits(
     ctx: &RunCtx,
     nodes: usize,
     log: &TestLog,
-) -> Result<OwnedSemaphorePermit, Outcome> {
-    let budget = ctx.settings.node_budget;
+) -> Result<NodePermit, Outcome> {
+    let budget = ctx.budget.total();
     let need = if ctx.settings.backend == BackendKind::Ssh {
         budget
     } else {
         nodes.clamp(1, budget)
     };
-    if let Ok(p) = ctx.budget.clone().try_acquire_many_owned(need as u32) {
+    let failed = |e: std::io::Error| provision_error(format!("the node budget: {e}"));
+    if let Some(p) = ctx.budget.try_acquire(need).map_err(failed)? {
         return Ok(p);
     }
     log.note(
         "budget",
-        &format!("waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET) to free up"),
+        &format!(
+            "waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET, shared by this \
+             run's processes) to free up"
+        ),
     );
-    ctx.budget
-        .clone()
-        .acquire_many_owned(need as u32)
-        .await
-        .map_err(|_| provision_error("the node budget was closed".into()))
+    ctx.budget.acquire(need).await.map_err(failed)
 }
 
 /// What [`up`] needs besides the spec.

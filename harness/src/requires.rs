@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cluster_sim::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
+use cluster_sim_core::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
 
 use crate::artifacts::{self, TestLog};
 use crate::def::{component_and_class, TestDef};
@@ -35,7 +35,7 @@ pub(crate) fn probe(ctx: &RunCtx, to_run: &[&'static TestDef]) -> Features {
         let backend = ctx
             .backend
             .get_or_try_init(|| {
-                cluster_sim::connect_backend(
+                cluster_sim_core::connect_backend(
                     ctx.settings.backend.as_str(),
                     ctx.settings.inventory.as_deref(),
                 )

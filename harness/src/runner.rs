@@ -11,12 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_sim::Cluster;
+use cluster_sim_core::Cluster;
 use libtest_mimic::{Completion, Trial};
-use tokio::sync::{Notify, RwLock, Semaphore};
+use tokio::sync::{Notify, RwLock};
 
 use crate::args::Args;
 use crate::artifacts::{self, TestLog};
+use crate::budget::NodeBudget;
 use crate::config::{self, BackendKind, Settings};
 use crate::def::{component_and_class, TestDef};
 use crate::events::{Event, Reporters};
@@ -35,7 +36,7 @@ pub fn registered() -> Vec<&'static TestDef> {
 /// Runs the tests registered in this binary with libtest's command line, and exits.
 pub fn main() -> ! {
     // A copy of this binary started as the run's watchdog does its job here and exits.
-    cluster_sim::watchdog::intercept();
+    cluster_sim_core::watchdog::intercept();
     let args = Args::from_env();
     let code = run(&args, &registered());
     std::process::exit(code)
@@ -70,7 +71,7 @@ pub(crate) struct RunCtx {
     pub(crate) run_dir: PathBuf,
     /// JUnit, HTML, the tests' logs and the console, fed the run's events.
     pub(crate) reporters: Reporters,
-    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) budget: NodeBudget,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) rerun_prefix: String,
     pub(crate) seq: AtomicU64,
@@ -87,7 +88,7 @@ pub(crate) struct RunCtx {
     pub(crate) inject: Inject,
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
-    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
+    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim_core::Backend>>,
     /// Shared clusters (`share = "group"`), by group.
     pub(crate) shared: crate::shared::Groups,
     /// Walk definitions (`#[cluster_walk]`), each run by one coordinator on one cluster.
@@ -250,8 +251,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     if settings.backend == BackendKind::Docker && to_run.iter().any(|c| c.def.needs_cluster()) {
         reap(&rt);
         // Removes this run's clusters within seconds if the run is killed (even SIGKILL).
-        match cluster_sim::watchdog::start() {
-            Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+        match cluster_sim_core::watchdog::start() {
+            Ok(()) | Err(cluster_sim_core::watchdog::WatchdogError::NotEnabled) => {}
             Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
         }
     }
@@ -259,15 +260,20 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         if let Some(inv) = &settings.inventory {
             reap_ssh(&rt, inv);
             // The ssh hosts' share of the same promise: the watchdog reconnects to them.
-            match cluster_sim::watchdog::start_ssh(inv) {
-                Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+            match cluster_sim_core::watchdog::start_ssh(inv) {
+                Ok(()) | Err(cluster_sim_core::watchdog::WatchdogError::NotEnabled) => {}
                 Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
             }
         }
     }
 
     let ctx = Arc::new(RunCtx {
-        budget: Arc::new(Semaphore::new(settings.node_budget)),
+        // Under target/cluster-sim/ (beside the runs), so every process of a run (nextest runs
+        // one per test) draws from one budget.
+        budget: NodeBudget::new(
+            settings.node_budget,
+            settings.artifacts.parent().map(|p| p.join("budget")),
+        ),
         run_dir,
         reporters,
         handle: rt.handle().clone(),
@@ -355,11 +361,15 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
 /// [`reap`] on an ssh inventory's hosts (owner files; see the ssh backend).
 fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
     let r = rt.block_on(async {
-        let ssh = cluster_sim::ssh::SshBackend::from_file(inventory)
-            .map_err(|e| cluster_sim::BackendError::Other(e.to_string()))?;
+        let ssh = cluster_sim_core::ssh::SshBackend::from_file(inventory)
+            .map_err(|e| cluster_sim_core::BackendError::Other(e.to_string()))?;
         let r = tokio::time::timeout(Duration::from_secs(60), ssh.reap()).await;
         ssh.close().await;
-        r.unwrap_or_else(|_| Err(cluster_sim::BackendError::Other("took over 60s".into())))
+        r.unwrap_or_else(|_| {
+            Err(cluster_sim_core::BackendError::Other(
+                "took over 60s".into(),
+            ))
+        })
     });
     match r {
         Ok(removed) if !removed.is_empty() => eprintln!(
@@ -377,7 +387,7 @@ fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
 fn reap(rt: &tokio::runtime::Runtime) {
     let r = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(60), async {
-            cluster_sim::docker::DockerBackend::connect()
+            cluster_sim_core::docker::DockerBackend::connect()
                 .await?
                 .reap_report()
                 .await

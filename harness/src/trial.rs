@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
+use cluster_sim_core::{Cluster, ClusterSpec, EventKind, EventSink};
 use tokio::sync::{Notify, RwLockReadGuard};
 
 use crate::artifacts::TestLog;

@@ -74,8 +74,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use cluster_sim::rng::SplitMix64;
-use cluster_sim::Cluster;
+use cluster_sim_core::rng::SplitMix64;
+use cluster_sim_core::Cluster;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};

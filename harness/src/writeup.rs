@@ -9,12 +9,12 @@ use std::time::Instant;
 use crate::artifacts::{self, TestLog};
 use crate::body::Outcome;
 use crate::def::{component_and_class, TestDef};
-use cluster_sim::report::{model::unix_ms, Attempt, Status};
+use cluster_sim_report::{model::unix_ms, Attempt, Status};
 
 use crate::junit::{CaseRecord, CaseStatus};
 use crate::runner::RunCtx;
 use crate::trial::TrialState;
-use cluster_sim::fault::SEED_VAR;
+use cluster_sim_core::fault::SEED_VAR;
 
 /// The replay hint as a line of the failure text, or nothing.
 fn replay_line(replay: &str) -> String {

@@ -46,7 +46,7 @@ impl Cluster {
     /// if gathering failed there.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) {
     /// let dir = std::path::Path::new("target/collected");
     /// for c in cluster.collect_files(dir).await {
     ///     match &c.error {

@@ -145,14 +145,13 @@ impl Cluster {
     }
 
     /// Degrades a node's links to every other node of the cluster: packets it sends, or with
-    /// [`Impairment::inbound`] packets it receives (inbound is loss only: shaping applies to what
-    /// a node sends, so an inbound rate or latency fails with [`FaultError::Unsupported`];
-    /// impair the sending peer instead). Returns the fault in force, for
-    /// [`Cluster::end_fault`]; [`Cluster::clear_impairments`] and [`Cluster::heal`] end it too.
+    /// [`Impairment::inbound`] packets it receives (see [`Cluster::impair_inbound`]). Returns
+    /// the fault in force, for [`Cluster::end_fault`]; [`Cluster::clear_impairments`] and
+    /// [`Cluster::heal`] end it too.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
-    /// use cluster_sim::fault::Impairment;
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
     /// use std::time::Duration;
     ///
     /// let lossy = cluster.impair("n1", Impairment::loss(30.0)).await?; // n1 -> every peer
@@ -172,6 +171,27 @@ impl Cluster {
             impairment: imp,
         })
         .await
+    }
+
+    /// Degrades what `node` receives from every other node: the same as
+    /// `impair(node, imp.inbound())`. Loss is applied where the packets arrive; shaping (rate,
+    /// latency...) by the senders on their way out to `node`, since tc shapes only what a node
+    /// sends, so it needs what the senders' kernels have (netem for latency).
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
+    /// // n1 receives at most 1 mbit/s from each peer and loses 10% of what arrives.
+    /// let fault = cluster.impair_inbound("n1", Impairment::rate("1mbit").with_loss(10.0)).await?;
+    /// cluster.end_fault(fault.id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn impair_inbound(
+        &self,
+        node: &str,
+        imp: Impairment,
+    ) -> Result<ActiveFault, FaultError> {
+        self.impair(node, imp.inbound()).await
     }
 
     /// Degrades the link from `node` to `peer` (or from `peer`, if the impairment is inbound).
@@ -242,7 +262,7 @@ impl Cluster {
     /// missing, and changes nothing; [`Capabilities::faketime`] says beforehand.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
     /// cluster.skew("n1", 30_000).await?; // 30 s ahead
     /// cluster.skew("n1", -5_000).await?; // now 5 s behind: replaced, not added
     /// let seen = cluster.service_time_ms("n1").await?; // Unix ms as the service sees them
@@ -294,7 +314,7 @@ impl Cluster {
     /// not skewed).
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
     /// cluster.skew("n1", 30_000).await?;
     /// assert_eq!(cluster.reset_clock("n1").await?.len(), 1);
     /// assert!(cluster.reset_clock("n1").await?.is_empty());
@@ -320,7 +340,7 @@ impl Cluster {
     /// [`Cluster::free_disk`] undoes it.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), Box<dyn std::error::Error>> {
     /// cluster.fill_disk("n1").await?;
     /// let out = cluster.node("n1")?.exec("echo x > \"$CLUSTER_SIM_WORKDIR/probe\"").await?;
     /// assert!(!out.success()); // No space left on device
@@ -378,8 +398,8 @@ impl Cluster {
     /// nemesis is not listed.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
-    /// use cluster_sim::fault::FaultKind;
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::FaultKind;
     ///
     /// cluster.isolate("n1").await?;
     /// for f in cluster.faults().await? {
@@ -400,7 +420,7 @@ impl Cluster {
     /// skew) and `service` (a running service to freeze, thaw or signal).
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
     /// let caps = cluster.capabilities("n1").await?;
     /// if !caps.netem {
     ///     println!("no latency here");
@@ -536,8 +556,8 @@ impl NemesisHandle {
     /// without waiting for that last heal.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
-    /// use cluster_sim::fault::{Nemesis, NemesisFault, Shape};
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::{Nemesis, NemesisFault, Shape};
     /// use std::time::Duration;
     ///
     /// let handle = cluster.nemesis(Nemesis::new(vec![NemesisFault::Partition(Shape::Halves)]));

@@ -46,7 +46,7 @@ pub fn forget(cluster: &str) {
 /// no; [`Capabilities::has`] asks by name.
 ///
 /// ```
-/// use cluster_sim::fault::Capabilities;
+/// use cluster_sim_core::fault::Capabilities;
 ///
 /// let caps = Capabilities { nft: true, tc: true, htb: true, ..Default::default() };
 /// assert_eq!(caps.has("rate"), Some(true)); // htb

@@ -184,11 +184,10 @@ impl Shape {
 ///
 /// Loss needs nftables, `rate` the htb qdisc, and latency, jitter, duplicate, corrupt and
 /// reorder the netem qdisc (`Cluster::capabilities` says which a node has). Everything applies
-/// to packets the node sends unless [`Impairment::inbound`] says otherwise, which works for loss
-/// only.
+/// to packets the node sends unless [`Impairment::inbound`] says otherwise.
 ///
 /// ```
-/// use cluster_sim::fault::{Direction, Impairment};
+/// use cluster_sim_core::fault::{Direction, Impairment};
 /// use std::time::Duration;
 ///
 /// let wan = Impairment::latency(Duration::from_millis(80))
@@ -239,8 +238,8 @@ impl Impairment {
     /// `Cluster::impair_link`.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
-    /// use cluster_sim::fault::Impairment;
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
     /// use std::time::Duration;
     ///
     /// cluster.impair_link("n1", "n2", Impairment::latency(Duration::from_millis(100))).await?;
@@ -293,13 +292,14 @@ impl Impairment {
     }
 
     /// Applies to packets the node receives instead of those it sends (from every peer, or
-    /// from the one peer of `Cluster::impair_link`), as `cluster-sim impair --inbound` does.
-    /// Loss only: shaping (rate and the netem fields) applies to packets a node sends, so an
-    /// inbound one fails with `FaultError::Unsupported`; impair the sending peer instead.
+    /// from the one peer of `Cluster::impair_link`), as `Cluster::impair_inbound` and
+    /// `cluster-sim impair --inbound` do. Loss is dropped where the packets arrive; shaping
+    /// (rate, and the netem fields) is done by the senders on their way out to the node, since
+    /// tc shapes only what a node sends, so it needs what the senders' kernels have.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> Result<(), cluster_sim::fault::FaultError> {
-    /// use cluster_sim::fault::Impairment;
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
     ///
     /// cluster.impair("n2", Impairment::loss(100.0).inbound()).await?; // n2 hears nobody
     /// # Ok(()) }

@@ -28,11 +28,12 @@ struct State {
 /// Each operation is [`Recorder::invoke`] and then one outcome on the [`Pending`] it returns:
 /// [`Pending::ok`] (it took effect; a read's value), [`Pending::ok_same`] (it took effect with
 /// the invocation's value: writes, cas, adds), [`Pending::fail`] (known not to have happened) or
-/// [`Pending::info`] (unknown). Checkers take a write's, a cas's and an add's value from the
-/// invocation and a read's from its `ok`.
+/// [`Pending::info`] (unknown). Checkers (`cluster_sim::history::check`, in
+/// `cluster-sim-check`) take a write's, a cas's and an add's value from the invocation and a
+/// read's from its `ok`.
 ///
 /// ```
-/// use cluster_sim::history::{self, Model, Recorder};
+/// use cluster_sim_core::history::{OpType, Recorder};
 /// use serde_json::{json, Value};
 ///
 /// let rec = Recorder::new(); // in memory; Recorder::to_file also appends to a file
@@ -41,8 +42,10 @@ struct State {
 /// rec.invoke(2, "cas", Some("k1"), json!([7, 8])).fail("compare failed");
 /// rec.invoke(0, "read", Some("k1"), Value::Null).ok(4); // what the read returned
 /// rec.invoke(1, "write", Some("k1"), 5).info("timed out"); // may or may not have happened
-/// let report = history::check(&rec.ops(), Model::Register).unwrap();
-/// assert!(report.valid(), "{report}");
+/// let ops = rec.ops();
+/// assert_eq!(ops.len(), 10); // an invoke and an outcome each
+/// assert_eq!((ops[5].kind, ops[5].error.as_deref()), (OpType::Fail, Some("compare failed")));
+/// assert_eq!(ops[7].value, json!(4));
 /// ```
 #[derive(Clone)]
 pub struct Recorder {

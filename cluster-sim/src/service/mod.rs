@@ -52,7 +52,7 @@ pub type Builds = HashMap<BinarySpec, Arc<Built>>;
 /// [`Built::path`] lies under cargo's target directory (`CARGO_TARGET_DIR` honoured).
 ///
 /// ```no_run
-/// use cluster_sim::{service, ClusterSpec};
+/// use cluster_sim_core::{service, ClusterSpec};
 /// use std::sync::Arc;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,11 +70,12 @@ pub async fn build_all(
     if spec.binaries.is_empty() {
         return Ok(out);
     }
-    let ws = Workspace::around(&spec.base_dir).map_err(|message| BuildError {
-        what: "the spec's binaries".into(),
-        message,
-    })?;
     for b in &spec.binaries {
+        let ws =
+            Workspace::for_package(&spec.base_dir, &b.package).map_err(|message| BuildError {
+                what: format!("binary {:?}", b.package),
+                message,
+            })?;
         let req = BuildRequest {
             package: b.package.clone(),
             bin: b.bin.clone(),
