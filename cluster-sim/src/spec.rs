@@ -985,7 +985,7 @@ mod tests {
             std::fs::write(&path, body).unwrap();
             ClusterSpec::from_file(&path)
         };
-        // `source` files are looked up in templates/ too, as the README says.
+        // `source` files are looked up in templates/ too, as book/src/cluster-spec.md says.
         let ok = spec("nodes = 2\n[[file]]\ntemplate = \"ok.tmpl\"\ndest = \"a\"\n[[file]]\nsource = \"plain.conf\"\ndest = \"b\"\n").unwrap();
         assert_eq!(ok.nodes[1].files.len(), 2);
         let e = spec("nodes = 2\n[[file]]\ntemplate = \"typo.tmpl\"\ndest = \"a\"\n")
