@@ -14,6 +14,9 @@
 //! cluster.down().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The user guide (the spec, faults, histories and checkers, the backends, the CLI) is the
+//! book in the repository's `book/` directory: `mdbook build book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
 pub mod backend;

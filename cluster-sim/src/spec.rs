@@ -48,6 +48,25 @@ pub struct ClusterSpec {
 /// What a test case changes in the spec it reads: its parameters, which templates see as
 /// `params.<name>`, and a node count that replaces the spec's own (`nodes = N` or
 /// `nodes = { count = N, .. }`; a spec naming its nodes can't be resized).
+///
+/// `nodes = 3` becomes `n1`..`nN`; `nodes = { count = 3, prefix = "db" }` keeps its prefix
+/// (`db1`..`dbN`). A spec that names its nodes (`nodes = ["a", "b"]`, or `[[node]]` tables
+/// without `nodes`) is refused with a [`SpecError`]: nothing says what added nodes would be
+/// called, or which named node (with its own roles, image or command) to drop. `[[node]]`
+/// tables beside a count still override the nodes they name, and one naming a node the new
+/// count drops is an error.
+///
+/// ```
+/// use cluster_sim_core::{ClusterSpec, SpecParams};
+/// use std::path::Path;
+///
+/// let five = SpecParams { nodes: Some(5), ..Default::default() };
+/// let parse = |text: &str| ClusterSpec::parse_with(text, "x.toml", Path::new("."), "x", &five);
+/// let db = parse("nodes = { count = 3, prefix = \"db\" }").unwrap();
+/// assert_eq!(db.nodes.last().unwrap().name, "db5");
+/// let err = parse("nodes = [\"a\", \"b\"]").unwrap_err().to_string();
+/// assert!(err.contains("this spec names its nodes"), "{err}");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpecParams {
     /// Replaces the spec's node count.
@@ -59,7 +78,8 @@ pub struct SpecParams {
 /// One node of a spec, with cluster-wide defaults already applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
-    /// Node name; also its DNS name on the cluster network.
+    /// Node name; on docker also its host name and DNS name on the cluster network (other
+    /// nodes resolve it). On ssh the inventory host keeps its own name, so use addresses there.
     pub name: String,
     /// Zero-based position in the spec.
     pub index: usize,
@@ -965,7 +985,7 @@ mod tests {
             std::fs::write(&path, body).unwrap();
             ClusterSpec::from_file(&path)
         };
-        // `source` files are looked up in templates/ too, as the README says.
+        // `source` files are looked up in templates/ too, as book/src/cluster-spec.md says.
         let ok = spec("nodes = 2\n[[file]]\ntemplate = \"ok.tmpl\"\ndest = \"a\"\n[[file]]\nsource = \"plain.conf\"\ndest = \"b\"\n").unwrap();
         assert_eq!(ok.nodes[1].files.len(), 2);
         let e = spec("nodes = 2\n[[file]]\ntemplate = \"typo.tmpl\"\ndest = \"a\"\n")

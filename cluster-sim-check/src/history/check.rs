@@ -51,7 +51,27 @@ pub trait Details: Any + fmt::Display + fmt::Debug + Send + Sync {}
 
 impl<T: Any + fmt::Display + fmt::Debug + Send + Sync> Details for T {}
 
-/// The verdict on a history.
+/// The verdict on a history. Its `Display` is what `cluster-sim check` prints; beyond
+/// [`valid`](Self::valid) it holds the operations and keys checked, each key's violation and
+/// the checker's [`details`](Self::details) (the set checker's counts).
+///
+/// ```
+/// use cluster_sim_check::history::{self, Recorder, SetCounts};
+/// use serde_json::json;
+///
+/// let rec = Recorder::new();
+/// rec.invoke(0, "add", None, 1).ok_same();
+/// rec.invoke(1, "add", None, 2).ok_same();
+/// rec.invoke(2, "add", None, 3).info("timed out");
+/// rec.invoke(0, "read", None, json!(null)).ok(json!([1, 3]));
+/// let report = history::check(&rec.ops(), &history::Set).unwrap();
+/// assert!(!report.valid());
+/// let counts = report.details::<SetCounts>().unwrap();
+/// assert_eq!((counts.attempted, counts.acknowledged, counts.lost, counts.recovered), (3, 2, 1, 1));
+/// for v in &report.violations {
+///     println!("{:?}: {} ({} operations)", v.key, v.summary, v.ops.len());
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CheckReport {
     /// The model checked: its checker's [`Checker::name`].
@@ -154,6 +174,21 @@ fn names() -> String {
 
 /// Checks a history against a model: pairs invocations with completions ([`complete`]) and
 /// hands the client operations to the checker.
+///
+/// The history is a recorder's `ops()`, or a saved `history.jsonl` read back with
+/// [`read_history`](crate::history::read_history), so a saved history is judged from Rust as
+/// `cluster-sim check` does, with no cluster:
+///
+/// ```no_run
+/// use cluster_sim_check::history;
+/// use std::path::Path;
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let ops = history::read_history(Path::new("history.jsonl"))?; // `history.jsonl:7: ...` if malformed
+/// let report = history::check(&ops, history::by_name("register")?)?;
+/// println!("{report}"); // valid: 120 operations over 3 key(s) are linearizable
+/// # Ok(()) }
+/// ```
 pub fn check(history: &[Op], checker: &dyn Checker) -> Result<CheckReport, CheckError> {
     checker.check(&complete(history))
 }
