@@ -378,7 +378,23 @@ impl ClusterSpec {
         let src = Src { path: source, text };
         let mut raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from(src.toml(&e)))?;
         if let Some(count) = params.nodes {
-            raw.nodes = Some(resize(&src, raw.nodes.take(), count)?);
+            let first_table = raw.node.first().map(|n| n.name.span());
+            raw.nodes = Some(resize(&src, raw.nodes.take(), first_table, count)?);
+            // Tables that override nodes by name must still name nodes of the resized cluster.
+            let names = node_names(&src, raw.nodes.as_ref().expect("just set"))?;
+            if let Some(n) = raw.node.iter().find(|n| !names.contains(n.name.get_ref())) {
+                return Err(src.err(
+                    n.name.span(),
+                    "node.name",
+                    format!(
+                        "a test case sets `nodes = {count}`, so the nodes are {}; [[node]] {:?} \
+                         is not one of them (give the case at least as many nodes as the tables \
+                         name, or drop the table)",
+                        names.join(", "),
+                        n.name.get_ref()
+                    ),
+                ));
+            }
         }
         let mut spec = resolve(raw, &src, base_dir, default_name, &params.values)?;
         spec.params = params.values.clone();
@@ -547,19 +563,29 @@ fn limits(src: &Src<'_>, raw: &RawLimits, key: &str) -> Result<Limits, SpecError
 fn resize(
     src: &Src<'_>,
     nodes: Option<Spanned<toml::Value>>,
+    first_table: Option<std::ops::Range<usize>>,
     count: usize,
 ) -> Result<Spanned<toml::Value>, SpecError> {
-    let not_resizable = |span: std::ops::Range<usize>| {
+    // Named nodes each carry their own roles, env and files: there is no way to tell what a
+    // fourth one would be, or which to drop for two, so only a count is resized.
+    let not_resizable = |span: std::ops::Range<usize>, how: &str| {
         src.err(
             span,
             "nodes",
-            "a test case sets `nodes`, but this spec names its nodes; give a count \
-             (`nodes = 3` or `nodes = { count = 3, prefix = \"db\" }`)",
+            format!(
+                "a test case sets `nodes = {count}`, but this spec names its nodes ({how}), and \
+                 named nodes can't be added or dropped by count; give the spec a count \
+                 (`nodes = 3`, or `nodes = {{ count = 3, prefix = \"db\" }}`), with `[[node]]` \
+                 tables only to override some of those nodes"
+            ),
         )
     };
     let n = toml::Value::Integer(i64::try_from(count).unwrap_or(i64::MAX));
     match nodes {
-        None => Err(not_resizable(0..0)),
+        None => Err(not_resizable(
+            first_table.unwrap_or(0..0),
+            "`[[node]]` tables and no `nodes`",
+        )),
         Some(v) => {
             let span = v.span();
             match v.into_inner() {
@@ -568,7 +594,7 @@ fn resize(
                     t.insert("count".into(), n);
                     Ok(Spanned::new(span, toml::Value::Table(t)))
                 }
-                _ => Err(not_resizable(span)),
+                _ => Err(not_resizable(span, "a list of names")),
             }
         }
     }
