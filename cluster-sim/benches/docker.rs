@@ -2,7 +2,7 @@
 //! 3-node etcd cluster up (cluster-sim vs docker-compose vs a `docker run` loop), exec round trip
 //! (library vs the `docker exec` CLI), and teardown of 3 nodes.
 //!
-//! Run: `cargo bench -p cluster-sim --bench docker` (`CLUSTER_SIM_BENCH_ROUNDS`, default 5).
+//! Run: `cargo bench -p cluster-sim-core --bench docker` (`CLUSTER_SIM_BENCH_ROUNDS`, default 5).
 
 mod common;
 
@@ -10,9 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::image::ImageBuilder;
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::image::ImageBuilder;
+use cluster_sim_core::{Cluster, ClusterSpec};
 use common::{compose_file, compose_up, etcd_args, median, ms, pct, root, sh, wait_healthy_cli};
 
 fn docker_run_loop(image: &str) -> Result<(Duration, Duration)> {

@@ -3,7 +3,7 @@
 //! in the same run, rounds interleaved; then the same partition on the ssh backend (a lab of
 //! five sshd containers).
 //!
-//! `cargo bench -p cluster-sim --bench faults` (`CLUSTER_SIM_BENCH_ROUNDS`, default 50;
+//! `cargo bench -p cluster-sim-core --bench faults` (`CLUSTER_SIM_BENCH_ROUNDS`, default 50;
 //! `CLUSTER_SIM_BENCH_SSH=0` skips the ssh part).
 
 use std::process::{Command, Stdio};
@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::ssh::{provision_lab, SshBackend};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::ssh::{provision_lab, SshBackend};
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 const GROUPS: [&[&str]; 2] = [&["n1", "n2"], &["n3", "n4", "n5"]];
 

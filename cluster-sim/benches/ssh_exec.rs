@@ -2,15 +2,15 @@
 //! `ssh host true` per call, on the same lab hosts in the same run. Brings up its own lab of
 //! sshd containers (fixtures/clusters/sshd3.toml) and removes it at the end.
 //!
-//! `cargo bench -p cluster-sim --bench ssh_exec` (CLUSTER_SIM_BENCH_N sets the sample count).
+//! `cargo bench -p cluster-sim-core --bench ssh_exec` (CLUSTER_SIM_BENCH_N sets the sample count).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::ssh::{provision_lab, SshBackend};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::ssh::{provision_lab, SshBackend};
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

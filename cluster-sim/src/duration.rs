@@ -7,9 +7,9 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(cluster_sim::duration::human(Duration::from_nanos(5_992_624)), "6ms");
-/// assert_eq!(cluster_sim::duration::human(Duration::from_millis(2_345)), "2s 345ms");
-/// assert_eq!(cluster_sim::duration::human(Duration::from_millis(83_400)), "1m 23s");
+/// assert_eq!(cluster_sim_core::duration::human(Duration::from_nanos(5_992_624)), "6ms");
+/// assert_eq!(cluster_sim_core::duration::human(Duration::from_millis(2_345)), "2s 345ms");
+/// assert_eq!(cluster_sim_core::duration::human(Duration::from_millis(83_400)), "1m 23s");
 /// ```
 pub fn human(d: Duration) -> String {
     let rounded = if d < Duration::from_secs(60) {

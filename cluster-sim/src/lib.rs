@@ -2,8 +2,8 @@
 //! ssh implementations, and the `Cluster`/`Node` handle that tests and the CLI drive.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), cluster_sim::Error> {
-//! use cluster_sim::{Cluster, ClusterSpec};
+//! # async fn demo() -> Result<(), cluster_sim_core::Error> {
+//! use cluster_sim_core::{Cluster, ClusterSpec};
 //!
 //! let spec = ClusterSpec::from_file("fixtures/clusters/etcd3.toml")?;
 //! let cluster = Cluster::builder(spec).up().await?;
@@ -14,6 +14,9 @@
 //! cluster.down().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The user guide (the spec, faults, histories and checkers, the backends, the CLI) is the
+//! book in the repository's `book/` directory: `mdbook build book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -26,20 +29,20 @@ pub mod exec;
 pub mod fault;
 pub mod history;
 pub mod image;
-mod located;
-pub mod report;
+// Public for `cluster-sim-serve`'s check files, not part of the API.
+#[doc(hidden)]
+pub mod located;
 pub mod rng;
-pub mod serve;
 pub mod service;
 pub mod spec;
 pub mod ssh;
 pub mod template;
 pub mod watchdog;
-pub mod workload;
 
 pub use backend::{Backend, Lease, NodeAction, NodeState};
 pub use cluster::{
-    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, LogWait,
+    LogWaitError, Node,
 };
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
@@ -83,3 +86,8 @@ pub async fn connect_backend_from_env() -> Result<std::sync::Arc<dyn Backend>, B
     let inventory = std::env::var_os(INVENTORY_VAR).map(std::path::PathBuf::from);
     connect_backend(kind.trim(), inventory.as_deref()).await
 }
+
+/// The crate README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -5,16 +5,16 @@ use std::ops::Range;
 
 /// A problem at a place in a TOML file; each file format turns it into its own error type.
 #[derive(Debug)]
-pub(crate) struct Located {
-    pub(crate) file: String,
-    pub(crate) line: usize,
-    pub(crate) column: usize,
-    pub(crate) key: String,
-    pub(crate) message: String,
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
 }
 
 /// `key `k`: ` for a message, or nothing when the key is unknown.
-pub(crate) fn key_prefix(key: &str) -> String {
+pub fn key_prefix(key: &str) -> String {
     if key.is_empty() {
         String::new()
     } else {
@@ -23,9 +23,9 @@ pub(crate) fn key_prefix(key: &str) -> String {
 }
 
 /// The text of a TOML file and the name it goes by in errors.
-pub(crate) struct Src<'a> {
-    pub(crate) path: &'a str,
-    pub(crate) text: &'a str,
+pub struct Src<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
 }
 
 impl Src<'_> {
@@ -37,7 +37,7 @@ impl Src<'_> {
     }
 
     /// A problem with the value at `span`, under `key`.
-    pub(crate) fn at(&self, span: Range<usize>, key: &str, message: impl fmt::Display) -> Located {
+    pub fn at(&self, span: Range<usize>, key: &str, message: impl fmt::Display) -> Located {
         let (line, column) = self.line_col(span.start);
         Located {
             file: self.path.to_string(),
@@ -49,7 +49,7 @@ impl Src<'_> {
     }
 
     /// A TOML syntax or shape error, on one line, with the key found from its position.
-    pub(crate) fn toml(&self, e: &toml::de::Error) -> Located {
+    pub fn toml(&self, e: &toml::de::Error) -> Located {
         let span = e.span().unwrap_or(0..0);
         let message = e
             .message()

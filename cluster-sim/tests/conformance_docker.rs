@@ -3,8 +3,8 @@
 mod conformance;
 
 use anyhow::Result;
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::{Cluster, ClusterBuilder};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::{Cluster, ClusterBuilder};
 
 struct Docker(DockerBackend);
 

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::{Cluster, ClusterSpec, NodeState};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::{Cluster, ClusterSpec, NodeState};
 
 mod conformance;
 use conformance::{wait_for, with_fixture as with_cluster};

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::fault::{FaultError, FaultKind, Impairment, Nemesis, NemesisFault, Shape};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::fault::{FaultError, FaultKind, Impairment, Nemesis, NemesisFault, Shape};
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 mod conformance;
 use conformance::{fixture, wait_for, with_fixture as with_cluster};
@@ -194,6 +194,14 @@ async fn oneway_loss_rate_and_netem_on_redis_nodes() -> Result<()> {
         let slow = transfer().await?;
         c.clear_impairments().await?;
         ensure!(slow >= fast * 10, "1mbit: {slow:?} vs {fast:?} without");
+        // Inbound: what n2 receives is shaped by its senders, so n1 -> n2 slows just the same.
+        c.impair_inbound("n2", Impairment::rate("1mbit")).await?;
+        let slow_in = transfer().await?;
+        c.clear_impairments().await?;
+        ensure!(
+            slow_in >= fast * 10,
+            "1mbit inbound: {slow_in:?} vs {fast:?} without"
+        );
 
         // Latency needs netem: where the kernel lacks it, one clear error naming it and the node.
         let caps = c.capabilities("n1").await?;

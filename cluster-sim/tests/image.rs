@@ -9,7 +9,7 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptionsBuilder};
 use bollard::Docker;
-use cluster_sim::image::{default_definition_dir, ImageBuilder, NODE_IMAGE};
+use cluster_sim_core::image::{default_definition_dir, ImageBuilder, NODE_IMAGE};
 use futures::StreamExt;
 
 const LABEL_KEY: &str = "cluster-sim.cluster";
@@ -219,7 +219,7 @@ async fn a_failing_build_step_reports_step_message_and_output() -> anyhow::Resul
     let text = err.to_string();
     eprintln!("reported error: {text}");
     match &err {
-        cluster_sim::image::ImageError::Build {
+        cluster_sim_core::image::ImageError::Build {
             step,
             message,
             tail,

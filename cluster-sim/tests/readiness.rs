@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::{Cluster, ClusterSpec, ProvisionError};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::{Cluster, ClusterSpec, ProvisionError};
 
 fn spec(dir: &tempfile::TempDir, name: &str, text: &str) -> Result<ClusterSpec> {
     let path = dir.path().join(format!("{name}.toml"));

@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::service::Workspace;
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim_core::service::Workspace;
+use cluster_sim_core::{Cluster, ClusterSpec};
 
 fn clusters_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clusters")
 }
 
-fn parse(text: &str) -> Result<ClusterSpec, cluster_sim::SpecError> {
+fn parse(text: &str) -> Result<ClusterSpec, cluster_sim_core::SpecError> {
     ClusterSpec::parse(text, "t.toml", &clusters_dir(), "t")
 }
 
@@ -21,9 +21,10 @@ fn spec_errors_name_file_line_and_key() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("t.toml:3:11: key `binary[0].package`: no workspace package \"nope\" (the workspace has "),
+        e.starts_with("t.toml:3:11: key `binary[0].package`: no workspace package \"nope\" around the spec's folder "),
         "{e}"
     );
+    assert!(e.contains("or the current directory"), "{e}");
     assert!(e.contains("kvd"), "{e}");
     let e = parse("nodes = 1\n[[binary]]\npackage = \"kvd\"\nbin = \"kv\"\ndest = \"x\"\n")
         .unwrap_err()
@@ -45,6 +46,23 @@ fn spec_errors_name_file_line_and_key() {
     assert!(
         e.starts_with("t.toml:2:12: key `collect`: bad collect pattern"),
         "{e}"
+    );
+}
+
+/// A spec outside any workspace (here a temporary folder) finds its `[[binary]]` package in
+/// the workspace of the current directory, as `cluster-sim up /elsewhere/x.toml` run inside
+/// the workspace does.
+#[test]
+fn a_spec_outside_the_workspace_builds_the_current_workspace_s_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "nodes = 1\n[[binary]]\npackage = \"kvd\"\ndest = \"/usr/local/bin/kvd\"\n";
+    let spec = ClusterSpec::parse(text, "x.toml", dir.path(), "x").unwrap();
+    assert_eq!(spec.binaries[0].package, "kvd");
+    let ws = Workspace::for_package(dir.path(), "kvd").unwrap();
+    assert!(
+        ws.root.join("examples/kvd").is_dir(),
+        "{}",
+        ws.root.display()
     );
 }
 
@@ -205,8 +223,8 @@ async fn a_broken_binary_fails_every_cluster_with_cargos_error_once() -> Result<
         });
     // Two clusters of the same spec, side by side, as two tests of one run would ask.
     let (a, b) = tokio::join!(
-        cluster_sim::service::build_all(&spec, progress.clone()),
-        cluster_sim::service::build_all(&spec, progress.clone()),
+        cluster_sim_core::service::build_all(&spec, progress.clone()),
+        cluster_sim_core::service::build_all(&spec, progress.clone()),
     );
     for r in [a, b] {
         let e = r.err().context("a broken binary built")?.to_string();

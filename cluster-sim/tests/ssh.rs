@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::ssh::{provision_lab, Inventory, SshBackend};
-use cluster_sim::{Cluster, ClusterBuilder, ClusterSpec};
+use cluster_sim_core::docker::DockerBackend;
+use cluster_sim_core::ssh::{provision_lab, Inventory, SshBackend};
+use cluster_sim_core::{Cluster, ClusterBuilder, ClusterSpec};
 use futures::FutureExt;
 
 /// A running lab: its docker cluster and the inventory written for it.

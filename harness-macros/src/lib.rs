@@ -251,7 +251,7 @@ struct Args {
     share: Option<LitStr>,
 }
 
-/// The names `requires` takes: `cluster_sim::fault::KERNEL_FEATURES` (a unit test checks the
+/// The names `requires` takes: `cluster_sim_core::fault::KERNEL_FEATURES` (a unit test checks the
 /// two agree; a proc-macro crate cannot read the other at compile time).
 const FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
 
@@ -578,7 +578,7 @@ mod tests {
 
     #[test]
     fn requires_takes_the_features_cluster_sim_probes() {
-        assert_eq!(FEATURES, cluster_sim::fault::KERNEL_FEATURES);
+        assert_eq!(FEATURES, cluster_sim_core::fault::KERNEL_FEATURES);
         let ok = parse_args(quote!(requires = ["netem", "htb"])).unwrap();
         assert_eq!(ok.requires.map(|v| v.len()), Some(2));
         let bad = parse_args(quote!(requires = ["warp"])).err().unwrap();

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use cluster_sim::report::EventRecord;
-use cluster_sim::Event;
+use cluster_sim_core::Event;
+use cluster_sim_report::EventRecord;
 
 /// A run's identity: UTC start time and process id, e.g. `20261125T213001Z-4242`.
 pub fn new_run_id() -> String {

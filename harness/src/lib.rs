@@ -23,6 +23,10 @@
 //!
 //! The test binary's `main` is `fn main() { harness::main() }`; the root build script generates
 //! the module tree from `tests_d/`, so a new file needs no registration.
+//!
+//! The user guide (writing tests, many cases from one test, results, faults, histories, the
+//! spec, the CLI, variables) is the book in the repository's `book/` directory: `mdbook build
+//! book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
 pub mod artifacts;
@@ -49,9 +53,16 @@ pub use crate::{
 };
 pub use plan::Args;
 
-/// The cluster library itself, for what the prelude doesn't name.
-pub use cluster_sim;
-pub use cluster_sim::{Cluster, ClusterSpec, ExecOutput, Node};
+/// The cluster library, for what the prelude doesn't name: the core (`cluster-sim-core`), with
+/// the checkers and workloads (`cluster-sim-check`) and the run report (`cluster-sim-report`)
+/// at the paths the `cluster-sim` crate gives them. The server is not here.
+pub mod cluster_sim {
+    pub use cluster_sim_core::*;
+
+    pub use cluster_sim_check::{history, workload};
+    pub use cluster_sim_report as report;
+}
+pub use cluster_sim_core::{Cluster, ClusterSpec, ExecOutput, Node};
 pub use harness_macros::{cluster_test, cluster_walk};
 pub use outcome::{TestFuture, TestResult};
 pub use plan::{ClusterRequest, TestBody, TestDef};
@@ -74,18 +85,13 @@ pub use anyhow;
 /// What a test file needs: `use harness::prelude::*;`.
 pub mod prelude {
     pub use crate::async_trait;
+    /// Faults and the nemesis, histories and checkers, recorded workloads.
+    pub use crate::cluster_sim::{fault, history, workload};
     pub use crate::prints::test_dir;
     pub use crate::walk::{Action, SerialAction, Walk, Walks};
     pub use crate::{
         cluster_test, cluster_walk, wait_until, Cluster, ExecOutput, Node, TestResult,
     };
     pub use anyhow::{anyhow, bail, ensure, Context as _};
-    /// Faults and the nemesis, histories and checkers, recorded workloads.
-    pub use cluster_sim::{fault, history, workload};
     pub use std::time::Duration;
 }
-
-/// The README's Rust examples, compiled as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
-use cluster_sim::report::EventRecord;
-use cluster_sim::{ExecError, ProvisionError};
+use cluster_sim_core::{ExecError, ProvisionError};
+use cluster_sim_report::EventRecord;
 
 use crate::wait::WaitError;
 
@@ -245,10 +245,10 @@ pub(crate) fn classify(e: &anyhow::Error) -> &'static str {
         if cause.is::<WaitError>() {
             return "wait";
         }
-        if cause.is::<ProvisionError>() || cause.is::<cluster_sim::NodeError>() {
+        if cause.is::<ProvisionError>() || cause.is::<cluster_sim_core::NodeError>() {
             return "node";
         }
-        if cause.is::<cluster_sim::TransferError>() {
+        if cause.is::<cluster_sim_core::TransferError>() {
             return "transfer";
         }
     }

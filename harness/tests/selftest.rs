@@ -79,7 +79,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
     }
     assert!(
         stdout.contains(
-            "test result: FAILED. 2 passed; 6 failed; 2 ignored; 0 measured; 35 filtered out"
+            "test result: FAILED. 2 passed; 6 failed; 3 ignored; 0 measured; 35 filtered out"
         ),
         "{stdout}"
     );
@@ -205,6 +205,7 @@ fn list_needs_no_engine() {
             .lines()
             .collect::<Vec<_>>(),
         [
+            "selftest::outcomes::holds_two_nodes: test",
             "selftest::outcomes::ignored: test",
             "selftest::outcomes::slow: test"
         ]
@@ -224,7 +225,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 44 filtered out"),
+        stdout.contains("1 passed; 0 failed; 0 ignored; 0 measured; 45 filtered out"),
         "{stdout}"
     );
     // Several filters select the tests matching any of them, as libtest does.
@@ -236,7 +237,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(101), "{stdout}");
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 43 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 44 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -251,7 +252,7 @@ fn filters_exact_and_skip_select_like_libtest() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 43 filtered out"),
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 44 filtered out"),
         "{stdout}"
     );
     let out = run_suite(
@@ -462,4 +463,74 @@ fn a_shared_group_reuses_resets_and_replaces_a_failed_cluster() {
     assert!(log.contains("the shared cluster is discarded"), "{log}");
     assert!(failed.join("nodes/n1").is_dir());
     assert_valid(&dir.path().join("junit.xml"));
+}
+
+/// The node budget holds across processes (nextest runs one per test): two runs sharing a
+/// budget of 3 nodes, each asking for 2, never hold their clusters at the same time.
+#[test]
+fn two_processes_share_one_node_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |i: usize| {
+        let own = dir.path().join(format!("p{i}"));
+        std::fs::create_dir_all(&own).unwrap();
+        // Both runs' artifacts sit in one folder, so their budget (beside the runs) is one.
+        suite_command(&suite(), &own)
+            .env("CLUSTER_SIM_ARTIFACTS", dir.path().join("runs"))
+            .env("CLUSTER_SIM_NODE_BUDGET", "3")
+            .env("CLUSTER_SIM_KEEP", "always")
+            .args([
+                "selftest::outcomes::holds_two_nodes",
+                "--exact",
+                "--ignored",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(0), spawn(1));
+    let (pids, outs) = (
+        [a.id(), b.id()],
+        [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()],
+    );
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Each run's test.log says when its body held the nodes.
+    let mut spans = Vec::new();
+    let mut waited = false;
+    for run in std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(log) = std::fs::read_to_string(
+            run.path()
+                .join("selftest::outcomes::holds_two_nodes/test.log"),
+        ) else {
+            continue;
+        };
+        waited |= log.contains("waiting for 2 of 3 nodes");
+        let at = |what: &str| -> u128 {
+            let line = log
+                .lines()
+                .find(|l| l.contains(what))
+                .unwrap_or_else(|| panic!("{what} in {log}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        spans.push((at("held from"), at("held until")));
+    }
+    assert_eq!(spans.len(), 2, "two runs' logs: {spans:?}");
+    spans.sort();
+    assert!(
+        spans[0].1 <= spans[1].0,
+        "both held 2 of 3 nodes at once: {spans:?}"
+    );
+    assert!(waited, "neither run noted waiting for the budget");
+    for pid in pids {
+        assert!(leftovers(pid).is_empty(), "{:?}", leftovers(pid));
+    }
 }

@@ -2,7 +2,7 @@
 //! runs and measures the delay; where it does not (this project's CI kernel) that test is
 //! reported skipped with the reason, and asking for latency fails with one clear line.
 
-use cluster_sim::fault::{FaultError, Impairment};
+use harness::cluster_sim::fault::{FaultError, Impairment};
 use harness::prelude::*;
 
 /// The average round trip of a few pings from `from` to `to`, in milliseconds.

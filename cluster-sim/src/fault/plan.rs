@@ -102,18 +102,30 @@ pub fn node_plan(
                     loss: None,
                     ..impairment.clone()
                 };
-                if shaping.rate.is_some() || shaping.needs_netem() {
-                    if impairment.dir() == Direction::In {
-                        return Err(FaultError::Unsupported {
-                            node: node.to_string(),
-                            what: format!("inbound {shaping}"),
-                            missing: "an ifb device (shaping applies to packets a node sends; impair the peer instead)".into(),
-                        });
-                    }
+                // Inbound shaping is done by the senders (next arm): tc shapes only what a
+                // node sends, and an ifb device would need a module the kernel may lack.
+                if (shaping.rate.is_some() || shaping.needs_netem())
+                    && impairment.dir() == Direction::Out
+                {
                     for p in peers {
                         let merged = plan.shape.entry(p).or_default();
                         merge(merged, &shaping);
                     }
+                }
+            }
+            // Packets `n` receives from this node, slowed on their way out of this node.
+            FaultKind::Impair {
+                node: n,
+                peer,
+                impairment,
+            } if impairment.dir() == Direction::In && peer.as_deref().is_none_or(|p| p == node) => {
+                let shaping = Impairment {
+                    loss: None,
+                    direction: None,
+                    ..impairment.clone()
+                };
+                if shaping.rate.is_some() || shaping.needs_netem() {
+                    merge(plan.shape.entry(addr(n)?).or_default(), &shaping);
                 }
             }
             _ => {}
@@ -219,9 +231,33 @@ mod tests {
                 impairment: Impairment::rate("1mbit").inbound(),
             },
         )];
-        assert!(matches!(
-            node_plan("n1", &inbound, &addrs()),
-            Err(FaultError::Unsupported { .. })
-        ));
+        // Shaping what n1 receives is shaping what the others send to n1.
+        assert!(node_plan("n1", &inbound, &addrs()).unwrap().is_empty());
+        for peer in ["n2", "n3"] {
+            let p = node_plan(peer, &inbound, &addrs()).unwrap();
+            assert_eq!(p.shape.len(), 1, "{peer}: {p:?}");
+            assert_eq!(p.shape["10.0.0.1"].rate.as_deref(), Some("1mbit"));
+        }
+        let one_peer = [fault(
+            4,
+            FaultKind::Impair {
+                node: "n1".into(),
+                peer: Some("n3".into()),
+                impairment: Impairment::latency(std::time::Duration::from_millis(50))
+                    .with_loss(10.0)
+                    .inbound(),
+            },
+        )];
+        let p1 = node_plan("n1", &one_peer, &addrs()).unwrap();
+        assert!(p1.shape.is_empty());
+        assert_eq!(p1.loss[0].direction, Direction::In);
+        assert_eq!(p1.loss[0].peers, vec!["10.0.0.3"]);
+        assert!(node_plan("n2", &one_peer, &addrs()).unwrap().is_empty());
+        let p3 = node_plan("n3", &one_peer, &addrs()).unwrap();
+        assert!(p3.loss.is_empty());
+        assert_eq!(
+            p3.shape["10.0.0.1"].latency,
+            Some(std::time::Duration::from_millis(50))
+        );
     }
 }

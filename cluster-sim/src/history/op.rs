@@ -105,6 +105,19 @@ pub enum HistoryError {
 }
 
 /// Reads a `history.jsonl` file. Blank lines are skipped; anything else must be a record.
+/// With `cluster_sim::history::check` (in `cluster-sim-check`), this judges a saved history
+/// from Rust as `cluster-sim check` does, with no cluster.
+///
+/// ```no_run
+/// use cluster_sim_core::history;
+/// use std::path::Path;
+///
+/// # fn demo() -> Result<(), history::HistoryError> {
+/// let ops = history::read_history(Path::new("history.jsonl"))?; // `history.jsonl:7: ...` if malformed
+/// // then: let report = cluster_sim::history::check(&ops, &cluster_sim::history::Register)?;
+/// println!("{} records", ops.len());
+/// # Ok(()) }
+/// ```
 pub fn read_history(path: &Path) -> Result<Vec<Op>, HistoryError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| HistoryError::Read {
@@ -254,32 +267,6 @@ impl fmt::Display for Completed {
             secs(self.start),
             end
         )
-    }
-}
-
-#[cfg(test)]
-impl Completed {
-    /// A completed client op for checker tests: process `p`, from `start` to `end` (open-ended
-    /// when `outcome` is `info`), no key.
-    pub(crate) fn for_test(
-        p: u64,
-        f: &str,
-        (input, output): (Value, Value),
-        outcome: OpType,
-        start: u64,
-        end: u64,
-    ) -> Self {
-        Completed {
-            process: Process::Client(p),
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome,
-            start,
-            end: (outcome != OpType::Info).then_some(end),
-            index: start as usize,
-        }
     }
 }
 

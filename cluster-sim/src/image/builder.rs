@@ -32,7 +32,7 @@ pub const DEFINITION_DIR_VAR: &str = "CLUSTER_SIM_IMAGE_DIR";
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use cluster_sim::image::{default_definition_dir, ImageBuilder};
+/// use cluster_sim_core::image::{default_definition_dir, ImageBuilder};
 ///
 /// let docker = bollard::Docker::connect_with_defaults()?.negotiate_version().await?;
 /// let dir = default_definition_dir().ok_or("no docker/node definition found")?;

@@ -1,9 +1,13 @@
-//! Progress of an image build on stderr: a spinner with the current step on a terminal, plain
-//! `cluster-sim: ...` lines otherwise (CI logs), nothing when quiet.
+//! Progress of an image build on stderr: a spinner with the current step on a terminal (with the
+//! `spinner` feature, which the CLI turns on), plain `cluster-sim: ...` lines otherwise (CI logs,
+//! test runs), nothing when quiet.
 
+#[cfg(feature = "spinner")]
 use std::io::IsTerminal;
+#[cfg(feature = "spinner")]
 use std::time::Duration;
 
+#[cfg(feature = "spinner")]
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Where progress goes.
@@ -13,6 +17,7 @@ enum Mode {
     /// One line per step, for logs.
     Plain,
     /// A spinner whose message is the latest output line; steps are printed above it.
+    #[cfg(feature = "spinner")]
     Spinner(ProgressBar),
 }
 
@@ -23,11 +28,25 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// Progress on stderr: a spinner when stderr is a terminal, lines otherwise.
+    /// Progress on stderr: a spinner when stderr is a terminal (and the `spinner` feature is
+    /// on), lines otherwise.
     pub(crate) fn new(quiet: bool) -> Self {
         let mode = if quiet {
             Mode::Quiet
-        } else if std::io::stderr().is_terminal() {
+        } else {
+            Self::spinner_or_plain()
+        };
+        Self { mode }
+    }
+
+    #[cfg(not(feature = "spinner"))]
+    fn spinner_or_plain() -> Mode {
+        Mode::Plain
+    }
+
+    #[cfg(feature = "spinner")]
+    fn spinner_or_plain() -> Mode {
+        if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} [{elapsed}] {wide_msg}")
@@ -37,8 +56,7 @@ impl Progress {
             Mode::Spinner(bar)
         } else {
             Mode::Plain
-        };
-        Self { mode }
+        }
     }
 
     /// A major step: always shown (unless quiet).
@@ -46,6 +64,7 @@ impl Progress {
         match &self.mode {
             Mode::Quiet => {}
             Mode::Plain => eprintln!("cluster-sim: {message}"),
+            #[cfg(feature = "spinner")]
             Mode::Spinner(bar) => {
                 bar.println(format!("cluster-sim: {message}"));
                 bar.set_message(message.to_owned());
@@ -55,15 +74,19 @@ impl Progress {
 
     /// A line of a program's output: shown on the spinner only, too many for a log.
     pub(crate) fn detail(&self, line: &str) {
+        #[cfg(feature = "spinner")]
         if let Mode::Spinner(bar) = &self.mode {
             let line = line.trim();
             if !line.is_empty() {
                 bar.set_message(line.to_owned());
             }
         }
+        #[cfg(not(feature = "spinner"))]
+        let _ = line;
     }
 }
 
+#[cfg(feature = "spinner")]
 impl Drop for Progress {
     fn drop(&mut self) {
         if let Mode::Spinner(bar) = &self.mode {

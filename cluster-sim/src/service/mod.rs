@@ -48,7 +48,20 @@ impl Placement {
 pub type Builds = HashMap<BinarySpec, Arc<Built>>;
 
 /// Builds every binary of `spec` (each once per process), in the spec's order; the test run's
-/// profile unless a `[[binary]]` names one. `progress` receives cargo's status lines.
+/// profile unless a `[[binary]]` names one. `progress` receives cargo's status lines. Each
+/// [`Built::path`] lies under cargo's target directory (`CARGO_TARGET_DIR` honoured).
+///
+/// ```no_run
+/// use cluster_sim_core::{service, ClusterSpec};
+/// use std::sync::Arc;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let spec = ClusterSpec::from_file("fixtures/clusters/kvd3.toml")?;
+/// for (binary, built) in service::build_all(&spec, Arc::new(|line: &str| eprintln!("{line}"))).await? {
+///     println!("{} -> {}", binary.bin, built.path.display()); // <target dir>/cluster-sim/bin/<sha256>/kvd
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn build_all(
     spec: &ClusterSpec,
     progress: Arc<dyn Fn(&str) + Send + Sync>,
@@ -57,11 +70,12 @@ pub async fn build_all(
     if spec.binaries.is_empty() {
         return Ok(out);
     }
-    let ws = Workspace::around(&spec.base_dir).map_err(|message| BuildError {
-        what: "the spec's binaries".into(),
-        message,
-    })?;
     for b in &spec.binaries {
+        let ws =
+            Workspace::for_package(&spec.base_dir, &b.package).map_err(|message| BuildError {
+                what: format!("binary {:?}", b.package),
+                message,
+            })?;
         let req = BuildRequest {
             package: b.package.clone(),
             bin: b.bin.clone(),

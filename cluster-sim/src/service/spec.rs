@@ -78,24 +78,14 @@ pub(crate) fn binaries(
     if raw.is_empty() {
         return Ok(Vec::new());
     }
-    let first = raw[0].package.span();
-    let ws = Workspace::around(base_dir)
-        .map_err(|m| SpecError::from(src.at(first, "binary[0].package", m)))?;
     let mut out = Vec::new();
     for (i, b) in raw.iter().enumerate() {
         let key = |k: &str| format!("binary[{i}].{k}");
         let err = |span, k: &str, m: String| SpecError::from(src.at(span, &key(k), m));
         let package = b.package.get_ref();
-        let Some(bins) = ws.packages.get(package) else {
-            return Err(err(
-                b.package.span(),
-                "package",
-                format!(
-                    "no workspace package {package:?} (the workspace has {})",
-                    ws.packages.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        };
+        let ws = Workspace::for_package(base_dir, package)
+            .map_err(|m| err(b.package.span(), "package", m))?;
+        let bins = &ws.packages[package];
         let (bin, bin_span) = match &b.bin {
             Some(s) => (s.get_ref().clone(), s.span()),
             None => (package.clone(), b.package.span()),

@@ -45,6 +45,45 @@ impl Workspace {
         Ok(ws)
     }
 
+    /// The workspace that builds `package` for a spec in `spec_dir`: the workspace around the
+    /// spec's folder when it has the package, else the one around the current directory (so
+    /// `cluster-sim up /elsewhere/x.toml`, run inside a workspace, builds that workspace's
+    /// package). The error names both places and what each holds.
+    pub fn for_package(spec_dir: &Path, package: &str) -> Result<Arc<Workspace>, String> {
+        let near = Self::around(spec_dir);
+        if let Ok(ws) = &near {
+            if ws.packages.contains_key(package) {
+                return Ok(ws.clone());
+            }
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let here = Self::around(&cwd);
+        if let Ok(ws) = &here {
+            if ws.packages.contains_key(package) {
+                return Ok(ws.clone());
+            }
+        }
+        let holds = |dir: &Path, r: &Result<Arc<Workspace>, String>| match r {
+            Ok(ws) => format!(
+                "its workspace {} has {}",
+                ws.root.display(),
+                ws.packages.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            Err(_) if !dir.ancestors().any(|d| d.join("Cargo.toml").is_file()) => {
+                "no cargo workspace".into()
+            }
+            Err(e) => e.clone(),
+        };
+        Err(format!(
+            "no workspace package {package:?} around the spec's folder {} ({}) or the current \
+             directory {} ({})",
+            spec_dir.display(),
+            holds(spec_dir, &near),
+            cwd.display(),
+            holds(&cwd, &here),
+        ))
+    }
+
     fn read(dir: &Path) -> Result<Workspace, String> {
         let out = duct::cmd!(
             cargo(),

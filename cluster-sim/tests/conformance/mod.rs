@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use cluster_sim::{Cluster, ClusterBuilder, ClusterSpec, NodeState};
+use cluster_sim_core::{Cluster, ClusterBuilder, ClusterSpec, NodeState};
 use futures::FutureExt;
 use sha2::Digest;
 
@@ -300,7 +300,7 @@ pub async fn lifecycle_keeps_data<T: Target>(t: &T) -> Result<()> {
             .out()
             .to_string();
         n.write_file(&format!("{w}/data"), "kept").await?;
-        let starts = |n: cluster_sim::Node, w: String| async move {
+        let starts = |n: cluster_sim_core::Node, w: String| async move {
             let o = n.exec(format!("wc -l < {w}/starts")).await?.check()?;
             Ok::<_, anyhow::Error>(o.out().to_string())
         };

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use cluster_sim::{Cluster, ExecOutput, Node};
+use cluster_sim_core::{Cluster, ExecOutput, Node};
 
 use super::{spec, wait_for, with_cluster, with_cluster_from, Target};
 
@@ -178,7 +178,7 @@ pub async fn big_output_is_bounded_and_spooled<T: Target>(t: &T) -> Result<()> {
         ensure!(cut.total_bytes == TOTAL as u64, "{cut:?}");
         ensure!(o.stdout.len() == cut.head_len + cut.tail_len, "{cut:?}");
         ensure!(
-            o.stdout.len() <= cluster_sim::exec::DEFAULT_OUTPUT_LIMIT,
+            o.stdout.len() <= cluster_sim_core::exec::DEFAULT_OUTPUT_LIMIT,
             "{cut:?}"
         );
         // Compared in pieces against the stream `yes` prints (it repeats every line).

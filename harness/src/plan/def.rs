@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cluster_sim::Cluster;
+use cluster_sim_core::Cluster;
 
 use super::matrix::Axis;
 use super::walk::Plan;
@@ -62,7 +62,7 @@ pub struct TestDef {
     /// The attribute's `retries`: how many more attempts a failing test gets.
     pub retries: Option<u32>,
     /// Kernel features the test needs (`netem`): where the backend lacks one, the test is
-    /// reported skipped with the reason. Names from `cluster_sim::fault::KERNEL_FEATURES`.
+    /// reported skipped with the reason. Names from `cluster_sim_core::fault::KERNEL_FEATURES`.
     pub requires: &'static [&'static str],
     /// The attribute's `matrix(...)` axes: one case per combination (empty: one case).
     pub matrix: &'static [Axis],
@@ -101,7 +101,32 @@ impl TestDef {
         }
     }
 
-    /// Shares one cluster with the other tests of `group`.
+    /// Shares one cluster with the other tests of `group` (`#[cluster_test(share = "...")]`).
+    /// One cluster per group name, cluster request and matrix values: tests of one group that
+    /// ask for different specs, or matrix cases with different values, get different clusters.
+    ///
+    /// ```no_run
+    /// use harness::prelude::*;
+    ///
+    /// #[cluster_test(cluster = "etcd3", share = "etcd")] // one cluster for both tests
+    /// async fn first(cluster: &Cluster) -> TestResult {
+    ///     cluster.node("n1")?.exec("etcdctl put a 1").await?.check()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// #[cluster_test(cluster = "etcd3", share = "etcd")]
+    /// async fn second(cluster: &Cluster) -> TestResult {
+    ///     cluster.node("n1")?.exec("etcdctl put b 1").await?.check()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// #[cluster_test(cluster = "etcd3", share = "etcd", matrix(nodes = [1, 3]))] // one per value
+    /// async fn sized(cluster: &Cluster, nodes: usize) -> TestResult {
+    ///     ensure!(cluster.nodes().len() == nodes);
+    ///     Ok(())
+    /// }
+    /// # fn main() {}
+    /// ```
     pub const fn share(mut self, group: &'static str) -> Self {
         self.share = Some(group);
         self

@@ -1,7 +1,7 @@
 //! The HTML reporter: translates each finished test (the runner's [`TestFinished`]) into the
-//! report's record (`cluster_sim::report::TestRecord`, which the CLI reads too), keeps the
+//! report's record (`cluster_sim_report::TestRecord`, which the CLI reads too), keeps the
 //! records in the run directory (`run.json`, `cases.jsonl`) and renders `report.html` from them
-//! with `cluster_sim::report`, the same code `cluster-sim report RUN_DIR` runs afterwards.
+//! with `cluster_sim_report`, the same code `cluster-sim report RUN_DIR` runs afterwards.
 //!
 //! The page is rendered when the run starts (an empty "running" report replaces the last
 //! run's, as the JUnit report is) and when it ends or is interrupted; a run killed outright
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use cluster_sim::report::{
+use cluster_sim_report::{
     model::unix_ms, Attempt, ReportError, RunDir, RunInfo, Status as ReportStatus, TestRecord,
 };
 
@@ -37,7 +37,7 @@ impl HtmlReporter {
         backend: &str,
         junit: &Path,
     ) -> Self {
-        let seed = std::env::var(cluster_sim::fault::SEED_VAR)
+        let seed = std::env::var(cluster_sim_core::fault::SEED_VAR)
             .ok()
             .filter(|s| !s.trim().is_empty());
         Self {
@@ -80,7 +80,7 @@ impl HtmlReporter {
             && self
                 .run
                 .path()
-                .join(cluster_sim::report::model::RUN_FILE)
+                .join(cluster_sim_report::model::RUN_FILE)
                 .is_file())
         {
             self.run.write_info(&info)?;
@@ -118,7 +118,7 @@ impl HtmlReporter {
     }
 
     fn render(&self) -> Result<(), ReportError> {
-        cluster_sim::report::render_run_dir(self.run.path(), &self.out)
+        cluster_sim_report::render_run_dir(self.run.path(), &self.out)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cluster_sim::fault::SEED_VAR;
+use cluster_sim_core::fault::SEED_VAR;
 use tokio::sync::{Notify, RwLockReadGuard};
 
 use super::body::run_body;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cluster_sim::Cluster;
+use cluster_sim_core::Cluster;
 
 use super::ctx::RunCtx;
 use super::inject::injected_panic;

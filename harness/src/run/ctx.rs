@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use cluster_sim::{Backend, BackendError, Cluster};
-use tokio::sync::{Notify, RwLock, Semaphore};
+use cluster_sim_core::{Backend, BackendError, Cluster};
+use tokio::sync::{Notify, RwLock};
 
+use super::budget::NodeBudget;
 use super::inject::Inject;
 use crate::artifacts::TestLog;
 use crate::config::Settings;
@@ -52,7 +53,7 @@ pub(crate) struct RunCtx {
     pub(crate) run_dir: PathBuf,
     /// JUnit, HTML, the tests' logs and the console, fed the run's events.
     pub(crate) reporters: Reporters,
-    pub(crate) budget: Arc<Semaphore>,
+    pub(crate) budget: NodeBudget,
     pub(crate) handle: tokio::runtime::Handle,
     pub(crate) rerun_prefix: String,
     pub(crate) seq: AtomicU64,
@@ -69,7 +70,7 @@ pub(crate) struct RunCtx {
     pub(crate) inject: Inject,
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
-    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim::Backend>>,
+    pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim_core::Backend>>,
 }
 
 impl RunCtx {
@@ -83,7 +84,7 @@ impl RunCtx {
     pub(crate) async fn backend(&self) -> Result<Arc<dyn Backend>, BackendError> {
         self.backend
             .get_or_try_init(|| {
-                cluster_sim::connect_backend(
+                cluster_sim_core::connect_backend(
                     self.settings.backend.as_str(),
                     self.settings.inventory.as_deref(),
                 )

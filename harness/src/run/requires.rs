@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cluster_sim::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
+use cluster_sim_core::fault::{backend_capabilities, Capabilities, KERNEL_FEATURES};
 
 use super::ctx::RunCtx;
 use crate::artifacts::{self, TestLog};

@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libtest_mimic::{Completion, Trial};
-use tokio::sync::{RwLock, Semaphore};
+use tokio::sync::RwLock;
 
 use super::attempt::SharedClusters;
 use super::attempts::run_trial;
+use super::budget::NodeBudget;
 use super::clusters::shared::Groups;
 use super::clusters::walks::Suites;
 use super::ctx::RunCtx;
@@ -37,7 +38,7 @@ pub fn registered() -> Vec<&'static TestDef> {
 /// Runs the tests registered in this binary with libtest's command line, and exits.
 pub fn main() -> ! {
     // A copy of this binary started as the run's watchdog does its job here and exits.
-    cluster_sim::watchdog::intercept();
+    cluster_sim_core::watchdog::intercept();
     let args = Args::from_env();
     let code = run(&args, &registered());
     std::process::exit(code)
@@ -145,7 +146,12 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     }
 
     let ctx = Arc::new(RunCtx {
-        budget: Arc::new(Semaphore::new(settings.node_budget)),
+        // Under target/cluster-sim/ (beside the runs), so every process of a run (nextest runs
+        // one per test) draws from one budget.
+        budget: NodeBudget::new(
+            settings.node_budget,
+            settings.artifacts.parent().map(|p| p.join("budget")),
+        ),
         run_dir,
         reporters,
         handle: rt.handle().clone(),

@@ -67,17 +67,17 @@ pub(crate) fn clean_up_and_watch(settings: &Settings, rt: &tokio::runtime::Runti
     let started = match (&settings.backend, &settings.inventory) {
         (BackendKind::Docker, _) => {
             reap(rt);
-            cluster_sim::watchdog::start()
+            cluster_sim_core::watchdog::start()
         }
         (BackendKind::Ssh, Some(inv)) => {
             reap_ssh(rt, inv);
             // The ssh hosts' share of the same promise: the watchdog reconnects to them.
-            cluster_sim::watchdog::start_ssh(inv)
+            cluster_sim_core::watchdog::start_ssh(inv)
         }
         (BackendKind::Ssh, None) => return,
     };
     match started {
-        Ok(()) | Err(cluster_sim::watchdog::WatchdogError::NotEnabled) => {}
+        Ok(()) | Err(cluster_sim_core::watchdog::WatchdogError::NotEnabled) => {}
         Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
     }
 }
@@ -85,11 +85,15 @@ pub(crate) fn clean_up_and_watch(settings: &Settings, rt: &tokio::runtime::Runti
 /// [`reap`] on an ssh inventory's hosts (owner files; see the ssh backend).
 fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
     let r = rt.block_on(async {
-        let ssh = cluster_sim::ssh::SshBackend::from_file(inventory)
-            .map_err(|e| cluster_sim::BackendError::Other(e.to_string()))?;
+        let ssh = cluster_sim_core::ssh::SshBackend::from_file(inventory)
+            .map_err(|e| cluster_sim_core::BackendError::Other(e.to_string()))?;
         let r = tokio::time::timeout(Duration::from_secs(60), ssh.reap()).await;
         ssh.close().await;
-        r.unwrap_or_else(|_| Err(cluster_sim::BackendError::Other("took over 60s".into())))
+        r.unwrap_or_else(|_| {
+            Err(cluster_sim_core::BackendError::Other(
+                "took over 60s".into(),
+            ))
+        })
     });
     match r {
         Ok(removed) if !removed.is_empty() => eprintln!(
@@ -107,7 +111,7 @@ fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
 fn reap(rt: &tokio::runtime::Runtime) {
     let r = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(60), async {
-            cluster_sim::docker::DockerBackend::connect()
+            cluster_sim_core::docker::DockerBackend::connect()
                 .await?
                 .reap_report()
                 .await

@@ -8,12 +8,6 @@ use std::time::{Duration, Instant};
 
 use harness::cluster_sim::rng::SplitMix64;
 
-/// The schema the report must satisfy (the shared copy beside the workspace).
-pub fn schema() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
-    p.is_file().then_some(p)
-}
-
 /// The fixture suite's binary, built (or found fresh) by cargo: `cargo test --test selftest`
 /// alone does not build examples, and a stale fixture would test old harness code.
 pub fn suite() -> PathBuf {
@@ -95,23 +89,12 @@ pub fn leftovers(pid: u32) -> Vec<String> {
     found
 }
 
+/// The report satisfies junit-10.xsd (tools/junit-schema: the schema's rules in Rust, and
+/// xmllint too where it is installed).
 pub fn assert_valid(report: &Path) {
-    let Some(xsd) = schema() else {
-        eprintln!("junit-10.xsd not found beside the workspace; schema check skipped");
-        return;
-    };
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(xsd)
-        .arg(report)
-        .output()
-        .expect("the self-tests check reports with xmllint: install it with `sudo apt-get install -y libxml2-utils` (.ci/run does)");
-    assert!(
-        out.status.success(),
-        "{} does not validate: {}",
-        report.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = junit_schema::validate_file(report) {
+        panic!("{e}");
+    }
 }
 
 /// Runs the fixture suite with `args` and `env`, its report and artifacts under `dir`; returns

@@ -8,7 +8,9 @@
 //!   (tests beside the code don't count against the room).
 //!
 //! It exits 1 when it found either, 0 when every crate is clean, 2 when it could not run.
-//! `cargo run -p rooms -- harness cluster-sim` checks only those packages.
+//! `cargo run -p rooms -- harness cluster-sim` checks only those packages; `--pending PKG`
+//! still checks and reports a package but lets the run pass (a crate whose rooms are being
+//! rebuilt, so CI can hold every other crate to the rule meanwhile).
 //!
 //! The rule it checks: **every room imports only downward.** Edges are drawn this way:
 //!
@@ -49,10 +51,18 @@ struct Target {
 }
 
 fn main() -> ExitCode {
-    let only: Vec<String> = std::env::args().skip(1).collect();
-    if only.iter().any(|a| a.starts_with('-')) {
-        eprintln!("usage: cargo run -p rooms [-- PACKAGE...]");
-        return ExitCode::from(2);
+    let mut only: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), a.starts_with('-')) {
+            ("--pending", _) => match args.next() {
+                Some(p) => pending.push(p),
+                None => return usage(),
+            },
+            (_, true) => return usage(),
+            (_, false) => only.push(a),
+        }
     }
     let (workspace, targets) = match targets() {
         Ok(t) => t,
@@ -63,6 +73,7 @@ fn main() -> ExitCode {
     };
     let unknown: Vec<&String> = only
         .iter()
+        .chain(&pending)
         .filter(|p| !targets.iter().any(|t| &t.package == *p))
         .collect();
     if !unknown.is_empty() {
@@ -75,13 +86,23 @@ fn main() -> ExitCode {
         .iter()
         .filter(|t| only.is_empty() || only.contains(&t.package))
     {
-        bad |= check(t, &workspace, &mut long_seen);
+        let broke = check(t, &workspace, &mut long_seen);
+        if broke && pending.contains(&t.package) {
+            println!("  ({} is pending: reported, not failing)", t.package);
+        } else {
+            bad |= broke;
+        }
     }
     if bad {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: cargo run -p rooms [-- [--pending PACKAGE]... [PACKAGE...]]");
+    ExitCode::from(2)
 }
 
 /// Reports one crate; whether it broke a rule.

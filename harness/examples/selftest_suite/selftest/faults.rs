@@ -1,7 +1,7 @@
 //! Faults as the harness reports them: a nemesis's seed on failure and in the report, and a
 //! test skipped for a kernel feature the backend lacks.
 
-use cluster_sim::fault::{Nemesis, NemesisFault};
+use harness::cluster_sim::fault::{Nemesis, NemesisFault};
 use harness::prelude::*;
 
 #[cluster_test(nodes = 2, image = "cluster-sim/node")]

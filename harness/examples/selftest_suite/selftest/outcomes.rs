@@ -68,3 +68,22 @@ async fn slow(cluster: &Cluster) -> TestResult {
     cluster.node("n1")?.exec("sleep 120").await?.check()?;
     Ok(())
 }
+
+/// Holds two nodes for about a second and prints when (run only by the node-budget self-test,
+/// which starts two processes of this suite sharing a budget of three nodes).
+#[cluster_test(
+    nodes = 2,
+    image = "cluster-sim/node",
+    ignore = "run only by the node-budget self-test"
+)]
+async fn holds_two_nodes(cluster: &Cluster) -> TestResult {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    };
+    println!("held from {}", now());
+    cluster.node("n1")?.exec("sleep 1").await?.check()?;
+    println!("held until {}", now());
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use cluster_sim::Cluster;
+use cluster_sim_core::Cluster;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 

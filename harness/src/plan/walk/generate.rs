@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt::{self, Display};
 
-use cluster_sim::rng::SplitMix64;
+use cluster_sim_core::rng::SplitMix64;
 
 /// How walks are chosen from the options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

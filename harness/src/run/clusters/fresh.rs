@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use cluster_sim::{Cluster, ClusterSpec, EventKind, EventSink};
+use cluster_sim_core::{Cluster, ClusterSpec, EventKind, EventSink};
 
 use super::provision::{cluster_name, COLLECT_LIMIT, LEASE_GRACE, PROVISION_LIMIT, TEARDOWN_LIMIT};
 use crate::artifacts::TestLog;

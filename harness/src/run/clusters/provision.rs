@@ -9,13 +9,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_sim::{Backend, Cluster, ClusterSpec, EventSink};
-use tokio::sync::OwnedSemaphorePermit;
+use cluster_sim_core::{Backend, Cluster, ClusterSpec, EventSink};
 
 use crate::artifacts::TestLog;
 use crate::config::BackendKind;
 use crate::outcome::Status;
 use crate::plan::{Case, ClusterRequest};
+use crate::run::budget::NodePermit;
 use crate::run::ctx::{OwnedCluster, RunCtx};
 
 /// Longest a cluster may take to come up (a first run builds the node image, which can take
@@ -72,25 +72,25 @@ pub(crate) async fn permits(
     ctx: &RunCtx,
     nodes: usize,
     log: &TestLog,
-) -> Result<OwnedSemaphorePermit, Status> {
-    let budget = ctx.settings.node_budget;
+) -> Result<NodePermit, Status> {
+    let budget = ctx.budget.total();
     let need = if ctx.settings.backend == BackendKind::Ssh {
         budget
     } else {
         nodes.clamp(1, budget)
     };
-    if let Ok(p) = ctx.budget.clone().try_acquire_many_owned(need as u32) {
+    let failed = |e: std::io::Error| provision_error(format!("the node budget: {e}"));
+    if let Some(p) = ctx.budget.try_acquire(need).map_err(failed)? {
         return Ok(p);
     }
     log.note(
         "budget",
-        &format!("waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET) to free up"),
+        &format!(
+            "waiting for {need} of {budget} nodes (CLUSTER_SIM_NODE_BUDGET, shared by this \
+             run's processes) to free up"
+        ),
     );
-    ctx.budget
-        .clone()
-        .acquire_many_owned(need as u32)
-        .await
-        .map_err(|_| provision_error("the node budget was closed".into()))
+    ctx.budget.acquire(need).await.map_err(failed)
 }
 
 /// What [`up`] needs besides the spec.

@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster_sim::{Cluster, ClusterSpec, EventSink};
-use tokio::sync::OwnedSemaphorePermit;
+use cluster_sim_core::{Cluster, ClusterSpec, EventSink};
 
 use super::provision::{self, cluster_name};
 use crate::artifacts::TestLog;
@@ -43,7 +42,7 @@ struct GroupCluster {
     cluster: Cluster,
     name: String,
     /// Its share of the node budget, held while it lives.
-    _permits: OwnedSemaphorePermit,
+    _permits: crate::run::budget::NodePermit,
 }
 
 /// The group a case shares a cluster with: its `share` name, spec and matrix values.

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use cluster_sim::EventSink;
+use cluster_sim_core::EventSink;
 use tokio::sync::oneshot;
 
 use super::provision::{
@@ -144,7 +144,7 @@ pub(crate) async fn run_walk(
         let took = match (s.started_us, s.ended_us) {
             (Some(a), Some(b)) => format!(
                 " in {}",
-                cluster_sim::duration::human(Duration::from_micros(b - a))
+                cluster_sim_core::duration::human(Duration::from_micros(b - a))
             ),
             _ => String::new(),
         };
@@ -206,10 +206,10 @@ impl Suites {
 
 /// The definition's cluster, up and registered with the run.
 struct SuiteCluster {
-    cluster: cluster_sim::Cluster,
+    cluster: cluster_sim_core::Cluster,
     name: String,
     timeout: Duration,
-    _permits: tokio::sync::OwnedSemaphorePermit,
+    _permits: crate::run::budget::NodePermit,
 }
 
 /// Reads the spec and brings the definition's cluster up (budget, registration, lease); the

@@ -1,0 +1,637 @@
+//! `cluster-sim`: bring a multi-node cluster up on this machine and drive it by hand.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use cluster_sim::docker::DockerBackend;
+use cluster_sim::{Backend, Cluster, ClusterSpec, NodeAction};
+
+mod check;
+mod exec;
+mod faults;
+mod report;
+mod service;
+
+/// Multi-node clusters in Docker, on one laptop.
+#[derive(Parser, Debug)]
+#[command(name = "cluster-sim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Provision a cluster from a spec and wait until it is ready; prints its name.
+    Up {
+        /// The spec file (TOML), e.g. fixtures/clusters/etcd3.toml.
+        spec: PathBuf,
+        /// Cluster name (default: the spec's name and a random suffix).
+        #[arg(long, value_parser = cluster_name)]
+        name: Option<String>,
+        /// Make the cluster an ssh lab (its nodes must run sshd, e.g. fixtures/clusters/sshd3.toml):
+        /// write a fresh key pair and known_hosts in FILE.d/ and an ssh inventory for it in FILE.
+        #[arg(long, value_name = "FILE")]
+        inventory: Option<PathBuf>,
+        /// Don't keep the cluster: it lives while this command runs and is removed when it ends
+        /// (Ctrl-C, SIGTERM, or even SIGKILL), like a test's cluster. For scripts.
+        #[arg(long, conflicts_with = "inventory")]
+        hold: bool,
+    },
+    /// List clusters and their nodes, state and addresses.
+    Ls,
+    /// Run a command on a node; exits with the command's exit code.
+    Exec {
+        /// Cluster name.
+        name: String,
+        /// Node name.
+        node: String,
+        /// Environment variable for the command (KEY=VALUE), repeatable.
+        #[arg(short, long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Working directory.
+        #[arg(short, long)]
+        workdir: Option<String>,
+        /// User to run as.
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Deadline, after which the command is killed (e.g. 30s, 5m).
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Copy a file: NODE:PATH on either side, a local path on the other.
+    Cp {
+        /// Cluster name.
+        name: String,
+        /// Source (NODE:PATH or local path).
+        src: String,
+        /// Destination (NODE:PATH or local path).
+        dst: String,
+    },
+    /// Print the service log of one node, or of every node prefixed by its name.
+    Logs {
+        /// Cluster name.
+        name: String,
+        /// Node name (default: all).
+        node: Option<String>,
+    },
+    /// SIGKILL a node.
+    Kill(NodeArgs),
+    /// Stop a node gracefully.
+    Stop(NodeArgs),
+    /// Start a stopped node (same name, address and data).
+    Start(NodeArgs),
+    /// Restart a node (same name, address and data).
+    Restart(NodeArgs),
+    /// Freeze a node's processes.
+    Pause(NodeArgs),
+    /// Thaw a paused node.
+    Unpause(NodeArgs),
+    /// Remove a cluster (or every cluster with --all).
+    Down {
+        /// Cluster name.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Remove every cluster-sim cluster on this engine.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove what dead owners (crashed or killed test runs) left behind.
+    Prune,
+    /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
+    /// can't be explained), 2 malformed. Needs no engine.
+    Check {
+        /// The model the history is checked against.
+        #[arg(long, value_parser = check::models())]
+        model: String,
+        /// The history file, one JSON record per line.
+        history: PathBuf,
+        /// Also draw the history as a timeline (SVG: a lane per process and the nemesis).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
+    /// Render a run's HTML report again from its run directory (default: the newest run under
+    /// target/cluster-sim/runs). Needs no engine.
+    Report {
+        /// The run directory (target/cluster-sim/runs/<run id>).
+        run_dir: Option<PathBuf>,
+        /// Where the page goes (default: report.html in the run directory).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Node images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    #[command(flatten)]
+    Fault(faults::FaultCommand),
+    #[command(flatten)]
+    Service(service::ServiceCommand),
+}
+
+#[derive(clap::Args, Debug)]
+struct NodeArgs {
+    /// Cluster name.
+    name: String,
+    /// Node name.
+    node: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Build the node image from docker/node (a no-op when the cached one is current).
+    Build {
+        /// Rebuild even when cached.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `--name`, checked before anything touches the engine.
+fn cluster_name(s: &str) -> Result<String, String> {
+    cluster_sim::cluster::check_cluster_name(s).map(|()| s.to_string())
+}
+
+fn main() -> ExitCode {
+    // A copy of this program started as a run's watchdog does its job here and exits.
+    cluster_sim::watchdog::intercept();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Command::Service(cmd) = cli.command {
+        return service::main(cmd);
+    }
+    if let Command::Check {
+        model,
+        history,
+        svg,
+    } = &cli.command
+    {
+        return check::check(model, history, svg.as_deref());
+    }
+    if let Command::Report { run_dir, out } = &cli.command {
+        return report::report(run_dir.as_deref(), out.as_deref());
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cluster-sim: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cluster-sim: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Provisioning progress on stderr, a line per step.
+fn progress() -> cluster_sim::EventSink {
+    Arc::new(|e: &cluster_sim::Event| {
+        // A failure is printed once, as the command's error, not also as a progress line.
+        if matches!(
+            e.kind,
+            cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
+        ) && !e.message.starts_with("provisioning failed")
+        {
+            let node = e
+                .node
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
+            eprintln!("cluster-sim: {node}{}", e.message);
+        }
+    })
+}
+
+/// The error and its causes on one line, skipping a cause its parent's message already quotes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    // CLUSTER_SIM_BACKEND=ssh drives the inventory's hosts; `up --inventory` always makes a
+    // docker lab. Commands that list or build things in the engine need docker itself.
+    let lab = matches!(
+        &cli.command,
+        Command::Up {
+            inventory: Some(_),
+            ..
+        }
+    );
+    let kind = std::env::var(cluster_sim::BACKEND_VAR).unwrap_or_default();
+    let (backend, docker): (Arc<dyn Backend>, Option<DockerBackend>) =
+        if kind.trim() == "ssh" && !lab {
+            (cluster_sim::connect_backend_from_env().await?, None)
+        } else {
+            let d = DockerBackend::connect().await?;
+            (Arc::new(d.clone()), Some(d))
+        };
+    let docker_only = || {
+        docker.as_ref().with_context(|| {
+            format!(
+                "this command works on the docker backend only (unset {})",
+                cluster_sim::BACKEND_VAR
+            )
+        })
+    };
+    match cli.command {
+        Command::Up {
+            spec,
+            name,
+            inventory,
+            hold,
+        } => up(backend, docker.as_ref(), spec, name, inventory, hold).await,
+        Command::Ls => ls(docker_only()?).await,
+        Command::Exec {
+            name,
+            node,
+            env,
+            workdir,
+            user,
+            timeout,
+            command,
+        } => {
+            exec::exec(
+                backend.as_ref(),
+                name,
+                node,
+                env,
+                workdir,
+                user,
+                timeout,
+                command,
+            )
+            .await
+        }
+        Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
+        Command::Logs { name, node } => logs(backend.as_ref(), docker.as_ref(), &name, node).await,
+        Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
+        Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
+        Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
+        Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
+        Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
+        Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
+        Command::Down { name, all } => down(backend.as_ref(), docker.as_ref(), name, all).await,
+        Command::Prune if docker.is_none() => {
+            let inv = std::env::var_os(cluster_sim::INVENTORY_VAR)
+                .context("the ssh backend needs an inventory: set CLUSTER_SIM_INVENTORY=FILE")?;
+            let ssh = cluster_sim::ssh::SshBackend::from_file(&inv)?;
+            let removed = ssh.reap().await;
+            ssh.close().await;
+            let removed = removed?;
+            if removed.is_empty() {
+                eprintln!("nothing to prune");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prune => {
+            let reaped = docker_only()?.reap_report().await?;
+            if reaped.removed.is_empty() && reaped.stuck.is_empty() && reaped.failed.is_empty() {
+                eprintln!("nothing to prune");
+            }
+            for (cluster, why) in &reaped.stuck {
+                eprintln!("could not remove all of {cluster}: {why}");
+            }
+            for r in reaped.removed {
+                println!("removed {r}");
+            }
+            if !reaped.unknown.is_empty() {
+                eprintln!(
+                    "left alone (no expiry, and their owners can't be checked from here: another PID namespace or machine, or an older cluster-sim): {}; remove one with `cluster-sim down NAME`",
+                    reaped.unknown.join(", ")
+                );
+            }
+            for (name, why) in &reaped.failed {
+                eprintln!("error: could not remove {name}: {why}");
+            }
+            Ok(if reaped.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
+        Command::Service(cmd) => Ok(service::run(cmd).await),
+        Command::Image {
+            command: ImageCommand::Build { force },
+        } => {
+            let dir = cluster_sim::image::default_definition_dir().context(
+                "cannot find the node image definition (docker/node/Dockerfile); run from the workspace or set CLUSTER_SIM_IMAGE_DIR",
+            )?;
+            let tag = cluster_sim::image::ImageBuilder::new(dir)
+                .force(force)
+                .ensure(docker_only()?.client())
+                .await?;
+            println!("{tag}");
+            Ok(ExitCode::SUCCESS)
+        }
+        // Handled in `main`, before any engine is contacted.
+        Command::Check {
+            model,
+            history,
+            svg,
+        } => Ok(check::check(&model, &history, svg.as_deref())),
+        Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
+    }
+}
+
+/// How long a cluster `up` is making may outlive a killed `up` before any reaper may remove
+/// it (once ready it is kept, and never expires).
+const UP_LEASE: Duration = Duration::from_secs(60 * 60);
+
+/// Ctrl-C and SIGTERM, listened for from the start: both end `up` the same way.
+struct Interrupts {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn new() -> Self {
+        Interrupts {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for either; returns the exit code it calls for (130 or 143).
+    async fn recv(&mut self) -> u8 {
+        #[cfg(unix)]
+        if let Some(term) = &mut self.term {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        130
+    }
+}
+
+async fn up(
+    backend: Arc<dyn Backend>,
+    docker: Option<&DockerBackend>,
+    spec: PathBuf,
+    name: Option<String>,
+    inventory: Option<PathBuf>,
+    hold: bool,
+) -> Result<ExitCode> {
+    let mut interrupts = Interrupts::new();
+    let spec = ClusterSpec::from_file(&spec)?;
+    if docker.is_none() {
+        // The ssh backend: the watchdog reconnects to the inventory's hosts once this process
+        // dies, and removes what this run made there (owner files name the run).
+        if let Some(inv) = std::env::var_os(cluster_sim::INVENTORY_VAR) {
+            if let Err(e) = cluster_sim::watchdog::start_ssh(std::path::Path::new(&inv)) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+    if let Some(docker) = docker {
+        // Before anything exists: if this process dies from here on, what it made of an
+        // unfinished (or held) cluster goes within seconds.
+        if let Err(e) = cluster_sim::watchdog::start() {
+            tracing::warn!("{e}");
+        }
+        // Leftovers of crashed runs go first, so their subnets and names are free again.
+        if let Err(e) = docker.reap().await {
+            tracing::warn!("reaper: {e}");
+        }
+        if let Some(n) = &name {
+            let filter = format!("{}={n}", cluster_sim::docker::LABEL_CLUSTER);
+            if !docker.resources(&[filter]).await?.is_empty() {
+                bail!("a cluster named {n:?} already exists (cluster-sim down {n})");
+            }
+        }
+    }
+    // Named up front, so an interrupted run knows exactly what to remove.
+    let name = name.unwrap_or_else(|| cluster_sim::cluster::unique_name(&spec.name));
+    // Kept only once ready; until then it carries a lease like a test's cluster, so a killed
+    // `up` leaves nothing that a reaper would keep.
+    let mut b = Cluster::builder(spec)
+        .backend(backend.clone())
+        .name(&name)
+        .keep(!hold)
+        .on_event(progress());
+    if !hold {
+        b = b.expires_after(UP_LEASE);
+    }
+    let cluster = tokio::select! {
+        r = async {
+            match (&inventory, docker) {
+                (Some(file), Some(docker)) => Ok::<_, anyhow::Error>(
+                    cluster_sim::ssh::provision_lab(b, docker, file).await?,
+                ),
+                _ => Ok(b.up().await?),
+            }
+        } => r?,
+        code = interrupts.recv() => {
+            // The builder's future is dropped mid-way: remove what this process made of it, and
+            // only that (if another `up` won the name, its cluster stays).
+            let r = match docker {
+                Some(d) => d.remove_own(&name).await,
+                None => backend.destroy(&name).await,
+            };
+            match r {
+                Ok(()) => eprintln!("cluster-sim: interrupted; removed the partly provisioned cluster {name}"),
+                Err(e) => eprintln!("cluster-sim: interrupted; removing the partly provisioned cluster {name}: {e}"),
+            }
+            return Ok(ExitCode::from(code));
+        }
+    };
+    if let Some(file) = &inventory {
+        eprintln!(
+            "cluster-sim: wrote {}; use it with {}=ssh {}={}",
+            file.display(),
+            cluster_sim::BACKEND_VAR,
+            cluster_sim::INVENTORY_VAR,
+            file.display()
+        );
+    }
+    println!("{}", cluster.name());
+    std::io::stdout().flush()?;
+    if !hold {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("cluster-sim: holding {name} until Ctrl-C or SIGTERM");
+    interrupts.recv().await;
+    cluster.down().await?;
+    eprintln!("cluster-sim: removed {name}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ls(docker: &DockerBackend) -> Result<ExitCode> {
+    let list = docker.containers(None).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<28} {:<10} {:<10} {:<15} {:<6} IMAGE",
+        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT"
+    )?;
+    for c in list {
+        writeln!(
+            out,
+            "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
+            c.cluster,
+            c.node,
+            c.state,
+            c.address,
+            if c.keep { "yes" } else { "no" },
+            c.image
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn split_remote(s: &str) -> Option<(&str, &str)> {
+    // NODE:PATH, where PATH is absolute; a local path like ./a:b stays local.
+    let (node, path) = s.split_once(':')?;
+    (!node.is_empty() && !node.contains('/') && path.starts_with('/')).then_some((node, path))
+}
+
+async fn cp(docker: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<ExitCode> {
+    match (split_remote(src), split_remote(dst)) {
+        (Some((node, path)), None) => {
+            let data = docker
+                .read_file(name, node, path)
+                .await
+                .with_context(|| format!("node {node}: read {path}"))?;
+            let dest = std::path::Path::new(dst);
+            let dest = if dest.is_dir() {
+                dest.join(std::path::Path::new(path).file_name().unwrap_or_default())
+            } else {
+                dest.to_path_buf()
+            };
+            std::fs::write(&dest, data).with_context(|| format!("write {}", dest.display()))?;
+        }
+        (None, Some((node, path))) => {
+            let data = std::fs::read(src).with_context(|| format!("read {src}"))?;
+            let mode = {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(src)?.permissions().mode() & 0o7777
+            };
+            docker
+                .write_file(name, node, path, &data, mode)
+                .await
+                .with_context(|| format!("node {node}: write {path}"))?;
+        }
+        (Some((n1, p1)), Some((n2, p2))) => {
+            let data = docker
+                .read_file(name, n1, p1)
+                .await
+                .with_context(|| format!("node {n1}: read {p1}"))?;
+            docker
+                .write_file(name, n2, p2, &data, 0o644)
+                .await
+                .with_context(|| format!("node {n2}: write {p2}"))?;
+        }
+        (None, None) => bail!("one side of cp must be NODE:/absolute/path"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn logs(
+    backend: &dyn Backend,
+    docker: Option<&DockerBackend>,
+    name: &str,
+    node: Option<String>,
+) -> Result<ExitCode> {
+    let nodes = match (node, docker) {
+        (Some(n), _) => vec![n],
+        (None, Some(docker)) => {
+            let list = docker.containers(Some(name)).await?;
+            if list.is_empty() {
+                bail!("no cluster named {name:?}");
+            }
+            list.into_iter().map(|c| c.node).collect()
+        }
+        (None, None) => bail!(
+            "on the {} backend, name the node: cluster-sim logs NAME NODE",
+            backend.kind()
+        ),
+    };
+    let prefix = nodes.len() > 1;
+    let mut out = std::io::stdout().lock();
+    for n in nodes {
+        let log = backend
+            .logs(name, &n)
+            .await
+            .with_context(|| format!("node {n}: logs"))?;
+        if prefix {
+            for line in String::from_utf8_lossy(&log).lines() {
+                writeln!(out, "{n} | {line}")?;
+            }
+        } else {
+            out.write_all(&log)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn act(docker: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<ExitCode> {
+    docker
+        .act(&a.name, &a.node, action)
+        .await
+        .with_context(|| format!("node {} of {}: {action}", a.node, a.name))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn down(
+    backend: &dyn Backend,
+    docker: Option<&DockerBackend>,
+    name: Option<String>,
+    all: bool,
+) -> Result<ExitCode> {
+    let names: Vec<String> = match (docker, all) {
+        // Clusters are what carries our labels (nodes, networks, name claims), never names.
+        (Some(docker), true) => docker.resources(&[]).await?.into_keys().collect(),
+        (Some(docker), false) => {
+            let n = name.unwrap_or_default();
+            let filter = format!("{}={n}", cluster_sim::docker::LABEL_CLUSTER);
+            if docker.resources(&[filter]).await?.is_empty() {
+                bail!("no cluster named {n:?}");
+            }
+            vec![n]
+        }
+        (None, true) => bail!(
+            "down --all works on the docker backend only (unset {})",
+            cluster_sim::BACKEND_VAR
+        ),
+        (None, false) => vec![name.unwrap_or_default()],
+    };
+    for n in names {
+        backend.destroy(&n).await?;
+        println!("removed {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
