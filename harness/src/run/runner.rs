@@ -141,8 +141,11 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         }
     }
 
+    let backend = tokio::sync::OnceCell::new();
     if to_run.iter().any(|c| c.def.needs_cluster()) {
-        start::clean_up_and_watch(&settings, &rt);
+        if let Some(b) = start::clean_up_and_watch(&rt, &settings) {
+            let _ = backend.set(b);
+        }
     }
 
     let ctx = Arc::new(RunCtx {
@@ -163,7 +166,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         gate: RwLock::new(()),
         kept_any: AtomicBool::new(false),
         inject,
-        backend: tokio::sync::OnceCell::new(),
+        backend,
         settings,
     });
     let lasting = Arc::new(SharedClusters {

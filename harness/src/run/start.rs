@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::artifacts;
-use crate::config::{self, BackendKind, Settings};
+use std::sync::Arc;
+
+use crate::config::{self, Settings};
 use crate::plan::{Args, TestDef};
 use crate::report::{HtmlReporter, JunitReporter, Reporters};
 
@@ -61,63 +63,29 @@ pub(crate) fn reporters(
     Reporters::new(junit, html)
 }
 
-/// Before the first cluster: removes what dead runs left on the backend, and starts this run's
-/// watchdog, which removes this run's clusters within seconds if it is killed (even SIGKILL).
-pub(crate) fn clean_up_and_watch(settings: &Settings, rt: &tokio::runtime::Runtime) {
-    let started = match (&settings.backend, &settings.inventory) {
-        (BackendKind::Docker, _) => {
-            reap(rt);
-            cluster_sim_core::watchdog::start()
-        }
-        (BackendKind::Ssh, Some(inv)) => {
-            reap_ssh(rt, inv);
-            // The ssh hosts' share of the same promise: the watchdog reconnects to them.
-            cluster_sim_core::watchdog::start_ssh(inv)
-        }
-        (BackendKind::Ssh, None) => return,
+/// Before the first cluster: connects the run's backend and, where it offers cleanup, removes
+/// what dead runs left behind and starts this run's watchdog, which removes this run's clusters
+/// within seconds if it is killed (even SIGKILL). Trouble here is a warning: each test then
+/// reports its own provisioning error. The backend connected here serves the run.
+pub(crate) fn clean_up_and_watch(
+    rt: &tokio::runtime::Runtime,
+    settings: &Settings,
+) -> Option<Arc<dyn cluster_sim_core::Backend>> {
+    let choice = cluster_sim_core::BackendChoice {
+        kind: settings.backend.as_str().to_string(),
+        inventory: settings.inventory.clone(),
     };
-    match started {
-        Ok(()) | Err(cluster_sim_core::watchdog::WatchdogError::NotEnabled) => {}
-        Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
-    }
-}
-
-/// [`reap`] on an ssh inventory's hosts (owner files; see the ssh backend).
-fn reap_ssh(rt: &tokio::runtime::Runtime, inventory: &std::path::Path) {
-    let r = rt.block_on(async {
-        let ssh = cluster_sim_core::ssh::SshBackend::from_file(inventory)
-            .map_err(|e| cluster_sim_core::BackendError::Other(e.to_string()))?;
-        let r = tokio::time::timeout(Duration::from_secs(60), ssh.reap()).await;
-        ssh.close().await;
-        r.unwrap_or_else(|_| {
-            Err(cluster_sim_core::BackendError::Other(
-                "took over 60s".into(),
-            ))
-        })
-    });
-    match r {
-        Ok(removed) if !removed.is_empty() => eprintln!(
-            "removed {} cluster(s) left on the ssh hosts by harnesses that no longer run: {}",
-            removed.len(),
-            removed.join(", ")
-        ),
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: could not look for leftover clusters on the ssh hosts: {e}"),
-    }
-}
-
-/// Removes what dead harnesses left behind. Trouble here is a warning: each test then reports
-/// its own provisioning error, with the engine's message.
-fn reap(rt: &tokio::runtime::Runtime) {
-    let r = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(60), async {
-            cluster_sim_core::docker::DockerBackend::connect()
-                .await?
-                .reap_report()
-                .await
-        })
-        .await
-    });
+    let backend = match rt.block_on(choice.connect()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("warning: could not look for leftover clusters: {e}");
+            return None;
+        }
+    };
+    let janitor = backend.janitor()?;
+    // The timer is made inside the runtime: a timeout built outside it has no clock.
+    let r =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), janitor.reap()).await });
     match r {
         Ok(Ok(reaped)) => {
             if !reaped.removed.is_empty() {
@@ -134,6 +102,13 @@ fn reap(rt: &tokio::runtime::Runtime) {
         Ok(Err(e)) => eprintln!("warning: could not look for leftover clusters: {e}"),
         Err(_) => eprintln!("warning: looking for leftover clusters took over 60s; skipped"),
     }
+    if janitor.outlives_owner() {
+        match cluster_sim_core::watchdog::start_for(&choice) {
+            Ok(()) | Err(cluster_sim_core::watchdog::WatchdogError::NotEnabled) => {}
+            Err(e) => eprintln!("warning: {e}; a killed run's clusters wait for the next run"),
+        }
+    }
+    Some(backend)
 }
 
 /// The command that reruns one test of this binary: `cargo test --test <target> --`, or

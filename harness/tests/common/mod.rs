@@ -12,30 +12,24 @@ use harness::cluster_sim::rng::SplitMix64;
 /// alone does not build examples, and a stale fixture would test old harness code.
 pub fn suite() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "harness",
-                "--example",
-                "selftest_suite",
-            ]);
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            let status = cmd
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the fixture suite failed");
-            profile_dir.join("examples/selftest_suite")
-        })
-        .clone()
+    BUILT.get_or_init(|| example("selftest_suite")).clone()
+}
+
+/// The harness example `name` (a fixture suite), built (or found fresh) by cargo.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "-p", "harness", "--example", name]);
+    if profile_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the example {name} failed");
+    profile_dir.join("examples").join(name)
 }
 
 /// `bin` (a harness test binary) set up to run with its report and artifacts under `dir` and

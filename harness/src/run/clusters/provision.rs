@@ -12,7 +12,6 @@ use std::time::Duration;
 use cluster_sim_core::{Backend, Cluster, ClusterSpec, EventSink};
 
 use crate::artifacts::TestLog;
-use crate::config::BackendKind;
 use crate::outcome::Status;
 use crate::plan::{Case, ClusterRequest};
 use crate::run::budget::NodePermit;
@@ -65,16 +64,17 @@ pub(crate) fn spec_of(case: &Case) -> (Result<ClusterSpec, String>, String) {
     (spec.map_err(|e| format!("bad cluster spec: {e}")), label)
 }
 
-/// Node permits for a cluster of `nodes`, waiting (with a note in the log) when the budget is
-/// spent. Inventory hosts are shared by every cluster of the run (same ports, same hosts): on
-/// ssh, a cluster takes the whole budget, one at a time.
+/// Node permits for a cluster of `nodes` on the run's backend (connected by [`backend`] first),
+/// waiting (with a note in the log) when the budget is spent. Where every cluster shares the
+/// backend's hosts (an ssh inventory: same ports, same hosts), a cluster takes the whole
+/// budget, one at a time.
 pub(crate) async fn permits(
     ctx: &RunCtx,
     nodes: usize,
     log: &TestLog,
 ) -> Result<NodePermit, Status> {
     let budget = ctx.budget.total();
-    let need = if ctx.settings.backend == BackendKind::Ssh {
+    let need = if ctx.backend.get().is_some_and(|b| b.shares_hosts()) {
         budget
     } else {
         nodes.clamp(1, budget)

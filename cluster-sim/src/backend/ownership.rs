@@ -1,43 +1,19 @@
-//! Labels on every Docker resource, and who owns it. An owner is a run (a random id per
-//! process) plus what it takes to judge that process dead *without* clashing across machines
-//! and containers that share one engine: the kernel's boot id, the PID namespace, the pid and
-//! its start time. A resource also carries the unix time it expires at, fixed at birth.
+//! Who owns a cluster, and whether that owner is provably gone: the rules every backend's
+//! reaper applies, whatever it keeps them in (docker labels, ssh owner files, memory records).
 //!
-//! The reaper judges an owner dead by its pid only when the boot id and PID namespace are ours
-//! (and our `/proc` shows our own namespace); in every other case only past the expiry. An
-//! owner label it can't read (an older version's `<host>:<pid>:<start>`) counts as unknown:
-//! left alone unless expired, since "same host name" proves nothing about PID namespaces.
+//! An owner is a run (a random id per process) plus what it takes to judge that process dead
+//! *without* clashing across machines and containers that share one engine or host: the
+//! kernel's boot id, the PID namespace, the pid and its start time. A cluster also carries the
+//! unix time it expires at, fixed at birth.
+//!
+//! An owner is judged dead by its pid only when the boot id and PID namespace are ours (and our
+//! `/proc` shows our own namespace); in every other case only past the expiry. An owner record
+//! that can't be read (an older version's `<host>:<pid>:<start>`) counts as unknown: left alone
+//! unless expired, since "same host name" proves nothing about PID namespaces.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Label naming the cluster a resource belongs to.
-pub const LABEL_CLUSTER: &str = "cluster-sim.cluster";
-/// Label naming the owning process: `pid=..,start=..,boot=..,pidns=..,host=..` (see [`Owner`]).
-pub const LABEL_OWNER: &str = "cluster-sim.owner";
-/// Label holding the owning run's random id: what a run's watchdog removes.
-pub const LABEL_RUN: &str = "cluster-sim.run";
-/// Label holding the unix time (seconds) after which any reaper may remove the cluster; absent
-/// when the cluster never expires.
-pub const LABEL_EXPIRES: &str = "cluster-sim.expires";
-/// Label naming the node (containers only).
-pub const LABEL_NODE: &str = "cluster-sim.node";
-/// Label holding the node's position in the spec (containers only).
-pub const LABEL_INDEX: &str = "cluster-sim.index";
-/// Label holding the node's address (containers only).
-pub const LABEL_ADDRESS: &str = "cluster-sim.address";
-/// Label holding the node's roles, comma-separated (containers only; absent on older clusters).
-pub const LABEL_ROLES: &str = "cluster-sim.roles";
-/// Label holding the spec path the cluster came from.
-pub const LABEL_SPEC: &str = "cluster-sim.spec";
-/// Label marking a cluster kept on purpose (`cluster-sim up`): the reaper leaves it alone. Set on
-/// the cluster's `kept` marker container, made once the cluster is ready (and, by older
-/// versions, on every resource).
-pub const LABEL_KEEP: &str = "cluster-sim.keep";
-/// Label on a cluster's marker containers (never started): `claim` reserves the cluster's name,
-/// `kept` marks it kept.
-pub const LABEL_MARKER: &str = "cluster-sim.marker";
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -104,7 +80,8 @@ pub fn run_id() -> &'static str {
     ID.get_or_init(random_id)
 }
 
-/// Who made a resource, as recorded in [`LABEL_OWNER`].
+/// Who made a cluster: the process, as a backend records it (a docker label, an ssh owner
+/// file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     /// Pid, as seen in the owner's PID namespace.
@@ -136,7 +113,7 @@ impl Owner {
         .clone()
     }
 
-    /// Reads a label value; `None` for anything else (an older version's format included).
+    /// Reads an owner record; `None` for anything else (an older version's format included).
     pub fn parse(label: &str) -> Option<Owner> {
         let mut f: HashMap<&str, &str> = HashMap::new();
         for part in label.split(',') {
@@ -175,12 +152,12 @@ impl std::fmt::Display for Owner {
     }
 }
 
-/// This process as an owner label value.
+/// This process as an owner record (`pid=..,start=..,boot=..,pidns=..,host=..`).
 pub fn current_owner() -> String {
     Owner::current().to_string()
 }
 
-/// What the reaper may conclude about a cluster's owner.
+/// What a reaper may conclude about a cluster's owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// The owner runs (or may run): leave the cluster alone.
@@ -192,7 +169,7 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Judges an owner label and an expiry label (unix seconds) at `now`.
+/// Judges an owner record and an expiry (unix seconds) at `now`.
 pub fn judge(owner: &str, expires: Option<&str>, now: SystemTime) -> Verdict {
     let expired = expires
         .and_then(|e| e.parse::<u64>().ok())
@@ -210,31 +187,10 @@ pub fn judge(owner: &str, expires: Option<&str>, now: SystemTime) -> Verdict {
     }
 }
 
-/// Whether an owner label names a process that still runs, as far as this process can tell
+/// Whether an owner record names a process that still runs, as far as this process can tell
 /// (see [`judge`]; an unprovable owner counts as alive).
 pub fn owner_alive(owner: &str) -> bool {
     judge(owner, None, SystemTime::now()) != Verdict::Dead
-}
-
-/// Labels common to a cluster's resources: cluster, owner, run and expiry.
-pub fn cluster_labels(
-    cluster: &str,
-    spec: &str,
-    expires: Option<SystemTime>,
-) -> HashMap<String, String> {
-    let mut l = HashMap::from([
-        (LABEL_CLUSTER.to_string(), cluster.to_string()),
-        (LABEL_OWNER.to_string(), current_owner()),
-        (LABEL_RUN.to_string(), run_id().to_string()),
-        (LABEL_SPEC.to_string(), spec.to_string()),
-    ]);
-    if let Some(at) = expires {
-        // Rounded up: a lease never ends before it was meant to.
-        let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        l.insert(LABEL_EXPIRES.to_string(), secs.to_string());
-    }
-    l
 }
 
 #[cfg(test)]

@@ -1,14 +1,20 @@
 //! A lab of real sshd hosts in local containers, for the ssh backend's tests and for trying it
-//! out: brings up a spec whose nodes run sshd (`fixtures/clusters/sshd3.toml`) on the docker
-//! backend, then writes a fresh key pair, a known_hosts file and an inventory for it. The CLI
-//! (`cluster-sim up SPEC --inventory FILE`) and the tests share this code.
+//! out: brings up a spec whose nodes run sshd (`fixtures/clusters/sshd3.toml`) on a backend
+//! that publishes ports (docker), then writes a fresh key pair, a known_hosts file and an
+//! inventory for it. The CLI (`cluster-sim up SPEC --inventory FILE`) and the tests share this
+//! code.
+//!
+//! It lives beside the backends, not in `ssh/`: it drives one backend through the contract
+//! (the cluster handle, and the lookup capability for each node's published port) and writes
+//! the other's inventory, so it belongs to neither.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::backend::contract::Backend;
 use crate::cluster::{Cluster, ClusterBuilder};
-use crate::docker::DockerBackend;
 use crate::error::ProvisionError;
+use crate::ssh::inventory::Inventory;
 
 /// Port sshd listens on inside each node.
 const SSH_PORT: u16 = 22;
@@ -62,25 +68,17 @@ impl LabFiles {
     }
 }
 
-/// Provisions the lab cluster from `builder` (whose backend must be `docker`), then writes its
-/// key pair, known_hosts and inventory at `inventory`. On failure after provisioning, the
-/// cluster is removed before the error returns.
+/// Provisions the lab cluster from `builder` on `backend` (the builder's backend, one whose
+/// lookup reports published ports: docker), then writes its key pair, known_hosts and
+/// inventory at `inventory`. On failure after provisioning, the cluster is removed before the
+/// error returns.
 pub async fn provision_lab(
     builder: ClusterBuilder,
-    docker: &DockerBackend,
+    backend: &dyn Backend,
     inventory: &Path,
 ) -> Result<Cluster, LabError> {
     let cluster = builder.up().await?;
-    if cluster.backend_kind() != "docker" {
-        let _ = cluster.down().await;
-        return Err(LabError::Step {
-            cluster: cluster.name().to_string(),
-            step: "provision".into(),
-            message: "a lab is made of docker containers: give the builder the docker backend"
-                .into(),
-        });
-    }
-    match write_lab_inventory(&cluster, docker, inventory).await {
+    match write_lab_inventory(&cluster, backend, inventory).await {
         Ok(_) => Ok(cluster),
         Err(e) => {
             if let Err(d) = cluster.down().await {
@@ -95,12 +93,13 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// For a running lab cluster: generates a fresh ed25519 key pair, authorizes it for root on
-/// every node, collects the nodes' host keys into known_hosts (`[127.0.0.1]:<port>` entries) and
-/// writes the inventory (address 127.0.0.1, the published port, the node's cluster address).
+/// For a running lab cluster on `backend`: generates a fresh ed25519 key pair, authorizes it for
+/// root on every node, collects the nodes' host keys into known_hosts (`[127.0.0.1]:<port>`
+/// entries) and writes the inventory (address 127.0.0.1, the published port, the node's
+/// cluster address). The ports come from the backend's lookup capability.
 pub async fn write_lab_inventory(
     cluster: &Cluster,
-    docker: &DockerBackend,
+    backend: &dyn Backend,
     inventory: &Path,
 ) -> Result<LabFiles, LabError> {
     let name = cluster.name().to_string();
@@ -150,18 +149,29 @@ pub async fn write_lab_inventory(
     let pubkey = std::fs::read(&pubkey_path)
         .map_err(|e| fail("key pair", format!("{}: {e}", pubkey_path.display())))?;
 
-    let containers = docker
-        .containers(Some(&name))
+    let lookup = backend.lookup().ok_or_else(|| {
+        fail(
+            "list nodes",
+            format!(
+                "the {} backend can't list a cluster's nodes and their published ports; a lab runs on docker",
+                backend.kind()
+            ),
+        )
+    })?;
+    let listed = lookup
+        .nodes(&name)
         .await
         .map_err(|e| fail("list nodes", e.to_string()))?;
     let mut known = String::new();
     let mut hosts = String::new();
     for node in cluster.nodes() {
         let n = node.name().to_string();
-        let info = containers
-            .iter()
-            .find(|c| c.node == n)
-            .ok_or_else(|| fail("list nodes", format!("node {n} has no container")))?;
+        let info = listed.iter().find(|c| c.name == n).ok_or_else(|| {
+            fail(
+                "list nodes",
+                format!("node {n} is not listed by the backend"),
+            )
+        })?;
         let port = info
             .ports
             .iter()
@@ -236,7 +246,6 @@ pub async fn write_lab_inventory(
     std::fs::write(inventory, text)
         .map_err(|e| fail("inventory", format!("{}: {e}", inventory.display())))?;
     // Parse what we wrote, so a bad inventory fails here rather than in the next run.
-    super::inventory::Inventory::from_file(inventory)
-        .map_err(|e| fail("inventory", e.to_string()))?;
+    Inventory::from_file(inventory).map_err(|e| fail("inventory", e.to_string()))?;
     Ok(files)
 }

@@ -1,13 +1,9 @@
-//! The `Backend` trait: what a place to run nodes (docker, ssh) must offer. Kept small; knobs
-//! specific to one backend live on that backend's own builder.
+//! Plain data the backend contract passes: where a node was placed, what it is launched
+//! with, its lease, lifecycle actions and states.
 
 use std::fmt;
 
-use async_trait::async_trait;
-
-use crate::error::BackendError;
-use crate::exec::{ExecOutput, ExecRequest};
-use crate::spec::{ClusterSpec, NodeSpec};
+use crate::spec::NodeSpec;
 
 /// A node's identity once the backend has placed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,75 +105,5 @@ impl fmt::Display for NodeState {
             NodeState::Exited => "exited",
             NodeState::Unknown => "unknown",
         })
-    }
-}
-
-/// A place to run clusters. Clusters are named; nodes within them by their spec names.
-#[async_trait]
-pub trait Backend: Send + Sync + fmt::Debug {
-    /// `docker` or `ssh`.
-    fn kind(&self) -> &'static str;
-
-    /// Reserves what the cluster needs (its name, network, hosts) and returns each node's
-    /// address. All or nothing: on error nothing of it is left, and a name another cluster
-    /// holds is an error.
-    async fn allocate(
-        &self,
-        cluster: &str,
-        spec: &ClusterSpec,
-        lease: &Lease,
-    ) -> Result<Vec<NodeAddr>, BackendError>;
-
-    /// Creates and starts the nodes, files in place before each service starts.
-    async fn launch(&self, cluster: &str, nodes: &[NodeLaunch]) -> Result<(), BackendError>;
-
-    /// Runs a command; the deadline in the request kills it.
-    async fn exec(
-        &self,
-        cluster: &str,
-        node: &str,
-        req: &ExecRequest,
-    ) -> Result<ExecOutput, BackendError>;
-
-    /// Writes a file (parents created).
-    async fn write_file(
-        &self,
-        cluster: &str,
-        node: &str,
-        path: &str,
-        data: &[u8],
-        mode: u32,
-    ) -> Result<(), BackendError>;
-
-    /// Reads a file.
-    async fn read_file(
-        &self,
-        cluster: &str,
-        node: &str,
-        path: &str,
-    ) -> Result<Vec<u8>, BackendError>;
-
-    /// The node's service log (stdout and stderr, interleaved).
-    async fn logs(&self, cluster: &str, node: &str) -> Result<Vec<u8>, BackendError>;
-
-    /// Applies a lifecycle action.
-    async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError>;
-
-    /// The node's current state.
-    async fn state(&self, cluster: &str, node: &str) -> Result<NodeState, BackendError>;
-
-    /// Marks a ready cluster kept on purpose (`cluster-sim up`): reapers leave it alone whatever
-    /// its lease, until `destroy`. Backends without a reaper have nothing to mark.
-    async fn keep(&self, _cluster: &str) -> Result<(), BackendError> {
-        Ok(())
-    }
-
-    /// Removes everything the cluster holds. Idempotent.
-    async fn destroy(&self, cluster: &str) -> Result<(), BackendError>;
-
-    /// The fault capability (partitions, impairments, service, clock and disk faults), where
-    /// this backend offers it.
-    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
-        None
     }
 }
