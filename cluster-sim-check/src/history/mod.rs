@@ -1,5 +1,6 @@
 //! Histories of client operations and the checkers that judge them: a register checked for
-//! linearizability per key, a set checked for lost acknowledged writes.
+//! linearizability per key, a set checked for lost acknowledged writes. A checker implements
+//! [`Checker`] and has a line in [`CHECKERS`], the table the CLI and tests choose from by name.
 
 mod check;
 mod register;
@@ -7,13 +8,13 @@ mod set;
 pub mod synthetic;
 mod timeline;
 
-pub use check::{check, CheckReport, Model};
+pub use check::{by_key, by_name, check, CheckError, CheckReport, Checker, Details, CHECKERS};
 pub use cluster_sim_core::history::{
     complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Pending, Process,
     Recorder,
 };
-pub use register::BadOp;
-pub use set::SetCounts;
+pub use register::{BadOp, Register};
+pub use set::{Set, SetCounts};
 pub use timeline::timeline_svg;
 
 /// Operations that no valid execution explains, with why.

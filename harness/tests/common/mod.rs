@@ -3,8 +3,10 @@
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use harness::cluster_sim::rng::SplitMix64;
 
 /// The fixture suite's binary, built (or found fresh) by cargo: `cargo test --test selftest`
 /// alone does not build examples, and a stale fixture would test old harness code.
@@ -137,6 +139,49 @@ pub fn spawn_binary(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)])
         .unwrap();
     let pid = child.id();
     (pid, child.wait_with_output().unwrap())
+}
+
+/// The random source of the signal self-tests' rounds: `CLUSTER_SIM_SIGNAL_SEED` replays a
+/// sequence that failed.
+pub fn signal_rng(default_seed: u64) -> SplitMix64 {
+    let seed = std::env::var("CLUSTER_SIM_SIGNAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seed);
+    SplitMix64::new(seed)
+}
+
+/// Starts the fixture suite's `selftest::signals` tests (a few clusters provisioning, running
+/// and tearing down at once) with its report and artifacts under `dir`, and sends it `signal`
+/// (`INT`, `TERM`, `KILL`) `delay` after the start, unless the run ended first. Returns the
+/// child, to wait for, and whether the signal was sent.
+pub fn signal_suite_at(
+    dir: &Path,
+    signal: &str,
+    delay: Duration,
+    env: &[(&str, &str)],
+    output: fn() -> Stdio,
+) -> (Child, bool) {
+    let mut child = suite_command(&suite(), dir)
+        .args(["selftest::signals", "--ignored", "--test-threads", "2"])
+        .envs(env.iter().copied())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap();
+    // The random point is the test's input, not a wait for something to happen; stop early if
+    // the run ends first.
+    let at = Instant::now() + delay;
+    while Instant::now() < at && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = child.try_wait().unwrap().is_none()
+        && Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+    (child, sent)
 }
 
 /// Waits (with a deadline) until some test.log under `runs` holds `needle`.
