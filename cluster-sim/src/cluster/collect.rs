@@ -8,7 +8,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Cluster, EventKind, Node};
+use super::event::EventKind;
+use super::handle::{Cluster, Node};
 use crate::exec::ExecRequest;
 use crate::shell::quote as q;
 

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Cluster, Event, EventKind};
+use super::event::{Event, EventKind};
+use super::handle::Cluster;
 use crate::fault::controller::forget;
 use crate::fault::{
     ActiveFault, Capabilities, Cuts, FaultBackend, FaultError, FaultKind, Faults, Impairment,
@@ -16,7 +17,7 @@ enum Undo {
     /// End this fault.
     Fault(u64),
     /// Start this killed node again.
-    Start(super::Node),
+    Start(super::handle::Node),
 }
 
 impl Cluster {

@@ -10,7 +10,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
-use super::Node;
+use super::handle::Node;
 use crate::error::BackendError;
 
 /// How often the log is read again.

@@ -1,0 +1,23 @@
+//! `Cluster` and `Node`: the handle tests and the CLI drive, the same on every backend.
+//!
+//! The rooms: the handles (`handle.rs`), building and provisioning (`builder.rs`,
+//! `provision.rs`), what a node does (`node.rs`), the events a cluster sends (`event.rs`),
+//! its faults (`faults.rs`), gathering files back (`collect.rs`) and waiting on node logs
+//! (`logwait.rs`).
+
+mod builder;
+mod collect;
+mod event;
+mod faults;
+mod handle;
+mod logwait;
+mod node;
+mod provision;
+
+pub use builder::{check_cluster_name, unique_name, ClusterBuilder, MAX_CLUSTER_NAME};
+pub use collect::Collected;
+pub use event::{Event, EventKind, EventSink, ExecSummary};
+pub use faults::NemesisHandle;
+pub use handle::{Cluster, InFlight, Node};
+pub use logwait::{LogWait, LogWaitError};
+pub use node::Cmd;

@@ -1,0 +1,172 @@
+//! How a cluster comes up: binaries built, addresses allocated, templates rendered per node,
+//! nodes launched, every node ready, then kept if asked; all or nothing (the builder removes
+//! what was made when a step fails).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::event::EventKind;
+use super::handle::Cluster;
+use crate::backend::types::{NodeAddr, NodeLaunch};
+use crate::error::ProvisionError;
+use crate::spec::ClusterSpec;
+use crate::template::{self, TemplateContext, TemplateNode};
+
+impl Cluster {
+    pub(super) async fn provision(&self) -> Result<(), ProvisionError> {
+        let spec = &self.inner.spec;
+        let name = &self.inner.name;
+        let backend_err = |step: &str| {
+            let step = step.to_string();
+            move |source| ProvisionError::Backend {
+                cluster: name.clone(),
+                step,
+                source,
+            }
+        };
+        // Binaries first: a build that fails fails before anything exists on a backend.
+        let builds = self.build_binaries().await?;
+        let addrs = self
+            .inner
+            .backend
+            .allocate(name, spec, &self.inner.lease)
+            .await
+            .map_err(backend_err("allocate"))?;
+        let _ = self.inner.nodes.set(addrs.clone());
+        self.emit(
+            None,
+            EventKind::Provision,
+            format!(
+                "allocated {}",
+                addrs
+                    .iter()
+                    .map(|a| format!("{}={}", a.name, a.address))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+        let launches = render_all(name, spec, &addrs, &builds)?;
+        self.inner
+            .backend
+            .launch(name, &launches)
+            .await
+            .map_err(backend_err("launch"))?;
+        self.emit(None, EventKind::Provision, "nodes started".into());
+        let waits = self
+            .nodes()
+            .into_iter()
+            .map(|n| async move { n.wait_ready().await });
+        futures::future::try_join_all(waits).await?;
+        if self.inner.keep {
+            self.inner
+                .backend
+                .keep(name)
+                .await
+                .map_err(backend_err("keep"))?;
+        }
+        Ok(())
+    }
+
+    /// Builds the spec's `[[binary]]` targets (once per process each), with cargo's status
+    /// lines shown on stderr and sent as provisioning events.
+    async fn build_binaries(&self) -> Result<crate::service::Builds, ProvisionError> {
+        if self.inner.spec.binaries.is_empty() {
+            return Ok(Default::default());
+        }
+        let me = self.clone();
+        let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
+            eprintln!("cluster-sim: {line}");
+            me.emit(None, EventKind::Provision, format!("build: {line}"));
+        });
+        let started = Instant::now();
+        let builds = crate::service::build_all(&self.inner.spec, progress).await?;
+        for b in builds.values() {
+            self.emit(
+                None,
+                EventKind::Provision,
+                format!(
+                    "binary {} ready: {} bytes, sha256 {}, needs {} ({} in all)",
+                    b.request.describe(),
+                    b.size,
+                    &b.sha256[..12],
+                    b.glibc
+                        .map(|v| format!("glibc {v}"))
+                        .unwrap_or_else(|| "no glibc".into()),
+                    crate::duration::human(started.elapsed())
+                ),
+            );
+        }
+        Ok(builds)
+    }
+}
+
+fn render_all(
+    cluster: &str,
+    spec: &ClusterSpec,
+    addrs: &[NodeAddr],
+    builds: &crate::service::Builds,
+) -> Result<Vec<NodeLaunch>, ProvisionError> {
+    let tnodes: Vec<TemplateNode> = spec
+        .nodes
+        .iter()
+        .zip(addrs)
+        .map(|(n, a)| TemplateNode {
+            name: n.name.clone(),
+            index: n.index,
+            number: n.index + 1,
+            address: a.address.clone(),
+            roles: n.roles.clone(),
+            workdir: a.workdir.clone(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let ctx = TemplateContext {
+            cluster: BTreeMap::from([("name".to_string(), cluster.to_string())]),
+            node: tnodes[i].clone(),
+            nodes: tnodes.clone(),
+            env: node.env.clone(),
+            params: spec.params.clone(),
+        };
+        let mut files = Vec::new();
+        for f in &node.files {
+            let raw = std::fs::read(&f.source).map_err(|e| ProvisionError::Template {
+                node: node.name.clone(),
+                message: format!("{}: {e}", f.source.display()),
+            })?;
+            let data = if f.template {
+                let text = String::from_utf8_lossy(&raw);
+                template::render(&text, &f.source, &ctx)
+                    .map_err(|message| ProvisionError::Template {
+                        node: node.name.clone(),
+                        message,
+                    })?
+                    .into_bytes()
+            } else {
+                raw
+            };
+            let dest = if f.dest.starts_with('/') {
+                f.dest.clone()
+            } else {
+                format!("{}/{}", addrs[i].workdir.trim_end_matches('/'), f.dest)
+            };
+            files.push((dest, data, f.mode));
+        }
+        let mut spec = node.clone();
+        for (k, v) in [
+            ("CLUSTER_SIM_CLUSTER", cluster),
+            ("CLUSTER_SIM_NODE", node.name.as_str()),
+            ("CLUSTER_SIM_WORKDIR", addrs[i].workdir.as_str()),
+        ] {
+            spec.env.insert(k.to_string(), v.to_string());
+        }
+        out.push(NodeLaunch {
+            binaries: crate::service::placements(&node.binaries, builds, &addrs[i].workdir),
+            spec,
+            address: addrs[i].address.clone(),
+            files,
+        });
+    }
+    Ok(out)
+}
