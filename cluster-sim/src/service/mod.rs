@@ -6,7 +6,6 @@
 
 pub mod build;
 pub mod glibc;
-pub(crate) mod spec;
 pub mod workspace;
 
 use std::collections::HashMap;

@@ -1,63 +1,16 @@
-//! The spec's `[[binary]]`, `[[dir]]` and `collect` keys: read, checked against the workspace
-//! and the file system, with every error at its file, line and key.
+//! The spec's keys for your own service: `[[binary]]` (checked against the workspace that
+//! `cargo metadata` describes), `[[dir]]` (expanded into files, templates rendered at parse
+//! time like `[[file]]`) and `collect`, with every error at its file, line and key.
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use toml::Spanned;
 
+use super::model::{BinarySpec, FileSpec};
+use super::raw::{RawBinary, RawDir};
 use crate::error::SpecError;
 use crate::located::Src;
-use crate::spec::FileSpec;
-
-use super::workspace::Workspace;
-
-/// Default cap on the bytes gathered from one node by `collect` (20 MiB).
-pub const DEFAULT_COLLECT_LIMIT: u64 = 20 << 20;
-
-/// A workspace binary to build and place on nodes (`[[binary]]`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BinarySpec {
-    /// The workspace package.
-    pub package: String,
-    /// Its binary target (default: the package name).
-    pub bin: String,
-    /// Where it goes on the node; a relative path is inside the node's working directory.
-    pub dest: String,
-    /// Nodes with one of these roles get it; empty means every node.
-    pub roles: Vec<String>,
-    /// The cargo profile; `None` means the test run's own.
-    pub profile: Option<String>,
-    /// A target triple (e.g. `x86_64-unknown-linux-musl`), if not the host's.
-    pub target: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBinary {
-    package: Spanned<String>,
-    bin: Option<Spanned<String>>,
-    dest: Spanned<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-    profile: Option<Spanned<String>>,
-    target: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawDir {
-    source: Spanned<String>,
-    dest: Spanned<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-}
-
-impl RawDir {
-    pub(crate) fn roles(&self) -> &[String] {
-        &self.roles
-    }
-}
+use crate::service::workspace::Workspace;
 
 fn bad_path(p: &str) -> bool {
     p.split('/').any(|c| c == "..")
@@ -70,7 +23,7 @@ fn simple_name(s: &str) -> bool {
 }
 
 /// Checks every `[[binary]]` against the workspace around `base_dir` (read once per process).
-pub(crate) fn binaries(
+pub(super) fn binaries(
     src: &Src<'_>,
     base_dir: &Path,
     raw: &[RawBinary],
@@ -138,16 +91,16 @@ pub(crate) fn binaries(
 
 /// One file of a `[[dir]]`: what it becomes, and its text when it is a template (checked for
 /// syntax already; the spec renders it per node with stand-in addresses).
-pub(crate) struct DirFile {
-    pub(crate) spec: FileSpec,
-    pub(crate) text: Option<String>,
-    pub(crate) key: String,
-    pub(crate) span: std::ops::Range<usize>,
+pub(super) struct DirFile {
+    pub(super) spec: FileSpec,
+    pub(super) text: Option<String>,
+    pub(super) key: String,
+    pub(super) span: std::ops::Range<usize>,
 }
 
 /// Expands `[[dir]]` number `i`: every file under the folder, `*.tmpl` ones as templates
 /// without their suffix, in a stable order. The folder is looked up like a `[[file]]` source.
-pub(crate) fn dir_files(
+pub(super) fn dir_files(
     src: &Src<'_>,
     base_dir: &Path,
     i: usize,
@@ -252,7 +205,7 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
 
 /// Checks `collect` globs: paths on the node (relative ones inside its working directory) with
 /// `*`, `?` and `[...]`; no whitespace or shell characters, since the node's shell expands them.
-pub(crate) fn collect_globs(
+pub(super) fn collect_globs(
     src: &Src<'_>,
     key: &str,
     globs: &[Spanned<String>],

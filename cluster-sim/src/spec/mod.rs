@@ -1,0 +1,22 @@
+//! The cluster spec: a TOML file naming the nodes, their image, roles, environment, files and
+//! templates, the service command, a readiness check and per-node limits.
+//!
+//! Parsing keeps source spans so that every error names the file, the line and the key. The
+//! rooms: the types (`model.rs`), the file as serde reads it (`raw.rs`), reading a file or
+//! text (`load.rs`), resolving it section by section (`resolve.rs`), the service keys
+//! `[[binary]]`, `[[dir]]` and `collect` (`service.rs`), and small values (`units.rs`).
+
+mod load;
+mod model;
+mod raw;
+mod resolve;
+mod service;
+mod units;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::{
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, SpecParams,
+    DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
+};

@@ -1,0 +1,161 @@
+//! The cluster spec as the rest of the crate sees it: plain, validated types with every node
+//! resolved and every default applied. How a file becomes one is in `load.rs` and
+//! `resolve.rs`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default time a readiness check may take before provisioning fails.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A parsed, validated cluster spec with every node resolved.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// The spec's name (its `name` key, else the file stem, else `inline`).
+    pub name: String,
+    /// Where the spec came from (file path, or `<inline>`), for error messages and reports.
+    pub source: String,
+    /// Directory against which relative template and file paths were resolved.
+    pub base_dir: PathBuf,
+    /// Nodes in declaration order.
+    pub nodes: Vec<NodeSpec>,
+    /// Readiness check run on every node after start, if any.
+    pub ready: Option<ReadySpec>,
+    /// Default deadline for a test on this cluster, if the spec sets one.
+    pub timeout: Option<Duration>,
+    /// Every `[[binary]]`, in spec order (each node lists the ones its roles select).
+    pub binaries: Vec<BinarySpec>,
+    /// Most bytes `collect` gathers from one node (`collect_limit`).
+    pub collect_limit: u64,
+    /// A test case's parameters (a matrix combination), seen by templates as `params`.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// `[reuse] reset`: run on every node between tests sharing the cluster (`share = ".."`).
+    pub reset: Option<String>,
+}
+
+/// What a test case changes in the spec it reads: its parameters, which templates see as
+/// `params.<name>`, and a node count that replaces the spec's own (`nodes = N` or
+/// `nodes = { count = N, .. }`; a spec naming its nodes can't be resized).
+///
+/// `nodes = 3` becomes `n1`..`nN`; `nodes = { count = 3, prefix = "db" }` keeps its prefix
+/// (`db1`..`dbN`). A spec that names its nodes (`nodes = ["a", "b"]`, or `[[node]]` tables
+/// without `nodes`) is refused with a [`SpecError`]: nothing says what added nodes would be
+/// called, or which named node (with its own roles, image or command) to drop. `[[node]]`
+/// tables beside a count still override the nodes they name, and one naming a node the new
+/// count drops is an error.
+///
+/// ```
+/// use cluster_sim_core::{ClusterSpec, SpecParams};
+/// use std::path::Path;
+///
+/// let five = SpecParams { nodes: Some(5), ..Default::default() };
+/// let parse = |text: &str| ClusterSpec::parse_with(text, "x.toml", Path::new("."), "x", &five);
+/// let db = parse("nodes = { count = 3, prefix = \"db\" }").unwrap();
+/// assert_eq!(db.nodes.last().unwrap().name, "db5");
+/// let err = parse("nodes = [\"a\", \"b\"]").unwrap_err().to_string();
+/// assert!(err.contains("this spec names its nodes"), "{err}");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpecParams {
+    /// Replaces the spec's node count.
+    pub nodes: Option<usize>,
+    /// Seen by templates as `params`.
+    pub values: BTreeMap<String, serde_json::Value>,
+}
+
+/// One node of a spec, with cluster-wide defaults already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    /// Node name; on docker also its host name and DNS name on the cluster network (other
+    /// nodes resolve it). On ssh the inventory host keeps its own name, so use addresses there.
+    pub name: String,
+    /// Zero-based position in the spec.
+    pub index: usize,
+    /// Image reference; `cluster-sim/node` (`crate::image::NODE_IMAGE`) means the image built
+    /// from `docker/node`.
+    pub image: String,
+    /// Roles, used to select files and (on ssh) packages.
+    pub roles: Vec<String>,
+    /// Environment for the service and for every exec.
+    pub env: BTreeMap<String, String>,
+    /// The service command (run by `sh -c`), or none for an idle node.
+    pub command: Option<String>,
+    /// Files and templates to place on this node (already filtered by role).
+    pub files: Vec<FileSpec>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Packages to install (ssh backend; docker images carry their own).
+    pub packages: Vec<String>,
+    /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
+    pub publish: Vec<u16>,
+    /// Workspace binaries placed on this node (already filtered by role).
+    pub binaries: Vec<BinarySpec>,
+    /// Globs of files to gather from the node after a failed test (`collect`).
+    pub collect: Vec<String>,
+}
+
+/// A file to place on a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSpec {
+    /// Absolute path of the source on the machine running the harness.
+    pub source: PathBuf,
+    /// Whether the source is a template to render per node.
+    pub template: bool,
+    /// Destination path on the node; a relative one is inside the cluster's working directory.
+    pub dest: String,
+    /// Unix mode of the placed file.
+    pub mode: u32,
+}
+
+/// Readiness check: a command that must exit 0 on every node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadySpec {
+    /// Shell command run on each node.
+    pub command: String,
+    /// How long to keep trying.
+    pub timeout: Duration,
+    /// Pause between attempts.
+    pub interval: Duration,
+}
+
+/// Per-node resource limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    /// CPU quota in cores (e.g. 0.5).
+    pub cpus: Option<f64>,
+    /// Maximum number of processes.
+    pub pids: Option<i64>,
+}
+
+/// Default cap on the bytes gathered from one node by `collect` (20 MiB).
+pub const DEFAULT_COLLECT_LIMIT: u64 = 20 << 20;
+
+/// A workspace binary to build and place on nodes (`[[binary]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BinarySpec {
+    /// The workspace package.
+    pub package: String,
+    /// Its binary target (default: the package name).
+    pub bin: String,
+    /// Where it goes on the node; a relative path is inside the node's working directory.
+    pub dest: String,
+    /// Nodes with one of these roles get it; empty means every node.
+    pub roles: Vec<String>,
+    /// The cargo profile; `None` means the test run's own.
+    pub profile: Option<String>,
+    /// A target triple (e.g. `x86_64-unknown-linux-musl`), if not the host's.
+    pub target: Option<String>,
+}
+
+/// Most nodes one spec may declare (a backend may allow fewer).
+pub const MAX_NODES: i64 = 1000;
+
+impl ClusterSpec {
+    /// Looks a node up by name.
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}

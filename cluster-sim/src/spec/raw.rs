@@ -1,0 +1,118 @@
+//! The spec file as serde reads it: exactly what the file says, spans kept, unknown keys
+//! refused. `resolve.rs` turns it into the types of `model.rs`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[reuse]`: how tests sharing a cluster hand it on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReuse {
+    pub(super) reset: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSpec {
+    pub(super) name: Option<String>,
+    pub(super) image: Option<Spanned<String>>,
+    pub(super) nodes: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub(super) roles: Vec<String>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) packages: Vec<String>,
+    #[serde(default)]
+    pub(super) publish: Vec<u16>,
+    pub(super) service: Option<RawService>,
+    pub(super) ready: Option<RawReady>,
+    #[serde(default)]
+    pub(super) limits: RawLimits,
+    pub(super) timeout: Option<Spanned<String>>,
+    #[serde(default, rename = "file")]
+    pub(super) files: Vec<RawFile>,
+    #[serde(default, rename = "dir")]
+    pub(super) dirs: Vec<RawDir>,
+    #[serde(default, rename = "binary")]
+    pub(super) binaries: Vec<RawBinary>,
+    #[serde(default)]
+    pub(super) collect: Vec<Spanned<String>>,
+    pub(super) collect_limit: Option<Spanned<String>>,
+    #[serde(default, rename = "node")]
+    pub(super) node: Vec<RawNode>,
+    pub(super) reuse: Option<RawReuse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub(super) command: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReady {
+    pub(super) command: String,
+    pub(super) timeout: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub(super) memory: Option<Spanned<String>>,
+    pub(super) cpus: Option<Spanned<f64>>,
+    pub(super) pids: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub(super) template: Option<Spanned<String>>,
+    pub(super) source: Option<Spanned<String>>,
+    pub(super) dest: String,
+    pub(super) mode: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub(super) name: Spanned<String>,
+    pub(super) image: Option<Spanned<String>>,
+    pub(super) roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) command: Option<String>,
+    #[serde(default)]
+    pub(super) packages: Vec<String>,
+    pub(super) publish: Option<Vec<u16>>,
+    pub(super) limits: Option<RawLimits>,
+    pub(super) collect: Option<Vec<Spanned<String>>>,
+}
+
+/// `[[binary]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBinary {
+    pub(super) package: Spanned<String>,
+    pub(super) bin: Option<Spanned<String>>,
+    pub(super) dest: Spanned<String>,
+    #[serde(default)]
+    pub(super) roles: Vec<String>,
+    pub(super) profile: Option<Spanned<String>>,
+    pub(super) target: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDir {
+    pub(super) source: Spanned<String>,
+    pub(super) dest: Spanned<String>,
+    #[serde(default)]
+    pub(super) roles: Vec<String>,
+}

@@ -1,0 +1,487 @@
+//! From what the file says to a spec: the node list, the files (from `[[file]]` and
+//! `[[dir]]`), each node with the spec's defaults and its `[[node]]` table applied, every
+//! template rendered once per node so an undefined variable fails here, the readiness check.
+//! One function per section, each returning the first error at its file, line and key.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::model::{
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, DEFAULT_COLLECT_LIMIT,
+    DEFAULT_READY_TIMEOUT, MAX_NODES,
+};
+use toml::Spanned;
+
+use super::raw::{RawFile, RawReady, RawSpec};
+use super::service::{binaries, collect_globs, dir_files};
+use super::units::{check_image, limits, parse_duration, parse_memory, valid_node_name, SpecErr};
+use crate::error::SpecError;
+use crate::image::NODE_IMAGE;
+use crate::located::Src;
+use crate::template::{self, TemplateContext, TemplateNode};
+
+/// A file to place, with where in the spec it came from (for errors) and, for a template,
+/// its text (to render at parse time).
+struct SourcedFile {
+    spec: FileSpec,
+    roles: Vec<String>,
+    key: String,
+    span: Range<usize>,
+    text: Option<String>,
+}
+
+/// What every node starts from before its `[[node]]` table.
+struct Defaults {
+    image: String,
+    limits: Limits,
+    collect: Vec<String>,
+    binaries: Vec<BinarySpec>,
+}
+
+pub(super) fn resolve(
+    raw: RawSpec,
+    src: &Src<'_>,
+    base_dir: &Path,
+    default_name: &str,
+    params: &BTreeMap<String, serde_json::Value>,
+) -> Result<ClusterSpec, SpecError> {
+    let defaults = Defaults {
+        image: match &raw.image {
+            Some(i) => check_image(src, i, "image")?,
+            None => NODE_IMAGE.to_string(),
+        },
+        limits: limits(src, &raw.limits, "limits")?,
+        collect: collect_globs(src, "collect", &raw.collect)?,
+        binaries: binaries(src, base_dir, &raw.binaries)?,
+    };
+    let names = node_list(&raw, src)?;
+    let mut files = file_list(&raw.files, src, base_dir)?;
+    // Folders: every file becomes a [[file]] of its own, `*.tmpl` ones templates.
+    for (i, d) in raw.dirs.iter().enumerate() {
+        for f in dir_files(src, base_dir, i, d)? {
+            files.push(SourcedFile {
+                spec: f.spec,
+                roles: d.roles.clone(),
+                key: f.key,
+                span: f.span,
+                text: f.text,
+            });
+        }
+    }
+    let collect_limit = match &raw.collect_limit {
+        None => DEFAULT_COLLECT_LIMIT,
+        Some(l) => parse_memory(src, l, "collect_limit")?,
+    };
+    let nodes = names
+        .into_iter()
+        .enumerate()
+        .map(|(index, name)| node(&raw, src, index, name, &defaults, &files))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = raw.name.clone().unwrap_or_else(|| default_name.to_string());
+    render_once(src, &name, &nodes, &files, params)?;
+    let ready = raw.ready.map(|r| ready(r, src)).transpose()?;
+    let timeout = raw
+        .timeout
+        .as_ref()
+        .map(|t| parse_duration(src, t, "timeout"))
+        .transpose()?;
+    Ok(ClusterSpec {
+        name,
+        source: src.path.to_string(),
+        base_dir: base_dir.to_path_buf(),
+        nodes,
+        ready,
+        timeout,
+        binaries: defaults.binaries,
+        collect_limit,
+        params: BTreeMap::new(),
+        reset: raw.reuse.map(|r| r.reset),
+    })
+}
+
+/// Node names in order: from `nodes`, else from the `[[node]]` tables; each valid, none twice,
+/// and (with both) every table naming a node that `nodes` named.
+fn node_list(raw: &RawSpec, src: &Src<'_>) -> Result<Vec<String>, SpecError> {
+    let mut names: Vec<(String, Range<usize>)> = Vec::new();
+    match &raw.nodes {
+        Some(n) => {
+            let span = n.span();
+            names.extend(
+                node_names(src, n)?
+                    .into_iter()
+                    .map(|name| (name, span.clone())),
+            );
+        }
+        None => names.extend(
+            raw.node
+                .iter()
+                .map(|n| (n.name.get_ref().clone(), n.name.span())),
+        ),
+    }
+    if names.is_empty() {
+        return Err(src.err(
+            0..0,
+            "nodes",
+            "the spec declares no nodes (set `nodes = 3` or add [[node]] tables)",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (name, span) in &names {
+        if !valid_node_name(name) {
+            return Err(src.err(
+                span.clone(),
+                "nodes",
+                format!("bad node name {name:?} (lowercase letters, digits and '-')"),
+            ));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(src.err(
+                span.clone(),
+                "node.name",
+                format!("duplicate node {name:?}"),
+            ));
+        }
+    }
+    // With both `nodes` and `[[node]]`, the tables override nodes that `nodes` named.
+    if raw.nodes.is_some() {
+        let mut seen_over = HashSet::new();
+        for n in &raw.node {
+            if !seen.contains(n.name.get_ref()) {
+                return Err(src.err(
+                    n.name.span(),
+                    "node.name",
+                    format!(
+                        "[[node]] {:?} is not one of the nodes named by `nodes`",
+                        n.name.get_ref()
+                    ),
+                ));
+            }
+            if !seen_over.insert(n.name.get_ref().clone()) {
+                return Err(src.err(
+                    n.name.span(),
+                    "node.name",
+                    format!("duplicate node {:?}", n.name.get_ref()),
+                ));
+            }
+        }
+    }
+    Ok(names.into_iter().map(|(n, _)| n).collect())
+}
+
+/// Every `[[file]]`, its source found and (for a template) read and checked up front.
+fn file_list(
+    raw: &[RawFile],
+    src: &Src<'_>,
+    base_dir: &Path,
+) -> Result<Vec<SourcedFile>, SpecError> {
+    let mut files = Vec::new();
+    for (i, f) in raw.iter().enumerate() {
+        let key = format!("file[{i}]");
+        let (path, template, kspan, kname) = match (&f.template, &f.source) {
+            (Some(t), None) => (t, true, t.span(), "template"),
+            (None, Some(s)) => (s, false, s.span(), "source"),
+            _ => {
+                return Err(src.err(
+                    0..0,
+                    &key,
+                    "a [[file]] needs exactly one of `template` or `source`",
+                ))
+            }
+        };
+        let found = find_file(base_dir, path.get_ref()).map_err(|tried| {
+            src.err(
+                kspan.clone(),
+                &format!("{key}.{kname}"),
+                format!(
+                    "{} {:?} not found (looked for {})",
+                    kname,
+                    path.get_ref(),
+                    tried
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let text = if template {
+            let text = std::fs::read_to_string(&found).map_err(|e| {
+                src.err(
+                    kspan.clone(),
+                    &format!("{key}.template"),
+                    format!("cannot read {}: {e}", found.display()),
+                )
+            })?;
+            template::check(&text, &found)
+                .map_err(|m| src.err(kspan.clone(), &format!("{key}.template"), m))?;
+            Some(text)
+        } else {
+            None
+        };
+        if f.dest.is_empty() || f.dest.ends_with('/') || f.dest.split('/').any(|p| p == "..") {
+            return Err(src.err(kspan.clone(), &format!("{key}.dest"), format!("dest {:?} must name a file (absolute, or relative to the node's working directory, without '..')", f.dest)));
+        }
+        let mode = match &f.mode {
+            None => 0o644,
+            Some(m) => {
+                u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8).map_err(|_| {
+                    src.err(
+                        m.span(),
+                        &format!("{key}.mode"),
+                        format!("bad mode {:?} (octal, e.g. \"0644\")", m.get_ref()),
+                    )
+                })?
+            }
+        };
+        files.push(SourcedFile {
+            spec: FileSpec {
+                source: found,
+                template,
+                dest: f.dest.clone(),
+                mode,
+            },
+            roles: f.roles.clone(),
+            key: format!("{key}.{kname}"),
+            span: kspan,
+            text,
+        });
+    }
+    Ok(files)
+}
+
+/// Whether something for `for_roles` (empty: every node) goes to a node with `roles`.
+fn selects(for_roles: &[String], roles: &[String]) -> bool {
+    for_roles.is_empty() || for_roles.iter().any(|r| roles.contains(r))
+}
+
+/// One node: the spec's defaults, then its `[[node]]` table, then the files and binaries its
+/// roles select.
+fn node(
+    raw: &RawSpec,
+    src: &Src<'_>,
+    index: usize,
+    name: String,
+    defaults: &Defaults,
+    files: &[SourcedFile],
+) -> Result<NodeSpec, SpecError> {
+    let over = raw.node.iter().find(|n| n.name.get_ref() == &name);
+    let roles = over
+        .and_then(|o| o.roles.clone())
+        .unwrap_or_else(|| raw.roles.clone());
+    let mut env = raw.env.clone();
+    let mut packages = raw.packages.clone();
+    let mut node_limits = defaults.limits.clone();
+    let mut node_image = defaults.image.clone();
+    let mut command = raw.service.as_ref().map(|s| s.command.clone());
+    let mut publish = raw.publish.clone();
+    let mut node_collect = defaults.collect.clone();
+    if let Some(o) = over {
+        if let Some(c) = &o.collect {
+            node_collect.extend(collect_globs(src, "node.collect", c)?);
+        }
+        env.extend(o.env.clone());
+        packages.extend(o.packages.iter().cloned());
+        if let Some(i) = &o.image {
+            node_image = check_image(src, i, "node.image")?;
+        }
+        if let Some(l) = &o.limits {
+            let l = limits(src, l, "node.limits")?;
+            node_limits = Limits {
+                memory: l.memory.or(node_limits.memory),
+                cpus: l.cpus.or(node_limits.cpus),
+                pids: l.pids.or(node_limits.pids),
+            };
+        }
+        if o.command.is_some() {
+            command = o.command.clone();
+        }
+        if let Some(p) = &o.publish {
+            publish = p.clone();
+        }
+    }
+    let files = files
+        .iter()
+        .filter(|f| selects(&f.roles, &roles))
+        .map(|f| f.spec.clone())
+        .collect();
+    let binaries = defaults
+        .binaries
+        .iter()
+        .filter(|b| selects(&b.roles, &roles))
+        .cloned()
+        .collect();
+    Ok(NodeSpec {
+        name,
+        index,
+        image: node_image,
+        roles,
+        env,
+        command,
+        files,
+        limits: node_limits,
+        packages,
+        publish,
+        binaries,
+        collect: node_collect,
+    })
+}
+
+/// Renders every template once per node with stand-in addresses and working directory, so an
+/// undefined variable is reported here, with the spec's key, before any engine call.
+fn render_once(
+    src: &Src<'_>,
+    cluster: &str,
+    nodes: &[NodeSpec],
+    files: &[SourcedFile],
+    params: &BTreeMap<String, serde_json::Value>,
+) -> Result<(), SpecError> {
+    let stand_ins: Vec<TemplateNode> = nodes
+        .iter()
+        .map(|n| TemplateNode {
+            name: n.name.clone(),
+            index: n.index,
+            number: n.index + 1,
+            address: format!("192.0.2.{}", n.index % 250 + 2),
+            roles: n.roles.clone(),
+            workdir: "/var/lib/cluster-sim".into(),
+        })
+        .collect();
+    for (node, stand_in) in nodes.iter().zip(&stand_ins) {
+        let ctx = TemplateContext {
+            cluster: BTreeMap::from([("name".to_string(), cluster.to_string())]),
+            node: stand_in.clone(),
+            nodes: stand_ins.clone(),
+            env: node.env.clone(),
+            params: params.clone(),
+        };
+        for f in files {
+            let (Some(text), true) = (&f.text, node.files.contains(&f.spec)) else {
+                continue;
+            };
+            template::render(text, &f.spec.source, &ctx)
+                .map_err(|m| src.err(f.span.clone(), &f.key, format!("node {}: {m}", node.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The readiness check, its durations defaulted.
+fn ready(r: RawReady, src: &Src<'_>) -> Result<ReadySpec, SpecError> {
+    Ok(ReadySpec {
+        command: r.command,
+        timeout: r
+            .timeout
+            .as_ref()
+            .map(|t| parse_duration(src, t, "ready.timeout"))
+            .transpose()?
+            .unwrap_or(DEFAULT_READY_TIMEOUT),
+        interval: r
+            .interval
+            .as_ref()
+            .map(|t| parse_duration(src, t, "ready.interval"))
+            .transpose()?
+            .unwrap_or(Duration::from_millis(250)),
+    })
+}
+
+/// The three shapes of `nodes`, read by hand so that a wrong one gets a message that says which
+/// shapes exist (serde's untagged enums can only say "did not match any variant").
+pub(super) fn node_names(
+    src: &Src<'_>,
+    v: &Spanned<toml::Value>,
+) -> Result<Vec<String>, SpecError> {
+    let span = v.span();
+    let count = |n: i64, key: &str| -> Result<u32, SpecError> {
+        if (1..=MAX_NODES).contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(src.err(
+                span.clone(),
+                key,
+                format!("a cluster needs 1 to {MAX_NODES} nodes, not {n}"),
+            ))
+        }
+    };
+    match v.get_ref() {
+        toml::Value::Integer(n) => Ok((1..=count(*n, "nodes")?).map(|i| format!("n{i}")).collect()),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                toml::Value::String(s) => Ok(s.clone()),
+                other => Err(src.err(
+                    span.clone(),
+                    "nodes",
+                    format!("node names are strings, not {}", other.type_str()),
+                )),
+            })
+            .collect(),
+        toml::Value::Table(t) => {
+            if let Some(k) = t.keys().find(|k| *k != "count" && *k != "prefix") {
+                return Err(src.err(
+                    span.clone(),
+                    "nodes",
+                    format!("unknown key `{k}` (a nodes table has `count` and `prefix`)"),
+                ));
+            }
+            let n = match t.get("count") {
+                Some(toml::Value::Integer(n)) => count(*n, "nodes.count")?,
+                Some(other) => {
+                    return Err(src.err(
+                        span.clone(),
+                        "nodes.count",
+                        format!("`count` is a number, not {}", other.type_str()),
+                    ))
+                }
+                None => {
+                    return Err(src.err(
+                        span.clone(),
+                        "nodes.count",
+                        "a nodes table needs `count` (e.g. `nodes = { count = 3, prefix = \"db\" }`)",
+                    ))
+                }
+            };
+            let prefix = match t.get("prefix") {
+                None => "n".to_string(),
+                Some(toml::Value::String(p)) => p.clone(),
+                Some(other) => {
+                    return Err(src.err(
+                        span.clone(),
+                        "nodes.prefix",
+                        format!("`prefix` is a string, not {}", other.type_str()),
+                    ))
+                }
+            };
+            Ok((1..=n).map(|i| format!("{prefix}{i}")).collect())
+        }
+        other => Err(src.err(
+            span,
+            "nodes",
+            format!(
+                "expected a node count (`nodes = 3`), a list of names (`nodes = [\"a\", \"b\"]`) or a table (`nodes = {{ count = 3, prefix = \"db\" }}`), not {}",
+                other.type_str()
+            ),
+        )),
+    }
+}
+
+/// Where a `template` or `source` path is looked for: as given when absolute; else beside the
+/// spec, then in the fixtures' `templates/` folder (`<spec dir>/../templates`), then in the
+/// fixtures folder itself. `Err` lists every path tried.
+fn find_file(base: &Path, rel: &str) -> Result<PathBuf, Vec<PathBuf>> {
+    let p = Path::new(rel);
+    let candidates = if p.is_absolute() {
+        vec![p.to_path_buf()]
+    } else {
+        vec![
+            base.join(p),
+            base.join("../templates").join(p),
+            base.join("..").join(p),
+        ]
+    };
+    match candidates.iter().find(|c| c.is_file()) {
+        Some(c) => Ok(c.clone()),
+        None => Err(candidates),
+    }
+}

@@ -1,0 +1,132 @@
+//! The spec's unit tests: shapes of `nodes`, `[[node]]` overrides, errors at file, line and key,
+//! templates rendered at parse time, image syntax and memory sizes.
+
+use std::path::Path;
+
+use super::model::ClusterSpec;
+use super::units::valid_image;
+use crate::error::SpecError;
+use crate::image::NODE_IMAGE;
+
+fn parse(text: &str) -> Result<ClusterSpec, SpecError> {
+    ClusterSpec::parse(text, "t.toml", Path::new("."), "t")
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn count_and_names() {
+    let s = parse("nodes = 3").unwrap();
+    let names: Vec<_> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["n1", "n2", "n3"]);
+    assert_eq!(s.nodes[0].image, NODE_IMAGE);
+    let s = parse("nodes = { count = 2, prefix = \"db\" }").unwrap();
+    assert_eq!(s.nodes[1].name, "db2");
+    let s = parse("nodes = [\"a\", \"b\"]\nimage = \"x/y:1\"").unwrap();
+    assert_eq!(s.nodes[1].image, "x/y:1");
+}
+
+#[test]
+fn node_tables_override() {
+    let s = parse(
+        "nodes = 2\nroles = [\"r\"]\nenv = { A = \"1\" }\n[service]\ncommand = \"run\"\n\
+         [[node]]\nname = \"n2\"\nroles = [\"primary\"]\nenv = { B = \"2\" }\ncommand = \"other\"\n",
+    )
+    .unwrap();
+    assert_eq!(s.nodes[0].roles, ["r"]);
+    assert_eq!(s.nodes[1].roles, ["primary"]);
+    assert_eq!(s.nodes[1].env.len(), 2);
+    assert_eq!(s.nodes[0].command.as_deref(), Some("run"));
+    assert_eq!(s.nodes[1].command.as_deref(), Some("other"));
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`");
+    insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
+    insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
+    insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);
+    insta::assert_snapshot!(err("nodes = 3\nname = [\n"), @"t.toml:3:1: key `name`: invalid array, expected `]`");
+    insta::assert_snapshot!(err("nodes = 2\n[ready]\ncommand = \"x\"\ntimeout = \"soon\"\n"), @r#"t.toml:4:11: key `ready.timeout`: bad duration "soon": expected number at 0"#);
+    insta::assert_snapshot!(err("name = \"x\"\n"), @"t.toml:1:1: key `nodes`: the spec declares no nodes (set `nodes = 3` or add [[node]] tables)");
+    insta::assert_snapshot!(err("nodes = [\"N1\"]\n"), @r#"t.toml:1:9: key `nodes`: bad node name "N1" (lowercase letters, digits and '-')"#);
+}
+
+#[test]
+fn bad_values_say_what_is_expected() {
+    insta::assert_snapshot!(err("nodes = -1\n"), @"t.toml:1:9: key `nodes`: a cluster needs 1 to 1000 nodes, not -1");
+    insta::assert_snapshot!(err("nodes = 0\n"), @"t.toml:1:9: key `nodes`: a cluster needs 1 to 1000 nodes, not 0");
+    insta::assert_snapshot!(err("nodes = \"three\"\n"), @r#"t.toml:1:9: key `nodes`: expected a node count (`nodes = 3`), a list of names (`nodes = ["a", "b"]`) or a table (`nodes = { count = 3, prefix = "db" }`), not string"#);
+    insta::assert_snapshot!(err("nodes = { count = 2, prefx = \"a\" }\n"), @"t.toml:1:9: key `nodes`: unknown key `prefx` (a nodes table has `count` and `prefix`)");
+    insta::assert_snapshot!(err("nodes = [1, 2]\n"), @"t.toml:1:9: key `nodes`: node names are strings, not integer");
+    insta::assert_snapshot!(err("nodes = 2\n[ready]\ncommand = \"x\"\ninterval = \"0s\"\n"), @r#"t.toml:4:12: key `ready.interval`: "0s" is zero; use a positive duration such as "250ms""#);
+    insta::assert_snapshot!(err("nodes = 1\n[limits]\ncpus = -1.0\n"), @"t.toml:3:8: key `limits.cpus`: cpus must be a positive number of cores (e.g. 0.5), not -1");
+}
+
+#[test]
+fn templates_are_rendered_once_at_parse_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clusters = dir.path().join("clusters");
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&clusters).unwrap();
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("ok.tmpl"),
+        "{{ node.name }} {{ nodes[0].address }}\n",
+    )
+    .unwrap();
+    std::fs::write(templates.join("typo.tmpl"), "a\n{{ node.adress }}\n").unwrap();
+    std::fs::write(templates.join("plain.conf"), "as is\n").unwrap();
+    let spec = |body: &str| {
+        let path = clusters.join("c.toml");
+        std::fs::write(&path, body).unwrap();
+        ClusterSpec::from_file(&path)
+    };
+    // `source` files are looked up in templates/ too, as book/src/cluster-spec.md says.
+    let ok = spec("nodes = 2\n[[file]]\ntemplate = \"ok.tmpl\"\ndest = \"a\"\n[[file]]\nsource = \"plain.conf\"\ndest = \"b\"\n").unwrap();
+    assert_eq!(ok.nodes[1].files.len(), 2);
+    let e = spec("nodes = 2\n[[file]]\ntemplate = \"typo.tmpl\"\ndest = \"a\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("c.toml:3:12: key `file[0].template`: node n1: "),
+        "{e}"
+    );
+    assert!(
+        e.contains("typo.tmpl:2: undefined variable `node.adress`"),
+        "{e}"
+    );
+    let e = spec("nodes = 1\n[[file]]\nsource = \"nope.conf\"\ndest = \"a\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `file[0].source`: source \"nope.conf\" not found (looked for "),
+        "{e}"
+    );
+    assert!(e.contains("templates/nope.conf"), "{e}");
+}
+
+#[test]
+fn image_syntax() {
+    for ok in [
+        "a",
+        "a/b:c",
+        "localhost:5000/a/b:1.0",
+        "cluster-sim/node",
+        "a@sha256:00",
+    ] {
+        assert!(valid_image(ok), "{ok}");
+    }
+    for bad in ["", "A", "a b", "a:", "a/:x", "a:b/c:"] {
+        assert!(!valid_image(bad), "{bad}");
+    }
+}
+
+#[test]
+fn memory_sizes() {
+    let s = parse("nodes = 1\n[limits]\nmemory = \"512m\"\ncpus = 0.5\n").unwrap();
+    assert_eq!(s.nodes[0].limits.memory, Some(512 << 20));
+    assert!(err("nodes = 1\n[limits]\nmemory = \"lots\"\n").contains("bad memory size"));
+}
