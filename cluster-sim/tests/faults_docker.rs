@@ -9,6 +9,7 @@ use cluster_sim_core::fault::{FaultError, FaultKind, Impairment, Nemesis, Nemesi
 use cluster_sim_core::{Cluster, ClusterSpec};
 
 mod conformance;
+use conformance::faults::oneway_cut_is_one_way;
 use conformance::{fixture, wait_for, with_fixture as with_cluster};
 
 /// Rules of this cluster left in a node's namespace (the test checks cleanup, so it looks).
@@ -109,40 +110,11 @@ async fn etcd_isolated_member_loses_writes_then_catches_up_and_freeze_thaw() -> 
     .await
 }
 
-/// Sends datagrams from `from` to `to` for a few seconds while `to` listens; whether any arrived.
-async fn udp_gets_through(c: &Cluster, from: &str, to: &str, port: u16) -> Result<bool> {
-    let rx = c.node(to)?;
-    let tx = c.node(from)?;
-    let listen = rx.exec(format!("timeout 3 nc -u -l -W 1 {port}"));
-    let send = tx.exec(format!(
-        "for i in $(seq 25); do echo hello-from-{from} | nc -u -w0 {to} {port}; sleep 0.1; done"
-    ));
-    let (got, _) = tokio::join!(listen, send);
-    Ok(got?.stdout_lossy().contains(&format!("hello-from-{from}")))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn oneway_loss_rate_and_netem_on_redis_nodes() -> Result<()> {
     with_cluster("redis3", |c| async move {
         // One-way: n1 -> n2 dropped, n2 -> n1 flows.
-        assert!(
-            udp_gets_through(&c, "n1", "n2", 9100).await?,
-            "baseline n1 -> n2"
-        );
-        c.partition_oneway("n1", "n2").await?;
-        assert!(
-            !udp_gets_through(&c, "n1", "n2", 9101).await?,
-            "n1 -> n2 should be cut"
-        );
-        assert!(
-            udp_gets_through(&c, "n2", "n1", 9102).await?,
-            "n2 -> n1 should flow"
-        );
-        c.heal().await?;
-        assert!(
-            udp_gets_through(&c, "n1", "n2", 9103).await?,
-            "healed n1 -> n2"
-        );
+        oneway_cut_is_one_way(&c, 9100).await?;
 
         let n1 = c.node("n1")?;
         // Loss 100% is a partition.

@@ -29,9 +29,8 @@ use crate::backend::faults::{FaultBackend, NodeLayout};
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::capabilities::Capabilities;
 use crate::fault::error::FaultError;
-use crate::fault::linux::{kernel_probe_script, table_name};
+use crate::fault::linux::{disk_failure, disk_script, kernel_probe_script, table_name};
 use crate::image::NODE_IMAGE;
-use crate::shell::quote as q;
 
 /// Where a docker node keeps fault state: its private /dev/shm, which a container restart
 /// empties just as it empties the network namespace, so state and rules never disagree.
@@ -44,11 +43,6 @@ pub(crate) const CLOCK_FILE: &str = "/dev/shm/cluster-sim/faketime";
 /// tini makes the leader of its own process group. Exec'd commands have no parent inside the
 /// container, so they never match.
 const SERVICE_PID: &str = "pgrep -o -P 1 2>/dev/null || for s in /proc/[0-9]*/stat; do set -- $(cat \"$s\" 2>/dev/null); [ \"$4\" = 1 ] && { echo \"$1\"; break; }; done";
-
-fn backend_err(node: &str, step: &str) -> impl FnOnce(crate::error::BackendError) -> FaultError {
-    let (node, step) = (node.to_string(), step.to_string());
-    move |source| FaultError::Backend { node, step, source }
-}
 
 #[async_trait]
 impl FaultBackend for DockerBackend {
@@ -72,7 +66,7 @@ impl FaultBackend for DockerBackend {
         req.timeout = std::time::Duration::from_secs(30);
         self.run(cluster, node, &req)
             .await
-            .map_err(backend_err(node, "exec"))
+            .map_err(FaultError::backend(node, "exec"))
     }
 
     async fn disk(
@@ -86,20 +80,12 @@ impl FaultBackend for DockerBackend {
         let name = self
             .known(cluster, node)
             .await
-            .map_err(backend_err(node, step))?;
+            .map_err(FaultError::backend(node, step))?;
         let image = self
             .resolve_image(NODE_IMAGE)
             .await
-            .map_err(backend_err(node, step))?;
-        // A 4 KiB tmpfs holding a 4 KiB file: files can still be made there, but no byte
-        // can be written. Its source name marks it as ours.
-        let script = if full {
-            "p=$1; mkdir -p \"$p\" || exit 1; grep -q \"^cluster-sim-full $p \" /proc/mounts && exit 0; \
-             mount -t tmpfs -o size=4k,nr_inodes=64,mode=1777 cluster-sim-full \"$p\" || exit 1; \
-             head -c 4096 /dev/zero > \"$p/.cluster-sim-full\" 2>/dev/null; exit 0"
-        } else {
-            "p=$1; while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount -l \"$p\" || exit 1; done"
-        };
+            .map_err(FaultError::backend(node, step))?;
+        let script = format!("p=$1; {}", disk_script(full));
         let labels = HashMap::from([
             (LABEL_CLUSTER.to_string(), cluster.to_string()),
             (
@@ -113,7 +99,7 @@ impl FaultBackend for DockerBackend {
             labels: Some(labels),
             entrypoint: Some(vec!["nsenter".into()]),
             cmd: Some(
-                ["-t", "1", "-m", "--", "sh", "-c", script, "sh", path]
+                ["-t", "1", "-m", "--", "sh", "-c", &script, "sh", path]
                     .map(String::from)
                     .to_vec(),
             ),
@@ -132,12 +118,7 @@ impl FaultBackend for DockerBackend {
         if code == 0 {
             return Ok(());
         }
-        Err(FaultError::Apply {
-            node: node.to_string(),
-            step: format!("{step} at {}", q(path)),
-            code,
-            detail: text.trim().to_string(),
-        })
+        Err(disk_failure(node, step, path, code, &text))
     }
 
     async fn probe_kernel(&self) -> Result<Capabilities, FaultError> {
@@ -145,7 +126,7 @@ impl FaultBackend for DockerBackend {
         let image = self
             .resolve_image(NODE_IMAGE)
             .await
-            .map_err(backend_err("-", step))?;
+            .map_err(FaultError::backend("-", step))?;
         // A namespace of its own with only `lo`: the probe's qdiscs touch nothing else, and
         // the kernel (the engine's, shared by every node) is the one the nodes get.
         let name = format!("cluster-sim-probe-{}-{}", std::process::id(), now_nanos());
@@ -203,11 +184,11 @@ impl DockerBackend {
         let opts = CreateContainerOptionsBuilder::default().name(name).build();
         d.create_container(Some(opts), body)
             .await
-            .map_err(|e| backend_err(node, step)(engine_call("helper container")(e)))?;
+            .map_err(|e| FaultError::backend(node, step)(engine_call("helper container")(e)))?;
         let result = async {
             d.start_container(name, None)
                 .await
-                .map_err(|e| backend_err(node, step)(engine_call("helper container")(e)))?;
+                .map_err(|e| FaultError::backend(node, step)(engine_call("helper container")(e)))?;
             let waits: Vec<_> = d
                 .wait_container(name, Some(WaitContainerOptionsBuilder::default().build()))
                 .try_collect()

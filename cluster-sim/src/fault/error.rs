@@ -64,3 +64,11 @@ pub enum FaultError {
         source: BackendError,
     },
 }
+
+impl FaultError {
+    /// For `map_err`: the backend failed at `step` on `node`.
+    pub fn backend(node: &str, step: &str) -> impl FnOnce(BackendError) -> FaultError {
+        let (node, step) = (node.to_string(), step.to_string());
+        move |source| FaultError::Backend { node, step, source }
+    }
+}

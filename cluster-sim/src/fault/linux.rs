@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::error::FaultError;
 use super::plan::NodePlan;
 use super::types::Impairment;
 use crate::backend::faults::NodeLayout;
@@ -17,6 +18,9 @@ pub(crate) const EXIT_MISSING: i32 = 73;
 
 /// Exit code of a script that found no service to signal.
 pub(crate) const EXIT_NO_SERVICE: i32 = 74;
+
+/// Exit code of a disk script whose mount the kernel refused (no CAP_SYS_ADMIN where it ran).
+pub(crate) const EXIT_NO_MOUNT: i32 = 78;
 
 /// An nftables table name from a cluster name: `cluster_sim_` and the name with every other
 /// character an underscore (nft identifiers take letters, digits, `_` and `.`).
@@ -301,4 +305,49 @@ pub(crate) fn clock_script(
         );
     }
     s
+}
+
+/// Mounts (or unmounts every layer of) our full tmpfs at `$p`; its source name marks it ours.
+/// A 4 KiB tmpfs holding a 4 KiB file: files can still be made there, but no byte written. A
+/// refused mount exits [`EXIT_NO_MOUNT`].
+pub(crate) fn disk_script(full: bool) -> String {
+    if full {
+        format!(
+            "mkdir -p \"$p\" || exit 1; grep -q \"^cluster-sim-full $p \" /proc/mounts && exit 0; \
+             mount -t tmpfs -o size=4k,nr_inodes=64,mode=1777 cluster-sim-full \"$p\" || exit {EXIT_NO_MOUNT}; \
+             head -c 4096 /dev/zero > \"$p/.cluster-sim-full\" 2>/dev/null; exit 0"
+        )
+    } else {
+        "while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount -l \"$p\" || exit 1; done"
+            .to_string()
+    }
+}
+
+/// What a disk script that exited `code` with `output` (its stderr, or its whole output) means:
+/// a refused mount is the node lacking what a full disk needs (mount's first line names the
+/// cause; its last only points at dmesg), anything else a failed step.
+pub(crate) fn disk_failure(
+    node: &str,
+    step: &str,
+    path: &str,
+    code: i64,
+    output: &str,
+) -> FaultError {
+    let lines = || output.lines().map(str::trim).filter(|l| !l.is_empty());
+    if code == i64::from(EXIT_NO_MOUNT) {
+        return FaultError::Unsupported {
+            node: node.to_string(),
+            what: "a full disk".into(),
+            missing: format!(
+                "permission to mount a tmpfs on the host (CAP_SYS_ADMIN; mount said: {})",
+                lines().next().unwrap_or("nothing")
+            ),
+        };
+    }
+    FaultError::Apply {
+        node: node.to_string(),
+        step: format!("{step} at {}", q(path)),
+        code,
+        detail: lines().next_back().unwrap_or_default().to_string(),
+    }
 }

@@ -25,11 +25,12 @@ use async_trait::async_trait;
 use super::conn::HostConn;
 use super::hosts::{SshBackend, PATH_PREFIX};
 use crate::backend::faults::{FaultBackend, NodeLayout};
-use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::capabilities::Capabilities;
 use crate::fault::error::FaultError;
-use crate::fault::linux::{kernel_probe_script, table_name, QDISC_HANDLE};
+use crate::fault::linux::{
+    disk_failure, disk_script, kernel_probe_script, table_name, QDISC_HANDLE,
+};
 use crate::shell::quote as q;
 
 /// Bound on one fault script (rules, signals, probes).
@@ -38,11 +39,6 @@ const FAULT_LIMIT: Duration = Duration::from_secs(30);
 /// Where a host keeps a cluster's fault ledger.
 fn state_dir(cluster: &str) -> String {
     format!("/dev/shm/cluster-sim/{}", table_name(cluster))
-}
-
-fn backend_err(node: &str, step: &str) -> impl FnOnce(BackendError) -> FaultError {
-    let (node, step) = (node.to_string(), step.to_string());
-    move |source| FaultError::Backend { node, step, source }
 }
 
 /// The nftables statements that keep the test host's ssh connection, from the host's
@@ -73,11 +69,11 @@ impl SshBackend {
         let sudo = h
             .root_prefix(step, "a fault")
             .await
-            .map_err(backend_err(node, step))?;
+            .map_err(FaultError::backend(node, step))?;
         let line = format!("{sudo}sh -c {}", q(&format!("{PATH_PREFIX}{script}")));
         h.run(step, &line, None, FAULT_LIMIT)
             .await
-            .map_err(backend_err(node, step))
+            .map_err(FaultError::backend(node, step))
     }
 
     /// Removes what faults of `cluster` left on the host behind `h`: its nftables table, our
@@ -114,7 +110,7 @@ impl SshBackend {
         let o = h
             .run(step, "echo \"$SSH_CONNECTION\"", None, FAULT_LIMIT)
             .await
-            .map_err(backend_err(node, step))?;
+            .map_err(FaultError::backend(node, step))?;
         let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
         // Without it a partition could cut the very connection that must undo it: refuse.
         let k = keep_rules(&text).ok_or_else(|| FaultError::Apply {
@@ -134,7 +130,7 @@ impl FaultBackend for SshBackend {
         let (h, w) = self
             .node_host(cluster, node)
             .await
-            .map_err(backend_err(node, "find node"))?;
+            .map_err(FaultError::backend(node, "find node"))?;
         let keep = self.keep_for(h, node).await?;
         Ok(NodeLayout {
             state_dir: state_dir(cluster),
@@ -158,12 +154,12 @@ impl FaultBackend for SshBackend {
         let (h, _) = self
             .node_host(cluster, node)
             .await
-            .map_err(backend_err(node, "find node"))?;
+            .map_err(FaultError::backend(node, "find node"))?;
         let step = "fault";
         let sudo = h
             .root_prefix(step, "a fault")
             .await
-            .map_err(backend_err(node, step))?;
+            .map_err(FaultError::backend(node, step))?;
         let line = format!("{sudo}sh -c {}", q(&format!("{PATH_PREFIX}{script}")));
         let started = std::time::Instant::now();
         let req = ExecRequest::shell(script);
@@ -171,7 +167,7 @@ impl FaultBackend for SshBackend {
         let code = h
             .run_into(step, &line, None, FAULT_LIMIT, &mut out, &mut err)
             .await
-            .map_err(backend_err(node, step))?;
+            .map_err(FaultError::backend(node, step))?;
         Ok(ExecOutput::from_captured(
             node,
             &req,
@@ -222,7 +218,7 @@ impl FaultBackend for SshBackend {
         let (h, w) = self
             .node_host(cluster, node)
             .await
-            .map_err(backend_err(node, step))?;
+            .map_err(FaultError::backend(node, step))?;
         let path = path.trim_end_matches('/');
         if path != w && !path.starts_with(&format!("{w}/")) || path.contains("/../") {
             return Err(FaultError::Unsupported {
@@ -246,40 +242,19 @@ impl FaultBackend for SshBackend {
         if o.ok() {
             return Ok(());
         }
-        if o.code == Some(78) {
-            // Root in a container without CAP_SYS_ADMIN (the sshd lab, for one) may not mount.
-            // mount's first line names the cause; its last only points at dmesg.
-            let said = String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map_or_else(|| o.why(), str::to_string);
-            return Err(FaultError::Unsupported {
-                node: node.to_string(),
-                what: "a full disk".into(),
-                missing: format!(
-                    "permission to mount a tmpfs on the host (CAP_SYS_ADMIN; mount said: {said})"
-                ),
-            });
-        }
-        Err(FaultError::Apply {
-            node: node.to_string(),
-            step: format!("{step} at {}", q(path)),
-            code: o.code.map_or(-1, i64::from),
-            detail: o.why(),
-        })
-    }
-}
-
-/// Mounts (or unmounts every layer of) our full tmpfs at `$p`; its source name marks it ours.
-/// A 4 KiB tmpfs holding a 4 KiB file: files can still be made there, but no byte written.
-pub(crate) fn disk_script(full: bool) -> &'static str {
-    if full {
-        "mkdir -p \"$p\" || exit 1; grep -q \"^cluster-sim-full $p \" /proc/mounts && exit 0; \
-         mount -t tmpfs -o size=4k,nr_inodes=64,mode=1777 cluster-sim-full \"$p\" || exit 78; \
-         head -c 4096 /dev/zero > \"$p/.cluster-sim-full\" 2>/dev/null; exit 0"
-    } else {
-        "while grep -q \"^cluster-sim-full $p \" /proc/mounts; do umount -l \"$p\" || exit 1; done"
+        // Root in a container without CAP_SYS_ADMIN (the sshd lab, for one) may not mount.
+        let said = if o.stderr.is_empty() {
+            &o.stdout
+        } else {
+            &o.stderr
+        };
+        Err(disk_failure(
+            node,
+            step,
+            path,
+            o.code.map_or(-1, i64::from),
+            &String::from_utf8_lossy(said),
+        ))
     }
 }
 

@@ -11,6 +11,7 @@ use cluster_sim_core::{Cluster, ClusterBuilder, ClusterSpec, NodeState};
 use futures::FutureExt;
 use sha2::Digest;
 
+pub mod faults;
 mod output;
 
 use output::{
