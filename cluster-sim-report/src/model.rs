@@ -129,7 +129,7 @@ impl EventRecord {
     /// A cluster event, with its command's result for an exec.
     pub fn from_event(e: &Event) -> Self {
         let mut r = Self::note(e.at, &e.kind.to_string(), e.node.as_deref(), &e.message);
-        if let (EventKind::Exec, Some(x)) = (e.kind, &e.exec) {
+        if let EventKind::Exec(x) = &e.kind {
             r.command = Some(x.command.clone());
             r.code = x.code;
             r.timed_out = x.timed_out;

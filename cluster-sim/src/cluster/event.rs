@@ -16,19 +16,14 @@ pub struct Event {
     pub at: SystemTime,
     /// The node concerned, if any.
     pub node: Option<String>,
-    /// What kind of thing happened.
+    /// What kind of thing happened, with what only that kind knows.
     pub kind: EventKind,
     /// One line describing it.
     pub message: String,
-    /// The command's result, for [`EventKind::Exec`] events (the timeline of the HTML report
-    /// shows it when the event is clicked).
-    pub exec: Option<ExecSummary>,
-    /// The seed of a nemesis this event started (kind [`EventKind::Fault`]), so a runner can
-    /// print it on failure and report it (replay with `CLUSTER_SIM_SEED`).
-    pub nemesis_seed: Option<u64>,
 }
 
-/// What an [`EventKind::Exec`] event knows of its command beyond the one-line message.
+/// What an [`EventKind::Exec`] event knows of its command beyond the one-line message (the
+/// timeline of the HTML report shows it when the event is clicked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecSummary {
     /// The command as shown.
@@ -84,22 +79,28 @@ impl ExecSummary {
 }
 
 /// Kinds of [`Event`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// Provisioning steps.
     Provision,
     /// A node passed its readiness check.
     Ready,
     /// A command ran (message holds command and exit code).
-    Exec,
+    Exec(ExecSummary),
     /// A file went in or out.
     Transfer,
     /// kill, stop, start, restart, pause, unpause.
     Lifecycle,
     /// Teardown.
     Teardown,
-    /// A fault started or ended (partition, impairment, freeze, clock, disk, nemesis).
+    /// A fault started or ended (partition, impairment, freeze, clock, disk, a nemesis step).
     Fault,
+    /// A nemesis started from `seed`, so a runner can print it on failure and report it
+    /// (replay with `CLUSTER_SIM_SEED`). A fault event in the timeline.
+    Nemesis {
+        /// The nemesis's seed.
+        seed: u64,
+    },
 }
 
 impl fmt::Display for EventKind {
@@ -107,11 +108,11 @@ impl fmt::Display for EventKind {
         f.write_str(match self {
             EventKind::Provision => "provision",
             EventKind::Ready => "ready",
-            EventKind::Exec => "exec",
+            EventKind::Exec(_) => "exec",
             EventKind::Transfer => "transfer",
             EventKind::Lifecycle => "lifecycle",
             EventKind::Teardown => "teardown",
-            EventKind::Fault => "fault",
+            EventKind::Fault | EventKind::Nemesis { .. } => "fault",
         })
     }
 }

@@ -453,7 +453,7 @@ impl Cluster {
         self.emit_event(Event {
             at: std::time::SystemTime::now(),
             node: None,
-            kind: EventKind::Fault,
+            kind: EventKind::Nemesis { seed: nemesis.seed },
             message: format!(
                 "nemesis seed={} every {} heal after {} (replay with {}={})",
                 nemesis.seed,
@@ -462,8 +462,6 @@ impl Cluster {
                 crate::fault::SEED_VAR,
                 nemesis.seed
             ),
-            exec: None,
-            nemesis_seed: Some(nemesis.seed),
         });
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let cluster = self.clone();

@@ -199,13 +199,11 @@ impl Cluster {
             node: node.map(str::to_string),
             kind,
             message,
-            exec: None,
-            nemesis_seed: None,
         });
     }
 
     pub(super) fn emit_event(&self, e: Event) {
-        let (node, kind, message) = (e.node.as_deref().unwrap_or("-"), e.kind, &e.message);
+        let (node, kind, message) = (e.node.as_deref().unwrap_or("-"), &e.kind, &e.message);
         tracing::debug!(cluster = %self.inner.name, node, %kind, "{message}");
         if let Some(sink) = &self.inner.sink {
             sink(&e);

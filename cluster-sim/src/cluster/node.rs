@@ -149,10 +149,8 @@ impl Node {
         self.cluster.emit_event(Event {
             at: SystemTime::now(),
             node: Some(self.name.clone()),
-            kind: EventKind::Exec,
+            kind: EventKind::Exec(ExecSummary::of(&command, &r)),
             message,
-            exec: Some(ExecSummary::of(&command, &r)),
-            nemesis_seed: None,
         });
         r.map_err(|source| ExecError::Backend {
             node: self.name.clone(),

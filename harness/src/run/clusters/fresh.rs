@@ -55,7 +55,7 @@ pub(crate) async fn with_cluster(
     let panic_ready = ctx.inject.at("ready", def);
     let sink: EventSink = Arc::new(move |e| {
         sink_log.event(e);
-        if let Some(seed) = e.nemesis_seed {
+        if let EventKind::Nemesis { seed } = e.kind {
             sink_state.seed(seed);
         }
         match e.kind {
