@@ -144,6 +144,20 @@ pub enum BackendError {
         /// What could not be removed, and why (`network c-net: ...`, `host h1: ...`).
         failures: Vec<String>,
     },
+    /// Another cluster holds the name (`held_by` says how, and the way out).
+    #[error("a cluster named {cluster:?} already exists{}", in_parens(.held_by))]
+    NameTaken {
+        /// The name asked for.
+        cluster: String,
+        /// What holds it, where the backend can tell.
+        held_by: Option<String>,
+    },
+    /// A node's image is not where the backend looks for images (cluster-sim pulls nothing).
+    #[error("image {image:?} is not in the local engine (cluster-sim pulls nothing: build or load it first)")]
+    NoImage {
+        /// The image reference.
+        image: String,
+    },
     /// A file asked for does not exist on the node.
     #[error("no such file")]
     NoSuchFile,
@@ -159,6 +173,11 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// ` (text)`, or nothing.
+fn in_parens(text: &Option<String>) -> String {
+    text.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
 }
 
 impl BackendError {

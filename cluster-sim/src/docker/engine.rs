@@ -226,10 +226,9 @@ impl DockerBackend {
             match self.docker.inspect_image(image).await.map_err(classify) {
                 Ok(_) => image.to_string(),
                 Err(e) if e.kind == EngineErrorKind::NotFound => {
-                    return Err(BackendError::refused(
-                        format!("image {image:?}"),
-                        "it is not in the local engine (cluster-sim pulls nothing: build or load it first)",
-                    ))
+                    return Err(BackendError::NoImage {
+                        image: image.to_string(),
+                    })
                 }
                 Err(e) => return Err(e.into_backend(format!("inspect image {image}"))),
             }

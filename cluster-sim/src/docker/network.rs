@@ -41,13 +41,13 @@ impl DockerBackend {
         self.marker(cluster, "claim", image, labels)
             .await
             .map_err(|e| match e.kind {
-                EngineErrorKind::Conflict => BackendError::refused(
-                    format!("cluster name {cluster:?}"),
-                    format!(
-                        "a cluster named {cluster:?} already exists (its name is held by container {}; cluster-sim down {cluster})",
+                EngineErrorKind::Conflict => BackendError::NameTaken {
+                    cluster: cluster.to_string(),
+                    held_by: Some(format!(
+                        "its name is held by container {}; cluster-sim down {cluster}",
                         marker_name(cluster, "claim")
-                    ),
-                ),
+                    )),
+                },
                 _ => e.into_backend(format!("cluster {cluster:?}: reserving its name")),
             })
     }
@@ -125,10 +125,10 @@ impl DockerBackend {
                 Ok(r) => return Ok((net, r.id)),
                 Err(e) if e.kind == EngineErrorKind::PoolOverlap => last = e.message,
                 Err(e) if e.kind == EngineErrorKind::Conflict => {
-                    return Err(BackendError::refused(
-                        format!("cluster name {cluster:?}"),
-                        format!("a cluster named {cluster:?} already exists ({e})"),
-                    ))
+                    return Err(BackendError::NameTaken {
+                        cluster: cluster.to_string(),
+                        held_by: Some(e.message),
+                    })
                 }
                 Err(e) => {
                     return Err(e.into_backend(format!("create network {}", network_name(cluster))))

@@ -169,10 +169,10 @@ impl Backend for MemoryBackend {
         }
         let mut all = self.records();
         if all.contains_key(cluster) {
-            return Err(BackendError::refused(
-                format!("cluster name {cluster:?}"),
-                "a cluster of that name already exists in this process",
-            ));
+            return Err(BackendError::NameTaken {
+                cluster: cluster.to_string(),
+                held_by: Some("in this process".into()),
+            });
         }
         let dir = tempfile::Builder::new()
             .prefix("cluster-sim-memory.")

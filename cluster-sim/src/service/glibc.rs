@@ -38,14 +38,14 @@ pub enum NodeLibc {
     /// glibc of this version.
     Glibc(GlibcVersion),
     /// No glibc: musl, or nothing recognisable (the text says what was seen).
-    Other(String),
+    NotGlibc(String),
 }
 
 impl fmt::Display for NodeLibc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NodeLibc::Glibc(v) => write!(f, "glibc {v}"),
-            NodeLibc::Other(s) => f.write_str(s),
+            NodeLibc::NotGlibc(s) => f.write_str(s),
         }
     }
 }
@@ -72,7 +72,7 @@ pub fn parse_probe(out: &str) -> NodeLibc {
         return NodeLibc::Glibc(v);
     }
     if text.to_ascii_lowercase().contains("musl") {
-        return NodeLibc::Other("musl libc".into());
+        return NodeLibc::NotGlibc("musl libc".into());
     }
     // `ldd (Debian GLIBC 2.36-9+deb12u4) 2.36`: the last word of the first line.
     let first = text.lines().next().unwrap_or("");
@@ -85,7 +85,7 @@ pub fn parse_probe(out: &str) -> NodeLibc {
             return NodeLibc::Glibc(v);
         }
     }
-    NodeLibc::Other(if first.is_empty() {
+    NodeLibc::NotGlibc(if first.is_empty() {
         "no recognisable C library".into()
     } else {
         format!("no glibc ({first})")
@@ -211,7 +211,7 @@ mod tests {
         );
         assert_eq!(
             parse_probe("musl libc (x86_64)\nVersion 1.2.4\n"),
-            NodeLibc::Other("musl libc".into())
+            NodeLibc::NotGlibc("musl libc".into())
         );
     }
 
@@ -232,6 +232,6 @@ mod tests {
             &NodeLibc::Glibc(GlibcVersion::parse("2.39").unwrap())
         )
         .is_ok());
-        assert!(check("kvd", None, &NodeLibc::Other("musl libc".into())).is_ok());
+        assert!(check("kvd", None, &NodeLibc::NotGlibc("musl libc".into())).is_ok());
     }
 }

@@ -70,10 +70,10 @@ impl Backend for SshBackend {
         }
         let mut st = self.state();
         if st.clusters.contains_key(cluster) {
-            return Err(BackendError::refused(
-                format!("cluster {cluster:?}"),
-                "a cluster of that name already exists",
-            ));
+            return Err(BackendError::NameTaken {
+                cluster: cluster.to_string(),
+                held_by: None,
+            });
         }
         st.clusters.insert(cluster.to_string(), nodes);
         st.leases.insert(cluster.to_string(), lease.expires);
