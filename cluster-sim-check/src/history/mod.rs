@@ -6,6 +6,7 @@ mod register;
 mod set;
 pub mod synthetic;
 mod timeline;
+pub mod txn;
 
 pub use check::{check, CheckReport, Model};
 pub use cluster_sim_core::history::{
