@@ -2,20 +2,31 @@
 //! linearizability per key, a set checked for lost acknowledged writes.
 
 mod check;
+mod counter;
+mod counterexample;
+mod jepsen_log;
+mod op_error;
+mod queue;
 mod register;
 mod set;
 pub mod synthetic;
 mod timeline;
 pub mod txn;
+mod unique_ids;
 
 pub use check::{check, CheckReport, Model};
 pub use cluster_sim_core::history::{
     complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Pending, Process,
     Recorder,
 };
+pub use counter::{Counter, CounterCounts};
+pub use jepsen_log::{parse_jepsen_log, read_jepsen_log};
+pub use op_error::OpError;
+pub use queue::{Queue, QueueCounts};
 pub use register::BadOp;
 pub use set::SetCounts;
 pub use timeline::timeline_svg;
+pub use unique_ids::{IdCounts, UniqueIds};
 
 /// Operations that no valid execution explains, with why.
 #[derive(Debug, Clone, PartialEq)]

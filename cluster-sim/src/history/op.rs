@@ -238,8 +238,13 @@ impl fmt::Display for Completed {
             .map(|k| format!(" {k}"))
             .unwrap_or_default();
         let what = match (self.f.as_str(), self.outcome) {
-            ("read", OpType::Ok) => format!("read{key} -> {}", self.output),
-            ("read", _) => format!("read{key}"),
+            // What these returned is what matters: a transaction's reads are filled in only
+            // in its completion.
+            ("read" | "dequeue" | "drain" | "generate", OpType::Ok) => {
+                format!("{}{key} -> {}", self.f, self.output)
+            }
+            ("txn", OpType::Ok) => format!("txn{key} {}", self.output),
+            ("read" | "dequeue" | "drain" | "generate", _) => format!("{}{key}", self.f),
             (func, _) => format!("{func}{key} {}", self.input),
         };
         let end = match self.end {

@@ -16,7 +16,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use super::anomaly::{Anomaly, Findings, Found};
 use super::graph::{Edges, RW, WR, WW};
-use super::txns::{Mop, Span, TxnError, Txns, NIL};
+use super::txns::{Mop, Span, Txns, NIL};
+use crate::history::OpError;
 use crate::history::OpType;
 
 /// One append: who made it, where it is in its key's version order ([`NIL`]: never read), and
@@ -53,7 +54,7 @@ impl<'a> Appends<'a> {
         txns: &'a Txns,
         found: &mut Findings,
         edges: &mut Edges,
-    ) -> Result<Self, TxnError> {
+    ) -> Result<Self, OpError> {
         let mut a = Appends {
             txns,
             recs: HashMap::with_capacity(txns.len()),
@@ -75,7 +76,7 @@ impl<'a> Appends<'a> {
         (0..self.txns.len() as u32).filter(|&t| self.txns.txn(t).outcome == OpType::Ok)
     }
 
-    fn index_appends(&mut self) -> Result<(), TxnError> {
+    fn index_appends(&mut self) -> Result<(), OpError> {
         let txns = self.txns;
         for t in 0..txns.len() as u32 {
             let mops = txns.mops(t);
@@ -93,7 +94,7 @@ impl<'a> Appends<'a> {
                 };
                 if let Some(first) = self.recs.insert((key, value), rec) {
                     let other = txns.txn(first.txn);
-                    return Err(TxnError {
+                    return Err(OpError {
                         index: txns.txn(t).index,
                         message: format!(
                             "{} is appended to {} again (process {}'s txn at {} appended it too): list-append needs each value appended to a key at most once",

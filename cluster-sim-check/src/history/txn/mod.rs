@@ -29,9 +29,8 @@ use self::anomaly::{Findings, Found};
 use self::append::Appends;
 use self::graph::{Edges, Graph, RT};
 use self::rw::Registers;
-pub use self::txns::TxnError;
 pub(crate) use self::txns::{Flavor, Txns};
-use crate::history::{Completed, OpType, Violation};
+use crate::history::{Completed, OpError, OpType, Violation};
 
 /// What a transactional checker found beyond its verdict: every anomaly counted, the
 /// consistency models they rule out, and the cycles to draw.
@@ -126,7 +125,7 @@ pub struct RwRegister;
 impl ListAppend {
     /// Judges a history's completed client operations: the anomalies, each explained, and
     /// the summary. `Err` names the operation that is no list-append transaction.
-    pub fn judge(&self, ops: &[Completed]) -> Result<(Vec<Violation>, TxnSummary), TxnError> {
+    pub fn judge(&self, ops: &[Completed]) -> Result<(Vec<Violation>, TxnSummary), OpError> {
         judge(ops, Flavor::ListAppend)
     }
 }
@@ -134,12 +133,12 @@ impl ListAppend {
 impl RwRegister {
     /// Judges a history's completed client operations: the anomalies, each explained, and
     /// the summary. `Err` names the operation that is no rw-register transaction.
-    pub fn judge(&self, ops: &[Completed]) -> Result<(Vec<Violation>, TxnSummary), TxnError> {
+    pub fn judge(&self, ops: &[Completed]) -> Result<(Vec<Violation>, TxnSummary), OpError> {
         judge(ops, Flavor::RwRegister)
     }
 }
 
-fn judge(ops: &[Completed], flavor: Flavor) -> Result<(Vec<Violation>, TxnSummary), TxnError> {
+fn judge(ops: &[Completed], flavor: Flavor) -> Result<(Vec<Violation>, TxnSummary), OpError> {
     analyse(&Txns::from_completed(ops, flavor)?, Some(ops))
 }
 
@@ -148,7 +147,7 @@ fn judge(ops: &[Completed], flavor: Flavor) -> Result<(Vec<Violation>, TxnSummar
 pub(crate) fn check_ops(
     ops: &[crate::history::Op],
     flavor: Flavor,
-) -> Result<(Vec<Violation>, TxnSummary), TxnError> {
+) -> Result<(Vec<Violation>, TxnSummary), OpError> {
     judge(&crate::history::complete(ops), flavor)
 }
 
@@ -164,7 +163,7 @@ enum Inference<'a> {
 pub(crate) fn analyse(
     txns: &Txns,
     ops: Option<&[Completed]>,
-) -> Result<(Vec<Violation>, TxnSummary), TxnError> {
+) -> Result<(Vec<Violation>, TxnSummary), OpError> {
     let mut found = Findings::default();
     let mut edges = Edges::default();
     let inference = match txns.flavor {

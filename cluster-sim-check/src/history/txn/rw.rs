@@ -16,7 +16,8 @@ use foldhash::{HashMap, HashMapExt};
 
 use super::anomaly::{Anomaly, Findings, Found};
 use super::graph::{Edges, RW, WR};
-use super::txns::{Mop, TxnError, Txns, NIL};
+use super::txns::{Mop, Txns, NIL};
+use crate::history::OpError;
 use crate::history::OpType;
 
 /// One write: who made it, and whether the same transaction wrote the key again after it.
@@ -41,7 +42,7 @@ impl<'a> Registers<'a> {
         txns: &'a Txns,
         found: &mut Findings,
         edges: &mut Edges,
-    ) -> Result<Self, TxnError> {
+    ) -> Result<Self, OpError> {
         let mut r = Registers {
             txns,
             recs: HashMap::with_capacity(txns.len()),
@@ -56,7 +57,7 @@ impl<'a> Registers<'a> {
         self.txns.txn(t).outcome == OpType::Fail
     }
 
-    fn index_writes(&mut self) -> Result<(), TxnError> {
+    fn index_writes(&mut self) -> Result<(), OpError> {
         let txns = self.txns;
         for t in 0..txns.len() as u32 {
             let mops = txns.mops(t);
@@ -75,7 +76,7 @@ impl<'a> Registers<'a> {
                     },
                 ) {
                     let other = txns.txn(first.txn);
-                    return Err(TxnError {
+                    return Err(OpError {
                         index: txns.txn(t).index,
                         message: format!(
                             "{} is written to {} again (process {}'s txn at {} wrote it too): rw-register needs each value written to a key at most once",

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use foldhash::HashMap;
 use serde_json::Value;
 
-use crate::history::{Completed, OpType, Process};
+use crate::history::{Completed, OpError, OpType, Process};
 
 /// A register value or list element that no write produced: the initial `null`.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -166,17 +166,6 @@ pub(crate) struct Txn {
     mops: Span,
 }
 
-/// A transaction the checker can't judge: which record of the history it is (its
-/// invocation's position among the history's records) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TxnError {
-    /// The invocation's position among the history's records.
-    pub index: usize,
-    /// What is wrong, in one line.
-    pub message: String,
-}
-
 /// A history's transactions in invocation order, with their micro-operations.
 #[derive(Debug)]
 pub(crate) struct Txns {
@@ -201,7 +190,7 @@ impl Txns {
     }
 
     /// Every completed client operation of a history, each of which must be a `txn`.
-    pub(crate) fn from_completed(ops: &[Completed], flavor: Flavor) -> Result<Txns, TxnError> {
+    pub(crate) fn from_completed(ops: &[Completed], flavor: Flavor) -> Result<Txns, OpError> {
         let mut txns = Txns::new(flavor);
         for op in ops {
             txns.push(op)?;
@@ -211,8 +200,8 @@ impl Txns {
 
     /// Adds one operation. An `ok` transaction's micro-operations come from its completion
     /// (reads filled in); any other's from its invocation, whose reads are unknown.
-    pub(crate) fn push(&mut self, op: &Completed) -> Result<(), TxnError> {
-        let bad = |message: String| TxnError {
+    pub(crate) fn push(&mut self, op: &Completed) -> Result<(), OpError> {
+        let bad = |message: String| OpError {
             index: op.index,
             message,
         };
