@@ -1,7 +1,7 @@
 //! The register checker against its peer, stateright's `LinearizabilityTester` (the
 //! `consistency_model` crate), on the same synthetic histories.
 //!
-//! `cargo bench -p cluster-sim --bench checker` prints, per history size, both times and their
+//! `cargo bench -p cluster-sim-check --bench checker` prints, per history size, both times and their
 //! ratio, then the target case: a valid 10,000-operation history over 10 keys with 8
 //! processes. The peer gets read/write histories without `info` (it supports neither cas nor an
 //! unknown outcome in the middle of a history), each key fed separately (the same
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cluster_sim_check::history::{self, Model, Op, OpType};
+use cluster_sim_check::history::{self, Op, OpType};
 use consistency_model::{
     ConsistencyTester, LinearizabilityTester, Register, RegisterOp, RegisterRet,
 };
@@ -63,7 +63,7 @@ fn peer_check(ops: &[Op]) -> Option<Duration> {
 
 fn ours(ops: &[Op]) -> Duration {
     let started = Instant::now();
-    let report = history::check(ops, Model::Register).expect("a well-formed history");
+    let report = history::check(ops, &history::Register).expect("a well-formed history");
     let took = started.elapsed();
     assert!(report.valid(), "{report}");
     took

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use cluster_sim_check::history::{self, Model, OpType, Recorder};
+use cluster_sim_check::history::{self, OpType, Recorder, Register};
 use cluster_sim_check::workload::{Clients, EtcdRegister};
 use cluster_sim_core::{Cluster, ClusterSpec};
 
@@ -49,7 +49,7 @@ async fn etcd_register_is_linearizable_across_a_member_kill() -> Result<()> {
 
     let ops = history::read_history(&path)?;
     assert_eq!(ops, rec.ops(), "the file holds what was recorded");
-    let report = history::check(&ops, Model::Register).map_err(anyhow::Error::msg)?;
+    let report = history::check(&ops, &Register)?;
     let oks = ops.iter().filter(|o| o.kind == OpType::Ok).count();
     assert!(oks > 30, "only {oks} operations completed: {report}");
     assert!(

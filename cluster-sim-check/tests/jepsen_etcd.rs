@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use cluster_sim_check::history::{self, Model};
+use cluster_sim_check::history::{self, Register};
 
 #[test]
 fn every_published_verdict_and_small_counterexamples() {
@@ -17,7 +17,7 @@ fn every_published_verdict_and_small_counterexamples() {
     for line in verdicts.lines() {
         let (name, verdict) = line.split_once(' ').unwrap();
         let ops = history::read_jepsen_log(&dir.join(format!("{name}.log"))).unwrap();
-        let report = history::check(&ops, Model::Register).unwrap();
+        let report = history::check(&ops, &Register).unwrap();
         assert_eq!(
             report.valid(),
             verdict == "linearizable",

@@ -2,7 +2,7 @@
 //! 3-node etcd cluster up (cluster-sim vs docker-compose vs a `docker run` loop), exec round trip
 //! (library vs the `docker exec` CLI), and teardown of 3 nodes.
 //!
-//! Run: `cargo bench -p cluster-sim --bench docker` (`CLUSTER_SIM_BENCH_ROUNDS`, default 5).
+//! Run: `cargo bench -p cluster-sim-core --bench docker` (`CLUSTER_SIM_BENCH_ROUNDS`, default 5).
 
 mod common;
 

@@ -3,7 +3,7 @@
 //! in the same run, rounds interleaved; then the same partition on the ssh backend (a lab of
 //! five sshd containers).
 //!
-//! `cargo bench -p cluster-sim --bench faults` (`CLUSTER_SIM_BENCH_ROUNDS`, default 50;
+//! `cargo bench -p cluster-sim-core --bench faults` (`CLUSTER_SIM_BENCH_ROUNDS`, default 50;
 //! `CLUSTER_SIM_BENCH_SSH=0` skips the ssh part).
 
 use std::process::{Command, Stdio};

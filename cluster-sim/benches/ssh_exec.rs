@@ -2,7 +2,7 @@
 //! `ssh host true` per call, on the same lab hosts in the same run. Brings up its own lab of
 //! sshd containers (fixtures/clusters/sshd3.toml) and removes it at the end.
 //!
-//! `cargo bench -p cluster-sim --bench ssh_exec` (CLUSTER_SIM_BENCH_N sets the sample count).
+//! `cargo bench -p cluster-sim-core --bench ssh_exec` (CLUSTER_SIM_BENCH_N sets the sample count).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -15,8 +15,10 @@ use crate::template::{self, TemplateContext, TemplateNode};
 
 mod collect;
 mod faults;
+mod logwait;
 pub use collect::Collected;
 pub use faults::NemesisHandle;
+pub use logwait::{LogWait, LogWaitError};
 
 /// What happened to a cluster, for a test's timeline (`test.log`).
 #[derive(Debug, Clone)]
@@ -764,12 +766,27 @@ impl Cmd<'_> {
 }
 
 impl Node {
-    /// The node's name.
+    /// The node's name. On docker it is also the node's host name and its name on the
+    /// cluster's network, so other nodes resolve it (`ping n2` works on the nodes); on ssh it is
+    /// not a host name (hosts keep their own): reach nodes by [`Node::address`] there.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The address other nodes reach it at.
+    /// The address other nodes reach it at (docker: its address on the cluster's network;
+    /// ssh: the inventory host's `node_address`). Templates see it as `{{ n.address }}`. Unlike
+    /// node names, addresses work on every backend.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), Box<dyn std::error::Error>> {
+    /// let n1 = cluster.node("n1")?;
+    /// let n2 = cluster.node("n2")?;
+    /// n1.exec(format!("ping -c1 -W2 {}", n2.address())).await?.check()?; // any backend
+    /// if cluster.backend_kind() == "docker" {
+    ///     n1.exec("getent hosts n2").await?.check()?; // names resolve on docker only
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn address(&self) -> &str {
         &self.address
     }

@@ -14,6 +14,9 @@
 //! cluster.down().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The user guide (the spec, faults, histories and checkers, the backends, the CLI) is the
+//! book in the repository's `book/` directory: `mdbook build book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -38,7 +41,8 @@ pub mod watchdog;
 
 pub use backend::{Backend, Lease, NodeAction, NodeState};
 pub use cluster::{
-    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, LogWait,
+    LogWaitError, Node,
 };
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
@@ -82,3 +86,8 @@ pub async fn connect_backend_from_env() -> Result<std::sync::Arc<dyn Backend>, B
     let inventory = std::env::var_os(INVENTORY_VAR).map(std::path::PathBuf::from);
     connect_backend(kind.trim(), inventory.as_deref()).await
 }
+
+/// The crate README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

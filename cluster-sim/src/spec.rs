@@ -48,6 +48,25 @@ pub struct ClusterSpec {
 /// What a test case changes in the spec it reads: its parameters, which templates see as
 /// `params.<name>`, and a node count that replaces the spec's own (`nodes = N` or
 /// `nodes = { count = N, .. }`; a spec naming its nodes can't be resized).
+///
+/// `nodes = 3` becomes `n1`..`nN`; `nodes = { count = 3, prefix = "db" }` keeps its prefix
+/// (`db1`..`dbN`). A spec that names its nodes (`nodes = ["a", "b"]`, or `[[node]]` tables
+/// without `nodes`) is refused with a [`SpecError`]: nothing says what added nodes would be
+/// called, or which named node (with its own roles, image or command) to drop. `[[node]]`
+/// tables beside a count still override the nodes they name, and one naming a node the new
+/// count drops is an error.
+///
+/// ```
+/// use cluster_sim_core::{ClusterSpec, SpecParams};
+/// use std::path::Path;
+///
+/// let five = SpecParams { nodes: Some(5), ..Default::default() };
+/// let parse = |text: &str| ClusterSpec::parse_with(text, "x.toml", Path::new("."), "x", &five);
+/// let db = parse("nodes = { count = 3, prefix = \"db\" }").unwrap();
+/// assert_eq!(db.nodes.last().unwrap().name, "db5");
+/// let err = parse("nodes = [\"a\", \"b\"]").unwrap_err().to_string();
+/// assert!(err.contains("this spec names its nodes"), "{err}");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpecParams {
     /// Replaces the spec's node count.
@@ -59,7 +78,8 @@ pub struct SpecParams {
 /// One node of a spec, with cluster-wide defaults already applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
-    /// Node name; also its DNS name on the cluster network.
+    /// Node name; on docker also its host name and DNS name on the cluster network (other
+    /// nodes resolve it). On ssh the inventory host keeps its own name, so use addresses there.
     pub name: String,
     /// Zero-based position in the spec.
     pub index: usize,
@@ -358,7 +378,23 @@ impl ClusterSpec {
         let src = Src { path: source, text };
         let mut raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from(src.toml(&e)))?;
         if let Some(count) = params.nodes {
-            raw.nodes = Some(resize(&src, raw.nodes.take(), count)?);
+            let first_table = raw.node.first().map(|n| n.name.span());
+            raw.nodes = Some(resize(&src, raw.nodes.take(), first_table, count)?);
+            // Tables that override nodes by name must still name nodes of the resized cluster.
+            let names = node_names(&src, raw.nodes.as_ref().expect("just set"))?;
+            if let Some(n) = raw.node.iter().find(|n| !names.contains(n.name.get_ref())) {
+                return Err(src.err(
+                    n.name.span(),
+                    "node.name",
+                    format!(
+                        "a test case sets `nodes = {count}`, so the nodes are {}; [[node]] {:?} \
+                         is not one of them (give the case at least as many nodes as the tables \
+                         name, or drop the table)",
+                        names.join(", "),
+                        n.name.get_ref()
+                    ),
+                ));
+            }
         }
         let mut spec = resolve(raw, &src, base_dir, default_name, &params.values)?;
         spec.params = params.values.clone();
@@ -527,19 +563,29 @@ fn limits(src: &Src<'_>, raw: &RawLimits, key: &str) -> Result<Limits, SpecError
 fn resize(
     src: &Src<'_>,
     nodes: Option<Spanned<toml::Value>>,
+    first_table: Option<std::ops::Range<usize>>,
     count: usize,
 ) -> Result<Spanned<toml::Value>, SpecError> {
-    let not_resizable = |span: std::ops::Range<usize>| {
+    // Named nodes each carry their own roles, env and files: there is no way to tell what a
+    // fourth one would be, or which to drop for two, so only a count is resized.
+    let not_resizable = |span: std::ops::Range<usize>, how: &str| {
         src.err(
             span,
             "nodes",
-            "a test case sets `nodes`, but this spec names its nodes; give a count \
-             (`nodes = 3` or `nodes = { count = 3, prefix = \"db\" }`)",
+            format!(
+                "a test case sets `nodes = {count}`, but this spec names its nodes ({how}), and \
+                 named nodes can't be added or dropped by count; give the spec a count \
+                 (`nodes = 3`, or `nodes = {{ count = 3, prefix = \"db\" }}`), with `[[node]]` \
+                 tables only to override some of those nodes"
+            ),
         )
     };
     let n = toml::Value::Integer(i64::try_from(count).unwrap_or(i64::MAX));
     match nodes {
-        None => Err(not_resizable(0..0)),
+        None => Err(not_resizable(
+            first_table.unwrap_or(0..0),
+            "`[[node]]` tables and no `nodes`",
+        )),
         Some(v) => {
             let span = v.span();
             match v.into_inner() {
@@ -548,7 +594,7 @@ fn resize(
                     t.insert("count".into(), n);
                     Ok(Spanned::new(span, toml::Value::Table(t)))
                 }
-                _ => Err(not_resizable(span)),
+                _ => Err(not_resizable(span, "a list of names")),
             }
         }
     }
@@ -965,7 +1011,7 @@ mod tests {
             std::fs::write(&path, body).unwrap();
             ClusterSpec::from_file(&path)
         };
-        // `source` files are looked up in templates/ too, as the README says.
+        // `source` files are looked up in templates/ too, as book/src/cluster-spec.md says.
         let ok = spec("nodes = 2\n[[file]]\ntemplate = \"ok.tmpl\"\ndest = \"a\"\n[[file]]\nsource = \"plain.conf\"\ndest = \"b\"\n").unwrap();
         assert_eq!(ok.nodes[1].files.len(), 2);
         let e = spec("nodes = 2\n[[file]]\ntemplate = \"typo.tmpl\"\ndest = \"a\"\n")

@@ -66,3 +66,24 @@ fn templates_see_params_and_a_missing_one_is_an_error() {
         .to_string();
     assert!(e.contains("params"), "{e}");
 }
+
+/// The refusals say why (named nodes can't be added or dropped by count) and point at the
+/// line that names them: the list, or the first `[[node]]` table.
+#[test]
+fn a_refused_resize_says_why_and_where() {
+    let parse = |text: &str, nodes| {
+        ClusterSpec::parse_with(text, "a.toml", Path::new("."), "a", &params(Some(nodes)))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = parse("nodes = [\"a\", \"b\"]\n", 3);
+    assert!(e.starts_with("a.toml:1:9: key `nodes`: a test case sets `nodes = 3`, but this spec names its nodes (a list of names)"), "{e}");
+    assert!(e.contains("can't be added or dropped by count"), "{e}");
+    let e = parse(
+        "name = \"t\"\n[[node]]\nname = \"x\"\n[[node]]\nname = \"y\"\n",
+        3,
+    );
+    assert!(e.starts_with("a.toml:3:8: key `nodes`: a test case sets `nodes = 3`, but this spec names its nodes (`[[node]]` tables and no `nodes`)"), "{e}");
+    let e = parse("nodes = 3\n[[node]]\nname = \"n3\"\nroles = [\"x\"]\n", 2);
+    assert!(e.starts_with("a.toml:3:8: key `node.name`: a test case sets `nodes = 2`, so the nodes are n1, n2; [[node]] \"n3\" is not one of them"), "{e}");
+}

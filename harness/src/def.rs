@@ -105,7 +105,32 @@ impl TestDef {
         }
     }
 
-    /// Shares one cluster with the other tests of `group`.
+    /// Shares one cluster with the other tests of `group` (`#[cluster_test(share = "...")]`).
+    /// One cluster per group name, cluster request and matrix values: tests of one group that
+    /// ask for different specs, or matrix cases with different values, get different clusters.
+    ///
+    /// ```no_run
+    /// use harness::prelude::*;
+    ///
+    /// #[cluster_test(cluster = "etcd3", share = "etcd")] // one cluster for both tests
+    /// async fn first(cluster: &Cluster) -> TestResult {
+    ///     cluster.node("n1")?.exec("etcdctl put a 1").await?.check()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// #[cluster_test(cluster = "etcd3", share = "etcd")]
+    /// async fn second(cluster: &Cluster) -> TestResult {
+    ///     cluster.node("n1")?.exec("etcdctl put b 1").await?.check()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// #[cluster_test(cluster = "etcd3", share = "etcd", matrix(nodes = [1, 3]))] // one per value
+    /// async fn sized(cluster: &Cluster, nodes: usize) -> TestResult {
+    ///     ensure!(cluster.nodes().len() == nodes);
+    ///     Ok(())
+    /// }
+    /// # fn main() {}
+    /// ```
     pub const fn share(mut self, group: &'static str) -> Self {
         self.share = Some(group);
         self

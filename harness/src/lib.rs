@@ -23,6 +23,10 @@
 //!
 //! The test binary's `main` is `fn main() { harness::main() }`; the root build script generates
 //! the module tree from `tests_d/`, so a new file needs no registration.
+//!
+//! The user guide (writing tests, many cases from one test, results, faults, histories, the
+//! spec, the CLI, variables) is the book in the repository's `book/` directory: `mdbook build
+//! book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
 mod args;

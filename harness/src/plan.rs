@@ -247,6 +247,30 @@ tokio::task_local! {
 }
 
 /// The case the calling task runs, inside a test (and the code the attribute generates).
+///
+/// `Some` in a test's body and what it awaits, for every `#[cluster_test]`: a test without a
+/// matrix is one case named as the test, with no values. `None` outside a test, and in tasks
+/// the test spawned (`tokio::spawn` does not carry it over). A walk's actions use
+/// `Walk::id` and `Walk::label` instead.
+///
+/// ```no_run
+/// use harness::prelude::*;
+///
+/// #[cluster_test(cluster = "etcd_tuned", matrix(snapshot_count = [100, 10000]))]
+/// async fn tuned(cluster: &Cluster) -> TestResult {
+///     check_tuning(cluster).await
+/// }
+///
+/// async fn check_tuning(cluster: &Cluster) -> TestResult {
+///     let case = harness::case().context("runs inside a test")?;
+///     let count: u64 = case.get("snapshot_count").context("no snapshot_count axis")?;
+///     harness::println!("{}", case.name); // etcd::tuning::tuned[snapshot_count=100]
+///     let conf = cluster.node("n1")?.exec("cat \"$CLUSTER_SIM_WORKDIR/etcd.yml\"").await?;
+///     ensure!(conf.out().contains(&format!("snapshot-count: {count}")));
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
 pub fn case() -> Option<Arc<Case>> {
     CURRENT.try_with(Arc::clone).ok()
 }

@@ -125,12 +125,33 @@ pub struct Walk<S> {
 }
 
 impl<S> Walk<S> {
-    /// The walk's id (`w0007`), stable across runs of the same definition.
+    /// The walk's id (`w0007`), stable across runs of the same definition: its position in
+    /// the generated list, at least four digits. The trial is named
+    /// `<definition>::<id>[<label>]`.
+    ///
+    /// ```
+    /// use harness::prelude::*;
+    ///
+    /// pub struct Write;
+    ///
+    /// #[async_trait]
+    /// impl Action<()> for Write {
+    ///     type Opt = &'static str;
+    ///     fn name(&self) -> &str { "write" }
+    ///     fn options(&self) -> Vec<&'static str> { vec!["small", "big"] }
+    ///     async fn run(&self, _size: &&'static str, walk: &mut Walk<()>) -> TestResult {
+    ///         // w0001 write=big; the key walks running in parallel don't share: value:w0001
+    ///         let (id, label, key) = (walk.id().to_string(), walk.label().to_string(), walk.key("value"));
+    ///         walk.note(format!("{id} {label} {key}"));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// Its options as `action=option,...`.
+    /// Its options as `action=option,...` (`write=big,aof=on`), each option by its `Display`.
     pub fn label(&self) -> &str {
         &self.label
     }

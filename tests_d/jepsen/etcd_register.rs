@@ -6,7 +6,7 @@
 use harness::prelude::*;
 
 use fault::{Nemesis, NemesisFault, Shape};
-use history::{Model, OpType, Recorder};
+use history::{OpType, Recorder, Register};
 use workload::{Clients, EtcdRegister};
 
 #[cluster_test(cluster = "etcd3", timeout = "3m")]
@@ -37,7 +37,7 @@ async fn linearizable_under_partitions_and_kills(cluster: &Cluster) -> TestResul
 
     let ops = rec.ops();
     std::fs::write(dir.join("history.svg"), history::timeline_svg(&ops))?;
-    let report = history::check(&ops, Model::Register).map_err(anyhow::Error::msg)?;
+    let report = history::check(&ops, &Register)?;
     println!("{report}");
     ensure!(report.valid(), "nemesis seed {seed}: {report}");
     // The run must have tested something: faults happened and clients got through them.

@@ -5,7 +5,7 @@
 
 use harness::prelude::*;
 
-use history::{Model, OpType, Recorder};
+use history::{OpType, Recorder, Set, SetCounts};
 use workload::{Clients, RedisSet};
 
 /// Acknowledged adds recorded after `since` (nanoseconds into the history).
@@ -72,9 +72,9 @@ async fn failover_loses_acknowledged_writes_and_the_checker_sees_it(
 
     let ops = rec.ops();
     std::fs::write(dir.join("history.svg"), history::timeline_svg(&ops))?;
-    let report = history::check(&ops, Model::Set).map_err(anyhow::Error::msg)?;
+    let report = history::check(&ops, &Set)?;
     println!("{report}");
-    let counts = report.set_counts.clone().unwrap_or_default();
+    let counts = report.details::<SetCounts>().cloned().unwrap_or_default();
     ensure!(
         !report.valid() && counts.lost > 0,
         "expected the checker to find acknowledged adds lost in the failover, but: {report}"

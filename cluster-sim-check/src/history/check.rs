@@ -1,71 +1,127 @@
-//! `check`: groups a history by key and runs the model's checker on each key.
+//! The `Checker` protocol (Jepsen's `checker.clj`): a checker judges a history's completed
+//! operations against one model and says so in a [`CheckReport`]. [`CHECKERS`] is the by-name
+//! table that `cluster-sim check --model NAME` and tests share; a new model is its own file
+//! (a type implementing [`Checker`]) plus one line in that table.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
 
-use super::{complete, Completed, Op};
-use super::{register, set, SetCounts, Violation};
+use super::{complete, Completed, Op, Register, Set, Violation};
 
-/// What the history's operations are checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
-    /// A read/write/cas register per key: linearizability.
-    Register,
-    /// A grow-only set per key: no acknowledged add lost.
-    Set,
+/// Every checker by name: what [`by_name`] and `cluster-sim check --model` choose from.
+pub static CHECKERS: &[&(dyn Checker + 'static)] = &[&Register, &Set];
+
+/// Judges a history's completed client operations against one model.
+pub trait Checker: Send + Sync {
+    /// The model's name, as [`by_name`] and `cluster-sim check --model NAME` take it.
+    fn name(&self) -> &'static str;
+
+    /// What a valid history's keys are, completing "every key is ...": `linearizable`.
+    fn what(&self) -> &'static str;
+
+    /// Judges the completed client operations of one history (every key; see [`by_key`]).
+    /// `Err` when an operation has no meaning in the model (a register history with an `add`, a
+    /// set history without a final read): one line naming it.
+    fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError>;
 }
 
-impl std::str::FromStr for Model {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "register" => Ok(Model::Register),
-            "set" => Ok(Model::Set),
-            other => Err(format!(
-                "unknown model {other:?} (expected register or set)"
-            )),
-        }
-    }
+/// Why a history could not be judged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// An operation the model has no meaning for, or a history the model can't judge.
+    #[error("{0}")]
+    Unfit(String),
+    /// No checker in [`CHECKERS`] has that name.
+    #[error("unknown model {name:?} (expected {expected})")]
+    UnknownModel {
+        /// The name asked for.
+        name: String,
+        /// The names there are, as a list for a message (`register or set`).
+        expected: String,
+    },
 }
 
-impl fmt::Display for Model {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Model::Register => "register",
-            Model::Set => "set",
-        })
-    }
-}
+/// What a checker found beyond the verdict, shown after it: the set checker's [`SetCounts`].
+/// Any `Display + Debug + Send + Sync` type will do; [`CheckReport::details`] gets it back.
+///
+/// [`SetCounts`]: super::SetCounts
+pub trait Details: Any + fmt::Display + fmt::Debug + Send + Sync {}
 
-/// The verdict on a history.
-#[derive(Debug, Clone, PartialEq)]
+impl<T: Any + fmt::Display + fmt::Debug + Send + Sync> Details for T {}
+
+/// The verdict on a history. Its `Display` is what `cluster-sim check` prints; beyond
+/// [`valid`](Self::valid) it holds the operations and keys checked, each key's violation and
+/// the checker's [`details`](Self::details) (the set checker's counts).
+///
+/// ```
+/// use cluster_sim_check::history::{self, Recorder, SetCounts};
+/// use serde_json::json;
+///
+/// let rec = Recorder::new();
+/// rec.invoke(0, "add", None, 1).ok_same();
+/// rec.invoke(1, "add", None, 2).ok_same();
+/// rec.invoke(2, "add", None, 3).info("timed out");
+/// rec.invoke(0, "read", None, json!(null)).ok(json!([1, 3]));
+/// let report = history::check(&rec.ops(), &history::Set).unwrap();
+/// assert!(!report.valid());
+/// let counts = report.details::<SetCounts>().unwrap();
+/// assert_eq!((counts.attempted, counts.acknowledged, counts.lost, counts.recovered), (3, 2, 1, 1));
+/// for v in &report.violations {
+///     println!("{:?}: {} ({} operations)", v.key, v.summary, v.ops.len());
+/// }
+/// ```
+#[derive(Debug, Clone)]
 pub struct CheckReport {
-    /// The model checked.
-    pub model: Model,
+    /// The model checked: its checker's [`Checker::name`].
+    pub model: &'static str,
+    /// What the model asks of a key: its checker's [`Checker::what`].
+    pub what: &'static str,
     /// Client operations (invocations) in the history.
     pub ops: usize,
     /// Keys checked.
     pub keys: usize,
     /// What was wrong, per key; empty when valid.
     pub violations: Vec<Violation>,
-    /// For the set model: counts summed over keys.
-    pub set_counts: Option<SetCounts>,
+    details: Option<Arc<dyn Details>>,
 }
 
 impl CheckReport {
+    /// The report of `checker` on `ops` operations over `keys` keys.
+    pub fn new(checker: &dyn Checker, ops: usize, keys: usize, violations: Vec<Violation>) -> Self {
+        CheckReport {
+            model: checker.name(),
+            what: checker.what(),
+            ops,
+            keys,
+            violations,
+            details: None,
+        }
+    }
+
+    /// Adds what the checker found beyond the verdict (printed after it).
+    pub fn with_details(mut self, details: impl Details) -> Self {
+        self.details = Some(Arc::new(details));
+        self
+    }
+
     /// Whether the history is valid under the model.
     pub fn valid(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// The checker's details, if it left some of type `T`:
+    /// `report.details::<SetCounts>()` for the set checker.
+    pub fn details<T: Details>(&self) -> Option<&T> {
+        let details: &dyn Any = self.details.as_deref()?;
+        details.downcast_ref()
     }
 }
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.model {
-            Model::Register => "linearizable",
-            Model::Set => "without lost acknowledged adds",
-        };
+        let what = self.what;
         if self.valid() {
             write!(
                 f,
@@ -87,52 +143,78 @@ impl fmt::Display for CheckReport {
                 write!(f, "{v}")?;
             }
         }
-        if let Some(c) = &self.set_counts {
-            write!(
-                f,
-                "\n{} adds attempted, {} acknowledged, {} lost, {} unknown but present, {} unexpected",
-                c.attempted, c.acknowledged, c.lost, c.recovered, c.unexpected
-            )?;
+        if let Some(d) = &self.details {
+            write!(f, "\n{d}")?;
         }
         Ok(())
     }
 }
 
-/// Checks a history against a model. `Err` when an operation doesn't fit the model (a register
-/// history with an `add`, a set history without a final read): one line naming it.
-pub fn check(history: &[Op], model: Model) -> Result<CheckReport, String> {
-    let done = complete(history);
+/// The checker named `name` in [`CHECKERS`].
+pub fn by_name(name: &str) -> Result<&'static dyn Checker, CheckError> {
+    CHECKERS
+        .iter()
+        .copied()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| CheckError::UnknownModel {
+            name: name.to_string(),
+            expected: names(),
+        })
+}
+
+/// The table's names as a list for a message: `register or set`.
+fn names() -> String {
+    let names: Vec<&str> = CHECKERS.iter().map(|c| c.name()).collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Checks a history against a model: pairs invocations with completions ([`complete`]) and
+/// hands the client operations to the checker.
+///
+/// The history is a recorder's `ops()`, or a saved `history.jsonl` read back with
+/// [`read_history`](crate::history::read_history), so a saved history is judged from Rust as
+/// `cluster-sim check` does, with no cluster:
+///
+/// ```no_run
+/// use cluster_sim_check::history;
+/// use std::path::Path;
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let ops = history::read_history(Path::new("history.jsonl"))?; // `history.jsonl:7: ...` if malformed
+/// let report = history::check(&ops, history::by_name("register")?)?;
+/// println!("{report}"); // valid: 120 operations over 3 key(s) are linearizable
+/// # Ok(()) }
+/// ```
+pub fn check(history: &[Op], checker: &dyn Checker) -> Result<CheckReport, CheckError> {
+    checker.check(&complete(history))
+}
+
+/// A history's operations by key, in history order within each key (`None`: no key). Keys are
+/// independent in both models, so checkers judge each on its own.
+pub fn by_key(ops: &[Completed]) -> BTreeMap<Option<String>, Vec<Completed>> {
     let mut by_key: BTreeMap<Option<String>, Vec<Completed>> = BTreeMap::new();
-    for op in &done {
+    for op in ops {
         by_key.entry(op.key.clone()).or_default().push(op.clone());
     }
-    let mut violations = Vec::new();
-    let mut counts = SetCounts::default();
-    for (key, ops) in &by_key {
-        match model {
-            Model::Register => {
-                match register::check_key(key.as_deref(), ops, Duration::from_secs(2)) {
-                    Ok(Some(v)) => violations.push(v),
-                    Ok(None) => {}
-                    Err(bad) => return Err(format!("{}: {}", bad.op, bad.message)),
-                }
-            }
-            Model::Set => {
-                let (c, v) = set::check_key(key.as_deref(), ops)?;
-                counts.attempted += c.attempted;
-                counts.acknowledged += c.acknowledged;
-                counts.lost += c.lost;
-                counts.recovered += c.recovered;
-                counts.unexpected += c.unexpected;
-                violations.extend(v);
-            }
+    by_key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_finds_every_checker_by_its_name() {
+        for c in CHECKERS {
+            assert_eq!(by_name(c.name()).map(|c| c.name()), Ok(c.name()));
         }
+        assert_eq!(
+            by_name("bank").map(|c| c.name()).unwrap_err().to_string(),
+            "unknown model \"bank\" (expected register or set)"
+        );
     }
-    Ok(CheckReport {
-        model,
-        ops: done.len(),
-        keys: by_key.len(),
-        violations,
-        set_counts: (model == Model::Set).then_some(counts),
-    })
 }

@@ -1,5 +1,6 @@
 //! Histories of client operations and the checkers that judge them: a register checked for
-//! linearizability per key, a set checked for lost acknowledged writes.
+//! linearizability per key, a set checked for lost acknowledged writes. A checker implements
+//! [`Checker`] and has a line in [`CHECKERS`], the table the CLI and tests choose from by name.
 
 mod check;
 mod counter;
@@ -14,7 +15,7 @@ mod timeline;
 pub mod txn;
 mod unique_ids;
 
-pub use check::{check, CheckReport, Model};
+pub use check::{by_key, by_name, check, CheckError, CheckReport, Checker, Details, CHECKERS};
 pub use cluster_sim_core::history::{
     complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Pending, Process,
     Recorder,
@@ -23,8 +24,8 @@ pub use counter::{Counter, CounterCounts};
 pub use jepsen_log::{parse_jepsen_log, read_jepsen_log};
 pub use op_error::OpError;
 pub use queue::{Queue, QueueCounts};
-pub use register::BadOp;
-pub use set::SetCounts;
+pub use register::{BadOp, Register};
+pub use set::{Set, SetCounts};
 pub use timeline::timeline_svg;
 pub use unique_ids::{IdCounts, UniqueIds};
 

@@ -11,8 +11,38 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::Violation;
-use super::{Completed, OpType};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpType, Violation};
+
+/// The register checker (`register`): reads, writes and cas on a register per key, checked for
+/// linearizability.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Register;
+
+/// How long the search for the few ops that explain a violation may take, per key.
+const SHRINK_BUDGET: Duration = Duration::from_secs(2);
+
+impl Checker for Register {
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn what(&self) -> &'static str {
+        "linearizable"
+    }
+
+    fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError> {
+        let keys = by_key(ops);
+        let mut violations = Vec::new();
+        for (key, ops) in &keys {
+            match check_key(key.as_deref(), ops, SHRINK_BUDGET) {
+                Ok(Some(v)) => violations.push(v),
+                Ok(None) => {}
+                Err(bad) => return Err(CheckError::Unfit(format!("{}: {}", bad.op, bad.message))),
+            }
+        }
+        Ok(CheckReport::new(self, ops.len(), keys.len(), violations))
+    }
+}
 
 /// One op as the search sees it: interned values, times, outcome.
 #[derive(Debug, Clone)]

@@ -6,8 +6,38 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::Violation;
-use super::{Completed, OpType};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpType, Violation};
+
+/// The set checker (`set`): adds to a grow-only set per key, checked against the final read
+/// for acknowledged adds lost. Its report's details are the [`SetCounts`] summed over keys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Set;
+
+impl Checker for Set {
+    fn name(&self) -> &'static str {
+        "set"
+    }
+
+    fn what(&self) -> &'static str {
+        "without lost acknowledged adds"
+    }
+
+    fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError> {
+        let keys = by_key(ops);
+        let mut violations = Vec::new();
+        let mut counts = SetCounts::default();
+        for (key, ops) in &keys {
+            let (c, v) = check_key(key.as_deref(), ops).map_err(CheckError::Unfit)?;
+            counts.attempted += c.attempted;
+            counts.acknowledged += c.acknowledged;
+            counts.lost += c.lost;
+            counts.recovered += c.recovered;
+            counts.unexpected += c.unexpected;
+            violations.extend(v);
+        }
+        Ok(CheckReport::new(self, ops.len(), keys.len(), violations).with_details(counts))
+    }
+}
 
 /// What the set checker counted for one key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +52,16 @@ pub struct SetCounts {
     pub recovered: usize,
     /// Elements read that were never added.
     pub unexpected: usize,
+}
+
+impl std::fmt::Display for SetCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} adds attempted, {} acknowledged, {} lost, {} unknown but present, {} unexpected",
+            self.attempted, self.acknowledged, self.lost, self.recovered, self.unexpected
+        )
+    }
 }
 
 /// Checks one key's adds against its final read.

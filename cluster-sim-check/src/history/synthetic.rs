@@ -119,12 +119,12 @@ fn generate(seed: u64, ops: usize, keys: usize, processes: usize, rich: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{check, Model};
+    use crate::history::{check, Register};
 
     #[test]
     fn synthetic_histories_are_valid_and_a_tampered_read_is_not() {
         let h = register_history(7, 2_000, 4, 8);
-        let report = check(&h, Model::Register).unwrap();
+        let report = check(&h, &Register).unwrap();
         assert!(report.valid(), "{report}");
         assert_eq!(report.ops, 2_000);
         // Change one read's result to a value never written: now it must fail.
@@ -134,7 +134,7 @@ mod tests {
             .position(|o| o.f == "read" && o.kind == OpType::Ok)
             .unwrap();
         bad[i].value = Value::from(99);
-        let report = check(&bad, Model::Register).unwrap();
+        let report = check(&bad, &Register).unwrap();
         assert!(!report.valid());
         assert!(report.to_string().contains("-> 99"), "{report}");
     }

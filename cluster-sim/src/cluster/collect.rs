@@ -39,6 +39,24 @@ impl Cluster {
     /// (an absolute `/var/log/x.log` lands at `files/var/log/x.log`, a relative `data/a.meta`
     /// at `files/data/a.meta`), at most the spec's `collect_limit` bytes per node. Best effort:
     /// a node that can't be read gets an `error` in its report and the others go on.
+    ///
+    /// When the cap cuts something, `dir/nodes/<node>/files-cut.txt` lists what
+    /// and how much was kept. Returns one [`Collected`] per node that has `collect` globs (the
+    /// others are skipped): how many files and bytes were written, what was cut, and the error
+    /// if gathering failed there.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) {
+    /// let dir = std::path::Path::new("target/collected");
+    /// for c in cluster.collect_files(dir).await {
+    ///     match &c.error {
+    ///         None => println!("{}: {} files, {} bytes, {} cut", c.node, c.files, c.bytes, c.cut.len()),
+    ///         Some(e) => println!("{}: {e}", c.node),
+    ///     }
+    /// }
+    /// // target/collected/nodes/n1/files/log/kvd.log, ...
+    /// # }
+    /// ```
     pub async fn collect_files(&self, dir: &Path) -> Vec<Collected> {
         let limit = self.inner.spec.collect_limit;
         let jobs = self

@@ -144,7 +144,26 @@ impl Cluster {
         self.end_faults("heal", |f| f.kind.is_network()).await
     }
 
-    /// Degrades a node's links to every other node (out, unless the impairment says inbound).
+    /// Degrades a node's links to every other node of the cluster: packets it sends, or with
+    /// [`Impairment::inbound`] packets it receives (see [`Cluster::impair_inbound`]). Returns
+    /// the fault in force, for [`Cluster::end_fault`]; [`Cluster::clear_impairments`] and
+    /// [`Cluster::heal`] end it too.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
+    /// use std::time::Duration;
+    ///
+    /// let lossy = cluster.impair("n1", Impairment::loss(30.0)).await?; // n1 -> every peer
+    /// cluster.impair("n2", Impairment::loss(50.0).inbound()).await?; // every peer -> n2
+    /// if cluster.capabilities("n3").await?.netem {
+    ///     let slow = Impairment::latency(Duration::from_millis(100)).with_jitter(Duration::from_millis(10));
+    ///     cluster.impair("n3", slow).await?;
+    /// }
+    /// cluster.end_fault(lossy.id).await?;
+    /// cluster.clear_impairments().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn impair(&self, node: &str, imp: Impairment) -> Result<ActiveFault, FaultError> {
         self.start_fault(FaultKind::Impair {
             node: node.to_string(),
@@ -232,7 +251,25 @@ impl Cluster {
 
     /// Offsets the clock the node's service sees by `offset_ms` (negative: behind). Reaches
     /// programs that read the time through libc; Go programs read it from the vDSO and do not
-    /// see it.
+    /// see it. Commands run with `exec` see the true time.
+    ///
+    /// The offset is from true time: a second `skew` (or [`Cluster::strobe`]) of the same node
+    /// replaces the first, it does not add to it. [`Cluster::reset_clock`] undoes it.
+    ///
+    /// Opt-in per node: the node's env must hold `CLUSTER_SIM_FAKETIME=1` when its service
+    /// starts (libfaketime deadlocks programs linked with jemalloc). Skewing a node that did
+    /// not opt in, or has no service, fails with [`FaultError::Unsupported`] naming what is
+    /// missing, and changes nothing; [`Capabilities::faketime`] says beforehand.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// cluster.skew("n1", 30_000).await?; // 30 s ahead
+    /// cluster.skew("n1", -5_000).await?; // now 5 s behind: replaced, not added
+    /// let seen = cluster.service_time_ms("n1").await?; // Unix ms as the service sees them
+    /// # let _ = seen;
+    /// cluster.reset_clock("n1").await?; // true time again
+    /// # Ok(()) }
+    /// ```
     pub async fn skew(&self, node: &str, offset_ms: i64) -> Result<ActiveFault, FaultError> {
         self.reset_clock_quiet(node).await?;
         self.start_fault(FaultKind::Clock {
@@ -272,7 +309,17 @@ impl Cluster {
         Ok(())
     }
 
-    /// Gives the node's service its true clock back.
+    /// Gives the node's service its true clock back, ending a [`Cluster::skew`] or
+    /// [`Cluster::strobe`]; returns the faults it ended (empty, not an error, when the clock was
+    /// not skewed).
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// cluster.skew("n1", 30_000).await?;
+    /// assert_eq!(cluster.reset_clock("n1").await?.len(), 1);
+    /// assert!(cluster.reset_clock("n1").await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub async fn reset_clock(&self, node: &str) -> Result<Vec<ActiveFault>, FaultError> {
         self.end_faults(
             "reset the clock",
@@ -286,7 +333,21 @@ impl Cluster {
         self.fault_ctl().await?.service_time_ms(node).await
     }
 
-    /// Makes writes under the node's working directory fail with ENOSPC.
+    /// Makes writes under the node's working directory fail with ENOSPC: the directory of the
+    /// cluster's own on the node (`$CLUSTER_SIM_WORKDIR`: `/var/lib/cluster-sim` on docker,
+    /// `<workdir>/<cluster>` on ssh), where the spec's files and the service's data go. See
+    /// [`Cluster::fill_disk_at`] for another path and for how it is done;
+    /// [`Cluster::free_disk`] undoes it.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), Box<dyn std::error::Error>> {
+    /// cluster.fill_disk("n1").await?;
+    /// let out = cluster.node("n1")?.exec("echo x > \"$CLUSTER_SIM_WORKDIR/probe\"").await?;
+    /// assert!(!out.success()); // No space left on device
+    /// cluster.free_disk("n1").await?;
+    /// cluster.fill_disk_at("n1", "/var/log").await?; // any absolute path (ssh: inside the workdir)
+    /// # Ok(()) }
+    /// ```
     pub async fn fill_disk(&self, node: &str) -> Result<ActiveFault, FaultError> {
         let path = self
             .addrs()
@@ -297,10 +358,12 @@ impl Cluster {
         self.fill_disk_at(node, &path).await
     }
 
-    /// Makes writes under `path` on the node fail with ENOSPC. On docker a full tmpfs is
+    /// Makes writes under `path` on the node fail with ENOSPC; `path` must be absolute. On
+    /// docker a full tmpfs is
     /// mounted over `path`: while full, the files under it are hidden, and a process that
     /// already holds the directory (open files, or its working directory) keeps using the old
-    /// one; paths looked up anew see the full disk. Freeing detaches the mount.
+    /// one; paths looked up anew see the full disk. Freeing detaches the mount. On ssh the path
+    /// must be inside the cluster's working directory, and mounting needs root.
     pub async fn fill_disk_at(&self, node: &str, path: &str) -> Result<ActiveFault, FaultError> {
         if !path.starts_with('/') {
             return Err(FaultError::Invalid(format!(
@@ -329,12 +392,42 @@ impl Cluster {
         ended.pop().ok_or(FaultError::UnknownFault(id))
     }
 
-    /// The active faults, oldest first.
+    /// The active faults, oldest first: each an [`ActiveFault`] with its `id` (for
+    /// [`Cluster::end_fault`]), `since_ms` (Unix milliseconds) and `kind`, a [`FaultKind`]
+    /// (partition, impairment, freeze, clock or disk, with its nodes). A node killed by the
+    /// nemesis is not listed.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::FaultKind;
+    ///
+    /// cluster.isolate("n1").await?;
+    /// for f in cluster.faults().await? {
+    ///     println!("{f} since {}", f.since_ms); // #1 partition isolate n1 since 17...
+    ///     if let FaultKind::Partition { cuts, .. } = &f.kind {
+    ///         println!("{} links cut", cuts.0.len());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn faults(&self) -> Result<Vec<ActiveFault>, FaultError> {
         self.fault_ctl().await?.list().await
     }
 
-    /// What a node supports (nft, tc, htb, netem, faketime).
+    /// What a node supports, probed on the node: a [`Capabilities`] whose fields say whether
+    /// it has `nft` (partitions, loss), `tc` and `htb` (rate), `netem` (latency, jitter,
+    /// duplicate, corrupt, reorder), `faketime` (libfaketime preloaded into its service: clock
+    /// skew) and `service` (a running service to freeze, thaw or signal).
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// let caps = cluster.capabilities("n1").await?;
+    /// if !caps.netem {
+    ///     println!("no latency here");
+    /// }
+    /// assert_eq!(caps.has("latency"), Some(caps.netem));
+    /// # Ok(()) }
+    /// ```
     pub async fn capabilities(&self, node: &str) -> Result<Capabilities, FaultError> {
         self.fault_ctl().await?.capabilities(node).await
     }
@@ -457,7 +550,23 @@ impl NemesisHandle {
         self.seed
     }
 
-    /// Stops it, ending the fault in force; returns how many faults it ran.
+    /// Stops it and returns how many faults it ran (steps whose fault started). A fault in
+    /// force when it stops is ended first (a node it killed is started again), so when this
+    /// returns the nemesis has left nothing behind. Dropping the handle stops the nemesis too,
+    /// without waiting for that last heal.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::{Nemesis, NemesisFault, Shape};
+    /// use std::time::Duration;
+    ///
+    /// let handle = cluster.nemesis(Nemesis::new(vec![NemesisFault::Partition(Shape::Halves)]));
+    /// tokio::time::sleep(Duration::from_secs(20)).await;
+    /// let ran = handle.stop().await;
+    /// assert!(cluster.faults().await?.is_empty());
+    /// println!("{ran} faults");
+    /// # Ok(()) }
+    /// ```
     pub async fn stop(mut self) -> usize {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());

@@ -41,7 +41,18 @@ pub fn forget(cluster: &str) {
     m.remove(cluster);
 }
 
-/// What a node supports, from a probe run on it.
+/// What a node supports, from a probe run on it (`Cluster::capabilities`), or what every host
+/// of a backend supports (`FaultBackend::probe_kernel`, for `requires`). Each field is a yes or
+/// no; [`Capabilities::has`] asks by name.
+///
+/// ```
+/// use cluster_sim_core::fault::Capabilities;
+///
+/// let caps = Capabilities { nft: true, tc: true, htb: true, ..Default::default() };
+/// assert_eq!(caps.has("rate"), Some(true)); // htb
+/// assert_eq!(caps.has("latency"), Some(false)); // netem
+/// assert_eq!(caps.has("gpu"), None); // not a capability
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
     /// nftables (partitions, loss).

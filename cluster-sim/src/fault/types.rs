@@ -177,7 +177,29 @@ impl Shape {
     }
 }
 
-/// How a link is degraded. Each field is optional; set fields stack.
+/// How a link is degraded. Each field is optional; set fields stack. Start from
+/// [`Impairment::loss`], [`Impairment::rate`] or [`Impairment::latency`] and add the rest with
+/// the `with_*` methods; pass it to `Cluster::impair` (a node's links to every peer) or
+/// `Cluster::impair_link` (to one peer).
+///
+/// Loss needs nftables, `rate` the htb qdisc, and latency, jitter, duplicate, corrupt and
+/// reorder the netem qdisc (`Cluster::capabilities` says which a node has). Everything applies
+/// to packets the node sends unless [`Impairment::inbound`] says otherwise.
+///
+/// ```
+/// use cluster_sim_core::fault::{Direction, Impairment};
+/// use std::time::Duration;
+///
+/// let wan = Impairment::latency(Duration::from_millis(80))
+///     .with_jitter(Duration::from_millis(10))
+///     .with_loss(1.0)
+///     .with_rate("10mbit");
+/// assert!(wan.needs_netem());
+/// assert_eq!(wan.to_string(), "loss 1%, rate 10mbit, latency 80ms, jitter 10ms");
+/// let deaf = Impairment::loss(100.0).inbound(); // drops what the node receives
+/// assert_eq!(deaf.dir(), Direction::In);
+/// assert!(Impairment::rate("fast").validate().is_err());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Impairment {
     /// Which way, seen from the impaired node (default: packets it sends).
@@ -211,7 +233,18 @@ impl Impairment {
         Self::default().with_rate(rate)
     }
 
-    /// Delays packets by `latency`.
+    /// Delays every packet the node sends by `latency` (needs netem; add
+    /// [`Impairment::with_jitter`] to vary it). For a delay on one link only, pass it to
+    /// `Cluster::impair_link`.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
+    /// use std::time::Duration;
+    ///
+    /// cluster.impair_link("n1", "n2", Impairment::latency(Duration::from_millis(100))).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn latency(latency: Duration) -> Self {
         Self::default().with_latency(latency)
     }
@@ -258,7 +291,19 @@ impl Impairment {
         self
     }
 
-    /// Applies to packets the node receives instead of those it sends.
+    /// Applies to packets the node receives instead of those it sends (from every peer, or
+    /// from the one peer of `Cluster::impair_link`), as `Cluster::impair_inbound` and
+    /// `cluster-sim impair --inbound` do. Loss is dropped where the packets arrive; shaping
+    /// (rate, and the netem fields) is done by the senders on their way out to the node, since
+    /// tc shapes only what a node sends, so it needs what the senders' kernels have.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> Result<(), cluster_sim_core::fault::FaultError> {
+    /// use cluster_sim_core::fault::Impairment;
+    ///
+    /// cluster.impair("n2", Impairment::loss(100.0).inbound()).await?; // n2 hears nobody
+    /// # Ok(()) }
+    /// ```
     pub fn inbound(mut self) -> Self {
         self.direction = Some(Direction::In);
         self

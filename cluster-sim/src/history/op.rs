@@ -105,6 +105,19 @@ pub enum HistoryError {
 }
 
 /// Reads a `history.jsonl` file. Blank lines are skipped; anything else must be a record.
+/// With `cluster_sim::history::check` (in `cluster-sim-check`), this judges a saved history
+/// from Rust as `cluster-sim check` does, with no cluster.
+///
+/// ```no_run
+/// use cluster_sim_core::history;
+/// use std::path::Path;
+///
+/// # fn demo() -> Result<(), history::HistoryError> {
+/// let ops = history::read_history(Path::new("history.jsonl"))?; // `history.jsonl:7: ...` if malformed
+/// // then: let report = cluster_sim::history::check(&ops, &cluster_sim::history::Register)?;
+/// println!("{} records", ops.len());
+/// # Ok(()) }
+/// ```
 pub fn read_history(path: &Path) -> Result<Vec<Op>, HistoryError> {
     let shown = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| HistoryError::Read {

@@ -24,6 +24,29 @@ struct State {
 }
 
 /// A history being recorded. Cheap to clone; every clone adds to the same history.
+///
+/// Each operation is [`Recorder::invoke`] and then one outcome on the [`Pending`] it returns:
+/// [`Pending::ok`] (it took effect; a read's value), [`Pending::ok_same`] (it took effect with
+/// the invocation's value: writes, cas, adds), [`Pending::fail`] (known not to have happened) or
+/// [`Pending::info`] (unknown). Checkers (`cluster_sim::history::check`, in
+/// `cluster-sim-check`) take a write's, a cas's and an add's value from the invocation and a
+/// read's from its `ok`.
+///
+/// ```
+/// use cluster_sim_core::history::{OpType, Recorder};
+/// use serde_json::{json, Value};
+///
+/// let rec = Recorder::new(); // in memory; Recorder::to_file also appends to a file
+/// rec.invoke(0, "write", Some("k1"), 3).ok_same();
+/// rec.invoke(1, "cas", Some("k1"), json!([3, 4])).ok_same(); // value [old, new]
+/// rec.invoke(2, "cas", Some("k1"), json!([7, 8])).fail("compare failed");
+/// rec.invoke(0, "read", Some("k1"), Value::Null).ok(4); // what the read returned
+/// rec.invoke(1, "write", Some("k1"), 5).info("timed out"); // may or may not have happened
+/// let ops = rec.ops();
+/// assert_eq!(ops.len(), 10); // an invoke and an outcome each
+/// assert_eq!((ops[5].kind, ops[5].error.as_deref()), (OpType::Fail, Some("compare failed")));
+/// assert_eq!(ops[7].value, json!(4));
+/// ```
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Inner>,
@@ -47,7 +70,8 @@ impl Default for Recorder {
 }
 
 impl Recorder {
-    /// A history kept in memory.
+    /// A history kept in memory only (read it with [`Recorder::ops`], save it with
+    /// [`Recorder::write_jsonl`]); its clock starts now.
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -91,6 +115,15 @@ impl Recorder {
     }
 
     /// Records client `process` invoking `f` on `key` with `value`; complete it on the result.
+    ///
+    /// - `process`: the client's number. After an `info` outcome, go on as a new number (as
+    ///   Jepsen does): the old operation may still take effect.
+    /// - `f`: `read`, `write` or `cas` for the register model; `add` or `read` for the set.
+    /// - `key`: which register or set (`None` for a history of one).
+    /// - `value`: the argument, anything that converts into JSON: a write's value, a cas's
+    ///   `[old, new]` (`null` for "absent"), an add's element, `Value::Null` for a read.
+    ///
+    /// The returned [`Pending`] records `info` if dropped without an outcome.
     #[must_use = "complete the operation with ok, fail or info"]
     pub fn invoke(
         &self,
@@ -179,7 +212,9 @@ impl Pending {
         });
     }
 
-    /// It took effect; `value` is what a read returned (for writes, pass the written value).
+    /// It took effect; `value` is what a read returned (`Value::Null` for nothing, an array for
+    /// a set's read). For writes, cas and adds the checkers use the invocation's value, so pass
+    /// the same value, or call [`Pending::ok_same`].
     pub fn ok(self, value: impl Into<Value>) {
         self.finish(OpType::Ok, value.into(), None)
     }
@@ -190,13 +225,15 @@ impl Pending {
         self.finish(OpType::Ok, v, None)
     }
 
-    /// It is known not to have taken effect.
+    /// It is known not to have taken effect (a cas whose compare failed, a request refused
+    /// before it was sent); `error` is a text for people.
     pub fn fail(self, error: impl Into<String>) {
         let v = self.value.clone();
         self.finish(OpType::Fail, v, Some(error.into()))
     }
 
-    /// Its outcome is unknown (timeout, connection lost).
+    /// Its outcome is unknown (timeout, connection lost); `error` is a text for people. The
+    /// checkers let it take effect at any time after its call, or never.
     pub fn info(self, error: impl Into<String>) {
         let v = self.value.clone();
         self.finish(OpType::Info, v, Some(error.into()))

@@ -45,7 +45,9 @@ impl BuildRequest {
 pub struct Built {
     /// What was built.
     pub request: BuildRequest,
-    /// The immutable copy `<target>/cluster-sim/bin/<sha256>/<bin>`.
+    /// The immutable copy `<target dir>/cluster-sim/bin/<sha256>/<bin>`, in cargo's target
+    /// directory as `cargo metadata` reports it (so `CARGO_TARGET_DIR` and `build.target-dir`
+    /// are honoured), not a fixed `target/`.
     pub path: PathBuf,
     /// Hex SHA-256 of its contents.
     pub sha256: String,

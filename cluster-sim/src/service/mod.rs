@@ -48,7 +48,20 @@ impl Placement {
 pub type Builds = HashMap<BinarySpec, Arc<Built>>;
 
 /// Builds every binary of `spec` (each once per process), in the spec's order; the test run's
-/// profile unless a `[[binary]]` names one. `progress` receives cargo's status lines.
+/// profile unless a `[[binary]]` names one. `progress` receives cargo's status lines. Each
+/// [`Built::path`] lies under cargo's target directory (`CARGO_TARGET_DIR` honoured).
+///
+/// ```no_run
+/// use cluster_sim_core::{service, ClusterSpec};
+/// use std::sync::Arc;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let spec = ClusterSpec::from_file("fixtures/clusters/kvd3.toml")?;
+/// for (binary, built) in service::build_all(&spec, Arc::new(|line: &str| eprintln!("{line}"))).await? {
+///     println!("{} -> {}", binary.bin, built.path.display()); // <target dir>/cluster-sim/bin/<sha256>/kvd
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn build_all(
     spec: &ClusterSpec,
     progress: Arc<dyn Fn(&str) + Send + Sync>,

@@ -1,5 +1,5 @@
 //! kvd: a small replicated key-value server over TCP, the example service of cluster-sim's
-//! "your own service on the nodes" (see README.md). Standard library only.
+//! "your own service on the nodes" (see book/src/your-own-service.md). Standard library only.
 //!
 //! ```text
 //! kvd --version

@@ -9,8 +9,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use cluster_sim::docker::DockerBackend;
-use cluster_sim::{Backend, Cluster, ClusterSpec, ExecRequest, NodeAction};
+use cluster_sim::{Backend, Cluster, ClusterSpec, NodeAction};
 
+mod check;
+mod exec;
 mod faults;
 mod report;
 mod service;
@@ -107,8 +109,8 @@ enum Command {
     /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
     /// can't be explained), 2 malformed. Needs no engine.
     Check {
-        /// register: linearizable read/write/cas per key; set: no acknowledged add lost.
-        #[arg(long, value_parser = ["register", "set"])]
+        /// The model the history is checked against.
+        #[arg(long, value_parser = check::models())]
         model: String,
         /// The history file, one JSON record per line.
         history: PathBuf,
@@ -179,7 +181,7 @@ fn main() -> ExitCode {
         svg,
     } = &cli.command
     {
-        return check(model, history, svg.as_deref());
+        return check::check(model, history, svg.as_deref());
     }
     if let Command::Report { run_dir, out } = &cli.command {
         return report::report(run_dir.as_deref(), out.as_deref());
@@ -196,45 +198,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("cluster-sim: error: {}", one_line(&e));
             ExitCode::FAILURE
-        }
-    }
-}
-
-/// `cluster-sim check`: judges a saved history without touching any engine.
-fn check(model: &str, path: &std::path::Path, svg: Option<&std::path::Path>) -> ExitCode {
-    use cluster_sim::history;
-    let model: history::Model = match model.parse() {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("cluster-sim: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let ops = match history::read_history(path) {
-        Ok(ops) => ops,
-        Err(e) => {
-            eprintln!("cluster-sim: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Some(svg) = svg {
-        if let Err(e) = std::fs::write(svg, history::timeline_svg(&ops)) {
-            eprintln!("cluster-sim: error: cannot write {}: {e}", svg.display());
-            return ExitCode::from(2);
-        }
-    }
-    match history::check(&ops, model) {
-        Ok(report) => {
-            println!("{report}");
-            if report.valid() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => {
-            eprintln!("cluster-sim: error: {}: {e}", path.display());
-            ExitCode::from(2)
         }
     }
 }
@@ -316,7 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             timeout,
             command,
         } => {
-            exec(
+            exec::exec(
                 backend.as_ref(),
                 name,
                 node,
@@ -398,89 +361,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             model,
             history,
             svg,
-        } => Ok(check(&model, &history, svg.as_deref())),
+        } => Ok(check::check(&model, &history, svg.as_deref())),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one per flag of the exec subcommand"
-)]
-async fn exec(
-    backend: &dyn Backend,
-    name: String,
-    node: String,
-    env: Vec<String>,
-    workdir: Option<String>,
-    user: Option<String>,
-    timeout: Duration,
-    command: Vec<String>,
-) -> Result<ExitCode> {
-    let mut req = ExecRequest::argv(command);
-    for kv in env {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("--env {kv:?}: expected KEY=VALUE");
-        };
-        req.env.insert(k.into(), v.into());
-    }
-    req.workdir = workdir;
-    req.user = user;
-    req.timeout = timeout;
-    // Output comes back whole once the command ends (the Backend API returns a result, not a
-    // stream). Memory stays bounded all the same: a stream past the in-memory limit is
-    // spooled to a private temporary directory and copied out from there, byte for byte.
-    let spool = tempfile::Builder::new()
-        .prefix("cluster-sim-exec.")
-        .tempdir()
-        .context("cannot make a temporary directory for the command's output")?;
-    req.capture.spool_dir = Some(spool.path().to_path_buf());
-    let out = backend
-        .exec(&name, &node, &req)
-        .await
-        .with_context(|| format!("node {node} of {name}: `{}`", req.display()))?;
-    copy_stream(
-        &out.stdout,
-        out.stdout_truncated.as_ref(),
-        &mut std::io::stdout().lock(),
-    )?;
-    copy_stream(
-        &out.stderr,
-        out.stderr_truncated.as_ref(),
-        &mut std::io::stderr().lock(),
-    )?;
-    if out.timed_out {
-        eprintln!(
-            "cluster-sim: `{}` timed out after {} and was killed",
-            req.display(),
-            humantime::format_duration(timeout)
-        );
-    }
-    Ok(ExitCode::from(u8::try_from(out.code).unwrap_or(1)))
-}
-
-/// Writes one stream of a command's output: from its spool file when it outgrew memory.
-fn copy_stream(
-    kept: &[u8],
-    cut: Option<&cluster_sim::Truncated>,
-    to: &mut dyn Write,
-) -> Result<()> {
-    match cut {
-        None => to.write_all(kept)?,
-        Some(t) => match (&t.spool, &t.spool_error) {
-            (Some(path), None) => {
-                let mut f = std::fs::File::open(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                std::io::copy(&mut f, to)?;
-            }
-            _ => bail!(
-                "the command's output could not be kept whole: {}",
-                t.note("output")
-            ),
-        },
-    }
-    to.flush()?;
-    Ok(())
 }
 
 /// How long a cluster `up` is making may outlive a killed `up` before any reaper may remove
