@@ -15,10 +15,12 @@ mod timeline;
 pub mod txn;
 mod unique_ids;
 
-pub use check::{by_key, by_name, check, CheckError, CheckReport, Checker, Details, CHECKERS};
+pub use check::{
+    by_key, by_name, check, CheckError, CheckReport, Checker, Details, FileError, CHECKERS,
+};
 pub use cluster_sim_core::history::{
     complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Pending, Process,
-    Recorder,
+    Recorder, Records,
 };
 pub use counter::{Counter, CounterCounts};
 pub use jepsen_log::{parse_jepsen_log, read_jepsen_log};

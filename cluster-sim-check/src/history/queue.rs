@@ -11,9 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::Value;
-
-use super::{Completed, OpError, OpType, Violation};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpError, OpType, Violation};
 
 /// The total-queue checker (`queue`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,6 +60,34 @@ struct Tally<'a> {
     out: usize,
     enqueues: Vec<&'a Completed>,
     dequeues: Vec<&'a Completed>,
+}
+
+impl Checker for Queue {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+
+    fn what(&self) -> &'static str {
+        "drained of every acknowledged enqueue exactly once"
+    }
+
+    fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError> {
+        let keys = by_key(ops);
+        let mut violations = Vec::new();
+        let mut total = QueueCounts::default();
+        for (key, ops) in &keys {
+            let (c, v) = Queue::check_key(key.as_deref(), ops)?;
+            total.attempted += c.attempted;
+            total.acknowledged += c.acknowledged;
+            total.dequeued += c.dequeued;
+            total.lost += c.lost;
+            total.duplicated += c.duplicated;
+            total.unexpected += c.unexpected;
+            total.recovered += c.recovered;
+            violations.extend(v);
+        }
+        Ok(CheckReport::new(self, ops.len(), keys.len(), violations).with_details(total))
+    }
 }
 
 impl Queue {
@@ -208,7 +234,11 @@ impl Queue {
             Some(Violation {
                 key: key.map(str::to_string),
                 summary: parts.join("; "),
-                explanation: format!("{counts}; drained at {}", super::secs(drained.start)),
+                explanation: format!(
+                    "the queue was drained by process {} at {}",
+                    drained.process,
+                    super::secs(drained.start)
+                ),
                 ops: shown,
             }),
         ))
@@ -218,7 +248,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn op(p: u64, f: &str, v: Value, outcome: OpType, at: u64) -> Completed {
         let io = if f == "enqueue" {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{by_key, CheckError, CheckReport, Checker, Completed, OpType, Violation};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpError, OpType, Violation};
 
 /// The register checker (`register`): reads, writes and cas on a register per key, checked for
 /// linearizability.
@@ -37,7 +37,7 @@ impl Checker for Register {
             match check_key(key.as_deref(), ops, SHRINK_BUDGET) {
                 Ok(Some(v)) => violations.push(v),
                 Ok(None) => {}
-                Err(bad) => return Err(CheckError::Unfit(format!("{}: {}", bad.op, bad.message))),
+                Err(bad) => return Err(OpError::new(&bad.op, bad.message).into()),
             }
         }
         Ok(CheckReport::new(self, ops.len(), keys.len(), violations))

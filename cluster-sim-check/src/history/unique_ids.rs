@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::{Completed, OpError, OpType, Violation};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpError, OpType, Violation};
 
 /// The unique-ids checker (`unique-ids`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +28,30 @@ impl fmt::Display for IdCounts {
             "{} generates attempted, {} acknowledged, {} id(s) returned more than once",
             self.attempted, self.acknowledged, self.duplicated
         )
+    }
+}
+
+impl Checker for UniqueIds {
+    fn name(&self) -> &'static str {
+        "unique-ids"
+    }
+
+    fn what(&self) -> &'static str {
+        "free of duplicate ids"
+    }
+
+    fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError> {
+        let keys = by_key(ops);
+        let mut violations = Vec::new();
+        let mut total = IdCounts::default();
+        for (key, ops) in &keys {
+            let (c, v) = UniqueIds::check_key(key.as_deref(), ops)?;
+            total.attempted += c.attempted;
+            total.acknowledged += c.acknowledged;
+            total.duplicated += c.duplicated;
+            violations.extend(v);
+        }
+        Ok(CheckReport::new(self, ops.len(), keys.len(), violations).with_details(total))
     }
 }
 

@@ -339,6 +339,7 @@ impl<'a> Appends<'a> {
         for ((key, version), group) in lost {
             found.add(Anomaly::LostUpdate, || {
                 let names: Vec<String> = (1..=group.len()).map(|i| format!("T{i}")).collect();
+                let all = if group.len() == 2 { "both" } else { "all" };
                 let state = match version {
                     NIL => "[]".to_string(),
                     v => format!("a list ending in {}", txns.value(v)),
@@ -347,7 +348,7 @@ impl<'a> Appends<'a> {
                     Anomaly::LostUpdate,
                     group,
                     format!(
-                        "{} all read {k} = {state} and then appended to {k}: each append was made without the others'",
+                        "{} {all} read {k} = {state} and then appended to {k}: each append was made without the others'",
                         names.join(" and "),
                         k = txns.key(key)
                     ),

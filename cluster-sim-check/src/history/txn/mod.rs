@@ -11,6 +11,7 @@
 
 mod anomaly;
 mod append;
+mod checker;
 mod cycles;
 mod graph;
 mod rw;
@@ -24,6 +25,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use anomaly::{Anomaly, Consistency};
+pub use checker::{ListAppend, RwRegister};
 
 use self::anomaly::{Findings, Found};
 use self::append::Appends;
@@ -76,12 +78,7 @@ impl fmt::Display for TxnSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = |ms: &[Consistency]| ms.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ");
         if self.anomalies.is_empty() {
-            return write!(
-                f,
-                "no anomaly in {} transactions: none of {} is ruled out",
-                self.transactions,
-                names(&self.not_ruled_out)
-            );
+            return write!(f, "rules out none of: {}", names(&self.not_ruled_out));
         }
         let counts: Vec<String> = self
             .anomalies
@@ -90,8 +87,7 @@ impl fmt::Display for TxnSummary {
             .collect();
         write!(
             f,
-            "anomalies in {} transactions: {}\nrules out: {}",
-            self.transactions,
+            "anomalies: {}\nrules out: {}",
             counts.join(", "),
             names(&self.ruled_out)
         )?;
@@ -112,43 +108,14 @@ impl fmt::Display for TxnSummary {
     }
 }
 
-/// The list-append checker (`list-append`): transactions of `["append", k, v]` and
-/// `["r", k, [v, ...]]` micro-operations, checked for every anomaly Elle names.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ListAppend;
-
-/// The read-write register checker (`rw-register`): transactions of `["w", k, v]` and
-/// `["r", k, v]` micro-operations, checked for every anomaly Elle names.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RwRegister;
-
-impl ListAppend {
-    /// Judges a history's completed client operations: the anomalies, each explained, and
-    /// the summary. `Err` names the operation that is no list-append transaction.
-    pub fn judge(&self, ops: &[Completed]) -> Result<(Vec<Violation>, TxnSummary), OpError> {
-        judge(ops, Flavor::ListAppend)
-    }
-}
-
-impl RwRegister {
-    /// Judges a history's completed client operations: the anomalies, each explained, and
-    /// the summary. `Err` names the operation that is no rw-register transaction.
-    pub fn judge(&self, ops: &[Completed]) -> Result<(Vec<Violation>, TxnSummary), OpError> {
-        judge(ops, Flavor::RwRegister)
-    }
-}
-
-fn judge(ops: &[Completed], flavor: Flavor) -> Result<(Vec<Violation>, TxnSummary), OpError> {
-    analyse(&Txns::from_completed(ops, flavor)?, Some(ops))
-}
-
 /// Checks the client operations of a history of `flavor` transactions.
 #[cfg(test)]
 pub(crate) fn check_ops(
     ops: &[crate::history::Op],
     flavor: Flavor,
 ) -> Result<(Vec<Violation>, TxnSummary), OpError> {
-    judge(&crate::history::complete(ops), flavor)
+    let ops = crate::history::complete(ops);
+    analyse(&Txns::from_completed(&ops, flavor)?, Some(&ops))
 }
 
 /// What the dependencies were inferred from, kept to explain a cycle's edges.

@@ -156,11 +156,12 @@ impl<'a> Registers<'a> {
         for ((key, v), group) in lost {
             found.add(Anomaly::LostUpdate, || {
                 let names: Vec<String> = (1..=group.len()).map(|i| format!("T{i}")).collect();
+                let all = if group.len() == 2 { "both" } else { "all" };
                 Found::new(
                     Anomaly::LostUpdate,
                     group,
                     format!(
-                        "{} all read {k} = {} and then wrote {k}: each write was made without the others'",
+                        "{} {all} read {k} = {} and then wrote {k}: each write was made without the others'",
                         names.join(" and "),
                         txns.value(v),
                         k = txns.key(key)

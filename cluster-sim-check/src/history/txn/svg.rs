@@ -8,7 +8,6 @@ use std::fmt::Write;
 use super::DrawnCycle;
 
 const WIDTH: f64 = 1200.0;
-const RING: f64 = 130.0;
 const NODE: f64 = 22.0;
 const LINE: f64 = 16.0;
 
@@ -68,10 +67,12 @@ fn panel(out: &mut String, c: &DrawnCycle, top: f64) -> f64 {
         c.anomaly,
         escape(c.anomaly.description())
     );
-    let (cx, cy) = (WIDTH / 2.0, top + 40.0 + RING);
+    // Room for the transactions around the ring, and no more.
+    let ring = (40.0 + 30.0 * n as f64).min(220.0);
+    let (cx, cy) = (WIDTH / 2.0, top + 40.0 + ring);
     let at = |i: usize| {
         let angle = -PI / 2.0 + 2.0 * PI * i as f64 / n as f64;
-        (cx + RING * angle.cos(), cy + RING * angle.sin())
+        (cx + ring * angle.cos(), cy + ring * angle.sin())
     };
     for (i, (kind, why)) in c.edges.iter().enumerate() {
         let ((x1, y1), (x2, y2)) = (at(i), at((i + 1) % n));
@@ -103,7 +104,7 @@ fn panel(out: &mut String, c: &DrawnCycle, top: f64) -> f64 {
             i + 1
         );
     }
-    let mut y = cy + RING + 50.0;
+    let mut y = cy + ring + 50.0;
     for (i, txn) in c.txns.iter().enumerate() {
         let _ = write!(
             out,

@@ -66,7 +66,7 @@ fn serializable_list_histories_pass() {
         ok(2, (40, 50), json!([["r", "x", [1, 2]], ["r", "y", null]])),
     ]);
     assert!(v.is_empty(), "{}", text(&v));
-    assert_eq!(s.to_string(), "no anomaly in 3 transactions: none of strict serializable, serializable, snapshot isolation, repeatable read, read committed, read uncommitted is ruled out");
+    assert_eq!(s.to_string(), "rules out none of: strict serializable, serializable, snapshot isolation, repeatable read, read committed, read uncommitted");
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn lost_update() {
         .unwrap();
     assert_eq!(
         lost.explanation,
-        "T1 and T2 all read x = a list ending in 1 and then appended to x: each append was made without the others'"
+        "T1 and T2 both read x = a list ending in 1 and then appended to x: each append was made without the others'"
     );
 }
 
@@ -378,7 +378,7 @@ fn register_anomalies_without_cycles() {
     assert_eq!(names(&s), ["lost-update"]);
     assert_eq!(
         v[0].explanation,
-        "T1 and T2 all read x = 5 and then wrote x: each write was made without the others'"
+        "T1 and T2 both read x = 5 and then wrote x: each write was made without the others'"
     );
     let (v, s) = register(&[
         t(0, OpType::Fail, C, json!([["w", "x", 1]])),

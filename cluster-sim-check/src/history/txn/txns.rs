@@ -320,6 +320,12 @@ impl Txns {
         self.txns.len()
     }
 
+    /// Puts the transactions in invocation order (read from a file, they come in completion
+    /// order), so that both ways of reading a history give the same numbering.
+    pub(crate) fn sort_by_invocation(&mut self) {
+        self.txns.sort_by_key(|t| t.index);
+    }
+
     pub(crate) fn mops(&self, t: u32) -> &[Mop] {
         &self.mops[self.txns[t as usize].mops.range()]
     }
