@@ -248,13 +248,16 @@ async fn two_clusters_from_one_spec_side_by_side() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
     let docker = DockerBackend::connect().await?;
+    // Names of this process's own: another run on the engine may be in this test too.
+    let cs_test_badimage = format!("cs-test-badimage-{}", std::process::id());
+    let cs_test_dies = format!("cs-test-dies-{}", std::process::id());
     // An image the engine doesn't have.
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bad-image.toml");
     std::fs::write(&path, "nodes = 2\nimage = \"no-such-image:1\"\n")?;
     let spec = ClusterSpec::from_file(&path)?;
     let e = Cluster::builder(spec)
-        .name("cs-test-badimage")
+        .name(&cs_test_badimage)
         .up()
         .await
         .unwrap_err();
@@ -263,15 +266,12 @@ async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
         msg.contains("no-such-image:1") && msg.contains("not in the local engine"),
         "{msg}"
     );
-    assert!(docker
-        .containers(Some("cs-test-badimage"))
-        .await?
-        .is_empty());
+    assert!(docker.containers(Some(&cs_test_badimage)).await?.is_empty());
     assert!(!docker
         .networks()
         .await?
         .iter()
-        .any(|n| n.1 == "cs-test-badimage"));
+        .any(|n| n.1 == cs_test_badimage));
 
     // A service that dies at once: readiness fails fast with the log tail, nothing is left.
     let path = dir.path().join("dies.toml");
@@ -282,7 +282,7 @@ async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
     let spec = ClusterSpec::from_file(&path)?;
     let started = Instant::now();
     let e = Cluster::builder(spec)
-        .name("cs-test-dies")
+        .name(&cs_test_dies)
         .up()
         .await
         .unwrap_err();
@@ -295,7 +295,7 @@ async fn provisioning_errors_are_clear_and_leave_nothing() -> Result<()> {
         started.elapsed() < Duration::from_secs(50),
         "did not fail fast"
     );
-    assert!(docker.containers(Some("cs-test-dies")).await?.is_empty());
+    assert!(docker.containers(Some(&cs_test_dies)).await?.is_empty());
     Ok(())
 }
 

@@ -31,7 +31,7 @@ async fn a_service_ready_after_25s_passes() -> Result<()> {
     )?;
     let started = Instant::now();
     let cluster = Cluster::builder(spec)
-        .name("cs-test-slow-ready")
+        .name(format!("cs-test-slow-ready-{}", std::process::id()))
         .up()
         .await?;
     let took = started.elapsed();

@@ -5,9 +5,9 @@
 //! each process take the whole budget. The budget is therefore also a counting lock in a
 //! folder shared by the run's processes (`target/cluster-sim/budget/`): one file per node of
 //! the budget, a node held while its file is locked (`flock`). The kernel drops the locks of a
-//! process that dies, SIGKILL included, so a killed test never keeps nodes. A `queue` lock lets
-//! one process at a time gather its nodes, so two processes never each hold half of what they
-//! need and wait for each other.
+//! process that dies, SIGKILL included, so a killed test never keeps nodes. A grab that finds too
+//! few free slots lets go of what it took; a process that must wait does so in a `queue` lock,
+//! one at a time, so two waiting processes never each hold half of what they need.
 
 use std::fs::File;
 use std::io;
@@ -101,14 +101,10 @@ fn open(dir: &Path, name: &str) -> io::Result<File> {
         .open(dir.join(name))
 }
 
-/// Locks up to `n` free slots without waiting; all or none of them.
+/// Locks `n` free slots without waiting; all or none of them. It takes no queue lock: two
+/// threads of one process gathering at once would otherwise see each other as a wait. A
+/// partial grab is let go at once, so grabbers never hold each other up.
 fn try_slots(dir: &Path, total: usize, n: usize) -> io::Result<Vec<File>> {
-    let queue = open(dir, "queue")?;
-    match fs4::FileExt::try_lock(&queue) {
-        Ok(()) => {}
-        Err(fs4::TryLockError::WouldBlock) => return Ok(Vec::new()),
-        Err(fs4::TryLockError::Error(e)) => return Err(e),
-    }
     let held = free_slots(dir, total, n)?;
     if held.len() < n {
         return Ok(Vec::new());
