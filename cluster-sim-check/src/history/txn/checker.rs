@@ -191,5 +191,6 @@ fn read(path: &Path, flavor: Flavor) -> Result<(Txns, Vec<u32>), FileError> {
         push(&mut txns, c, lines[index])?;
     }
     txns.sort_by_invocation();
+    txns.shrink_to_fit();
     Ok((txns, lines))
 }

@@ -51,7 +51,9 @@ pub(crate) struct Graph {
 impl Graph {
     /// Builds the graph of `n` nodes, merging parallel edges into one with both kinds.
     pub(crate) fn build(n: usize, edges: Edges) -> Graph {
-        let edges = edges.0;
+        let mut edges = edges.0;
+        // The list grew by doubling; the adjacency lists are built beside it.
+        edges.shrink_to_fit();
         let mut offsets = vec![0u32; n + 1];
         for &(from, _, _) in &edges {
             offsets[from as usize + 1] += 1;

@@ -212,8 +212,8 @@ fn explain_cycle(txns: &Txns, inference: &Inference, c: &cycles::Cycle) -> Found
 fn violation(txns: &Txns, ops: Option<&[Completed]>, f: &Found) -> Violation {
     let names: Vec<String> = (1..=f.txns.len()).map(|i| format!("T{i}")).collect();
     let who = match names.len() {
-        1 => "T1, below".to_string(),
-        _ => format!("{} below, in order", names.join(", ")),
+        1 => "in T1, below".to_string(),
+        _ => format!("among {} below, in order", names.join(", ")),
     };
     let shape = if f.edges.is_empty() {
         String::new()
@@ -230,11 +230,7 @@ fn violation(txns: &Txns, ops: Option<&[Completed]>, f: &Found) -> Violation {
     };
     Violation {
         key: None,
-        summary: format!(
-            "{} ({}) among {who}{shape}",
-            f.anomaly,
-            f.anomaly.description()
-        ),
+        summary: format!("{} ({}) {who}{shape}", f.anomaly, f.anomaly.description()),
         explanation: f.lines.join(";\n   "),
         ops: f
             .txns

@@ -136,7 +136,8 @@ fn plan(opts: &ListAppendOptions) -> Vec<Planned> {
     let mut planned: Vec<Planned> = (0..opts.txns)
         .map(|i| {
             let p = i % processes;
-            let start = clock[p] + rng.below_u64(1_000_000);
+            // Strictly after the previous one ended: a process has one operation open at a time.
+            let start = clock[p] + 1 + rng.below_u64(1_000_000);
             let len = 100_000 + rng.below_u64(5_000_000);
             clock[p] = start + len;
             Planned {
@@ -214,6 +215,16 @@ fn plan(opts: &ListAppendOptions) -> Vec<Planned> {
         }
         n += 1;
     }
+    // A client whose transaction's outcome is unknown goes on as a new process, as in Jepsen:
+    // the old one's transaction may still be running.
+    let mut ids: Vec<u64> = (0..processes as u64).collect();
+    for (i, t) in planned.iter_mut().enumerate() {
+        let slot = i % processes;
+        t.process = ids[slot];
+        if t.outcome == OpType::Info {
+            ids[slot] += processes as u64;
+        }
+    }
     planned
 }
 
@@ -256,7 +267,16 @@ mod tests {
         };
         let mut buf = Vec::new();
         write_list_append_history(&opts, &mut buf).unwrap();
+        // Paired as a history file must be: a process with an unknown outcome goes on as
+        // another.
         let read = crate::history::parse_lines(buf.as_slice(), "h").unwrap();
         assert_eq!(read, list_append_history(&opts));
+        let mut big = Vec::new();
+        let opts = ListAppendOptions {
+            txns: 5_000,
+            ..Default::default()
+        };
+        write_list_append_history(&opts, &mut big).unwrap();
+        assert!(crate::history::parse_lines(big.as_slice(), "h").is_ok());
     }
 }

@@ -326,6 +326,14 @@ impl Txns {
         self.txns.sort_by_key(|t| t.index);
     }
 
+    /// Gives back what the vectors reserved beyond their length while they grew: up to half
+    /// of a large history's memory.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.txns.shrink_to_fit();
+        self.mops.shrink_to_fit();
+        self.lists.shrink_to_fit();
+    }
+
     pub(crate) fn mops(&self, t: u32) -> &[Mop] {
         &self.mops[self.txns[t as usize].mops.range()]
     }
