@@ -193,7 +193,9 @@ impl Searcher {
                     continue;
                 }
                 if starts == MAX_STARTS || work > BUDGET {
-                    *cut_short = true;
+                    // A cycle found may not be the shortest, which is no matter; none found
+                    // means one may still be there.
+                    *cut_short |= best.is_none();
                     return best;
                 }
                 starts += 1;
