@@ -194,3 +194,33 @@ fn read(path: &Path, flavor: Flavor) -> Result<(Txns, Vec<u32>), FileError> {
     txns.shrink_to_fit();
     Ok((txns, lines))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::txn::synthetic::{
+        list_append_history, write_list_append_history, ListAppendOptions,
+    };
+
+    #[test]
+    fn a_file_read_as_it_goes_is_judged_as_the_same_history_in_memory() {
+        let opts = ListAppendOptions {
+            txns: 2_000,
+            keys: 8,
+            max_writes_per_key: 6,
+            plant_g2: true,
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        write_list_append_history(&opts, std::fs::File::create(&path).unwrap()).unwrap();
+        let streamed = ListAppend.check_file(&path).unwrap();
+        let in_memory = crate::history::check(&list_append_history(&opts), &ListAppend).unwrap();
+        assert!(!streamed.valid());
+        assert_eq!(streamed.to_string(), in_memory.to_string());
+        assert_eq!(
+            streamed.details::<TxnSummary>(),
+            in_memory.details::<TxnSummary>()
+        );
+    }
+}
