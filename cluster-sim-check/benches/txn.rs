@@ -4,7 +4,8 @@
 //! runs it: the history.jsonl streamed into compact transactions, then judged.
 //!
 //! `cargo bench -p cluster-sim-check --bench txn` prints, per size, the file's size, the time
-//! to check it and the peak memory of doing so. Each check runs in a process of its own (this
+//! to check it (wall clock, and the CPU time the check ran, which other work on a shared
+//! machine sways less) and the peak memory of doing so. Each check runs in a process of its own (this
 //! binary again, with `--check FILE`), so that its peak resident memory (`VmHWM`, less what
 //! the process held when it started) is that check's alone.
 //! Each check runs `CLUSTER_SIM_BENCH_ROUNDS` times (3) and the fastest counts, since other
@@ -28,6 +29,15 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time this (single-threaded) process has run, in seconds, from /proc/self/schedstat:
+/// less swayed than wall time by other work on a shared machine.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
+}
+
 /// Writes the history of one size to `path`.
 fn generate(txns: usize, path: &std::path::Path) {
     let opts = ListAppendOptions {
@@ -43,14 +53,16 @@ fn generate(txns: usize, path: &std::path::Path) {
 }
 
 /// Checks one history file, in this process of its own; prints
-/// `check_seconds peak_kib start_kib edges`.
+/// `check_seconds peak_kib start_kib edges cpu_seconds`.
 fn check(path: &str) {
     let start = status_kib("VmRSS:");
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let report = ListAppend
         .check_file(std::path::Path::new(path))
         .expect("a well-formed history");
     let checked = started.elapsed();
+    let cpu = cpu_seconds() - cpu;
     let peak = status_kib("VmHWM:");
     let summary = report.details::<TxnSummary>().expect("a txn summary");
     assert_eq!(
@@ -58,7 +70,11 @@ fn check(path: &str) {
         [(&Anomaly::G2Item, &1)],
         "the planted cycle alone:\n{report}"
     );
-    println!("{} {peak} {start} {}", checked.as_secs_f64(), summary.edges);
+    println!(
+        "{} {peak} {start} {} {cpu}",
+        checked.as_secs_f64(),
+        summary.edges
+    );
 }
 
 fn main() {
@@ -76,8 +92,8 @@ fn main() {
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
     println!("list-append checker: generated histories, 8 processes, 100 keys, a planted G2-item");
     println!(
-        "{:>10} {:>9} {:>10} {:>10} {:>12} {:>11} {:>10}",
-        "txns", "file MiB", "edges", "check s", "us per txn", "peak MiB", "MiB/1k txns"
+        "{:>10} {:>9} {:>10} {:>8} {:>8} {:>11} {:>9} {:>12}",
+        "txns", "file MiB", "edges", "wall s", "cpu s", "us/txn cpu", "peak MiB", "MiB/1k txns"
     );
     let rounds: usize = std::env::var("CLUSTER_SIM_BENCH_ROUNDS")
         .ok()
@@ -91,7 +107,7 @@ fn main() {
         generate(n, &path);
         let bytes = std::fs::metadata(&path).map_or(0, |m| m.len()) as f64;
         // The machine is shared: the fastest of a few runs is the checker's own time.
-        let mut best: Option<[f64; 4]> = None;
+        let mut best: Option<[f64; 5]> = None;
         for _ in 0..rounds {
             let out = Command::new(&exe)
                 .arg("--check")
@@ -108,24 +124,25 @@ fn main() {
                 .split_whitespace()
                 .map(|x| x.parse().unwrap_or(0.0))
                 .collect();
-            let [checked, peak, start, edges] = f[..] else {
+            let [checked, peak, start, edges, cpu] = f[..] else {
                 panic!("size {n}: unexpected output {line:?}");
             };
             if best.is_none_or(|b| checked < b[0]) {
-                best = Some([checked, peak, start, edges]);
+                best = Some([checked, peak, start, edges, cpu]);
             }
         }
-        let [checked, peak, start, edges] = best.expect("at least one round");
+        let [checked, peak, start, edges, cpu] = best.expect("at least one round");
         let _ = std::fs::remove_file(&path);
         let txns = n as f64;
         let mib = (peak - start) / 1024.0;
         println!(
-            "{:>10} {:>9.1} {:>10} {:>10.3} {:>12.2} {:>11.1} {:>10.2}",
+            "{:>10} {:>9.1} {:>10} {:>8.3} {:>8.3} {:>11.2} {:>9.1} {:>12.2}",
             n,
             bytes / 1048576.0,
             edges,
             checked,
-            checked * 1e6 / txns,
+            cpu,
+            cpu * 1e6 / txns,
             mib,
             mib * 1000.0 / txns
         );
