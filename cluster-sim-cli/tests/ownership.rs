@@ -11,7 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use cluster_sim::docker::{DockerBackend, LABEL_CLUSTER, LABEL_EXPIRES};
-use cluster_sim::{Cluster, ClusterSpec};
+use cluster_sim::{Cluster, ClusterSpec, Janitor};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[path = "../../cluster-sim/tests/conformance/mod.rs"]
@@ -340,7 +340,7 @@ async fn pidns_child() -> Result<()> {
         .expires_after(lease)
         .up()
         .await?;
-    let reaped = DockerBackend::connect().await?.reap().await?;
+    let reaped = DockerBackend::connect().await?.reap().await?.removed;
     println!("REAPED={}", reaped.join(","));
     println!("CLUSTER={}", c.name());
     use std::io::Write;
@@ -398,7 +398,7 @@ async fn owner_in_another_pid_namespace_keeps_its_cluster() -> Result<()> {
         ensure!(docker.containers(Some(ours.name())).await?.len() == 1);
 
         // Its owner runs in another PID namespace with our host name: not ours to judge.
-        let removed = docker.reap().await?;
+        let removed = docker.reap().await?.removed;
         ensure!(!removed.contains(&theirs), "reaped a live owner's cluster");
         ensure!(docker.containers(Some(&theirs)).await?.len() == 1);
 
@@ -417,7 +417,7 @@ async fn owner_in_another_pid_namespace_keeps_its_cluster() -> Result<()> {
             .parse()?;
         child.start_kill()?;
         child.wait().await?;
-        let removed = docker.reap().await?;
+        let removed = docker.reap().await?.removed;
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         if now + 1 < expires {
             ensure!(!removed.contains(&theirs), "reaped before its lease ended");

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::ReportError;
+use crate::error::ReportError;
 use cluster_sim_core::cluster::{Event, EventKind};
 
 /// The run's record file in a run directory.

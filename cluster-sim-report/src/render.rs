@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::logs::{self, NodeLog};
 use super::model::{cap_tail, Attempt, EventRecord, Run, RunDir, Status, TestRecord};
-use super::ReportError;
+use crate::error::ReportError;
 
 /// The page's template.
 const TEMPLATE: &str = include_str!("report.html.j2");

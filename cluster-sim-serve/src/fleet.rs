@@ -1,6 +1,6 @@
-//! Where the server finds nodes: docker clusters through the docker backend's label lookups
-//! (never by container name), ssh inventory hosts from `CLUSTER_SIM_INVENTORY`, and the backend
-//! chosen by `CLUSTER_SIM_BACKEND` that checks run their commands through.
+//! Where the server finds nodes: the clusters (and fixed hosts) of every backend the
+//! environment can connect, through their lookup capability (never by container name), and
+//! the backend chosen by `CLUSTER_SIM_BACKEND` that checks run their commands through.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::check::{CheckDef, Target};
-use cluster_sim_core::backend::Backend;
-use cluster_sim_core::docker::{DockerBackend, ResourceKind, LABEL_NODE, LABEL_ROLES};
-use cluster_sim_core::ssh::SshBackend;
+use cluster_sim_core::backend::{Backend, NodeSummary};
+use cluster_sim_core::connect::{BackendChoice, BACKENDS};
+use cluster_sim_core::BackendError;
 
 /// How long a cluster's node list is reused: checks resolve their nodes on every run, and a
 /// hundred checks a few seconds apart would otherwise ask the engine a hundred times.
@@ -36,84 +36,82 @@ pub struct NodeInfo {
 pub struct Fleet {
     /// What checks run their commands through.
     pub backend: Arc<dyn Backend>,
-    /// The docker engine, when it answers: lists clusters.
-    pub docker: Option<DockerBackend>,
-    /// The ssh inventory's hosts, when `CLUSTER_SIM_INVENTORY` is set.
-    pub inventory: Option<Arc<SshBackend>>,
+    /// Every backend whose clusters and hosts the registry lists: the checks' backend first,
+    /// then each other one the environment's settings connect (the local engine where it
+    /// answers, an inventory's hosts where `CLUSTER_SIM_INVENTORY` names one).
+    pub listed: Vec<Arc<dyn Backend>>,
     cache: Mutex<HashMap<String, (Instant, Vec<NodeInfo>)>>,
 }
 
+impl NodeInfo {
+    fn of(n: NodeSummary) -> Self {
+        NodeInfo {
+            name: n.name,
+            index: n.index,
+            address: n.address,
+            roles: n.roles,
+            state: n.state.to_string(),
+        }
+    }
+}
+
 impl Fleet {
-    /// Connects what the environment names. Docker is optional (a lab of ssh hosts has none);
-    /// the checks' backend is not.
+    /// Connects what the environment names. The checks' backend must connect; the others are
+    /// listed where they do (a lab of ssh hosts has no docker engine, say).
     pub async fn connect() -> Result<Fleet, super::ServeError> {
-        let backend = cluster_sim_core::connect_backend_from_env().await?;
-        let docker = match DockerBackend::connect().await {
-            Ok(d) => Some(d),
-            Err(e) => {
-                tracing::warn!("no docker engine, so no docker clusters in the registry: {e}");
-                None
+        let choice = BackendChoice::from_env();
+        let backend = choice.connect().await?;
+        let mut listed = vec![backend.clone()];
+        for (kind, _) in BACKENDS.iter().filter(|(k, _)| *k != choice.kind()) {
+            let other = BackendChoice {
+                kind: kind.to_string(),
+                inventory: choice.inventory.clone(),
+            };
+            match other.connect().await {
+                Ok(b) => listed.push(b),
+                // A backend the settings don't set up (no inventory) is simply not there.
+                Err(e @ BackendError::Refused { .. }) => tracing::debug!("not listed: {e}"),
+                Err(e) => tracing::warn!("no {kind} clusters in the registry: {e}"),
             }
-        };
-        let inventory = match std::env::var_os(cluster_sim_core::INVENTORY_VAR) {
-            Some(p) if !p.is_empty() => Some(Arc::new(
-                SshBackend::from_file(std::path::Path::new(&p))
-                    .map_err(|e| cluster_sim_core::BackendError::Other(e.to_string()))?,
-            )),
-            _ => None,
-        };
+        }
         Ok(Fleet {
             backend,
-            docker,
-            inventory,
+            listed,
             cache: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The nodes of a docker cluster, in spec order, found by their labels; `None` when no
-    /// cluster of that name exists.
-    pub async fn docker_nodes(&self, cluster: &str) -> Result<Option<Vec<NodeInfo>>, String> {
-        let Some(docker) = &self.docker else {
+    /// The nodes of `cluster` on `backend`, in spec order; `None` when it has no cluster of
+    /// that name (or can't list clusters).
+    pub async fn nodes_on(
+        backend: &dyn Backend,
+        cluster: &str,
+    ) -> Result<Option<Vec<NodeInfo>>, String> {
+        let Some(lookup) = backend.lookup() else {
             return Ok(None);
         };
-        let filter = format!("{}={cluster}", cluster_sim_core::docker::LABEL_CLUSTER);
-        let (containers, resources) = futures::future::try_join(
-            docker.containers(Some(cluster)),
-            docker.resources(&[filter]),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        if resources.is_empty() {
-            return Ok(None);
+        match lookup.nodes(cluster).await {
+            Ok(nodes) => Ok(Some(nodes.into_iter().map(NodeInfo::of).collect())),
+            Err(BackendError::UnknownCluster(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
         }
-        let roles: HashMap<String, Vec<String>> = resources
-            .values()
-            .flat_map(|r| r.resources.iter())
-            .filter(|r| r.kind == ResourceKind::Node)
-            .map(|r| {
-                let roles = r
-                    .label(LABEL_ROLES)
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                (r.label(LABEL_NODE).to_string(), roles)
-            })
-            .collect();
-        let nodes = containers
-            .into_iter()
-            .map(|c| NodeInfo {
-                roles: roles.get(&c.node).cloned().unwrap_or_default(),
-                name: c.node,
-                index: c.index,
-                address: c.address,
-                state: c.state,
-            })
-            .collect();
-        Ok(Some(nodes))
     }
 
-    /// [`Fleet::docker_nodes`] through a short-lived cache.
+    /// The backend listing `cluster` and its nodes (the first that knows it); `None` when no
+    /// listed backend has a cluster of that name.
+    pub async fn find(
+        &self,
+        cluster: &str,
+    ) -> Result<Option<(Arc<dyn Backend>, Vec<NodeInfo>)>, String> {
+        for b in &self.listed {
+            if let Some(nodes) = Self::nodes_on(b.as_ref(), cluster).await? {
+                return Ok(Some((b.clone(), nodes)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The nodes of a cluster of the checks' backend through a short-lived cache.
     async fn cached_nodes(&self, cluster: &str) -> Result<Vec<NodeInfo>, String> {
         if let Some((at, nodes)) = self
             .cache
@@ -125,8 +123,7 @@ impl Fleet {
                 return Ok(nodes.clone());
             }
         }
-        let nodes = self
-            .docker_nodes(cluster)
+        let nodes = Self::nodes_on(self.backend.as_ref(), cluster)
             .await?
             .ok_or_else(|| format!("no cluster named {cluster:?} (bring it up with `cluster-sim up SPEC --name {cluster}`)"))?;
         self.cache
@@ -138,8 +135,8 @@ impl Fleet {
 
     /// The nodes a check runs on, or why none can be found.
     pub async fn targets(&self, def: &CheckDef) -> Result<Vec<String>, String> {
-        if self.backend.kind() != "docker" {
-            // Other backends can't list a cluster's nodes: the check must name its node.
+        if self.backend.lookup().is_none() {
+            // A backend that can't list a cluster's nodes: the check must name its node.
             return match &def.target {
                 Target::Node(n) => Ok(vec![n.clone()]),
                 _ => Err(format!(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::fleet::{Fleet, NodeInfo};
-use cluster_sim_core::backend::Backend;
+use cluster_sim_core::backend::{Backend, NodeSummary};
 use cluster_sim_core::exec::ExecRequest;
 
 /// How long a node's probed capabilities are reused.
@@ -20,9 +20,9 @@ pub const INVENTORY_CLUSTER: &str = "inventory";
 /// A cluster in the listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterSummary {
-    /// Cluster name (`inventory` for the ssh inventory's hosts).
+    /// Cluster name (`inventory` for a backend's fixed hosts: an ssh inventory's).
     pub name: String,
-    /// `docker` or `ssh`.
+    /// The backend's name (`docker`, `ssh`, ...).
     pub backend: &'static str,
     /// Kept on purpose (`cluster-sim up`), as opposed to a test's cluster.
     pub kept: bool,
@@ -67,7 +67,7 @@ pub struct Capabilities {
 /// A node with what it can do.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeEntry {
-    /// `docker` or `ssh`.
+    /// The backend's name (`docker`, `ssh`, ...).
     pub backend: &'static str,
     /// Name, address, roles and state.
     #[serde(flatten)]
@@ -164,32 +164,46 @@ impl Registry {
         }
     }
 
-    /// Every docker cluster (by label) and the inventory's hosts.
+    /// Every cluster of every listed backend, and each one's fixed hosts (an ssh inventory's)
+    /// as the cluster `inventory`.
     pub async fn clusters(&self, fleet: &Fleet) -> Result<Vec<ClusterSummary>, String> {
-        let mut out: BTreeMap<String, ClusterSummary> = BTreeMap::new();
-        if let Some(docker) = &fleet.docker {
-            for c in docker.containers(None).await.map_err(|e| e.to_string())? {
-                let e = out.entry(c.cluster.clone()).or_insert(ClusterSummary {
-                    name: c.cluster.clone(),
-                    backend: "docker",
-                    kept: c.keep,
-                    nodes: 0,
+        let mut out = Vec::new();
+        let mut hosts = Vec::new();
+        for b in &fleet.listed {
+            let Some(lookup) = b.lookup() else {
+                continue;
+            };
+            for c in lookup.clusters().await.map_err(|e| e.to_string())? {
+                // A cluster of which only a name claim or a network is left has no nodes to
+                // list.
+                if c.nodes.is_empty() {
+                    continue;
+                }
+                let mut states = BTreeMap::new();
+                for n in &c.nodes {
+                    *states.entry(n.state.to_string()).or_default() += 1;
+                }
+                out.push(ClusterSummary {
+                    name: c.name,
+                    backend: b.kind(),
+                    kept: c.kept,
+                    nodes: c.nodes.len(),
+                    states,
+                });
+            }
+            let fixed = lookup.hosts();
+            if !fixed.is_empty() {
+                hosts.push(ClusterSummary {
+                    name: INVENTORY_CLUSTER.to_string(),
+                    backend: b.kind(),
+                    kept: true,
+                    nodes: fixed.len(),
                     states: BTreeMap::new(),
                 });
-                e.nodes += 1;
-                *e.states.entry(c.state).or_default() += 1;
             }
         }
-        let mut out: Vec<ClusterSummary> = out.into_values().collect();
-        if let Some(inv) = &fleet.inventory {
-            out.push(ClusterSummary {
-                name: INVENTORY_CLUSTER.to_string(),
-                backend: "ssh",
-                kept: true,
-                nodes: inv.inventory().hosts.len(),
-                states: BTreeMap::new(),
-            });
-        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.extend(hosts.into_iter().take(1));
         Ok(out)
     }
 
@@ -202,30 +216,37 @@ impl Registry {
         probe: bool,
     ) -> Result<Option<Vec<NodeEntry>>, String> {
         if cluster == INVENTORY_CLUSTER {
-            if let Some(inv) = &fleet.inventory {
-                return Ok(Some(self.inventory_nodes(inv, probe).await));
+            let fixed = fleet
+                .listed
+                .iter()
+                .find(|b| b.lookup().is_some_and(|l| !l.hosts().is_empty()));
+            if let Some(b) = fixed {
+                return Ok(Some(self.host_nodes(b.as_ref(), probe).await));
             }
         }
-        let Some(nodes) = fleet.docker_nodes(cluster).await? else {
+        let Some((backend, nodes)) = fleet.find(cluster).await? else {
             return Ok(None);
         };
-        let Some(docker) = &fleet.docker else {
-            return Ok(None);
-        };
-        let backend: &dyn Backend = docker;
-        // The fault module's own probe says what faults can do on each node.
-        let faults = match backend.faults() {
-            Some(fb) => cluster_sim_core::fault::Faults::new(fb, cluster, None)
+        let backend = backend.as_ref();
+        let kind = backend.kind();
+        let addrs = match backend.lookup() {
+            Some(l) => l
+                .nodes(cluster)
                 .await
-                .ok(),
-            None => None,
+                .map(|n| n.iter().map(NodeSummary::addr).collect::<Vec<_>>())
+                .unwrap_or_default(),
+            None => Vec::new(),
         };
+        // The fault module's own probe says what faults can do on each node.
+        let faults = backend
+            .faults()
+            .map(|fb| cluster_sim_core::fault::Faults::new(fb, cluster, addrs));
         let jobs = nodes.into_iter().map(|node| {
             let faults = faults.as_ref();
             async move {
                 if !probe || node.state != "running" {
                     return NodeEntry {
-                        backend: "docker",
+                        backend: kind,
                         node,
                         capabilities: None,
                         probe_error: None,
@@ -258,7 +279,7 @@ impl Registry {
                     }
                 };
                 NodeEntry {
-                    backend: "docker",
+                    backend: kind,
                     node,
                     capabilities,
                     probe_error,
@@ -268,27 +289,27 @@ impl Registry {
         Ok(Some(futures::future::join_all(jobs).await))
     }
 
-    async fn inventory_nodes(
-        &self,
-        inv: &cluster_sim_core::ssh::SshBackend,
-        probe: bool,
-    ) -> Vec<NodeEntry> {
-        let jobs = inv
-            .inventory()
-            .hosts
-            .iter()
+    /// A backend's fixed hosts as nodes, probed on the host itself when `probe`.
+    async fn host_nodes(&self, backend: &dyn Backend, probe: bool) -> Vec<NodeEntry> {
+        let kind = backend.kind();
+        let Some(lookup) = backend.lookup() else {
+            return Vec::new();
+        };
+        let jobs = lookup
+            .hosts()
+            .into_iter()
             .enumerate()
             .map(|(i, h)| async move {
                 let mut node = NodeInfo {
                     name: h.name.clone(),
                     index: i,
-                    address: h.node_address.clone(),
+                    address: h.address.clone(),
                     roles: h.roles.clone(),
                     state: "unknown".into(),
                 };
                 if !probe {
                     return NodeEntry {
-                        backend: "ssh",
+                        backend: kind,
                         node,
                         capabilities: None,
                         probe_error: None,
@@ -298,19 +319,19 @@ impl Registry {
                 if let Some(c) = self.cached(&key) {
                     node.state = "reachable".into();
                     return NodeEntry {
-                        backend: "ssh",
+                        backend: kind,
                         node,
                         capabilities: Some(c),
                         probe_error: None,
                     };
                 }
-                match inv.host_exec(&h.name, PROBE).await {
+                match lookup.host_exec(&h.name, PROBE).await {
                     Ok((_, out)) => {
                         node.state = "reachable".into();
                         let caps = parse_probe(&String::from_utf8_lossy(&out));
                         self.remember(key, &caps);
                         NodeEntry {
-                            backend: "ssh",
+                            backend: kind,
                             node,
                             capabilities: Some(caps),
                             probe_error: None,
@@ -319,7 +340,7 @@ impl Registry {
                     Err(e) => {
                         node.state = "unreachable".into();
                         NodeEntry {
-                            backend: "ssh",
+                            backend: kind,
                             node,
                             capabilities: None,
                             probe_error: Some(e.to_string()),

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::contract::Backend;
+use crate::backend::types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::{BackendError, ExecError, NodeError, ProvisionError, TransferError};
 use crate::exec::{ExecOutput, ExecRequest, OutputCapture};
 use crate::spec::{ClusterSpec, NodeSpec};
@@ -149,7 +150,7 @@ impl ClusterBuilder {
         self
     }
 
-    /// Chooses the backend (default: docker, from the environment).
+    /// Chooses the backend (default: `connect::default_backend`, docker).
     pub fn backend(mut self, backend: Arc<dyn Backend>) -> Self {
         self.backend = Some(backend);
         self
@@ -206,17 +207,16 @@ impl ClusterBuilder {
         if let Some(name) = &self.name {
             check_cluster_name(name).map_err(ProvisionError::BadName)?;
         }
-        let backend =
-            match self.backend {
-                Some(b) => b,
-                None => Arc::new(crate::docker::DockerBackend::connect().await.map_err(
-                    |source| ProvisionError::Backend {
-                        cluster: self.spec.name.clone(),
-                        step: "connect".into(),
-                        source,
-                    },
-                )?),
-            };
+        let backend = match self.backend {
+            Some(b) => b,
+            None => crate::connect::default_backend().await.map_err(|source| {
+                ProvisionError::Backend {
+                    cluster: self.spec.name.clone(),
+                    step: "connect".into(),
+                    source,
+                }
+            })?,
+        };
         let name = self.name.unwrap_or_else(|| unique_name(&self.spec.name));
         let inner = Arc::new(Inner {
             name: name.clone(),
@@ -227,7 +227,7 @@ impl ClusterBuilder {
             keep: self.keep,
             lease: self
                 .expires_after
-                .map(crate::backend::Lease::for_duration)
+                .map(Lease::for_duration)
                 .unwrap_or_default(),
             sink: self.sink,
             in_flight: Mutex::new(BTreeMap::new()),
@@ -325,7 +325,7 @@ struct Inner {
     nodes: std::sync::OnceLock<Vec<NodeAddr>>,
     down: AtomicBool,
     keep: bool,
-    lease: crate::backend::Lease,
+    lease: Lease,
     sink: Option<EventSink>,
     /// Commands started and not yet returned, by a per-cluster sequence number.
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
@@ -432,7 +432,7 @@ impl Cluster {
         self.inner.backend.clone()
     }
 
-    /// `docker` or `ssh`.
+    /// The backend's name (`docker`, `ssh`, `memory`).
     pub fn backend_kind(&self) -> &'static str {
         self.inner.backend.kind()
     }

@@ -53,12 +53,19 @@ impl From<Located> for SpecError {
     }
 }
 
-/// What a backend reports; the `Cluster` layer adds node and command context.
+/// What a backend reports; the `Cluster` layer adds node and command context. Each variant
+/// says what happened, so a caller acts on the kind (retry, report, give up) and never on the
+/// text; the text is one line for people.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The engine or host could not be reached at all.
-    #[error("{0}")]
-    Unreachable(String),
+    /// The engine or a host could not be reached at all.
+    #[error("{what}: {why}")]
+    Unreachable {
+        /// What could not be reached (`cannot reach the Docker engine`, `host h1: connect`).
+        what: String,
+        /// Why, with what to check.
+        why: String,
+    },
     /// The named node is not part of the cluster.
     #[error("no node {node:?} in cluster {cluster:?}")]
     UnknownNode {
@@ -70,9 +77,48 @@ pub enum BackendError {
     /// No cluster by that name exists.
     #[error("no cluster named {0:?}")]
     UnknownCluster(String),
-    /// Anything else, already phrased for a user.
-    #[error("{0}")]
-    Other(String),
+    /// A node the backend placed is gone: what it was found as (a container) was removed or
+    /// replaced since; asking again finds what is there now.
+    #[error("node {node} of {cluster}: it was replaced since it was found; try again")]
+    Gone {
+        /// Cluster name.
+        cluster: String,
+        /// Node name.
+        node: String,
+    },
+    /// The node is not running (stopped, killed or paused), so it can't run a command.
+    #[error("node {node} is not running ({why})")]
+    NotRunning {
+        /// Node name.
+        node: String,
+        /// What the backend said of its state.
+        why: String,
+    },
+    /// A step did not finish within its limit.
+    #[error("{step}: no answer within {}", crate::duration::human(*.after))]
+    Timeout {
+        /// What was being done (host or node included).
+        step: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// A call to the engine failed; `source` is the engine's error.
+    #[error("{op}: {source}")]
+    Engine {
+        /// The call, with what it named (`create container c1-n1`).
+        op: String,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A step on a host failed (a command exited non-zero, or could not run).
+    #[error("host {host}: {why}")]
+    Host {
+        /// Inventory name of the host.
+        host: String,
+        /// The step and why it failed, on one line (`prepare workdir /w: Permission denied`).
+        why: String,
+    },
     /// A binary cannot run on a node (its glibc is too old, or it has none).
     #[error("node {node}: {message}")]
     Incompatible {
@@ -81,6 +127,62 @@ pub enum BackendError {
         /// Both versions and the ways out, on one line.
         message: String,
     },
+    /// The backend refuses a request it can't carry out as asked (a name already taken, a
+    /// spec or setting this backend can't run).
+    #[error("{what}: {why}")]
+    Refused {
+        /// What was asked for.
+        what: String,
+        /// Why not, and the way out.
+        why: String,
+    },
+    /// A file asked for does not exist on the node.
+    #[error("no such file")]
+    NoSuchFile,
+    /// A file asked for is a directory on the node.
+    #[error("is a directory")]
+    IsDirectory,
+    /// Something on this machine failed (a file to send, an archive to build or read).
+    #[error("{what}: {source}")]
+    Local {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else, already phrased for a user.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl BackendError {
+    /// An engine call that failed.
+    pub fn engine(
+        op: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        BackendError::Engine {
+            op: op.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A host step that failed.
+    pub fn host(host: &str, step: &str, why: impl std::fmt::Display) -> Self {
+        BackendError::Host {
+            host: host.to_string(),
+            why: format!("{step}: {why}"),
+        }
+    }
+
+    /// A request refused.
+    pub fn refused(what: impl Into<String>, why: impl Into<String>) -> Self {
+        BackendError::Refused {
+            what: what.into(),
+            why: why.into(),
+        }
+    }
 }
 
 /// Bringing a cluster up failed.

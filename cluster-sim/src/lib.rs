@@ -14,14 +14,12 @@
 //! cluster.down().await?;
 //! # Ok(()) }
 //! ```
-//!
-//! The user guide (the spec, faults, histories and checkers, the backends, the CLI) is the
-//! book in the repository's `book/` directory: `mdbook build book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
 pub mod backend;
 mod capture;
 pub mod cluster;
+pub mod connect;
 pub mod docker;
 pub mod duration;
 pub mod error;
@@ -29,65 +27,30 @@ pub mod exec;
 pub mod fault;
 pub mod history;
 pub mod image;
+pub mod lab;
+pub mod memory;
 // Public for `cluster-sim-serve`'s check files, not part of the API.
 #[doc(hidden)]
 pub mod located;
 pub mod rng;
 pub mod service;
+pub mod shell;
 pub mod spec;
 pub mod ssh;
 pub mod template;
 pub mod watchdog;
 
-pub use backend::{Backend, Lease, NodeAction, NodeState};
+pub use backend::{
+    Backend, ClusterSummary, Janitor, Lease, Lookup, NodeAction, NodeState, NodeSummary, Reaped,
+};
 pub use cluster::{
-    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, LogWait,
-    LogWaitError, Node,
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+};
+pub use connect::{
+    connect_backend, connect_backend_from_env, BackendChoice, BACKEND_VAR, INVENTORY_VAR,
 };
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,
 };
 pub use exec::{ExecOutput, ExecRequest, OutputCapture, Truncated};
 pub use spec::{ClusterSpec, SpecParams};
-
-/// Environment variable choosing the backend: `docker` (default) or `ssh`.
-pub const BACKEND_VAR: &str = "CLUSTER_SIM_BACKEND";
-/// Environment variable naming the ssh backend's inventory file.
-pub const INVENTORY_VAR: &str = "CLUSTER_SIM_INVENTORY";
-
-/// Connects the backend named `kind` (`docker`, or `ssh` with its inventory file). The one place
-/// that knows every backend: the harness and the CLI choose through it.
-pub async fn connect_backend(
-    kind: &str,
-    inventory: Option<&std::path::Path>,
-) -> Result<std::sync::Arc<dyn Backend>, BackendError> {
-    match kind {
-        "" | "docker" => Ok(std::sync::Arc::new(docker::DockerBackend::connect().await?)),
-        "ssh" => {
-            let path = inventory.ok_or_else(|| {
-                BackendError::Other(format!(
-                    "the ssh backend needs an inventory: set {INVENTORY_VAR}=FILE"
-                ))
-            })?;
-            let backend =
-                ssh::SshBackend::from_file(path).map_err(|e| BackendError::Other(e.to_string()))?;
-            Ok(std::sync::Arc::new(backend))
-        }
-        other => Err(BackendError::Other(format!(
-            "unknown backend {other:?} (expected docker or ssh)"
-        ))),
-    }
-}
-
-/// [`connect_backend`] with the choice read from `CLUSTER_SIM_BACKEND` and
-/// `CLUSTER_SIM_INVENTORY`.
-pub async fn connect_backend_from_env() -> Result<std::sync::Arc<dyn Backend>, BackendError> {
-    let kind = std::env::var(BACKEND_VAR).unwrap_or_default();
-    let inventory = std::env::var_os(INVENTORY_VAR).map(std::path::PathBuf::from);
-    connect_backend(kind.trim(), inventory.as_deref()).await
-}
-
-/// The crate README's examples, compiled as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;

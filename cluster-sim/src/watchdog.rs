@@ -8,9 +8,11 @@
 //! `main` (the harness and the `cluster-sim` CLI do). It runs in a process group of its own, so
 //! the terminal's Ctrl-C never reaches it, shrugs off SIGINT, SIGHUP, SIGQUIT and SIGTERM, and
 //! keeps no stdout or stderr open (a caller reading the run's output is not held up by it). It
-//! touches only resources labelled with its run id, and exits when done. Started with
-//! [`start_ssh`], it cleans an ssh inventory's hosts instead: the clusters whose `.owner` file
-//! names its run (see `ssh/owner.rs`), fault rules and working directories with them.
+//! reconnects the run's backend (its name and inventory ride in the environment) and removes
+//! what that backend's cleanup capability (`Backend::janitor`, `Janitor::remove_run`) finds of
+//! its run, and exits when done: on docker the containers and networks labelled with its run
+//! id, on ssh the clusters whose `.owner` file names its run, fault rules and working
+//! directories with them.
 
 use std::io::Read;
 use std::process::{ChildStdin, Command, Stdio};
@@ -18,12 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::connect::BackendChoice;
+
 /// Environment variable that makes a program that called [`intercept`] act as a watchdog for
 /// the run it names.
 pub const WATCHDOG_VAR: &str = "CLUSTER_SIM_WATCHDOG";
 
-/// Environment variable naming the ssh inventory whose hosts the watchdog also cleans (set by
-/// [`start_ssh`]); unset, it cleans the Docker engine only.
+/// Environment variable naming the backend the watchdog cleans (set by [`start_for`]); unset,
+/// the default one (docker), or ssh when [`WATCHDOG_INVENTORY_VAR`] is set.
+pub const WATCHDOG_BACKEND_VAR: &str = "CLUSTER_SIM_WATCHDOG_BACKEND";
+
+/// Environment variable naming the inventory of the backend the watchdog cleans (set by
+/// [`start_for`] when the run's backend has one).
 pub const WATCHDOG_INVENTORY_VAR: &str = "CLUSTER_SIM_WATCHDOG_INVENTORY";
 
 /// Whether this program called [`intercept`] (and so can serve as its own watchdog).
@@ -55,22 +63,27 @@ pub fn intercept() {
     SERVES.store(true, Ordering::SeqCst);
 }
 
-/// Starts this run's watchdog, once per process (later calls do nothing). From then on, when
-/// this process ends in any way, the clusters it made and did not keep are removed within
-/// seconds.
+/// Starts this run's watchdog on the default backend (docker), once per process (later calls
+/// do nothing). From then on, when this process ends in any way, the clusters it made and did
+/// not keep are removed within seconds.
 pub fn start() -> Result<(), WatchdogError> {
-    spawn(None)
+    start_for(&BackendChoice::default())
 }
 
 /// [`start`] for a run on the ssh backend: the watchdog reconnects to the hosts of the
 /// inventory at `inventory` and removes the clusters whose owner file names this run.
 pub fn start_ssh(inventory: &std::path::Path) -> Result<(), WatchdogError> {
-    // Absolute: the watchdog may not share our working directory's meaning forever.
-    let inventory = std::path::absolute(inventory).unwrap_or_else(|_| inventory.to_path_buf());
-    spawn(Some(&inventory))
+    start_for(&BackendChoice {
+        kind: "ssh".into(),
+        inventory: Some(inventory.to_path_buf()),
+    })
 }
 
-fn spawn(inventory: Option<&std::path::Path>) -> Result<(), WatchdogError> {
+/// [`start`] for a run on the backend `choice` names: the watchdog connects that backend and
+/// removes this run's clusters through its cleanup capability. Callers start one where the
+/// backend has a janitor whose clusters outlive their owner (`Janitor::outlives_owner`); a
+/// watchdog whose backend has no janitor exits at once.
+pub fn start_for(choice: &BackendChoice) -> Result<(), WatchdogError> {
     if !SERVES.load(Ordering::SeqCst) {
         return Err(WatchdogError::NotEnabled);
     }
@@ -81,13 +94,18 @@ fn spawn(inventory: Option<&std::path::Path>) -> Result<(), WatchdogError> {
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let mut cmd = Command::new(exe);
-    cmd.env(WATCHDOG_VAR, crate::docker::run_id())
+    cmd.env(WATCHDOG_VAR, crate::backend::ownership::run_id())
+        .env(WATCHDOG_BACKEND_VAR, choice.kind())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     cmd.env_remove(WATCHDOG_INVENTORY_VAR);
-    if let Some(inv) = inventory {
-        cmd.env(WATCHDOG_INVENTORY_VAR, inv);
+    if let Some(inv) = &choice.inventory {
+        // Absolute: the watchdog may not share our working directory's meaning forever.
+        cmd.env(
+            WATCHDOG_INVENTORY_VAR,
+            std::path::absolute(inv).unwrap_or_else(|_| inv.clone()),
+        );
     }
     // A process group of its own: not the terminal's foreground group, so Ctrl-C in the
     // terminal doesn't reach it.
@@ -135,44 +153,32 @@ fn serve(run: &str) {
             Err(_) => break,
         }
     }
-    if let Some(inv) = std::env::var_os(WATCHDOG_INVENTORY_VAR) {
-        rt.block_on(serve_ssh(std::path::Path::new(&inv), run));
-        return;
-    }
+    let inventory = std::env::var_os(WATCHDOG_INVENTORY_VAR).map(std::path::PathBuf::from);
+    let kind = match std::env::var(WATCHDOG_BACKEND_VAR) {
+        Ok(k) => k,
+        Err(_) if inventory.is_some() => "ssh".into(),
+        Err(_) => String::new(),
+    };
+    let choice = BackendChoice { kind, inventory };
     rt.block_on(async {
-        let Ok(docker) = crate::docker::DockerBackend::connect().await else {
+        let Ok(backend) = choice.connect().await else {
             return;
         };
-        // A request the run sent just before it died may still be creating a container: look
-        // again a moment later, and again while passes still find something.
-        let pauses = [1500, 1500, 3000, 3000];
-        for (i, pause) in std::iter::once(&0).chain(pauses.iter()).enumerate() {
+        let Some(janitor) = backend.janitor() else {
+            return;
+        };
+        // A request the run sent just before it died may still be creating a container (or a
+        // launch writing its owner file): look again a moment later, and again while passes
+        // still find something.
+        let pauses = [0, 1500, 1500, 3000, 3000];
+        for (i, pause) in pauses.iter().enumerate() {
             tokio::time::sleep(Duration::from_millis(*pause)).await;
-            let pass = tokio::time::timeout(Duration::from_secs(120), docker.remove_run(run));
-            // An engine error counts as "found something": worth another pass.
-            let clean = matches!(pass.await, Ok(Ok(removed)) if removed.is_empty());
+            let pass = tokio::time::timeout(Duration::from_secs(120), janitor.remove_run(run));
+            // An error counts as "found something": worth another pass.
+            let clean = matches!(pass.await, Ok(Ok(r)) if r.is_empty());
             if clean && i >= 1 {
                 break;
             }
         }
     });
-}
-
-/// The ssh half of [`serve`]: passes over the inventory's hosts until one finds nothing.
-async fn serve_ssh(inventory: &std::path::Path, run: &str) {
-    let Ok(ssh) = crate::ssh::SshBackend::from_file(inventory) else {
-        return;
-    };
-    // As on docker: a launch under way when the run died may write its owner file a moment
-    // after the first pass.
-    let pauses = [0, 1500, 1500, 3000, 3000];
-    for (i, pause) in pauses.iter().enumerate() {
-        tokio::time::sleep(Duration::from_millis(*pause)).await;
-        let pass = tokio::time::timeout(Duration::from_secs(120), ssh.remove_run(run));
-        let clean = matches!(pass.await, Ok(Ok(removed)) if removed.is_empty());
-        if clean && i >= 1 {
-            break;
-        }
-    }
-    ssh.close().await;
 }

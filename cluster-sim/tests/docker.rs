@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use cluster_sim_core::docker::DockerBackend;
-use cluster_sim_core::{Cluster, ClusterSpec, NodeState};
+use cluster_sim_core::{Cluster, ClusterSpec, Janitor, NodeState};
 
 mod conformance;
 use conformance::{wait_for, with_fixture as with_cluster};
@@ -368,7 +368,7 @@ async fn a_leftover_the_reaper_cannot_remove_does_not_stop_the_others() -> Resul
     child.start_kill()?;
     child.wait().await?;
     let r = async {
-        let reaped = docker.reap_report().await?;
+        let reaped = docker.reap().await?;
         ensure!(reaped.removed.contains(other), "{:?}", reaped.removed);
         ensure!(
             reaped
@@ -386,7 +386,7 @@ async fn a_leftover_the_reaper_cannot_remove_does_not_stop_the_others() -> Resul
     std::process::Command::new("docker")
         .args(["rm", "-f", &foreign])
         .output()?;
-    let reaped = docker.reap().await?;
+    let reaped = docker.reap().await?.removed;
     r?;
     ensure!(reaped.contains(stuck), "{reaped:?}");
     ensure!(!docker.networks().await?.iter().any(|n| &n.1 == stuck));
@@ -400,11 +400,11 @@ async fn reaper_removes_clusters_of_a_sigkilled_owner() -> Result<()> {
     let name = names[0].clone();
     assert_eq!(docker.containers(Some(&name)).await?.len(), 2);
     // A live owner's cluster is not touched.
-    let reaped = docker.reap().await?;
+    let reaped = docker.reap().await?.removed;
     assert!(!reaped.contains(&name));
     child.start_kill()?; // SIGKILL: no destructor, no teardown
     child.wait().await?;
-    let reaped = docker.reap().await?;
+    let reaped = docker.reap().await?.removed;
     assert!(reaped.contains(&name), "{reaped:?}");
     assert!(docker.containers(Some(&name)).await?.is_empty());
     assert!(!docker.networks().await?.iter().any(|n| n.1 == name));

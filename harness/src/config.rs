@@ -24,22 +24,25 @@ pub const DEFAULT_NODE_BUDGET: usize = 12;
 /// How many earlier runs' artifact directories stay by default.
 pub const DEFAULT_KEEP_RUNS: usize = 20;
 
-/// Which backend provisions clusters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// Containers on the local Docker engine.
-    Docker,
-    /// Real hosts over SSH, from an inventory.
-    Ssh,
-}
+/// Which backend provisions clusters: a name `cluster_sim_core::connect` knows (`docker`, `ssh`,
+/// `memory`), checked when the settings load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendKind(String);
 
 impl BackendKind {
-    /// `docker` or `ssh`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Docker => "docker",
-            BackendKind::Ssh => "ssh",
-        }
+    /// The backend's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for BackendKind {
+    fn default() -> Self {
+        BackendKind(
+            cluster_sim_core::BackendChoice::default()
+                .kind()
+                .to_string(),
+        )
     }
 }
 
@@ -217,18 +220,15 @@ impl Settings {
         };
 
         let backend = match pick("CLUSTER_SIM_BACKEND", file.backend, "backend") {
-            None => BackendKind::Docker,
-            Some((origin, v)) => match v.as_str() {
-                "docker" => BackendKind::Docker,
-                "ssh" => BackendKind::Ssh,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        origin,
-                        value: v,
-                        expected: "docker or ssh",
-                    })
-                }
-            },
+            None => BackendKind::default(),
+            Some((_, v)) if cluster_sim_core::connect::is_backend(&v) => BackendKind(v),
+            Some((origin, v)) => {
+                return Err(ConfigError::Invalid {
+                    origin,
+                    value: v,
+                    expected: cluster_sim_core::connect::backend_names(),
+                })
+            }
         };
         let keep = match pick("CLUSTER_SIM_KEEP", file.keep, "keep") {
             None => Keep::OnFailure,
@@ -398,7 +398,7 @@ mod tests {
         let ws = tempfile::tempdir().unwrap();
         let target = ws.path().join("target");
         let s = Settings::load_from(ws.path(), &target, &vars(&[])).unwrap();
-        assert_eq!(s.backend, BackendKind::Docker);
+        assert_eq!(s.backend.as_str(), "docker");
         assert_eq!(s.keep, Keep::OnFailure);
         assert_eq!(s.node_budget, DEFAULT_NODE_BUDGET);
         assert_eq!(s.junit, target.join("cluster-sim/junit.xml"));
@@ -466,7 +466,10 @@ mod tests {
         let e = Settings::load_from(ws.path(), ws.path(), &vars(&[])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "cluster-sim.toml: backend: \"vm\" is not valid; expected docker or ssh"
+            format!(
+                "cluster-sim.toml: backend: \"vm\" is not valid; expected {}",
+                cluster_sim_core::connect::backend_names()
+            )
         );
     }
 }

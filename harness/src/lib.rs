@@ -29,33 +29,20 @@
 //! book` writes it to `target/book/`.
 #![warn(missing_docs)]
 
-mod args;
 pub mod artifacts;
-mod attempts;
-mod body;
-mod budget;
-#[doc(hidden)]
-pub mod capture;
-pub use capture::test_dir;
 pub mod config;
-mod def;
-mod events;
-pub mod html;
-mod inject;
-mod interrupt;
-pub mod junit;
-pub mod partition;
+mod outcome;
 mod plan;
-mod provision;
-mod requires;
-mod runner;
-pub mod sanitize;
-mod shared;
-mod trial;
+#[doc(hidden)]
+pub mod prints;
+mod report;
+mod run;
 mod wait;
-pub mod walk;
-mod walks;
-mod writeup;
+
+pub use prints::test_dir;
+
+pub use plan::{partition, walk};
+pub use report::sanitize;
 
 /// `println!` and friends that write into the running test's `test.log` and JUnit case (and
 /// to the terminal too with `--nocapture`). `#[cluster_test]` already routes the prints written
@@ -64,7 +51,7 @@ pub use crate::{
     __capture_eprint as eprint, __capture_eprintln as eprintln, __capture_print as print,
     __capture_println as println,
 };
-pub use args::Args;
+pub use plan::Args;
 
 /// The cluster library, for what the prelude doesn't name: the core (`cluster-sim-core`), with
 /// the checkers and workloads (`cluster-sim-check`) and the run report (`cluster-sim-report`)
@@ -76,15 +63,16 @@ pub mod cluster_sim {
     pub use cluster_sim_report as report;
 }
 pub use cluster_sim_core::{Cluster, ClusterSpec, ExecOutput, Node};
-pub use def::{ClusterRequest, TestBody, TestDef, TestFuture, TestResult};
 pub use harness_macros::{cluster_test, cluster_walk};
+pub use outcome::{TestFuture, TestResult};
+pub use plan::{ClusterRequest, TestBody, TestDef};
 
 /// For `impl Action<S> for ...` and `impl SerialAction<S> for ...` (`#[harness::async_trait]`).
 pub use async_trait::async_trait;
 #[doc(hidden)]
 pub use plan::__param;
 pub use plan::{case, Axis, Case, FromParam, ParamValue};
-pub use runner::{main, registered, run};
+pub use run::{main, registered, run};
 pub use wait::{wait_until, Check, Outcome, WaitError};
 
 /// Re-exported so `#[cluster_test]` registers tests without the user depending on `inventory`.
@@ -97,9 +85,9 @@ pub use anyhow;
 /// What a test file needs: `use harness::prelude::*;`.
 pub mod prelude {
     pub use crate::async_trait;
-    pub use crate::capture::test_dir;
     /// Faults and the nemesis, histories and checkers, recorded workloads.
     pub use crate::cluster_sim::{fault, history, workload};
+    pub use crate::prints::test_dir;
     pub use crate::walk::{Action, SerialAction, Walk, Walks};
     pub use crate::{
         cluster_test, cluster_walk, wait_until, Cluster, ExecOutput, Node, TestResult,

@@ -9,9 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use harness::cluster_sim::rng::SplitMix64;
-
-use common::{assert_valid, leftovers, suite, suite_command};
+use common::{assert_valid, leftovers, signal_rng, signal_suite_at, suite};
 
 /// How long the watchdog may take: it makes a few passes over about 9 s to catch clusters whose
 /// creation was still in flight when the harness died.
@@ -46,28 +44,13 @@ fn watchdog_running(exe: &std::path::Path) -> bool {
 
 #[test]
 fn sigkill_at_random_points_leaves_nothing_within_seconds() {
-    let seed = std::env::var("CLUSTER_SIM_SIGNAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(11u64);
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = signal_rng(11);
     let mut slowest = Duration::ZERO;
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let delay = Duration::from_millis(300 + rng.next_u64() % 4000);
-        let mut child = suite_command(&suite(), dir.path())
-            .args(["selftest::signals", "--ignored", "--test-threads", "2"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (mut child, _) = signal_suite_at(dir.path(), "KILL", delay, &[], Stdio::null);
         let pid = child.id();
-        // The kill point is this test's input, not a wait for something to happen.
-        let at = Instant::now() + delay;
-        while Instant::now() < at && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
         let _ = child.wait();
         let killed = Instant::now();
         // Poll until nothing of the run is left, or the deadline passes.

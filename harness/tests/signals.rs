@@ -5,12 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use harness::cluster_sim::rng::SplitMix64;
-
-use common::{assert_valid, leftovers, suite, suite_command};
+use common::{assert_valid, leftovers, signal_rng, signal_suite_at};
 
 /// Tests that started in the run under `runs`: each has a `test.log` (every test is kept).
 fn started_tests(runs: &Path) -> Vec<String> {
@@ -50,11 +48,7 @@ fn phase_hit(runs: &Path, test: &str) -> String {
 
 #[test]
 fn signals_at_random_points_leave_nothing_and_a_valid_report() {
-    let seed = std::env::var("CLUSTER_SIM_SIGNAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7u64);
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = signal_rng(7);
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let signal = if rng.next_u64().is_multiple_of(2) {
@@ -65,25 +59,14 @@ fn signals_at_random_points_leave_nothing_and_a_valid_report() {
         // The whole suite takes about 4-5 s: delays spread over provisioning, bodies and
         // teardowns of its four tests.
         let delay = Duration::from_millis(150 + rng.next_u64() % 4500);
-        let mut child = suite_command(&suite(), dir.path())
-            .args(["selftest::signals", "--ignored", "--test-threads", "2"])
-            .env("CLUSTER_SIM_KEEP", "always")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (child, sent) = signal_suite_at(
+            dir.path(),
+            signal,
+            delay,
+            &[("CLUSTER_SIM_KEEP", "always")],
+            Stdio::piped,
+        );
         let pid = child.id();
-        // The random point is this test's input, not a wait for something to happen; stop
-        // early if the run ends first.
-        let at = Instant::now() + delay;
-        while Instant::now() < at && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .unwrap()
-            .success();
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let runs = dir.path().join("runs");

@@ -276,21 +276,17 @@ fn an_interrupt_mid_walk_removes_the_walks_cluster_and_reports_the_walk() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    // Interrupt once the walk's `sleep 60` runs on the node.
+    // Interrupt once the walk's `sleep 60` runs on a node of this run (other runs may share the
+    // engine, and sleep too).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let running = Command::new("docker")
-            .args(["ps", "--filter", "label=cluster-sim.cluster", "-q"])
-            .output()
-            .unwrap();
-        let ids = String::from_utf8_lossy(&running.stdout).to_string();
-        let sleeping = !leftovers(pid).is_empty()
-            && ids.lines().any(|id| {
-                Command::new("docker")
-                    .args(["top", id])
-                    .output()
-                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("sleep 60"))
-            });
+        let sleeping = leftovers(pid).iter().any(|line| {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            Command::new("docker")
+                .args(["top", name])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("sleep 60"))
+        });
         if sleeping {
             break;
         }

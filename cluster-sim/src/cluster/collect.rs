@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{Cluster, EventKind, Node};
 use crate::exec::ExecRequest;
+use crate::shell::quote as q;
 
 /// What `collect` gathered from one node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,11 +29,6 @@ pub struct Collected {
 
 /// Name of the note written beside `files/` when the cap cut something.
 pub const CUT_NOTE: &str = "files-cut.txt";
-
-/// `'text'` for sh.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
 
 impl Cluster {
     /// Gathers the files each node's `collect` globs match into `dir/nodes/<node>/files/`

@@ -31,12 +31,11 @@ impl Cluster {
     }
 
     async fn fault_ctl(&self) -> Result<Faults<'_>, FaultError> {
-        Faults::new(
+        Ok(Faults::new(
             self.fault_backend()?,
             &self.inner.name,
-            Some(self.addrs().to_vec()),
-        )
-        .await
+            self.addrs().to_vec(),
+        ))
     }
 
     async fn start_fault(&self, kind: FaultKind) -> Result<ActiveFault, FaultError> {

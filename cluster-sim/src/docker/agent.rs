@@ -24,6 +24,7 @@ use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::capture::Sink;
+use crate::shell::quote;
 
 /// The agent's main loop. `[ -s ]` is a builtin, so an empty stream costs no fork. Finished
 /// requests' files are unlinked in one `rm` every 64 requests, or at once after a big output
@@ -77,11 +78,6 @@ pub(crate) enum AgentError {
     NotSent(String),
     /// The request went out but no full reply came back (the node stopped, say).
     Lost(String),
-}
-
-/// Quotes a string for `sh`.
-pub(crate) fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The script an agent runs for one command.
@@ -246,7 +242,7 @@ mod tests {
         );
         assert_eq!(
             s,
-            "export X='a b'\\''c'\ncd '/tmp/it'\\''s' || exit 126\nexec 'sh' '-c' 'echo '\\''hi'\\'' $X'\n"
+            "export X='a b'\\''c'\ncd '/tmp/it'\\''s' || exit 126\nexec sh -c 'echo '\\''hi'\\'' $X'\n"
         );
     }
 }

@@ -21,13 +21,14 @@ use bollard::Docker;
 use futures::{StreamExt, TryStreamExt};
 
 use super::agent::Agent;
-use super::lookup::{run_filter, Resource, ResourceKind};
-use super::owner::{
+use super::labels::{
     cluster_labels, LABEL_ADDRESS, LABEL_CLUSTER, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER,
     LABEL_NODE, LABEL_ROLES,
 };
+use super::lookup::{run_filter, Resource, ResourceKind};
 use super::subnet::{self, Net};
-use crate::backend::{Backend, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::contract::Backend;
+use crate::backend::types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::image::{ImageBuilder, NODE_IMAGE};
@@ -151,17 +152,24 @@ impl std::fmt::Debug for Agent {
 pub(crate) fn engine_error(e: DockerError) -> BackendError {
     match e {
         DockerError::DockerResponseServerError { message, .. } => BackendError::Other(message),
-        DockerError::SocketNotFoundError(path) => BackendError::Unreachable(format!(
-            "cannot reach the Docker engine: no socket at {path} (is dockerd running? DOCKER_HOST={})",
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unset".into())
-        )),
+        DockerError::SocketNotFoundError(path) => BackendError::Unreachable {
+            what: "cannot reach the Docker engine".into(),
+            why: format!(
+                "no socket at {path} (is dockerd running? DOCKER_HOST={})",
+                std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unset".into())
+            ),
+        },
         DockerError::HyperResponseError { .. }
         | DockerError::IOError { .. }
         | DockerError::RequestTimeoutError
-        | DockerError::HyperLegacyError { .. } => BackendError::Unreachable(format!(
-            "cannot reach the Docker engine at {}: {e}",
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
-        )),
+        | DockerError::HyperLegacyError { .. } => BackendError::Unreachable {
+            what: format!(
+                "cannot reach the Docker engine at {}",
+                std::env::var("DOCKER_HOST")
+                    .unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+            ),
+            why: e.to_string(),
+        },
         other => BackendError::Other(other.to_string()),
     }
 }
@@ -197,10 +205,9 @@ impl DockerBackend {
         let docker = Docker::connect_with_defaults().map_err(engine_error)?;
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
-            .map_err(|_| {
-                BackendError::Unreachable(
-                    "cannot reach the Docker engine: no answer within 10s".into(),
-                )
+            .map_err(|_| BackendError::Unreachable {
+                what: "cannot reach the Docker engine".into(),
+                why: "no answer within 10s".into(),
             })?
             .map_err(engine_error)?;
         let pool_text = std::env::var("CLUSTER_SIM_SUBNET_POOL")
@@ -705,36 +712,6 @@ impl DockerBackend {
         }
     }
 
-    /// Removes the clusters a run made and did not keep (a run's watchdog calls this once its
-    /// owner is gone). Returns the names of the clusters it removed anything of.
-    pub async fn remove_run(&self, run: &str) -> Result<Vec<String>, BackendError> {
-        let found = self.resources(&[run_filter(run)]).await?;
-        let mut removed = Vec::new();
-        let mut errors = Vec::new();
-        for (cluster, res) in found {
-            if res.kept() {
-                continue;
-            }
-            match self.remove_cluster(&cluster, Some(run)).await {
-                Ok(()) => removed.push(cluster),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if errors.is_empty() {
-            Ok(removed)
-        } else {
-            Err(BackendError::Other(errors.join("; ")))
-        }
-    }
-
-    /// Removes what this process made of `cluster` and nothing else (an interrupted `up`: if
-    /// another process won the cluster's name, its cluster stays).
-    pub async fn remove_own(&self, cluster: &str) -> Result<(), BackendError> {
-        self.forget(cluster, None);
-        self.remove_cluster(cluster, Some(super::owner::run_id()))
-            .await
-    }
-
     /// The error for a node whose cached container the engine no longer knows: the ID is
     /// forgotten and the node looked up again by label, to say what is missing.
     pub(super) async fn gone(&self, cluster: &str, node: &str) -> BackendError {
@@ -756,7 +733,7 @@ impl DockerBackend {
         let found = self
             .resources(&[
                 format!("{LABEL_CLUSTER}={cluster}"),
-                run_filter(super::owner::run_id()),
+                run_filter(crate::backend::ownership::run_id()),
             ])
             .await?;
         let res = found.into_values().flat_map(|c| c.resources);
@@ -831,7 +808,15 @@ impl Backend for DockerBackend {
         "docker"
     }
 
-    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+    fn faults(&self) -> Option<&dyn crate::backend::faults::FaultBackend> {
+        Some(self)
+    }
+
+    fn janitor(&self) -> Option<&dyn crate::backend::janitor::Janitor> {
+        Some(self)
+    }
+
+    fn lookup(&self) -> Option<&dyn crate::backend::lookup::Lookup> {
         Some(self)
     }
 

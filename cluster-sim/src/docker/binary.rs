@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::backend::DockerBackend;
-use crate::backend::{Backend, NodeLaunch};
+use crate::backend::contract::Backend;
+use crate::backend::types::NodeLaunch;
 use crate::error::BackendError;
 use crate::exec::ExecRequest;
 use crate::service::glibc::{self, NodeLibc};

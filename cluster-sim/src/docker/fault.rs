@@ -23,13 +23,15 @@ use bollard::query_parameters::{
 };
 use futures::TryStreamExt;
 
-use super::backend::{engine_error, DockerBackend, DOCKER_WORKDIR};
-use super::owner::{LABEL_CLUSTER, LABEL_OWNER};
-use crate::backend::NodeAddr;
+use super::backend::{engine_error, DockerBackend};
+use super::labels::{LABEL_CLUSTER, LABEL_OWNER};
+use crate::backend::faults::{FaultBackend, NodeLayout};
 use crate::exec::{ExecOutput, ExecRequest};
-use crate::fault::linux::{kernel_probe_script, q, table_name};
-use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
+use crate::fault::capabilities::Capabilities;
+use crate::fault::error::FaultError;
+use crate::fault::linux::{kernel_probe_script, table_name};
 use crate::image::NODE_IMAGE;
+use crate::shell::quote as q;
 
 /// Where a docker node keeps fault state: its private /dev/shm, which a container restart
 /// empties just as it empties the network namespace, so state and rules never disagree.
@@ -50,30 +52,6 @@ fn backend_err(node: &str, step: &str) -> impl FnOnce(crate::error::BackendError
 
 #[async_trait]
 impl FaultBackend for DockerBackend {
-    fn fault_backend_kind(&self) -> &'static str {
-        "docker"
-    }
-
-    async fn fault_nodes(&self, cluster: &str) -> Result<Vec<NodeAddr>, FaultError> {
-        let list = self
-            .containers(Some(cluster))
-            .await
-            .map_err(backend_err("-", "list nodes"))?;
-        let nodes: Vec<NodeAddr> = list
-            .into_iter()
-            .filter(|c| !c.node.is_empty())
-            .map(|c| NodeAddr {
-                name: c.node,
-                address: c.address,
-                workdir: DOCKER_WORKDIR.to_string(),
-            })
-            .collect();
-        if nodes.is_empty() {
-            return Err(FaultError::Invalid(format!("no cluster named {cluster:?}")));
-        }
-        Ok(nodes)
-    }
-
     async fn layout(&self, cluster: &str, _node: &str) -> Result<NodeLayout, FaultError> {
         Ok(NodeLayout {
             state_dir: STATE_DIR.into(),
@@ -124,7 +102,10 @@ impl FaultBackend for DockerBackend {
         };
         let labels = HashMap::from([
             (LABEL_CLUSTER.to_string(), cluster.to_string()),
-            (LABEL_OWNER.to_string(), super::owner::current_owner()),
+            (
+                LABEL_OWNER.to_string(),
+                crate::backend::ownership::current_owner(),
+            ),
         ]);
         let helper = format!("{name}-disk-{}", std::process::id());
         let body = ContainerCreateBody {
@@ -171,7 +152,10 @@ impl FaultBackend for DockerBackend {
         // Labelled like a cluster of its own, so the reaper removes it if this process dies.
         let labels = HashMap::from([
             (LABEL_CLUSTER.to_string(), name.clone()),
-            (LABEL_OWNER.to_string(), super::owner::current_owner()),
+            (
+                LABEL_OWNER.to_string(),
+                crate::backend::ownership::current_owner(),
+            ),
         ]);
         let body = ContainerCreateBody {
             image: Some(image),

@@ -12,10 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 
 use super::backend::{engine_error, DockerBackend};
-use super::owner::{
+use async_trait::async_trait;
+
+use super::backend::DOCKER_WORKDIR;
+use super::labels::{
     LABEL_ADDRESS, LABEL_CLUSTER, LABEL_EXPIRES, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER, LABEL_NODE,
-    LABEL_OWNER, LABEL_RUN,
+    LABEL_OWNER, LABEL_ROLES, LABEL_RUN,
 };
+use crate::backend::lookup::{ClusterSummary, Lookup, NodeSummary};
+use crate::backend::types::NodeState;
 use crate::error::BackendError;
 
 /// A container of a cluster, as listed by the engine.
@@ -41,6 +46,8 @@ pub struct ContainerInfo {
     pub owner: String,
     /// Whether the cluster is kept on purpose.
     pub keep: bool,
+    /// Roles from the spec (empty on clusters made before roles were labelled).
+    pub roles: Vec<String>,
     /// Published ports: (port in the node, port on 127.0.0.1).
     pub ports: Vec<(u16, u16)>,
 }
@@ -222,6 +229,11 @@ impl DockerBackend {
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                     image: c.image.unwrap_or_default(),
                     owner: l(LABEL_OWNER),
+                    roles: l(LABEL_ROLES)
+                        .split(',')
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                     ports: c
                         .ports
                         .unwrap_or_default()
@@ -359,6 +371,68 @@ fn push(
         name,
         labels,
     });
+}
+
+impl ContainerInfo {
+    /// The node as the lookup capability describes nodes on every backend.
+    pub fn summary(&self) -> NodeSummary {
+        NodeSummary {
+            name: self.node.clone(),
+            index: self.index,
+            address: self.address.clone(),
+            workdir: DOCKER_WORKDIR.to_string(),
+            state: node_state(&self.state),
+            roles: self.roles.clone(),
+            place: self.image.clone(),
+            ports: self.ports.clone(),
+        }
+    }
+}
+
+/// A container state as the engine lists it (`running`, `exited`, ...), as a node state.
+fn node_state(engine: &str) -> NodeState {
+    match engine {
+        "created" => NodeState::Created,
+        "running" | "restarting" => NodeState::Running,
+        "paused" => NodeState::Paused,
+        "exited" | "dead" => NodeState::Exited,
+        _ => NodeState::Unknown,
+    }
+}
+
+#[async_trait]
+impl Lookup for DockerBackend {
+    async fn clusters(&self) -> Result<Vec<ClusterSummary>, BackendError> {
+        // Every cluster with anything labelled (a claim or a network may be all that is left),
+        // with the nodes that have containers.
+        let (resources, containers) =
+            futures::future::try_join(self.resources(&[]), self.containers(None)).await?;
+        Ok(resources
+            .into_iter()
+            .map(|(name, res)| ClusterSummary {
+                kept: res.kept(),
+                nodes: containers
+                    .iter()
+                    .filter(|c| c.cluster == name)
+                    .map(ContainerInfo::summary)
+                    .collect(),
+                name,
+            })
+            .collect())
+    }
+
+    async fn nodes(&self, cluster: &str) -> Result<Vec<NodeSummary>, BackendError> {
+        let list = self.containers(Some(cluster)).await?;
+        if list.is_empty()
+            && self
+                .resources(&[format!("{LABEL_CLUSTER}={cluster}")])
+                .await?
+                .is_empty()
+        {
+            return Err(BackendError::UnknownCluster(cluster.to_string()));
+        }
+        Ok(list.iter().map(ContainerInfo::summary).collect())
+    }
 }
 
 /// The run label filter for [`DockerBackend::resources`].

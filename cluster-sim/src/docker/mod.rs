@@ -1,21 +1,24 @@
 //! The docker backend: bollard against the local engine, a private network per cluster.
 
 mod agent;
-mod backend;
+pub(crate) mod backend;
 mod binary;
 mod exec;
 mod fault;
+mod janitor;
+mod labels;
 mod lookup;
-mod owner;
-mod reaper;
 mod subnet;
 
+/// Moved to [`crate::backend::janitor`]; here for callers of earlier versions.
+pub use crate::backend::janitor::Reaped;
+/// Moved to [`crate::backend::ownership`] (every backend judges owners the same way); here for
+/// callers of earlier versions.
+pub use crate::backend::ownership::{current_owner, judge, owner_alive, run_id, Owner, Verdict};
 pub use backend::DockerBackend;
-pub use lookup::{ClusterResources, ContainerInfo, Resource, ResourceKind};
-pub use owner::{
-    current_owner, judge, owner_alive, run_id, Owner, Verdict, LABEL_ADDRESS, LABEL_CLUSTER,
-    LABEL_EXPIRES, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER, LABEL_NODE, LABEL_OWNER, LABEL_ROLES,
-    LABEL_RUN, LABEL_SPEC,
+pub use labels::{
+    LABEL_ADDRESS, LABEL_CLUSTER, LABEL_EXPIRES, LABEL_INDEX, LABEL_KEEP, LABEL_MARKER, LABEL_NODE,
+    LABEL_OWNER, LABEL_ROLES, LABEL_RUN, LABEL_SPEC,
 };
-pub use reaper::Reaped;
+pub use lookup::{ClusterResources, ContainerInfo, Resource, ResourceKind};
 pub use subnet::DEFAULT_POOL;

@@ -11,11 +11,16 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::capabilities::Capabilities;
+use super::error::FaultError;
 use super::linux;
 use super::plan::node_plan;
 use super::types::{ActiveFault, FaultKind, Signal};
-use super::{FaultBackend, FaultError, NodeLayout};
-use crate::backend::NodeAddr;
+use crate::backend::contract::Backend;
+use crate::backend::faults::{FaultBackend, NodeLayout};
+use crate::backend::lookup::NodeSummary;
+use crate::backend::types::NodeAddr;
+use crate::error::BackendError;
 
 /// The saved form of a cluster's faults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -41,90 +46,6 @@ pub fn forget(cluster: &str) {
     m.remove(cluster);
 }
 
-/// What a node supports, from a probe run on it (`Cluster::capabilities`), or what every host
-/// of a backend supports (`FaultBackend::probe_kernel`, for `requires`). Each field is a yes or
-/// no; [`Capabilities::has`] asks by name.
-///
-/// ```
-/// use cluster_sim_core::fault::Capabilities;
-///
-/// let caps = Capabilities { nft: true, tc: true, htb: true, ..Default::default() };
-/// assert_eq!(caps.has("rate"), Some(true)); // htb
-/// assert_eq!(caps.has("latency"), Some(false)); // netem
-/// assert_eq!(caps.has("gpu"), None); // not a capability
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Capabilities {
-    /// nftables (partitions, loss).
-    pub nft: bool,
-    /// tc (rate).
-    pub tc: bool,
-    /// The htb qdisc (rate).
-    pub htb: bool,
-    /// The netem qdisc (latency, jitter, duplicate, corrupt, reorder).
-    pub netem: bool,
-    /// libfaketime preloaded into the service (clock skew).
-    pub faketime: bool,
-    /// A running service to freeze, thaw or kill.
-    pub service: bool,
-}
-
-/// The capabilities a test may declare in `#[cluster_test(requires = [...])]`: kernel features
-/// a backend's hosts have or lack as a whole, probed once per run without a cluster.
-pub const KERNEL_FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
-
-impl Capabilities {
-    /// Reads a probe's `key=yes|no` lines.
-    pub(crate) fn parse(out: &str) -> Self {
-        let yes = |k: &str| out.lines().any(|l| l.trim() == format!("{k}=yes"));
-        Capabilities {
-            nft: yes("nft"),
-            tc: yes("tc"),
-            htb: yes("htb"),
-            netem: yes("netem"),
-            faketime: yes("faketime"),
-            service: yes("service"),
-        }
-    }
-
-    /// Features present in both (a backend has a feature only where all its hosts do).
-    pub fn and(&self, other: &Self) -> Self {
-        Capabilities {
-            nft: self.nft && other.nft,
-            tc: self.tc && other.tc,
-            htb: self.htb && other.htb,
-            netem: self.netem && other.netem,
-            faketime: self.faketime && other.faketime,
-            service: self.service && other.service,
-        }
-    }
-
-    /// Whether the node has the named capability (`netem`, `htb`, `nft`, `tc`, `faketime`).
-    pub fn has(&self, name: &str) -> Option<bool> {
-        Some(match name {
-            "nft" | "partition" | "loss" => self.nft,
-            "tc" => self.tc,
-            "htb" | "rate" => self.htb,
-            "netem" | "latency" => self.netem,
-            "faketime" | "clock" => self.faketime,
-            "service" => self.service,
-            _ => return None,
-        })
-    }
-
-    /// The kernel module or tool behind a capability name, for messages.
-    pub fn missing_what(name: &str) -> &'static str {
-        match name {
-            "netem" | "latency" => "the kernel module sch_netem",
-            "htb" | "rate" => "the kernel module sch_htb",
-            "nft" | "partition" | "loss" => "nftables (nft and the nf_tables module)",
-            "tc" => "tc (iproute2)",
-            "faketime" | "clock" => "libfaketime preloaded into the service",
-            _ => "an unknown capability",
-        }
-    }
-}
-
 /// The faults of one cluster: start, end and list them. Built from a fault-capable backend,
 /// the cluster's name and its nodes; cheap, and every instance for a cluster shares one ledger.
 pub struct Faults<'a> {
@@ -141,21 +62,40 @@ fn now_ms() -> u64 {
 }
 
 impl<'a> Faults<'a> {
-    /// The faults of `cluster`, whose nodes are `nodes` (asked of the backend when `None`).
-    pub async fn new(
-        fb: &'a dyn FaultBackend,
-        cluster: &str,
-        nodes: Option<Vec<NodeAddr>>,
-    ) -> Result<Faults<'a>, FaultError> {
-        let nodes = match nodes {
-            Some(n) => n,
-            None => fb.fault_nodes(cluster).await?,
-        };
-        Ok(Self {
+    /// The faults of `cluster`, whose nodes are `nodes`, through a fault-capable backend.
+    pub fn new(fb: &'a dyn FaultBackend, cluster: &str, nodes: Vec<NodeAddr>) -> Faults<'a> {
+        Self {
             fb,
             cluster: cluster.to_string(),
             nodes,
-        })
+        }
+    }
+
+    /// The faults of `cluster` for a caller without a `Cluster` handle (the CLI): the nodes
+    /// come from the backend's lookup capability, the faults from its fault capability.
+    pub async fn of(backend: &'a dyn Backend, cluster: &str) -> Result<Faults<'a>, FaultError> {
+        let missing = |what: &str| FaultError::NotOnBackend {
+            backend: backend.kind().into(),
+            what: what.into(),
+        };
+        let fb = backend.faults().ok_or_else(|| missing("faults"))?;
+        let lookup = backend
+            .lookup()
+            .ok_or_else(|| missing("finding a cluster's nodes without its handle"))?;
+        let nodes = match lookup.nodes(cluster).await {
+            Ok(n) if !n.is_empty() => n.iter().map(NodeSummary::addr).collect(),
+            Ok(_) | Err(BackendError::UnknownCluster(_)) => {
+                return Err(FaultError::Invalid(format!("no cluster named {cluster:?}")))
+            }
+            Err(source) => {
+                return Err(FaultError::Backend {
+                    node: "-".into(),
+                    step: "list nodes".into(),
+                    source,
+                })
+            }
+        };
+        Ok(Self::new(fb, cluster, nodes))
     }
 
     /// Node names in spec order.
@@ -384,9 +324,11 @@ impl<'a> Faults<'a> {
             } => {
                 let layout = self.fb.layout(&self.cluster, node).await?;
                 let Some(file) = layout.clock_file.clone() else {
-                    return Err(FaultError::NotOnBackend {
-                        backend: self.fb.fault_backend_kind().into(),
+                    return Err(FaultError::Unsupported {
+                        node: node.clone(),
                         what: "clock skew".into(),
+                        missing: "a clock file its service reads (this backend sets none up)"
+                            .into(),
                     });
                 };
                 if on {

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use super::plan::NodePlan;
 use super::types::Impairment;
-use super::NodeLayout;
+use crate::backend::faults::NodeLayout;
+use crate::shell::quote as q;
 
 /// The handle of our root qdisc; a root qdisc with another handle is someone else's.
 pub(crate) const QDISC_HANDLE: &str = "1cf5";
@@ -16,11 +17,6 @@ pub(crate) const EXIT_MISSING: i32 = 73;
 
 /// Exit code of a script that found no service to signal.
 pub(crate) const EXIT_NO_SERVICE: i32 = 74;
-
-/// Single-quotes a string for sh.
-pub(crate) fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
 
 /// An nftables table name from a cluster name: `cluster_sim_` and the name with every other
 /// character an underscore (nft identifiers take letters, digits, `_` and `.`).
@@ -132,8 +128,8 @@ pub(crate) fn apply_script(layout: &NodeLayout, plan: &NodePlan, state_json: &st
         }
         for l in plan.loss.iter().filter(|l| l.per_10k > 0) {
             let (chain, field) = match l.direction {
-                super::Direction::In => (&mut input, "saddr"),
-                super::Direction::Out => (&mut output, "daddr"),
+                super::types::Direction::In => (&mut input, "saddr"),
+                super::types::Direction::Out => (&mut output, "daddr"),
             };
             let chance = if l.per_10k >= 10_000 {
                 String::new()

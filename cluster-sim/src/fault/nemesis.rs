@@ -8,6 +8,9 @@ use super::types::{FaultKind, Impairment, Shape};
 use crate::history::Recorder;
 pub use crate::rng::SplitMix64;
 
+/// Environment variable holding the nemesis seed to replay.
+pub const SEED_VAR: &str = "CLUSTER_SIM_SEED";
+
 /// The faults a nemesis may pick from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NemesisFault {
@@ -89,7 +92,7 @@ impl Nemesis {
     /// A nemesis over `faults`, its seed from `CLUSTER_SIM_SEED` or fresh; every 5s, healed
     /// after 2s.
     pub fn new(faults: Vec<NemesisFault>) -> Self {
-        let seed = std::env::var(super::SEED_VAR)
+        let seed = std::env::var(SEED_VAR)
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or_else(fresh_seed);

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::error::FaultError;
 use super::types::{ActiveFault, Direction, FaultKind, Impairment};
-use super::FaultError;
-use crate::backend::NodeAddr;
+use crate::backend::types::NodeAddr;
 
 /// Random loss on packets to or from some peers.
 #[derive(Debug, Clone, PartialEq)]

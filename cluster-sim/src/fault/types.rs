@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::FaultError;
+use super::error::FaultError;
 
 /// Which way packets travel, seen from the node a rule is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -132,7 +132,7 @@ impl Shape {
             }
             Shape::RandomHalves { seed } => {
                 let mut v = nodes.to_vec();
-                super::nemesis::SplitMix64::new(*seed).shuffle(&mut v);
+                crate::rng::SplitMix64::new(*seed).shuffle(&mut v);
                 let (a, b) = v.split_at(n / 2);
                 Cuts::between_groups(&[a, b])
             }

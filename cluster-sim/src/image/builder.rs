@@ -101,6 +101,21 @@ impl ImageBuilder {
         Ok(self.ensure_image(docker).await?.tag)
     }
 
+    /// [`ensure`](Self::ensure) on the local engine (`DOCKER_HOST`, else the local socket):
+    /// for callers that hold no engine client (`cluster-sim image build`).
+    pub async fn ensure_local(&self) -> Result<String, ImageError> {
+        let connecting = |source| ImageError::Docker {
+            action: "connecting to the Docker engine".into(),
+            source,
+        };
+        let docker = Docker::connect_with_defaults()
+            .map_err(connecting)?
+            .negotiate_version()
+            .await
+            .map_err(connecting)?;
+        self.ensure(&docker).await
+    }
+
     /// Like [`ensure`](Self::ensure), also telling whether it built the image.
     pub async fn ensure_image(&self, docker: &Docker) -> Result<EnsuredImage, ImageError> {
         let def = Definition::read(&self.dir)?;

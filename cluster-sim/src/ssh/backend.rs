@@ -20,11 +20,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::conn::{q, HostConn, Output};
+use super::conn::{HostConn, Output};
 use super::inventory::{Inventory, InventoryError};
-use crate::backend::{Backend, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::contract::Backend;
+use crate::backend::types::{NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
+use crate::shell::quote as q;
 use crate::spec::ClusterSpec;
 
 /// Grace period of a graceful stop before SIGKILL, as on docker.
@@ -73,7 +75,7 @@ struct Inner {
     keeps: std::sync::Mutex<HashMap<String, (String, String)>>,
 }
 
-fn valid_cluster_name(s: &str) -> bool {
+pub(super) fn valid_cluster_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
         && !s.starts_with('.')
@@ -83,7 +85,7 @@ fn valid_cluster_name(s: &str) -> bool {
 
 /// The shell snippet that sets `alive` to whether the process group in `$pid` has a live
 /// (non-zombie) member, and `running` to whether one of them is not stopped.
-const GROUP_STATE: &str = r#"group_state() { ps -e -o pgid= -o stat= | awk -v g="$pid" '$1==g && $2 !~ /^Z/ {n++; if ($2 !~ /^T/) r++} END {if (!n) print "exited"; else if (!r) print "paused"; else print "running"}'; }; "#;
+pub(super) const GROUP_STATE: &str = r#"group_state() { ps -e -o pgid= -o stat= | awk -v g="$pid" '$1==g && $2 !~ /^Z/ {n++; if ($2 !~ /^T/) r++} END {if (!n) print "exited"; else if (!r) print "paused"; else print "running"}'; }; "#;
 
 impl SshBackend {
     /// A backend over the inventory's hosts. Connects lazily, on first use of each host.
@@ -146,6 +148,11 @@ impl SshBackend {
     /// Closes every master connection (they reopen on next use).
     pub async fn close(&self) {
         futures::future::join_all(self.inner.hosts.iter().map(|h| h.close())).await;
+    }
+
+    /// Whether this process placed `cluster` (allocated it and has not destroyed it).
+    pub(super) fn placed_here(&self, cluster: &str) -> bool {
+        self.placed(cluster).is_some()
     }
 
     fn placed(&self, cluster: &str) -> Option<BTreeMap<String, Placed>> {
@@ -237,19 +244,6 @@ impl SshBackend {
         node: &str,
     ) -> Result<(&HostConn, String), BackendError> {
         self.locate(cluster, node).await
-    }
-
-    /// Every node of a cluster with its address, in name order.
-    pub(super) async fn node_addrs(&self, cluster: &str) -> Result<Vec<NodeAddr>, BackendError> {
-        let nodes = self.locate_cluster(cluster).await?;
-        Ok(nodes
-            .into_iter()
-            .map(|(name, p)| NodeAddr {
-                name,
-                address: self.inner.inventory.hosts[p.host].node_address.clone(),
-                workdir: p.workdir,
-            })
-            .collect())
     }
 
     pub(super) fn cached_keep(&self, host: &str) -> Option<(String, String)> {
@@ -542,6 +536,16 @@ impl SshBackend {
             0o644,
         )
         .await?;
+        // What a lookup reports of the node beside its name (the name file stays one line:
+        // earlier versions read it whole).
+        self.put(
+            h,
+            &w,
+            &format!("{w}/.cluster-sim/about"),
+            format!("index={}\nroles={}\n", n.spec.index, n.spec.roles.join(",")).as_bytes(),
+            0o644,
+        )
+        .await?;
         self.install_packages(h, &n.spec.packages).await?;
         self.place_binaries(h, &w, &n.spec.name, &n.binaries)
             .await?;
@@ -656,7 +660,7 @@ impl Backend for SshBackend {
         &self,
         cluster: &str,
         spec: &ClusterSpec,
-        lease: &crate::backend::Lease,
+        lease: &crate::backend::types::Lease,
     ) -> Result<Vec<NodeAddr>, BackendError> {
         if !valid_cluster_name(cluster) {
             return Err(BackendError::Other(format!(
@@ -950,7 +954,20 @@ impl Backend for SshBackend {
         }
     }
 
-    fn faults(&self) -> Option<&dyn crate::fault::FaultBackend> {
+    fn shares_hosts(&self) -> bool {
+        // Every cluster of a run lands on the inventory's few hosts: same ports, same hosts.
+        true
+    }
+
+    fn faults(&self) -> Option<&dyn crate::backend::faults::FaultBackend> {
+        Some(self)
+    }
+
+    fn janitor(&self) -> Option<&dyn crate::backend::janitor::Janitor> {
+        Some(self)
+    }
+
+    fn lookup(&self) -> Option<&dyn crate::backend::lookup::Lookup> {
         Some(self)
     }
 }

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::backend::SshBackend;
-use super::conn::{q, HostConn};
+use super::conn::HostConn;
 use crate::error::BackendError;
 use crate::service::glibc::{self, NodeLibc};
 use crate::service::Placement;
+use crate::shell::quote as q;
 
 /// Bound on small steps (probe, copy into place).
 const STEP: Duration = Duration::from_secs(60);

@@ -76,17 +76,6 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-/// Quotes a string for a POSIX shell.
-pub(crate) fn q(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// One host's connection, shared by every cluster placed on it.
 pub(crate) struct HostConn {
     pub host: Host,
@@ -186,7 +175,10 @@ impl HostConn {
     }
 
     fn unreachable(&self, step: &str, message: impl std::fmt::Display) -> BackendError {
-        BackendError::Unreachable(format!("host {}: {step}: {message}", self.host.name))
+        BackendError::Unreachable {
+            what: format!("host {}: {step}", self.host.name),
+            why: message.to_string(),
+        }
     }
 
     async fn open(&self) -> Result<Session, BackendError> {
@@ -506,17 +498,5 @@ impl Drop for HostConn {
         if let Some(s) = self.session.get_mut().take() {
             exit_master(s.control_socket());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(q("abc/d-e.f"), "abc/d-e.f");
-        assert_eq!(q(""), "''");
-        assert_eq!(q("it's $x"), r"'it'\''s $x'");
     }
 }

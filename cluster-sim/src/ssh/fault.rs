@@ -23,12 +23,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::backend::{SshBackend, PATH_PREFIX};
-use super::conn::{q, HostConn};
-use crate::backend::NodeAddr;
+use super::conn::HostConn;
+use crate::backend::faults::{FaultBackend, NodeLayout};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
+use crate::fault::capabilities::Capabilities;
+use crate::fault::error::FaultError;
 use crate::fault::linux::{kernel_probe_script, table_name, QDISC_HANDLE};
-use crate::fault::{Capabilities, FaultBackend, FaultError, NodeLayout};
+use crate::shell::quote as q;
 
 /// Bound on one fault script (rules, signals, probes).
 const FAULT_LIMIT: Duration = Duration::from_secs(30);
@@ -128,19 +130,6 @@ impl SshBackend {
 
 #[async_trait]
 impl FaultBackend for SshBackend {
-    fn fault_backend_kind(&self) -> &'static str {
-        "ssh"
-    }
-
-    async fn fault_nodes(&self, cluster: &str) -> Result<Vec<NodeAddr>, FaultError> {
-        self.node_addrs(cluster).await.map_err(|e| match e {
-            BackendError::UnknownCluster(c) => {
-                FaultError::Invalid(format!("no cluster named {c:?}"))
-            }
-            e => backend_err("-", "list nodes")(e),
-        })
-    }
-
     async fn layout(&self, cluster: &str, node: &str) -> Result<NodeLayout, FaultError> {
         let (h, w) = self
             .node_host(cluster, node)

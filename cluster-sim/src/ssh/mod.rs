@@ -1,14 +1,17 @@
 //! The ssh backend: clusters on real hosts listed in an inventory, driven over system OpenSSH
-//! (one multiplexed master per host), plus a local lab of sshd containers to test it against.
+//! (one multiplexed master per host). A local lab of sshd containers to test it against is
+//! `crate::lab`.
 
-mod backend;
+pub(crate) mod backend;
 mod binary;
 mod conn;
 mod fault;
 pub mod inventory;
-pub mod lab;
+mod janitor;
+mod lookup;
 mod owner;
 
+/// Moved beside the backends (`crate::lab`): a lab uses one backend to make the other's hosts.
+pub use crate::lab::{provision_lab, write_lab_inventory, LabError, LabFiles};
 pub use backend::SshBackend;
 pub use inventory::{Host, Inventory, InventoryError};
-pub use lab::{provision_lab, write_lab_inventory, LabError, LabFiles};

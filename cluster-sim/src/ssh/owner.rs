@@ -1,4 +1,4 @@
-//! Who owns a cluster on the ssh hosts, and removing the clusters whose owner is gone.
+//! Who owns a cluster on the ssh hosts: the owner file each node's working directory holds.
 //!
 //! Each node's working directory holds `<workdir>/<cluster>/.owner`, written before anything
 //! else of the node (service, files, fault rules) exists:
@@ -10,17 +10,11 @@
 //! kept=1                                         appended once `cluster-sim up` made it ready
 //! ```
 //!
-//! The owner is a process on the *test* machine, so it is judged there (`docker::judge`: by
-//! pid when boot id and PID namespace are ours, else only past the expiry). A directory
-//! without our `.owner` is never touched.
+//! The owner is a process on the *test* machine, so it is judged there (`backend::ownership`:
+//! by pid when boot id and PID namespace are ours, else only past the expiry; see
+//! `janitor.rs`). A directory without our `.owner` is never touched.
 
-use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use super::backend::SshBackend;
-use super::conn::{q, HostConn};
-use crate::docker::{judge, Verdict};
-use crate::error::BackendError;
 
 /// Name of the owner file in a node's working directory.
 pub(crate) const OWNER_FILE: &str = ".owner";
@@ -29,8 +23,8 @@ pub(crate) const OWNER_FILE: &str = ".owner";
 pub(crate) fn owner_text(expires: Option<SystemTime>) -> String {
     let mut s = format!(
         "run={}\nowner={}\n",
-        crate::docker::run_id(),
-        crate::docker::current_owner()
+        crate::backend::ownership::run_id(),
+        crate::backend::ownership::current_owner()
     );
     if let Some(e) = expires.and_then(|e| e.duration_since(UNIX_EPOCH).ok()) {
         s.push_str(&format!("expires={}\n", e.as_secs()));
@@ -63,89 +57,6 @@ impl OwnerFile {
     }
 }
 
-/// Marks the separator between clusters in [`list_owners`]'s output.
-const SEP: &str = "@@cluster-sim-owner ";
-
-impl SshBackend {
-    /// Every cluster on `h` with an owner file, and that file.
-    async fn list_owners(&self, h: &HostConn) -> Result<Vec<(String, OwnerFile)>, BackendError> {
-        let script = format!(
-            "for f in {base}/*/{OWNER_FILE}; do [ -f \"$f\" ] || continue; \
-             d=${{f%/*}}; echo \"{SEP}${{d##*/}}\"; cat \"$f\"; done",
-            base = q(&h.host.workdir)
-        );
-        let o = h
-            .run("list owners", &script, None, super::backend::SHORT)
-            .await?;
-        if !o.ok() {
-            return Err(BackendError::Other(format!(
-                "host {}: list owners: {}",
-                h.host.name,
-                o.why()
-            )));
-        }
-        let text = String::from_utf8_lossy(&o.stdout);
-        Ok(text
-            .split(SEP)
-            .filter_map(|chunk| {
-                let (name, body) = chunk.split_once('\n')?;
-                Some((name.trim().to_string(), OwnerFile::parse(body)))
-            })
-            .filter(|(n, _)| !n.is_empty())
-            .collect())
-    }
-
-    /// Clusters on every host whose owner file passes `pick`. A host that can't be reached is
-    /// a warning: its clusters wait for the next pass.
-    async fn clusters_where(&self, pick: impl Fn(&OwnerFile) -> bool) -> BTreeSet<String> {
-        let lists = futures::future::join_all(self.hosts().iter().map(|h| self.list_owners(h)));
-        let mut out = BTreeSet::new();
-        for l in lists.await {
-            match l {
-                Ok(l) => out.extend(l.into_iter().filter(|(_, f)| pick(f)).map(|(c, _)| c)),
-                Err(e) => tracing::warn!("{e}"),
-            }
-        }
-        out
-    }
-
-    /// Removes the clusters `run` made on the hosts and did not keep (a run's watchdog does
-    /// this once the run ended). Returns their names.
-    pub async fn remove_run(&self, run: &str) -> Result<Vec<String>, BackendError> {
-        let found = self.clusters_where(|f| f.run == run && !f.kept).await;
-        self.destroy_all(found).await
-    }
-
-    /// Removes every cluster not kept whose owner is provably dead or whose lease expired
-    /// (`cluster-sim prune` with `CLUSTER_SIM_BACKEND=ssh`, and the harness at start). Returns
-    /// their names.
-    pub async fn reap(&self) -> Result<Vec<String>, BackendError> {
-        let now = SystemTime::now();
-        let found = self
-            .clusters_where(|f| {
-                !f.kept && judge(&f.owner, f.expires.as_deref(), now) == Verdict::Dead
-            })
-            .await;
-        self.destroy_all(found).await
-    }
-
-    async fn destroy_all(&self, clusters: BTreeSet<String>) -> Result<Vec<String>, BackendError> {
-        let mut removed = Vec::new();
-        let mut errors = Vec::new();
-        for c in clusters {
-            match crate::Backend::destroy(self, &c).await {
-                Ok(()) => removed.push(c),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if errors.is_empty() {
-            Ok(removed)
-        } else {
-            Err(BackendError::Other(errors.join("; ")))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,10 +65,10 @@ mod tests {
     fn owner_file_round_trips_and_reads_kept() {
         let t = owner_text(Some(UNIX_EPOCH + std::time::Duration::from_secs(42)));
         let f = OwnerFile::parse(&format!("{t}kept=1\n"));
-        assert_eq!(f.run, crate::docker::run_id());
+        assert_eq!(f.run, crate::backend::ownership::run_id());
         assert_eq!(f.expires.as_deref(), Some("42"));
         assert!(f.kept);
-        assert!(crate::docker::Owner::parse(&f.owner).is_some());
+        assert!(crate::backend::ownership::Owner::parse(&f.owner).is_some());
         assert!(!OwnerFile::parse("run=x\n").kept);
     }
 }

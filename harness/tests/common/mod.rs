@@ -3,37 +3,33 @@
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use harness::cluster_sim::rng::SplitMix64;
 
 /// The fixture suite's binary, built (or found fresh) by cargo: `cargo test --test selftest`
 /// alone does not build examples, and a stale fixture would test old harness code.
 pub fn suite() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "harness",
-                "--example",
-                "selftest_suite",
-            ]);
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            let status = cmd
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the fixture suite failed");
-            profile_dir.join("examples/selftest_suite")
-        })
-        .clone()
+    BUILT.get_or_init(|| example("selftest_suite")).clone()
+}
+
+/// The harness example `name` (a fixture suite), built (or found fresh) by cargo.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "-p", "harness", "--example", name]);
+    if profile_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the example {name} failed");
+    profile_dir.join("examples").join(name)
 }
 
 /// `bin` (a harness test binary) set up to run with its report and artifacts under `dir` and
@@ -143,6 +139,49 @@ pub fn spawn_binary(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)])
         .unwrap();
     let pid = child.id();
     (pid, child.wait_with_output().unwrap())
+}
+
+/// The random source of the signal self-tests' rounds: `CLUSTER_SIM_SIGNAL_SEED` replays a
+/// sequence that failed.
+pub fn signal_rng(default_seed: u64) -> SplitMix64 {
+    let seed = std::env::var("CLUSTER_SIM_SIGNAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seed);
+    SplitMix64::new(seed)
+}
+
+/// Starts the fixture suite's `selftest::signals` tests (a few clusters provisioning, running
+/// and tearing down at once) with its report and artifacts under `dir`, and sends it `signal`
+/// (`INT`, `TERM`, `KILL`) `delay` after the start, unless the run ended first. Returns the
+/// child, to wait for, and whether the signal was sent.
+pub fn signal_suite_at(
+    dir: &Path,
+    signal: &str,
+    delay: Duration,
+    env: &[(&str, &str)],
+    output: fn() -> Stdio,
+) -> (Child, bool) {
+    let mut child = suite_command(&suite(), dir)
+        .args(["selftest::signals", "--ignored", "--test-threads", "2"])
+        .envs(env.iter().copied())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap();
+    // The random point is the test's input, not a wait for something to happen; stop early if
+    // the run ends first.
+    let at = Instant::now() + delay;
+    while Instant::now() < at && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = child.try_wait().unwrap().is_none()
+        && Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+    (child, sent)
 }
 
 /// Waits (with a deadline) until some test.log under `runs` holds `needle`.

@@ -103,9 +103,6 @@ fn print(f: &ActiveFault) {
 
 /// Runs a fault subcommand.
 pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
-    let fb = backend
-        .faults()
-        .with_context(|| format!("faults are not available on the {} backend", backend.kind()))?;
     let name = match &cmd {
         FaultCommand::Partition { name, .. }
         | FaultCommand::Heal { name }
@@ -116,7 +113,7 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
         | FaultCommand::Skew { name, .. }
         | FaultCommand::Faults { name } => name.clone(),
     };
-    let faults = Faults::new(fb, &name, None).await?;
+    let faults = Faults::of(backend, &name).await?;
     match cmd {
         FaultCommand::Partition { groups, oneway, .. } => {
             let (cuts, shape) = if oneway {

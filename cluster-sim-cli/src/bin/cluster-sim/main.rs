@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use cluster_sim::docker::DockerBackend;
-use cluster_sim::{Backend, Cluster, ClusterSpec, NodeAction};
+use cluster_sim::{
+    Backend, BackendChoice, BackendError, Cluster, ClusterSpec, Janitor, Lookup, NodeAction,
+};
 
 mod check;
 mod exec;
@@ -222,9 +223,44 @@ fn one_line(e: &anyhow::Error) -> String {
     out
 }
 
+/// The backend's lookup capability, or why `verb` can't run without it.
+fn lookup<'a>(backend: &'a dyn Backend, verb: &str) -> Result<&'a dyn Lookup> {
+    backend.lookup().with_context(|| {
+        format!(
+            "{verb} needs to list clusters, which the {} backend can't",
+            backend.kind()
+        )
+    })
+}
+
+/// The backend's cleanup capability, or why `verb` can't run without it.
+fn janitor<'a>(backend: &'a dyn Backend, verb: &str) -> Result<&'a dyn Janitor> {
+    backend.janitor().with_context(|| {
+        format!(
+            "{verb} needs to find and remove dead runs' clusters, which the {} backend can't",
+            backend.kind()
+        )
+    })
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
-    // CLUSTER_SIM_BACKEND=ssh drives the inventory's hosts; `up --inventory` always makes a
-    // docker lab. Commands that list or build things in the engine need docker itself.
+    if let Command::Image {
+        command: ImageCommand::Build { force },
+    } = &cli.command
+    {
+        // Node images live in the local Docker engine, whatever backend runs the nodes.
+        let dir = cluster_sim::image::default_definition_dir().context(
+            "cannot find the node image definition (docker/node/Dockerfile); run from the workspace or set CLUSTER_SIM_IMAGE_DIR",
+        )?;
+        let tag = cluster_sim::image::ImageBuilder::new(dir)
+            .force(*force)
+            .ensure_local()
+            .await?;
+        println!("{tag}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // CLUSTER_SIM_BACKEND chooses the backend (default docker); `up --inventory` makes a lab
+    // of sshd containers, which runs on the default backend whatever the variable says.
     let lab = matches!(
         &cli.command,
         Command::Up {
@@ -232,30 +268,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ..
         }
     );
-    let kind = std::env::var(cluster_sim::BACKEND_VAR).unwrap_or_default();
-    let (backend, docker): (Arc<dyn Backend>, Option<DockerBackend>) =
-        if kind.trim() == "ssh" && !lab {
-            (cluster_sim::connect_backend_from_env().await?, None)
-        } else {
-            let d = DockerBackend::connect().await?;
-            (Arc::new(d.clone()), Some(d))
-        };
-    let docker_only = || {
-        docker.as_ref().with_context(|| {
-            format!(
-                "this command works on the docker backend only (unset {})",
-                cluster_sim::BACKEND_VAR
-            )
-        })
+    let choice = if lab {
+        BackendChoice::default()
+    } else {
+        BackendChoice::from_env()
     };
+    let backend = choice.connect().await?;
     match cli.command {
         Command::Up {
             spec,
             name,
             inventory,
             hold,
-        } => up(backend, docker.as_ref(), spec, name, inventory, hold).await,
-        Command::Ls => ls(docker_only()?).await,
+        } => up(backend, &choice, spec, name, inventory, hold).await,
+        Command::Ls => ls(lookup(backend.as_ref(), "ls")?).await,
         Command::Exec {
             name,
             node,
@@ -278,74 +304,51 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .await
         }
         Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
-        Command::Logs { name, node } => logs(backend.as_ref(), docker.as_ref(), &name, node).await,
+        Command::Logs { name, node } => logs(backend.as_ref(), &name, node).await,
         Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
         Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
         Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
         Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
         Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
-        Command::Down { name, all } => down(backend.as_ref(), docker.as_ref(), name, all).await,
-        Command::Prune if docker.is_none() => {
-            let inv = std::env::var_os(cluster_sim::INVENTORY_VAR)
-                .context("the ssh backend needs an inventory: set CLUSTER_SIM_INVENTORY=FILE")?;
-            let ssh = cluster_sim::ssh::SshBackend::from_file(&inv)?;
-            let removed = ssh.reap().await;
-            ssh.close().await;
-            let removed = removed?;
-            if removed.is_empty() {
-                eprintln!("nothing to prune");
-            }
-            for r in removed {
-                println!("removed {r}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Prune => {
-            let reaped = docker_only()?.reap_report().await?;
-            if reaped.removed.is_empty() && reaped.stuck.is_empty() && reaped.failed.is_empty() {
-                eprintln!("nothing to prune");
-            }
-            for (cluster, why) in &reaped.stuck {
-                eprintln!("could not remove all of {cluster}: {why}");
-            }
-            for r in reaped.removed {
-                println!("removed {r}");
-            }
-            if !reaped.unknown.is_empty() {
-                eprintln!(
-                    "left alone (no expiry, and their owners can't be checked from here: another PID namespace or machine, or an older cluster-sim): {}; remove one with `cluster-sim down NAME`",
-                    reaped.unknown.join(", ")
-                );
-            }
-            for (name, why) in &reaped.failed {
-                eprintln!("error: could not remove {name}: {why}");
-            }
-            Ok(if reaped.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Down { name, all } => down(backend.as_ref(), name, all).await,
+        Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
-        Command::Image {
-            command: ImageCommand::Build { force },
-        } => {
-            let dir = cluster_sim::image::default_definition_dir().context(
-                "cannot find the node image definition (docker/node/Dockerfile); run from the workspace or set CLUSTER_SIM_IMAGE_DIR",
-            )?;
-            let tag = cluster_sim::image::ImageBuilder::new(dir)
-                .force(force)
-                .ensure(docker_only()?.client())
-                .await?;
-            println!("{tag}");
-            Ok(ExitCode::SUCCESS)
-        }
+        // Handled above, before any backend is contacted.
+        Command::Image { .. } => Ok(ExitCode::SUCCESS),
         // Handled in `main`, before any engine is contacted.
         Command::Check(args) => Ok(check::check(&args)),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
+}
+
+/// `cluster-sim prune`: the backend's reaper, and what it removed, left or could not remove.
+async fn prune(janitor: &dyn Janitor) -> Result<ExitCode> {
+    let reaped = janitor.reap().await?;
+    if reaped.is_empty() && reaped.unknown.is_empty() {
+        eprintln!("nothing to prune");
+    }
+    for (cluster, why) in &reaped.stuck {
+        eprintln!("could not remove all of {cluster}: {why}");
+    }
+    for r in &reaped.removed {
+        println!("removed {r}");
+    }
+    if !reaped.unknown.is_empty() {
+        eprintln!(
+            "left alone (no expiry, and their owners can't be checked from here: another PID namespace or machine, or an older cluster-sim): {}; remove one with `cluster-sim down NAME`",
+            reaped.unknown.join(", ")
+        );
+    }
+    for (name, why) in &reaped.failed {
+        eprintln!("error: could not remove {name}: {why}");
+    }
+    Ok(if reaped.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// How long a cluster `up` is making may outlive a killed `up` before any reaper may remove
@@ -382,7 +385,7 @@ impl Interrupts {
 
 async fn up(
     backend: Arc<dyn Backend>,
-    docker: Option<&DockerBackend>,
+    choice: &BackendChoice,
     spec: PathBuf,
     name: Option<String>,
     inventory: Option<PathBuf>,
@@ -390,30 +393,29 @@ async fn up(
 ) -> Result<ExitCode> {
     let mut interrupts = Interrupts::new();
     let spec = ClusterSpec::from_file(&spec)?;
-    if docker.is_none() {
-        // The ssh backend: the watchdog reconnects to the inventory's hosts once this process
-        // dies, and removes what this run made there (owner files name the run).
-        if let Some(inv) = std::env::var_os(cluster_sim::INVENTORY_VAR) {
-            if let Err(e) = cluster_sim::watchdog::start_ssh(std::path::Path::new(&inv)) {
+    if let Some(janitor) = backend.janitor() {
+        // Before anything exists: if this process dies from here on, what it made of an
+        // unfinished (or held) cluster goes within seconds.
+        if janitor.outlives_owner() {
+            if let Err(e) = cluster_sim::watchdog::start_for(choice) {
                 tracing::warn!("{e}");
             }
         }
-    }
-    if let Some(docker) = docker {
-        // Before anything exists: if this process dies from here on, what it made of an
-        // unfinished (or held) cluster goes within seconds.
-        if let Err(e) = cluster_sim::watchdog::start() {
-            tracing::warn!("{e}");
-        }
         // Leftovers of crashed runs go first, so their subnets and names are free again.
-        if let Err(e) = docker.reap().await {
-            tracing::warn!("reaper: {e}");
-        }
-        if let Some(n) = &name {
-            let filter = format!("{}={n}", cluster_sim::docker::LABEL_CLUSTER);
-            if !docker.resources(&[filter]).await?.is_empty() {
-                bail!("a cluster named {n:?} already exists (cluster-sim down {n})");
+        match janitor.reap().await {
+            Ok(r) => {
+                for (name, why) in &r.failed {
+                    tracing::warn!("reaper: could not remove {name}: {why}");
+                }
             }
+            Err(e) => tracing::warn!("reaper: {e}"),
+        }
+    }
+    if let (Some(n), Some(lookup)) = (&name, backend.lookup()) {
+        match lookup.nodes(n).await {
+            Err(BackendError::UnknownCluster(_)) => {}
+            Err(e) => return Err(e.into()),
+            Ok(_) => bail!("a cluster named {n:?} already exists (cluster-sim down {n})"),
         }
     }
     // Named up front, so an interrupted run knows exactly what to remove.
@@ -430,18 +432,18 @@ async fn up(
     }
     let cluster = tokio::select! {
         r = async {
-            match (&inventory, docker) {
-                (Some(file), Some(docker)) => Ok::<_, anyhow::Error>(
-                    cluster_sim::ssh::provision_lab(b, docker, file).await?,
+            match &inventory {
+                Some(file) => Ok::<_, anyhow::Error>(
+                    cluster_sim::lab::provision_lab(b, backend.as_ref(), file).await?,
                 ),
-                _ => Ok(b.up().await?),
+                None => Ok(b.up().await?),
             }
         } => r?,
         code = interrupts.recv() => {
             // The builder's future is dropped mid-way: remove what this process made of it, and
             // only that (if another `up` won the name, its cluster stays).
-            let r = match docker {
-                Some(d) => d.remove_own(&name).await,
+            let r = match backend.janitor() {
+                Some(j) => j.remove_own(&name).await,
                 None => backend.destroy(&name).await,
             };
             match r {
@@ -472,25 +474,27 @@ async fn up(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn ls(docker: &DockerBackend) -> Result<ExitCode> {
-    let list = docker.containers(None).await?;
+async fn ls(lookup: &dyn Lookup) -> Result<ExitCode> {
+    let clusters = lookup.clusters().await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<28} {:<10} {:<10} {:<15} {:<6} IMAGE",
+        "{:<28} {:<10} {:<10} {:<15} {:<6} WHERE",
         "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT"
     )?;
-    for c in list {
-        writeln!(
-            out,
-            "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
-            c.cluster,
-            c.node,
-            c.state,
-            c.address,
-            if c.keep { "yes" } else { "no" },
-            c.image
-        )?;
+    for c in clusters {
+        for n in &c.nodes {
+            writeln!(
+                out,
+                "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
+                c.name,
+                n.name,
+                n.state.to_string(),
+                n.address,
+                if c.kept { "yes" } else { "no" },
+                n.place
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -501,10 +505,10 @@ fn split_remote(s: &str) -> Option<(&str, &str)> {
     (!node.is_empty() && !node.contains('/') && path.starts_with('/')).then_some((node, path))
 }
 
-async fn cp(docker: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<ExitCode> {
+async fn cp(backend: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<ExitCode> {
     match (split_remote(src), split_remote(dst)) {
         (Some((node, path)), None) => {
-            let data = docker
+            let data = backend
                 .read_file(name, node, path)
                 .await
                 .with_context(|| format!("node {node}: read {path}"))?;
@@ -522,17 +526,17 @@ async fn cp(docker: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<Ex
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::metadata(src)?.permissions().mode() & 0o7777
             };
-            docker
+            backend
                 .write_file(name, node, path, &data, mode)
                 .await
                 .with_context(|| format!("node {node}: write {path}"))?;
         }
         (Some((n1, p1)), Some((n2, p2))) => {
-            let data = docker
+            let data = backend
                 .read_file(name, n1, p1)
                 .await
                 .with_context(|| format!("node {n1}: read {p1}"))?;
-            docker
+            backend
                 .write_file(name, n2, p2, &data, 0o644)
                 .await
                 .with_context(|| format!("node {n2}: write {p2}"))?;
@@ -542,25 +546,16 @@ async fn cp(docker: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-async fn logs(
-    backend: &dyn Backend,
-    docker: Option<&DockerBackend>,
-    name: &str,
-    node: Option<String>,
-) -> Result<ExitCode> {
-    let nodes = match (node, docker) {
-        (Some(n), _) => vec![n],
-        (None, Some(docker)) => {
-            let list = docker.containers(Some(name)).await?;
-            if list.is_empty() {
-                bail!("no cluster named {name:?}");
-            }
-            list.into_iter().map(|c| c.node).collect()
+async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result<ExitCode> {
+    let nodes = match node {
+        Some(n) => vec![n],
+        None => {
+            let listed = match lookup(backend, "logs without a node")?.nodes(name).await {
+                Err(BackendError::UnknownCluster(_)) => bail!("no cluster named {name:?}"),
+                r => r?,
+            };
+            listed.into_iter().map(|n| n.name).collect()
         }
-        (None, None) => bail!(
-            "on the {} backend, name the node: cluster-sim logs NAME NODE",
-            backend.kind()
-        ),
     };
     let prefix = nodes.len() > 1;
     let mut out = std::io::stdout().lock();
@@ -580,36 +575,32 @@ async fn logs(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn act(docker: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<ExitCode> {
-    docker
+async fn act(backend: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<ExitCode> {
+    backend
         .act(&a.name, &a.node, action)
         .await
         .with_context(|| format!("node {} of {}: {action}", a.node, a.name))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn down(
-    backend: &dyn Backend,
-    docker: Option<&DockerBackend>,
-    name: Option<String>,
-    all: bool,
-) -> Result<ExitCode> {
-    let names: Vec<String> = match (docker, all) {
-        // Clusters are what carries our labels (nodes, networks, name claims), never names.
-        (Some(docker), true) => docker.resources(&[]).await?.into_keys().collect(),
-        (Some(docker), false) => {
-            let n = name.unwrap_or_default();
-            let filter = format!("{}={n}", cluster_sim::docker::LABEL_CLUSTER);
-            if docker.resources(&[filter]).await?.is_empty() {
+async fn down(backend: &dyn Backend, name: Option<String>, all: bool) -> Result<ExitCode> {
+    let names: Vec<String> = if all {
+        // Clusters are what the backend finds of ours (nodes, networks, name claims,
+        // owner files), never names.
+        lookup(backend, "down --all")?
+            .clusters()
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    } else {
+        let n = name.unwrap_or_default();
+        if let Some(lookup) = backend.lookup() {
+            if let Err(BackendError::UnknownCluster(_)) = lookup.nodes(&n).await {
                 bail!("no cluster named {n:?}");
             }
-            vec![n]
         }
-        (None, true) => bail!(
-            "down --all works on the docker backend only (unset {})",
-            cluster_sim::BACKEND_VAR
-        ),
-        (None, false) => vec![name.unwrap_or_default()],
+        vec![n]
     };
     for n in names {
         backend.destroy(&n).await?;

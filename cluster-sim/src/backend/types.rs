@@ -1,0 +1,109 @@
+//! Plain data the backend contract passes: where a node was placed, what it is launched
+//! with, its lease, lifecycle actions and states.
+
+use std::fmt;
+
+use crate::spec::NodeSpec;
+
+/// A node's identity once the backend has placed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddr {
+    /// Node name.
+    pub name: String,
+    /// Address other nodes reach it at.
+    pub address: String,
+    /// A directory on the node that belongs to this cluster alone (empty at start, removed at
+    /// teardown): where data directories and generated files should go, so the same spec works on
+    /// containers and on long-lived hosts.
+    pub workdir: String,
+}
+
+/// How long a cluster may outlive its owner, fixed when it is made. A reaper that can prove
+/// the owner is gone (same machine, same PID namespace) removes the cluster at once; any other
+/// reaper only once it has expired. The harness sets it from the test's deadline plus its
+/// provisioning and teardown limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// When the cluster expires; `None`: never (only a provably dead owner frees it).
+    pub expires: Option<std::time::SystemTime>,
+}
+
+impl Lease {
+    /// A lease ending `d` from now.
+    pub fn for_duration(d: std::time::Duration) -> Lease {
+        Lease {
+            expires: std::time::SystemTime::now().checked_add(d),
+        }
+    }
+}
+
+/// A node ready to launch: its spec, its address and its rendered files.
+#[derive(Debug, Clone)]
+pub struct NodeLaunch {
+    /// The node's spec.
+    pub spec: NodeSpec,
+    /// Its address.
+    pub address: String,
+    /// Files to place before the service starts: (path, contents, mode).
+    pub files: Vec<(String, Vec<u8>, u32)>,
+    /// Workspace binaries to place before the service starts, after checking that they can
+    /// run on the node (`Placement::check`).
+    pub binaries: Vec<crate::service::Placement>,
+}
+
+/// Lifecycle actions on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeAction {
+    /// SIGKILL the node's processes; it stays down until `Start`.
+    Kill,
+    /// Stop gracefully (SIGTERM, then SIGKILL after a grace period).
+    Stop,
+    /// Start a stopped or killed node, with the same name, address and data.
+    Start,
+    /// Stop then start.
+    Restart,
+    /// Freeze every process of the node.
+    Pause,
+    /// Thaw a paused node.
+    Unpause,
+}
+
+impl fmt::Display for NodeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeAction::Kill => "kill",
+            NodeAction::Stop => "stop",
+            NodeAction::Start => "start",
+            NodeAction::Restart => "restart",
+            NodeAction::Pause => "pause",
+            NodeAction::Unpause => "unpause",
+        })
+    }
+}
+
+/// A node's state as the backend sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Created but never started.
+    Created,
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Stopped, killed or exited.
+    Exited,
+    /// Anything else.
+    Unknown,
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NodeState::Created => "created",
+            NodeState::Running => "running",
+            NodeState::Paused => "paused",
+            NodeState::Exited => "exited",
+            NodeState::Unknown => "unknown",
+        })
+    }
+}

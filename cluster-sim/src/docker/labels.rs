@@ -1,0 +1,55 @@
+//! Labels on every Docker resource: which cluster, node and run it belongs to, who owns it
+//! (judged by `backend/ownership.rs`) and when it expires.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::backend::ownership::{current_owner, run_id};
+
+/// Label naming the cluster a resource belongs to.
+pub const LABEL_CLUSTER: &str = "cluster-sim.cluster";
+/// Label naming the owning process: `pid=..,start=..,boot=..,pidns=..,host=..` (see [`crate::backend::ownership::Owner`]).
+pub const LABEL_OWNER: &str = "cluster-sim.owner";
+/// Label holding the owning run's random id: what a run's watchdog removes.
+pub const LABEL_RUN: &str = "cluster-sim.run";
+/// Label holding the unix time (seconds) after which any reaper may remove the cluster; absent
+/// when the cluster never expires.
+pub const LABEL_EXPIRES: &str = "cluster-sim.expires";
+/// Label naming the node (containers only).
+pub const LABEL_NODE: &str = "cluster-sim.node";
+/// Label holding the node's position in the spec (containers only).
+pub const LABEL_INDEX: &str = "cluster-sim.index";
+/// Label holding the node's address (containers only).
+pub const LABEL_ADDRESS: &str = "cluster-sim.address";
+/// Label holding the node's roles, comma-separated (containers only; absent on older clusters).
+pub const LABEL_ROLES: &str = "cluster-sim.roles";
+/// Label holding the spec path the cluster came from.
+pub const LABEL_SPEC: &str = "cluster-sim.spec";
+/// Label marking a cluster kept on purpose (`cluster-sim up`): the reaper leaves it alone. Set on
+/// the cluster's `kept` marker container, made once the cluster is ready (and, by older
+/// versions, on every resource).
+pub const LABEL_KEEP: &str = "cluster-sim.keep";
+/// Label on a cluster's marker containers (never started): `claim` reserves the cluster's name,
+/// `kept` marks it kept.
+pub const LABEL_MARKER: &str = "cluster-sim.marker";
+
+/// Labels common to a cluster's resources: cluster, owner, run and expiry.
+pub fn cluster_labels(
+    cluster: &str,
+    spec: &str,
+    expires: Option<SystemTime>,
+) -> HashMap<String, String> {
+    let mut l = HashMap::from([
+        (LABEL_CLUSTER.to_string(), cluster.to_string()),
+        (LABEL_OWNER.to_string(), current_owner()),
+        (LABEL_RUN.to_string(), run_id().to_string()),
+        (LABEL_SPEC.to_string(), spec.to_string()),
+    ]);
+    if let Some(at) = expires {
+        // Rounded up: a lease never ends before it was meant to.
+        let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        l.insert(LABEL_EXPIRES.to_string(), secs.to_string());
+    }
+    l
+}

@@ -1,0 +1,85 @@
+//! Self-test on the memory backend: a run needs no Docker and no hosts when the backend is
+//! `memory`, and everything the harness does with a backend goes through the contract: fresh
+//! and shared clusters, a failing test's node logs, the janitor at the start of the run, the
+//! lookup capability, and teardown (nothing of the run is left on this machine).
+
+mod common;
+
+use common::{example, spawn_binary};
+
+#[test]
+fn the_harness_runs_on_the_memory_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    // The suite's temporary directory, where memory nodes live: empty again after the run.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (_, out) = spawn_binary(
+        &example("memory_suite"),
+        dir.path(),
+        &["--test-threads", "1"],
+        &[
+            ("CLUSTER_SIM_BACKEND", "memory"),
+            ("TMPDIR", tmp.to_str().unwrap()),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for (name, result) in [
+        ("fresh::passes", "ok"),
+        ("fresh::fails_command", "FAILED"),
+        ("fresh::times_out", "FAILED"),
+        ("fresh::capabilities", "ok"),
+        ("shared::share_1_provisions", "ok"),
+        ("shared::share_2_reuses_after_reset", "ok"),
+        ("shared::share_3_fails", "FAILED"),
+        ("shared::share_4_gets_a_new_cluster", "ok"),
+    ] {
+        let line =
+            regex::Regex::new(&format!(r"(?m)^test memory::{name} +\.\.\. {result}$")).unwrap();
+        assert!(
+            line.is_match(&stdout),
+            "no `{name} ... {result}` in:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("exited 3: stderr: boom; stdout: partial-output"),
+        "{stdout}"
+    );
+    assert!(
+        regex::Regex::new(r"still running:\n  n1: `sleep 30` \(for \d+\.\ds\)")
+            .unwrap()
+            .is_match(&stdout),
+        "{stdout}"
+    );
+
+    // The failed test kept its node's log: what happened to the node record.
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let log = runs[0].join("memory::fresh::fails_command/nodes/n1/service.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(text.contains("started"), "{text}");
+    assert!(!runs[0].join("memory::fresh::passes").exists());
+
+    // The report names the backend.
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="backend" value="memory""#),
+        "{junit}"
+    );
+
+    // Every cluster was torn down: no node directory is left.
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("cluster-sim-memory."))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
