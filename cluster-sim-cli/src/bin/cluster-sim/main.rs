@@ -336,7 +336,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => up(backend, &choice, spec, name, lab, hold).await,
         Command::Ls { name, json } => {
             let kind = backend.kind();
-            listing::ls(lookup(backend.as_ref(), "ls")?, &kind, name, json).await
+            listing::ls(lookup(backend.as_ref(), "ls")?, kind, name, json).await
         }
         Command::Exec {
             name,
