@@ -38,6 +38,17 @@ impl Global {
             inventory: self.inventory.clone().filter(|p| !p.as_os_str().is_empty()),
         }
     }
+
+    /// Sets the variables to the flags, for what reads its choice from them: the server, and
+    /// the suite runs it starts. Call it before any thread is started.
+    pub fn export(&self) {
+        if let Some(kind) = &self.backend {
+            std::env::set_var(BACKEND_VAR, kind);
+        }
+        if let Some(file) = &self.inventory {
+            std::env::set_var(INVENTORY_VAR, file);
+        }
+    }
 }
 
 /// `--backend NAME`: one the core knows, checked before anything is contacted.

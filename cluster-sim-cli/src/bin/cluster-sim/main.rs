@@ -22,6 +22,7 @@ mod listing;
 mod progress;
 mod report;
 mod service;
+mod usage;
 
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
@@ -199,12 +200,14 @@ fn main() -> ExitCode {
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage::error(e),
     };
     if let Command::Completions { shell } = cli.command {
         return completions::print(shell, Cli::command());
     }
     if let Command::Service(cmd) = cli.command {
+        // The server and its suite runs choose their backend from the variables.
+        cli.global.export();
         return service::main(cmd);
     }
     if let Command::Check {
@@ -232,33 +235,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A bad flag or value: one line on stderr (clap's message and its tips), exit 2. Help and
-/// version are printed as clap prints them.
-fn usage_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = e.print();
-        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-    }
-    let text = e.to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("bad arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let tips: Vec<&str> = lines.filter_map(|l| l.strip_prefix("tip: ")).collect();
-    let tips = if tips.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", tips.join("; "))
-    };
-    eprintln!("cluster-sim: error: {first}{tips}; see cluster-sim --help");
-    ExitCode::from(2)
 }
 
 /// The error and its causes on one line, skipping a cause its parent's message already quotes.
