@@ -1,6 +1,6 @@
 //! Progress of `up` and `down` on stderr: a line per step for small clusters; above
-//! [`MANY`] nodes one bar on a terminal, or a summary line every 10% (or every few seconds)
-//! in a log, instead of a line per node.
+//! [`MANY`] nodes one bar on a terminal, or a summary line every 10% of the nodes (and at
+//! least every few seconds) in a log, instead of a line per node.
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -51,10 +51,13 @@ struct Count {
 /// `up`'s progress: an event sink for the cluster builder, and the bar to clear at the end.
 pub struct UpProgress {
     bar: Option<ProgressBar>,
+    /// In a log, the summary a slow cluster gets every [`SUMMARY_EVERY`] without news.
+    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl UpProgress {
-    /// Progress for provisioning `total` nodes, and the sink that feeds it.
+    /// Progress for provisioning `total` nodes, and the sink that feeds it. Call it inside the
+    /// runtime.
     pub fn new(total: usize) -> (Self, EventSink) {
         let style = Style::for_nodes(total);
         let bar = (style == Style::Bar).then(|| {
@@ -69,10 +72,29 @@ impl UpProgress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        let count = Mutex::new(Count {
+        let count = Arc::new(Mutex::new(Count {
             ready: 0,
             shown_tenths: 0,
             shown_at: Instant::now(),
+        }));
+        let ticker = (style == Style::Summaries).then(|| {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut tick = tokio::time::interval(SUMMARY_EVERY);
+                loop {
+                    tick.tick().await;
+                    let mut c = count.lock().unwrap_or_else(|p| p.into_inner());
+                    if c.shown_at.elapsed() >= SUMMARY_EVERY && c.ready < total {
+                        c.shown_at = Instant::now();
+                        eprintln!(
+                            "cluster-sim: {}/{total} nodes ready after {}s",
+                            c.ready,
+                            started.elapsed().as_secs()
+                        );
+                    }
+                }
+            })
         });
         let shown = bar.clone();
         let sink: EventSink = Arc::new(move |e: &Event| {
@@ -118,13 +140,16 @@ impl UpProgress {
                 }
             }
         });
-        (UpProgress { bar }, sink)
+        (UpProgress { bar, ticker }, sink)
     }
 
-    /// Clears the bar, if there is one.
+    /// Clears the bar, or stops the summaries.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        }
+        if let Some(ticker) = &self.ticker {
+            ticker.abort();
         }
     }
 }
