@@ -31,6 +31,7 @@
 
 pub mod artifacts;
 pub mod config;
+mod logs;
 mod outcome;
 mod plan;
 #[doc(hidden)]

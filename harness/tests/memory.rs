@@ -83,3 +83,54 @@ fn the_harness_runs_on_the_memory_backend() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Library events land in the log of the test they happened in: under
+/// `RUST_LOG=cluster_sim_core=debug`, two tests running at once each find the core's debug
+/// lines about their own cluster, and only those, in their own `test.log`.
+#[test]
+fn library_events_land_in_their_own_tests_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (_, out) = spawn_binary(
+        &example("memory_suite"),
+        dir.path(),
+        &[
+            "memory::fresh::fails_command",
+            "memory::fresh::times_out",
+            "--test-threads",
+            "2",
+        ],
+        &[
+            ("CLUSTER_SIM_BACKEND", "memory"),
+            ("TMPDIR", tmp.to_str().unwrap()),
+            ("RUST_LOG", "cluster_sim_core=debug"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stdout}\n{stderr}");
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let cluster = regex::Regex::new(r"\[debug\] cluster_sim_core::[\w:]+: .* cluster=(\S+)").unwrap();
+    let mut seen = Vec::new();
+    for test in ["fails_command", "times_out"] {
+        let log = runs[0].join(format!("memory::fresh::{test}/test.log"));
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let mut names: Vec<&str> = cluster
+            .captures_iter(&text)
+            .map(|c| c.get(1).unwrap().as_str())
+            .collect();
+        assert!(!names.is_empty(), "{test}: no debug line of the core in\n{text}");
+        names.dedup();
+        assert_eq!(names.len(), 1, "{test}: another test's events in\n{text}");
+        seen.push(names[0].to_string());
+    }
+    assert_ne!(seen[0], seen[1], "both logs name one cluster");
+    // Nothing of a test's cluster reached the terminal.
+    for name in &seen {
+        assert!(!stderr.contains(&format!("cluster={name}")), "{stderr}");
+    }
+}

@@ -70,6 +70,8 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         return 0;
     }
 
+    // Library events: into the running test's log, or to stderr outside any test.
+    crate::logs::install();
     let settings = match start::settings(args, defs) {
         Ok(s) => s,
         Err(e) => {
