@@ -114,16 +114,21 @@ fn library_events_land_in_their_own_tests_log() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let cluster = regex::Regex::new(r"\[debug\] cluster_sim_core::[\w:]+: .* cluster=(\S+)").unwrap();
+    let cluster =
+        regex::Regex::new(r"\[debug\] cluster_sim_core::[\w:]+: .* cluster=(\S+)").unwrap();
     let mut seen = Vec::new();
     for test in ["fails_command", "times_out"] {
         let log = runs[0].join(format!("memory::fresh::{test}/test.log"));
-        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let text =
+            std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let mut names: Vec<&str> = cluster
             .captures_iter(&text)
             .map(|c| c.get(1).unwrap().as_str())
             .collect();
-        assert!(!names.is_empty(), "{test}: no debug line of the core in\n{text}");
+        assert!(
+            !names.is_empty(),
+            "{test}: no debug line of the core in\n{text}"
+        );
         names.dedup();
         assert_eq!(names.len(), 1, "{test}: another test's events in\n{text}");
         seen.push(names[0].to_string());
@@ -133,4 +138,53 @@ fn library_events_land_in_their_own_tests_log() {
     for name in &seen {
         assert!(!stderr.contains(&format!("cluster={name}")), "{stderr}");
     }
+}
+
+/// `--failed` reruns exactly what failed last time: nothing to go on before any run (one
+/// line, exit 2); after a run with one failing test, that test alone.
+#[test]
+fn failed_reruns_exactly_what_failed_last_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let env = [
+        ("CLUSTER_SIM_BACKEND", "memory"),
+        ("TMPDIR", tmp.to_str().unwrap()),
+    ];
+    let run = |args: &[&str]| {
+        let (_, out) = spawn_binary(&example("memory_suite"), dir.path(), args, &env);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = run(&["--failed"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--failed: no earlier run in"), "{stderr}");
+
+    let (code, stdout, _) = run(&["memory::fresh::passes", "memory::fresh::fails_command"]);
+    assert_eq!(code, Some(101), "{stdout}");
+    let (code, stdout, stderr) = run(&["--failed"]);
+    assert_eq!(code, Some(101), "{stdout}\n{stderr}");
+    let ran: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.contains(" ... "))
+        .collect();
+    assert_eq!(
+        ran,
+        ["test memory::fresh::fails_command ... FAILED"],
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("--failed: running the 1 test(s)"),
+        "{stderr}"
+    );
+    // That run failed the same test again: a third `--failed` still runs it alone.
+    let (_, stdout, _) = run(&["--failed", "--list"]);
+    assert_eq!(
+        stdout.trim(),
+        "memory::fresh::fails_command: test",
+        "{stdout}"
+    );
 }

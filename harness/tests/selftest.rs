@@ -49,12 +49,20 @@ fn attachments_resolve_log_first(xml: &str, project: &Path) {
             .collect();
         for p in &paths {
             assert!(Path::new(p).is_relative(), "absolute attachment {p}");
-            assert!(project.join(p).is_file(), "{p} does not resolve from the project");
+            assert!(
+                project.join(p).is_file(),
+                "{p} does not resolve from the project"
+            );
         }
         if case.contains("<failure") || case.contains("<error") {
             failed_cases += 1;
-            let first = paths.first().unwrap_or_else(|| panic!("no attachment: {case}"));
-            assert!(first.ends_with("/test.log"), "first attachment {first}: {case}");
+            let first = paths
+                .first()
+                .unwrap_or_else(|| panic!("no attachment: {case}"));
+            assert!(
+                first.ends_with("/test.log"),
+                "first attachment {first}: {case}"
+            );
         }
     }
     assert!(failed_cases > 0, "no failed case in {xml}");

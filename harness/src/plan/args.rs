@@ -25,6 +25,21 @@ pub struct Args {
     pub filters: Vec<String>,
     /// The shard to run (`--partition`, `CLUSTER_SIM_PARTITION`, `CI_NODE_INDEX`/`_TOTAL`).
     pub partition: Option<super::partition::Partition>,
+    /// `--failed`: only the cases that failed or errored in the latest earlier run.
+    pub failed: bool,
+}
+
+/// Pulls the flag `name` out of `argv`, stopping at `--` (past which everything is a filter);
+/// whether it was there.
+pub fn take_flag(argv: &mut Vec<OsString>, name: &str) -> bool {
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    let before = argv.len();
+    let mut i = 0;
+    argv.retain(|a| {
+        i += 1;
+        !(i <= end && a == name)
+    });
+    argv.len() != before
 }
 
 /// Splits `argv` (program name first) into libtest-mimic's part and the extra filters.
@@ -85,10 +100,13 @@ impl Args {
                 std::process::exit(2);
             }
         };
+        let mut argv = argv;
+        let failed = take_flag(&mut argv, "--failed");
         let (kept, extra) = split_filters(argv);
         let libtest = Arguments::from_iter(kept);
         let mut args = Self::new(libtest, extra);
         args.partition = partition;
+        args.failed = failed;
         args
     }
 
@@ -100,6 +118,7 @@ impl Args {
             libtest,
             filters,
             partition: None,
+            failed: false,
         }
     }
 
@@ -184,6 +203,17 @@ mod tests {
         assert_eq!(m.filter, None);
         assert!(m.exact);
         assert_eq!(m.skip, ["a::b::cc"]);
+    }
+
+    #[test]
+    fn failed_is_taken_before_the_separator_only() {
+        let mut argv: Vec<OsString> = ["t", "--failed", "x", "--", "--failed"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(take_flag(&mut argv, "--failed"));
+        assert_eq!(argv, ["t", "x", "--", "--failed"]);
+        assert!(!take_flag(&mut argv, "--failed"));
     }
 
     #[test]

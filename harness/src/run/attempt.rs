@@ -82,15 +82,18 @@ pub(crate) fn run_attempt<'a>(
         let fut = crate::plan::scoped(
             Some(case.clone()),
             // Library events in the attempt (provisioning, teardown) go to its log.
-            crate::logs::scope(log.clone(), execute(
-                ctx.clone(),
-                lasting.clone(),
-                case.clone(),
+            crate::logs::scope(
                 log.clone(),
-                test_dir.clone(),
-                state.clone(),
-                NotifyOnDrop(ended.clone()),
-            )),
+                execute(
+                    ctx.clone(),
+                    lasting.clone(),
+                    case.clone(),
+                    log.clone(),
+                    test_dir.clone(),
+                    state.clone(),
+                    NotifyOnDrop(ended.clone()),
+                ),
+            ),
         );
         let task = ctx.handle.spawn(fut);
         ctx.running

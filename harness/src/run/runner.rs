@@ -25,6 +25,7 @@ use super::requires::{probe, report_skipped};
 use super::start;
 use crate::artifacts;
 use crate::outcome::{AttemptResult, TestFinished};
+use crate::plan::partition::Scheme;
 use crate::plan::{select, Args, Case, TestDef};
 use crate::report::{RunEvent, RunState};
 
@@ -44,11 +45,41 @@ pub fn main() -> ! {
     std::process::exit(code)
 }
 
+/// Every case (a test, or one combination of its matrix, or one walk) of the shard, as a trial
+/// each; with `--failed`, only those that failed or errored in the latest earlier run. Earlier
+/// runs are read (settings first, for where they are) only for `--failed` and `time` shards.
+fn cases_to_run(args: &Args, defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
+    let timed = args.partition.is_some_and(|p| p.scheme == Scheme::Time);
+    let artifacts = if args.failed || timed {
+        Some(start::settings(args, defs)?.artifacts)
+    } else {
+        None
+    };
+    let durations = match (&artifacts, timed) {
+        (Some(dir), true) => crate::plan::durations(dir),
+        _ => HashMap::new(),
+    };
+    let mut cases = select(defs, args.partition.as_ref(), &durations)?;
+    if let (Some(dir), true) = (&artifacts, args.failed) {
+        let (run, failed) = crate::plan::failed_last_time(dir).map_err(|e| e.to_string())?;
+        cases.retain(|c| failed.contains(&c.name));
+        let run = run.file_name().unwrap_or_default().to_string_lossy();
+        if cases.is_empty() {
+            eprintln!("--failed: nothing failed in the last run ({run}); nothing to run");
+        } else {
+            eprintln!(
+                "--failed: running the {} test(s) that failed in the last run ({run})",
+                cases.len()
+            );
+        }
+    }
+    Ok(cases)
+}
+
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
 /// settings or an unwritable report, 130 interrupted).
 pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
-    // Every case (a test, or one combination of its matrix, or one walk) is a trial.
-    let cases = match select(defs, args.partition.as_ref()) {
+    let cases = match cases_to_run(args, defs) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
