@@ -84,15 +84,26 @@ pub fn split_filters(argv: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
 }
 
 impl Args {
-    /// Parses the process's arguments (exits with clap's message on bad ones, as libtest does).
-    /// A bad partition is one error line and exit 2.
+    /// Parses the process's arguments: `--help` prints the harness's help and exits 0; a flag
+    /// it does not take, a bad value or a bad partition is one error line and exit 2.
     pub fn from_env() -> Self {
-        let partition = super::partition::take_partition_arg(std::env::args_os().collect())
-            .and_then(|(argv, p)| match p {
-                Some(p) => Ok((argv, Some(p))),
-                None => super::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
-                    .map(|p| (argv, p)),
-            });
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        match super::help::check(&argv) {
+            Ok(super::help::Early::Go) => {}
+            Ok(super::help::Early::Help) => {
+                print!("{}", super::help::HELP);
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
+        let partition = super::partition::take_partition_arg(argv).and_then(|(argv, p)| match p {
+            Some(p) => Ok((argv, Some(p))),
+            None => super::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
+                .map(|p| (argv, p)),
+        });
         let (argv, partition) = match partition {
             Ok(v) => v,
             Err(e) => {

@@ -7,6 +7,7 @@ mod args;
 mod cases;
 mod def;
 mod earlier;
+mod help;
 mod matrix;
 pub mod partition;
 pub mod walk;
