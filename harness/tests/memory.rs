@@ -188,3 +188,66 @@ fn failed_reruns_exactly_what_failed_last_time() {
         "{stdout}"
     );
 }
+
+/// A library warning from a cleanup that failed lands in the log of the test it happened in:
+/// with no `kill` on the `PATH`, the memory backend cannot kill a timed-out command's process
+/// group and warns; that line is in that test's `test.log` (and JUnit case), not in the log of
+/// the test running beside it, nor on the terminal.
+#[test]
+fn a_failed_cleanups_warning_lands_in_its_tests_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sh", "sleep", "echo", "test"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists());
+        if let Some(p) = found {
+            std::os::unix::fs::symlink(p, bin.join(tool)).unwrap();
+        }
+    }
+    let (_, out) = spawn_binary(
+        &example("memory_suite"),
+        dir.path(),
+        &[
+            "memory::fresh::command_past_its_deadline",
+            "memory::fresh::passes",
+            "--test-threads",
+            "2",
+        ],
+        &[
+            ("CLUSTER_SIM_BACKEND", "memory"),
+            ("CLUSTER_SIM_KEEP", "always"),
+            ("TMPDIR", tmp.to_str().unwrap()),
+            ("PATH", bin.to_str().unwrap()),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let log = |test: &str| {
+        let p = runs[0].join(format!("memory::fresh::{test}/test.log"));
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let warned = log("command_past_its_deadline");
+    assert!(
+        regex::Regex::new(r"\[warn\] cluster_sim_core::memory::process: kill -KILL -\d+: ")
+            .unwrap()
+            .is_match(&warned),
+        "{warned}"
+    );
+    assert!(!log("passes").contains("[warn]"), "{}", log("passes"));
+    assert!(!stderr.contains("kill -KILL"), "{stderr}");
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("[warn] cluster_sim_core::memory::process: kill -KILL"),
+        "{junit}"
+    );
+}
