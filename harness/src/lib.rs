@@ -31,6 +31,7 @@
 
 pub mod artifacts;
 pub mod config;
+pub mod libtest;
 mod logs;
 mod outcome;
 mod plan;

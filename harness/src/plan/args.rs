@@ -1,10 +1,10 @@
 //! libtest's command line, with several filters: `cargo test -- snapshot::basic redis` runs
-//! the tests matching any of them, as libtest does. libtest-mimic 0.8 takes one filter, so the
+//! the tests matching any of them, as libtest does. libtest's runner (`crate::libtest`) takes one filter, so the
 //! extra positional arguments are pulled out here before it parses the rest.
 
 use std::ffi::OsString;
 
-use libtest_mimic::{Arguments, Trial};
+use crate::libtest::{Arguments, Trial};
 
 /// libtest flags that take a value as the next argument (`--skip X`), unless given `--skip=X`.
 const TAKES_VALUE: &[&str] = &[
@@ -16,10 +16,10 @@ const TAKES_VALUE: &[&str] = &[
     "-Z",
 ];
 
-/// The parsed command line: libtest-mimic's arguments and every positional filter.
+/// The parsed command line: libtest's arguments and every positional filter.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// What libtest-mimic parsed (its `filter` is the first positional filter).
+    /// libtest's arguments (their `filter` is the first positional filter).
     pub libtest: Arguments,
     /// Every positional filter, in order.
     pub filters: Vec<String>,
@@ -42,7 +42,7 @@ pub fn take_flag(argv: &mut Vec<OsString>, name: &str) -> bool {
     argv.len() != before
 }
 
-/// Splits `argv` (program name first) into libtest-mimic's part and the extra filters.
+/// Splits `argv` (program name first) into libtest's part and the extra filters.
 pub fn split_filters(argv: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
     let mut kept = Vec::with_capacity(argv.len());
     let mut extra = Vec::new();
@@ -114,7 +114,7 @@ impl Args {
         let mut argv = argv;
         let failed = take_flag(&mut argv, "--failed");
         let (kept, extra) = split_filters(argv);
-        let libtest = Arguments::from_iter(kept);
+        let libtest = Arguments::parse_from(kept);
         let mut args = Self::new(libtest, extra);
         args.partition = partition;
         args.failed = failed;
@@ -133,8 +133,8 @@ impl Args {
         }
     }
 
-    /// libtest-mimic's arguments for `names`: with one filter or none, as given; with several,
-    /// rewritten so libtest-mimic selects (and counts as filtered out) exactly the tests that
+    /// The runner's arguments for `names`: with one filter or none, as given; with several,
+    /// rewritten so the runner selects (and counts as filtered out) exactly the tests that
     /// match any filter: no filter, `--exact`, and every other test named in `--skip`.
     pub fn for_mimic(&self, names: &[String]) -> Arguments {
         if self.filters.len() < 2 {
@@ -179,7 +179,7 @@ mod tests {
                 .map(OsString::from)
                 .collect(),
         );
-        Args::new(Arguments::from_iter(kept), extra)
+        Args::new(Arguments::parse_from(kept), extra)
     }
 
     #[test]

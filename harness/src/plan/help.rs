@@ -1,7 +1,6 @@
 //! The test binary's own `--help`, and the check that every flag before `--` is one the harness
-//! takes, with a value it can use: a bad one is one line and exit 2, before libtest-mimic (whose
-//! parser would print clap's several lines and call `--nocapture` a no-op) sees the command
-//! line.
+//! takes, with a value it can use: a bad one is one line and exit 2, before the harness's own
+//! flags (`--partition`, `--failed`) are taken out and libtest's are parsed (`libtest/args.rs`).
 
 use std::ffi::OsString;
 

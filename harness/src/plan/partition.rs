@@ -195,7 +195,7 @@ pub fn time_shards(names: &[String], durations: &HashMap<String, u64>, total: u3
     shard
 }
 
-/// Pulls `--partition X` / `--partition=X` out of `argv` (libtest-mimic doesn't know it);
+/// Pulls `--partition X` / `--partition=X` out of `argv` (libtest doesn't know it);
 /// stops looking at `--`, past which everything is a filter.
 pub fn take_partition_arg(
     argv: Vec<OsString>,

@@ -1,5 +1,6 @@
-//! The run, from plan to finish: turns registered tests into libtest-mimic trials, starts the
-//! run's services, hands each trial to its attempts and ends the run.
+//! The run, from plan to finish: turns registered tests into trials of the console runner
+//! (`crate::libtest`), starts the run's services, hands each trial to its attempts and ends the
+//! run.
 //!
 //! Async stays in here: `main` is synchronous, and each trial runs as a task on one shared
 //! multi-thread runtime (`attempt.rs`), so a deadline fires even if a test blocks its thread
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libtest_mimic::{Completion, Trial};
+use crate::libtest::{Completion, Trial};
 use tokio::sync::RwLock;
 
 use super::attempt::SharedClusters;
@@ -97,7 +98,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             })
             .collect();
         // The conclusion of a listing is empty; nothing ran.
-        let _ = libtest_mimic::run(&mimic_args, trials);
+        let _ = crate::libtest::run(&mimic_args, trials);
         return 0;
     }
 
@@ -240,7 +241,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             trial.with_ignored_flag(d.ignore.is_some())
         })
         .collect();
-    let conclusion = libtest_mimic::run(&mimic_args, trials);
+    let conclusion = crate::libtest::run(&mimic_args, trials);
 
     // A group whose last test never ended normally leaves its cluster: remove it now.
     rt.block_on(lasting.groups.teardown_all(&ctx));
