@@ -65,11 +65,12 @@ Output
   --nocapture                what a test prints still goes into its test.log and JUnit case
                              (the harness always captures it); this also shows it on the terminal
   --show-output              accepted, as libtest's (failures always show their output)
-  --format pretty|terse|json the console format (json: -Z unstable-options)
+  --format pretty|terse|json the console format (-Z unstable-options is accepted, not needed)
   --color auto|always|never  colours on the console
   -q, --quiet                one character per test
   --logfile PATH             also write the results to PATH
   --test-threads N           tests running at once (cluster tests also wait on the node budget)
+  --test, --bench            accepted; there are no benchmarks, so --bench runs nothing
   -h, --help                 this text
 
 Variables (the environment wins over cluster-sim.toml)
