@@ -369,7 +369,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Tests call `down()`; this is the safety net for a handle dropped early (a panic between
         // `up` and `down`). Best effort: the reaper removes whatever this misses.
-        if self.keep.load(Ordering::SeqCst) || self.down.load(Ordering::SeqCst) || self.nodes.get().is_none() {
+        if self.keep.load(Ordering::SeqCst)
+            || self.down.load(Ordering::SeqCst)
+            || self.nodes.get().is_none()
+        {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {

@@ -1068,8 +1068,7 @@ impl Backend for DockerBackend {
         let made = self.made_for(cluster).await?;
         let mut labels = made.labels.clone();
         labels.extend(super::labels::keep_mark_labels(mark));
-        match self.marker(cluster, "kept", &made.image, &labels).await
-        {
+        match self.marker(cluster, "kept", &made.image, &labels).await {
             Ok(_) => Ok(()),
             // Already kept.
             Err(DockerError::DockerResponseServerError {

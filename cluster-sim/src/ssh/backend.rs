@@ -899,21 +899,27 @@ impl Backend for SshBackend {
         let jobs = nodes.values().map(|p| {
             let lines = lines.clone();
             async move {
-            let h = &self.inner.hosts[p.host];
-            let f = q(&format!("{}/{}", p.workdir, super::owner::OWNER_FILE));
-            let o = h
-                .run("keep cluster", &format!("printf %s {lines} >> {f}"), None, SHORT)
-                .await?;
-            if o.ok() {
-                Ok(())
-            } else {
-                Err(BackendError::Other(format!(
-                    "host {}: keep cluster {cluster}: {}",
-                    h.host.name,
-                    o.why()
-                )))
+                let h = &self.inner.hosts[p.host];
+                let f = q(&format!("{}/{}", p.workdir, super::owner::OWNER_FILE));
+                let o = h
+                    .run(
+                        "keep cluster",
+                        &format!("printf %s {lines} >> {f}"),
+                        None,
+                        SHORT,
+                    )
+                    .await?;
+                if o.ok() {
+                    Ok(())
+                } else {
+                    Err(BackendError::Other(format!(
+                        "host {}: keep cluster {cluster}: {}",
+                        h.host.name,
+                        o.why()
+                    )))
+                }
             }
-        }});
+        });
         futures::future::try_join_all(jobs).await?;
         Ok(())
     }

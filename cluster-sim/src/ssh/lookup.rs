@@ -56,7 +56,9 @@ impl SshBackend {
                 let (cluster, node, kept, state) = (f.next()?, f.next()?, f.next()?, f.next()?);
                 let index = f.next().and_then(|i| i.parse().ok());
                 let roles = f.next().unwrap_or("");
-                let mark = super::owner::OwnerFile::parse(&f.next().unwrap_or("").replace('\x1f', "\n")).mark;
+                let mark =
+                    super::owner::OwnerFile::parse(&f.next().unwrap_or("").replace('\x1f', "\n"))
+                        .mark;
                 Some(Found {
                     cluster: cluster.to_string(),
                     kept: kept == "1",

@@ -96,14 +96,18 @@ enum Command {
     Pause(NodeArgs),
     /// Thaw a paused node.
     Unpause(NodeArgs),
-    /// Remove a cluster (or every cluster with --all).
+    /// Remove a cluster (or every cluster with --all, every kept one with --kept).
     Down {
         /// Cluster name.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "kept"], conflicts_with_all = ["all", "kept"])]
         name: Option<String>,
         /// Remove every cluster-sim cluster on this engine.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kept")]
         all: bool,
+        /// Remove every kept cluster: those `up` made and those failed tests kept
+        /// (CLUSTER_SIM_KEEP_CLUSTER).
+        #[arg(long)]
+        kept: bool,
     },
     /// Remove what dead owners (crashed or killed test runs) left behind.
     Prune,
@@ -325,7 +329,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
         Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
-        Command::Down { name, all } => down(backend.as_ref(), name, all).await,
+        Command::Down { name, all, kept } => down(backend.as_ref(), name, all, kept).await,
         Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
@@ -497,20 +501,27 @@ async fn ls(lookup: &dyn Lookup) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<28} {:<10} {:<10} {:<15} {:<6} WHERE",
-        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT"
+        "{:<28} {:<10} {:<10} {:<15} {:<6} {:<24} KEPT BY",
+        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT", "WHERE"
     )?;
     for c in clusters {
+        // Which test kept it (CLUSTER_SIM_KEEP_CLUSTER), or `up` for one `cluster-sim up` made.
+        let by = match (&c.mark.by, c.kept) {
+            (Some(test), true) => test.as_str(),
+            (None, true) => "up",
+            (_, false) => "-",
+        };
         for n in &c.nodes {
             writeln!(
                 out,
-                "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
+                "{:<28} {:<10} {:<10} {:<15} {:<6} {:<24} {}",
                 c.name,
                 n.name,
                 n.state.to_string(),
                 n.address,
                 if c.kept { "yes" } else { "no" },
-                n.place
+                n.place,
+                by
             )?;
         }
     }
@@ -601,14 +612,20 @@ async fn act(backend: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn down(backend: &dyn Backend, name: Option<String>, all: bool) -> Result<ExitCode> {
-    let names: Vec<String> = if all {
+async fn down(
+    backend: &dyn Backend,
+    name: Option<String>,
+    all: bool,
+    kept: bool,
+) -> Result<ExitCode> {
+    let names: Vec<String> = if all || kept {
         // Clusters are what the backend finds of ours (nodes, networks, name claims,
         // owner files), never names.
-        lookup(backend, "down --all")?
+        lookup(backend, if kept { "down --kept" } else { "down --all" })?
             .clusters()
             .await?
             .into_iter()
+            .filter(|c| all || c.kept)
             .map(|c| c.name)
             .collect()
     } else {
