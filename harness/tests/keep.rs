@@ -1,0 +1,194 @@
+//! Self-tests of the developer's inner loop on the real engine: a failed test's cluster kept
+//! running (`CLUSTER_SIM_KEEP_CLUSTER`), named in its JUnit failure and reachable with the CLI
+//! until `cluster-sim down --kept`; and tests run on a live cluster (`CLUSTER_SIM_CLUSTER`)
+//! without creating a container.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{assert_valid, containers, leftovers, run_cli, spawn_binary, spawn_suite, tests_d};
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Names of the containers the engine created between `since` and now whose name holds
+/// `needle` (a run's pid: `<spec>-<fn>-<pid>-<seq>`), removed since or not.
+fn created_since(since: u64, needle: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &(unix_now() + 1).to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ])
+        .output()
+        .expect("docker CLI");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_failed_tests_cluster_is_kept_until_down_kept_and_not_by_default() {
+    const TEST: &str = "selftest::outcomes::fails_command";
+    // The default keeps nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_suite(dir.path(), &[TEST, "--exact"], &[]);
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out));
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(!junit.contains("was kept running"), "{junit}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+
+    // on-failure: the cluster stays, named with the commands in the JUnit failure.
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_suite(
+        dir.path(),
+        &[TEST, "--exact"],
+        &[("CLUSTER_SIM_KEEP_CLUSTER", "on-failure")],
+    );
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out));
+    let report = dir.path().join("junit.xml");
+    assert_valid(&report);
+    let junit = std::fs::read_to_string(&report).unwrap();
+    let kept = regex::Regex::new(r"cluster ([a-z0-9-]+) was kept running")
+        .unwrap()
+        .captures(&junit)
+        .unwrap_or_else(|| panic!("no kept cluster in the JUnit report:\n{junit}"))[1]
+        .to_string();
+    assert!(kept.contains(&format!("-{pid}-")), "{kept}");
+    for command in [
+        format!("cluster-sim exec {kept} n1 -- sh"),
+        format!("cluster-sim logs {kept}"),
+        format!("cluster-sim down {kept}"),
+    ] {
+        assert!(junit.contains(&command), "no `{command}` in:\n{junit}");
+    }
+    let cluster_label = format!("label=cluster-sim.cluster={kept}");
+    assert_eq!(
+        containers(&[&cluster_label, "label=cluster-sim.node", "status=running"]).len(),
+        1,
+        "the kept node runs"
+    );
+    // The kept marker names the test.
+    assert_eq!(
+        containers(&[&cluster_label, &format!("label=cluster-sim.kept-by={TEST}")]).len(),
+        1
+    );
+
+    // The CLI reaches it, and `ls` says which test kept it.
+    let exec = run_cli(&["exec", &kept, "n1", "--", "sh", "-c", "echo inside"]);
+    assert!(exec.status.success(), "{}", text(&exec));
+    assert_eq!(String::from_utf8_lossy(&exec.stdout).trim(), "inside");
+    let ls = run_cli(&["ls"]);
+    assert!(ls.status.success(), "{}", text(&ls));
+    let ls_text = String::from_utf8_lossy(&ls.stdout);
+    let line = ls_text
+        .lines()
+        .find(|l| l.starts_with(&kept))
+        .unwrap_or_else(|| panic!("{kept} not in:\n{ls_text}"));
+    assert!(line.ends_with(TEST), "{line}");
+
+    // `down --kept` removes every kept cluster on the engine: on an engine others share, only
+    // when ours is the only one, else by name (never someone else's cluster).
+    let others: Vec<&str> = ls_text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with(&kept))
+        .filter(|l| l.split_whitespace().nth(4) == Some("yes"))
+        .collect();
+    let down = if others.is_empty() {
+        run_cli(&["down", "--kept"])
+    } else {
+        eprintln!("other kept clusters on this engine; removing ours by name:\n{others:?}");
+        run_cli(&["down", &kept])
+    };
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(
+        String::from_utf8_lossy(&down.stdout).contains(&format!("removed {kept}")),
+        "{}",
+        text(&down)
+    );
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
+fn tests_run_on_a_live_cluster_without_creating_a_container() {
+    let name = format!("keep-attach-{}", std::process::id());
+    let up = run_cli(&["up", "fixtures/clusters/etcd3.toml", "--name", &name]);
+    assert!(up.status.success(), "{}", text(&up));
+    let label = format!("label=cluster-sim.cluster={name}");
+    let before = containers(&[&label]);
+    assert_eq!(
+        containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
+        3
+    );
+
+    let since = unix_now();
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_binary(
+        &tests_d(),
+        dir.path(),
+        &["etcd::members", "snapshot::basic", "--test-threads", "2"],
+        &[("CLUSTER_SIM_CLUSTER", &name)],
+    );
+    let after = containers(&[&label]);
+    let made = created_since(since, &format!("-{pid}-"));
+    let running = containers(&[&label, "label=cluster-sim.node", "status=running"]).len();
+    let tables = run_cli(&[
+        "exec",
+        &name,
+        "n1",
+        "--",
+        "sh",
+        "-c",
+        "nft list tables 2>&1; true",
+    ]);
+    // Leave nothing behind before asserting anything.
+    let down = run_cli(&["down", &name]);
+
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for test in [
+        "etcd::members::member_list",
+        "snapshot::basic::save_and_restore",
+    ] {
+        let line = regex::Regex::new(&format!(r"(?m)^test {test} +\.\.\. ok$")).unwrap();
+        assert!(line.is_match(&stdout), "{test} did not pass:\n{stdout}");
+    }
+    assert_eq!(made, Vec::<String>::new(), "the run created containers");
+    assert_eq!(before, after, "the cluster's containers changed");
+    assert_eq!(running, 3, "the cluster is left running");
+    assert!(
+        !String::from_utf8_lossy(&tables.stdout).contains("cluster_sim"),
+        "fault rules left: {}",
+        text(&tables)
+    );
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("attached"), "{junit}");
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(containers(&[&label]).is_empty());
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
