@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Cluster, EventSink, Inner};
 use crate::backend::contract::Backend;
+use crate::backend::lookup::ClusterSummary;
 use crate::backend::types::{KeepMark, Lease};
 use crate::error::BackendError;
 use crate::exec::OutputCapture;
@@ -24,16 +25,6 @@ impl Cluster {
         name: &str,
         spec: ClusterSpec,
     ) -> Result<Cluster, BackendError> {
-        Self::attach_with(backend, name, spec, None).await
-    }
-
-    /// [`Cluster::attach`] with every event of the handle sent to `sink`.
-    pub async fn attach_with(
-        backend: Arc<dyn Backend>,
-        name: &str,
-        spec: ClusterSpec,
-        sink: Option<EventSink>,
-    ) -> Result<Cluster, BackendError> {
         let lookup = backend.lookup().ok_or_else(|| {
             BackendError::refused(
                 format!("attaching to cluster {name}"),
@@ -44,9 +35,26 @@ impl Cluster {
         if nodes.is_empty() {
             return Err(BackendError::UnknownCluster(name.to_string()));
         }
-        let addrs: Vec<_> = nodes.iter().map(|n| n.addr()).collect();
-        let inner = Arc::new(Inner {
+        let found = ClusterSummary {
             name: name.to_string(),
+            kept: false,
+            mark: KeepMark::default(),
+            nodes,
+        };
+        Ok(Self::attach_found(backend, &found, spec, None))
+    }
+
+    /// [`Cluster::attach`] to a cluster the backend's lookup has just listed (no engine call),
+    /// with every event of the handle sent to `sink`.
+    pub fn attach_found(
+        backend: Arc<dyn Backend>,
+        found: &ClusterSummary,
+        spec: ClusterSpec,
+        sink: Option<EventSink>,
+    ) -> Cluster {
+        let addrs: Vec<_> = found.nodes.iter().map(|n| n.addr()).collect();
+        let inner = Arc::new(Inner {
+            name: found.name.clone(),
             spec,
             backend,
             nodes: std::sync::OnceLock::from(addrs),
@@ -58,7 +66,7 @@ impl Cluster {
             next_command: AtomicU64::new(0),
             capture: OutputCapture::default(),
         });
-        Ok(Cluster { inner })
+        Cluster { inner }
     }
 
     /// Keeps the cluster running after its test (`CLUSTER_SIM_KEEP_CLUSTER`): marks it kept

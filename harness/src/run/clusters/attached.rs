@@ -44,6 +44,13 @@ impl Attached {
         ctx: &RunCtx,
         spec: &ClusterSpec,
     ) -> Option<Result<(), String>> {
+        self.found(ctx)
+            .await
+            .map(|found| found.and_then(|c| matches(c, spec)))
+    }
+
+    /// The named cluster as the backend's lookup found it (once per run), or why not.
+    async fn found(&self, ctx: &RunCtx) -> Option<Result<&ClusterSummary, String>> {
         let name = self.name.as_deref()?;
         let found = self
             .found
@@ -58,12 +65,7 @@ impl Attached {
                 })
             })
             .await;
-        Some(
-            found
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|c| matches(c, spec)),
-        )
+        Some(found.as_ref().map_err(Clone::clone))
     }
 }
 
@@ -109,9 +111,10 @@ pub(crate) async fn with_attached(
     test_dir: &Path,
     state: &Arc<AttemptState>,
 ) -> Status {
-    let Some(name) = attached.name.as_deref() else {
-        unreachable!("only runs with CLUSTER_SIM_CLUSTER attach")
+    let Some(Ok(found)) = attached.found(ctx).await else {
+        unreachable!("only a test that fits the attached cluster comes here")
     };
+    let name = found.name.as_str();
     if let Err(e) = log.stream_to(&test_dir.join("test.log")) {
         eprintln!("warning: cannot write {}: {e}", test_dir.display());
     }
@@ -133,24 +136,21 @@ pub(crate) async fn with_attached(
         .or(spec.timeout)
         .unwrap_or(ctx.settings.timeout);
     let reset = spec.reset.clone();
-    let cluster = match Cluster::attach_with(backend, name, spec, Some(sink)).await {
-        Ok(c) => c,
-        Err(e) => return Status::error("provision", format!("attaching to {name}: {e}")),
-    };
+    let cluster = Cluster::attach_found(backend, found, spec, Some(sink));
     if let Some(reset) = reset.as_deref() {
         state.set_phase("resetting the attached cluster");
         log.note("attach", &format!("resetting {name} with {reset:?}"));
-        for node in cluster.nodes() {
+        // On every node at once: the reset is part of every attached test's time.
+        let resets = cluster.nodes().into_iter().map(|node| async move {
             let failed = match node.exec(reset).await {
                 Ok(o) => o.check().err().map(|e| e.to_string()),
                 Err(e) => Some(e.to_string()),
             };
-            if let Some(e) = failed {
-                return Status::error(
-                    "provision",
-                    format!("resetting {name} on {}: {e}", node.name()),
-                );
-            }
+            failed.map(|e| format!("resetting {name} on {}: {e}", node.name()))
+        });
+        let failed = futures::future::join_all(resets).await;
+        if let Some(e) = failed.into_iter().flatten().next() {
+            return Status::error("provision", e);
         }
     }
     log.note(
@@ -186,7 +186,7 @@ pub(crate) async fn with_attached(
 /// frozen ones thawed, so the next test (and the person who made it) finds it as it was.
 async fn restore(cluster: &Cluster, log: &TestLog) {
     cluster.undo_all_faults().await;
-    for node in cluster.nodes() {
+    let restores = cluster.nodes().into_iter().map(|node| async move {
         let r = match node.state().await {
             Ok(NodeState::Paused) => node.unpause().await.map_err(|e| e.to_string()),
             Ok(NodeState::Exited | NodeState::Created) => {
@@ -195,9 +195,9 @@ async fn restore(cluster: &Cluster, log: &TestLog) {
             Ok(_) => Ok(()),
             Err(e) => Err(e.to_string()),
         };
-        match r {
-            Ok(()) => {}
-            Err(e) => log.note("attach", &format!("restoring {}: {e}", node.name())),
+        if let Err(e) = r {
+            log.note("attach", &format!("restoring {}: {e}", node.name()));
         }
-    }
+    });
+    futures::future::join_all(restores).await;
 }
