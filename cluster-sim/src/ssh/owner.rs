@@ -95,4 +95,24 @@ mod tests {
         assert!(crate::backend::ownership::Owner::parse(&f.owner).is_some());
         assert!(!OwnerFile::parse("run=x\n").kept);
     }
+
+    #[test]
+    fn keep_lines_carry_the_mark() {
+        let mark = crate::backend::KeepMark {
+            by: Some("kvd::put::one\nkept=0".into()),
+            spec: Some("kvd3".into()),
+            nodes: Some(3),
+        };
+        let f = OwnerFile::parse(&format!("{}{}", owner_text(None), kept_text(&mark)));
+        assert!(f.kept);
+        assert_eq!(f.mark.by.as_deref(), Some("kvd::put::one kept=0"));
+        assert_eq!(
+            (f.mark.spec.as_deref(), f.mark.nodes),
+            (Some("kvd3"), Some(3))
+        );
+        // `cluster-sim up`'s mark names no test.
+        let up = crate::backend::KeepMark { by: None, ..mark };
+        let f = OwnerFile::parse(&kept_text(&up));
+        assert_eq!((f.kept, f.mark), (true, up));
+    }
 }

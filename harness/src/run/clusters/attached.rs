@@ -101,6 +101,10 @@ fn matches(c: &ClusterSummary, spec: &ClusterSpec) -> Result<(), String> {
 
 /// Runs `body` of `case` on the attached cluster (see the module docs); `Attached::fits` said
 /// yes.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "fresh::with_cluster's arguments, plus the attached cluster"
+)]
 pub(crate) async fn with_attached(
     ctx: &Arc<RunCtx>,
     attached: &Attached,
@@ -200,4 +204,57 @@ async fn restore(cluster: &Cluster, log: &TestLog) {
         }
     });
     futures::future::join_all(restores).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_sim_core::{KeepMark, NodeSummary};
+
+    fn summary(mark: KeepMark, nodes: &[&str]) -> ClusterSummary {
+        ClusterSummary {
+            name: "demo".into(),
+            kept: true,
+            mark,
+            nodes: nodes
+                .iter()
+                .enumerate()
+                .map(|(index, n)| NodeSummary {
+                    name: n.to_string(),
+                    index,
+                    address: String::new(),
+                    workdir: String::new(),
+                    state: NodeState::Running,
+                    roles: Vec::new(),
+                    place: String::new(),
+                    ports: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_test_attaches_only_to_a_cluster_of_its_spec() {
+        let spec = ClusterSpec::inline(3, None).unwrap();
+        let mark = KeepMark::of(&spec, None);
+        assert_eq!(
+            matches(&summary(mark.clone(), &["n1", "n2", "n3"]), &spec),
+            Ok(())
+        );
+        let other = KeepMark {
+            spec: Some("kvd3".into()),
+            ..mark.clone()
+        };
+        let why = matches(&summary(other, &["n1", "n2", "n3"]), &spec).unwrap_err();
+        assert!(
+            why.starts_with("demo was made from kvd3 (3 nodes)"),
+            "{why}"
+        );
+        let bigger = ClusterSpec::inline(5, None).unwrap();
+        assert!(matches(&summary(mark.clone(), &["n1", "n2", "n3"]), &bigger).is_err());
+        let why = matches(&summary(KeepMark::default(), &["n1"]), &spec).unwrap_err();
+        assert!(why.contains("records no spec"), "{why}");
+        let why = matches(&summary(mark, &["a", "b", "c"]), &spec).unwrap_err();
+        assert!(why.contains("has nodes a,b,c"), "{why}");
+    }
 }
