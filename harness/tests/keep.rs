@@ -17,6 +17,24 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
+/// The tests of this file take turns: `cluster-sim down --kept` in one must not meet another's
+/// kept or `up` cluster.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes a kept or `up` cluster when dropped, so a failed assertion leaves nothing behind
+/// (a second removal of one already gone is harmless).
+struct DownOnDrop(String);
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        let _ = run_cli(&["down", &self.0]);
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -53,6 +71,7 @@ fn created_since(since: u64, needle: &str) -> Vec<String> {
 
 #[test]
 fn a_failed_tests_cluster_is_kept_until_down_kept_and_not_by_default() {
+    let _turn = serial();
     const TEST: &str = "selftest::outcomes::fails_command";
     // The default keeps nothing.
     let dir = tempfile::tempdir().unwrap();
@@ -78,6 +97,7 @@ fn a_failed_tests_cluster_is_kept_until_down_kept_and_not_by_default() {
         .captures(&junit)
         .unwrap_or_else(|| panic!("no kept cluster in the JUnit report:\n{junit}"))[1]
         .to_string();
+    let _cleanup = DownOnDrop(kept.clone());
     assert!(kept.contains(&format!("-{pid}-")), "{kept}");
     for command in [
         format!("cluster-sim exec {kept} n1 -- sh"),
@@ -136,7 +156,9 @@ fn a_failed_tests_cluster_is_kept_until_down_kept_and_not_by_default() {
 
 #[test]
 fn tests_run_on_a_live_cluster_without_creating_a_container() {
+    let _turn = serial();
     let name = format!("keep-attach-{}", std::process::id());
+    let _cleanup = DownOnDrop(name.clone());
     let up = run_cli(&["up", "fixtures/clusters/etcd3.toml", "--name", &name]);
     assert!(up.status.success(), "{}", text(&up));
     let label = format!("label=cluster-sim.cluster={name}");
@@ -190,5 +212,56 @@ fn tests_run_on_a_live_cluster_without_creating_a_container() {
     assert!(junit.contains("attached"), "{junit}");
     assert!(down.status.success(), "{}", text(&down));
     assert!(containers(&[&label]).is_empty());
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
+fn a_shared_groups_failed_cluster_is_kept_and_the_group_goes_on() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // One thread: the group's tests take their turns in name order.
+    let (pid, out) = spawn_suite(
+        dir.path(),
+        &["selftest::shared::", "--test-threads", "1"],
+        &[("CLUSTER_SIM_KEEP_CLUSTER", "on-failure")],
+    );
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out));
+    // share_4 checks that it got a new cluster after the failure.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for (name, result) in [
+        ("share_3_fails", "FAILED"),
+        ("share_4_gets_a_new_cluster", "ok"),
+    ] {
+        let line = regex::Regex::new(&format!(
+            r"(?m)^test selftest::shared::{name} +\.\.\. {result}$"
+        ))
+        .unwrap();
+        assert!(
+            line.is_match(&stdout),
+            "no `{name} ... {result}` in:\n{stdout}"
+        );
+    }
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let kept: std::collections::BTreeSet<String> =
+        regex::Regex::new(r"cluster ([a-z0-9-]+) was kept running")
+            .unwrap()
+            .captures_iter(&junit)
+            .map(|c| c[1].to_string())
+            .collect();
+    let _cleanup: Vec<DownOnDrop> = kept.iter().cloned().map(DownOnDrop).collect();
+    // Only the failed test's cluster; the replacement went with the group's last test.
+    assert_eq!(kept.len(), 1, "{junit}");
+    let name = kept.first().unwrap();
+    let label = format!("label=cluster-sim.cluster={name}");
+    assert_eq!(
+        containers(&[
+            &label,
+            "label=cluster-sim.kept-by=selftest::shared::share_3_fails"
+        ])
+        .len(),
+        1
+    );
+    let down = run_cli(&["down", name]);
+    assert!(down.status.success(), "{}", text(&down));
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
