@@ -265,3 +265,35 @@ fn a_shared_groups_failed_cluster_is_kept_and_the_group_goes_on() {
     assert!(down.status.success(), "{}", text(&down));
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
+
+#[test]
+fn a_walk_definitions_cluster_is_kept_once_its_walks_end_when_one_failed() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (pid, out) = spawn_suite(
+        dir.path(),
+        &["selftest::walks::outcomes::"],
+        &[("CLUSTER_SIM_KEEP_CLUSTER", "on-failure")],
+    );
+    assert_eq!(out.status.code(), Some(101), "{}", text(&out));
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let kept: std::collections::BTreeSet<String> =
+        regex::Regex::new(r"cluster ([a-z0-9-]+) was kept running")
+            .unwrap()
+            .captures_iter(&junit)
+            .map(|c| c[1].to_string())
+            .collect();
+    let _cleanup: Vec<DownOnDrop> = kept.iter().cloned().map(DownOnDrop).collect();
+    // One cluster for the definition, named by each failed walk.
+    assert_eq!(kept.len(), 1, "{junit}");
+    let label = format!("label=cluster-sim.cluster={}", kept.first().unwrap());
+    assert_eq!(
+        containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
+        1
+    );
+    let by = containers(&[&label, "label=cluster-sim.kept-by"]);
+    assert_eq!(by.len(), 1, "no kept marker naming the walks: {by:?}");
+    let down = run_cli(&["down", kept.first().unwrap()]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+}
