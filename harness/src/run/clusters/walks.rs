@@ -285,6 +285,14 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
     };
     let suite_dir = ctx.run_dir.join(artifacts::test_dir_name(&def.full_name()));
     let log = TestLog::new();
+    if let Some(attach) = &ctx.settings.attach {
+        // Walks share one cluster a coordinator drives from its start: they never attach.
+        let line = format!(
+            "not attaching to {attach} (CLUSTER_SIM_CLUSTER): a walk definition provisions its own"
+        );
+        log.note("attach", &line);
+        eprintln!("{}: {line}", def.full_name());
+    }
     let up = match provision(&ctx, &suite, &log, &suite_dir).await {
         Ok(up) => up,
         Err(message) => {
