@@ -35,6 +35,42 @@ impl Drop for DownOnDrop {
     }
 }
 
+/// Waits (with a deadline) until the watchdog of run `run` (a process with
+/// `CLUSTER_SIM_WATCHDOG=<run>`) has done its passes and exited; false if it is still there.
+fn watchdog_gone(run: &str, limit: std::time::Duration) -> bool {
+    let needle = format!("CLUSTER_SIM_WATCHDOG={run}");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let running = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .any(|e| {
+                std::fs::read(e.path().join("environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+            });
+        if !running || std::time::Instant::now() > deadline {
+            return !running;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A Docker label of a container.
+fn label_of(container: &str, label: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+            container,
+        ])
+        .output()
+        .expect("docker CLI");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -106,6 +142,13 @@ fn a_failed_tests_cluster_is_kept_until_down_kept_and_not_by_default() {
     ] {
         assert!(junit.contains(&command), "no `{command}` in:\n{junit}");
     }
+    // The run's watchdog has done its passes and left the kept cluster alone.
+    let run = label_of(&format!("{kept}.kept"), "cluster-sim.run");
+    assert!(!run.is_empty());
+    assert!(
+        watchdog_gone(&run, std::time::Duration::from_secs(60)),
+        "the run's watchdog is still there after 60s"
+    );
     let cluster_label = format!("label=cluster-sim.cluster={kept}");
     assert_eq!(
         containers(&[&cluster_label, "label=cluster-sim.node", "status=running"]).len(),
