@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{assert_valid, containers, leftovers, run_cli, spawn_binary, spawn_suite, tests_d};
+use common::{
+    assert_valid, containers, example, leftovers, run_cli, spawn_binary, spawn_suite, tests_d,
+};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -345,4 +347,45 @@ fn a_walk_definitions_cluster_is_kept_once_its_walks_end_when_one_failed() {
     let down = run_cli(&["down", kept.first().unwrap()]);
     assert!(down.status.success(), "{}", text(&down));
     assert_eq!(leftovers(pid), Vec::<String>::new());
+}
+
+#[test]
+fn an_attached_tests_faults_are_undone_after_it() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // The spec the fixture's inline `nodes = 2` cluster is made from.
+    let spec = dir.path().join("inline.toml");
+    std::fs::write(
+        &spec,
+        "name = \"inline\"\nnodes = 2\nimage = \"cluster-sim/node\"\n",
+    )
+    .unwrap();
+    let name = format!("keep-faults-{}", std::process::id());
+    let _cleanup = DownOnDrop(name.clone());
+    let up = run_cli(&["up", spec.to_str().unwrap(), "--name", &name]);
+    assert!(up.status.success(), "{}", text(&up));
+    let label = format!("label=cluster-sim.cluster={name}");
+    // Twice: the second run finds the cluster as `up` left it.
+    for round in 0..2 {
+        let (pid, out) = spawn_binary(
+            &example("attach_suite"),
+            dir.path(),
+            &["attach::faults::leaves_faults_behind", "--exact"],
+            &[("CLUSTER_SIM_CLUSTER", &name)],
+        );
+        assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out));
+        assert_eq!(leftovers(pid), Vec::<String>::new());
+        let faults = run_cli(&["faults", &name]);
+        assert!(faults.status.success(), "{}", text(&faults));
+        assert!(
+            !String::from_utf8_lossy(&faults.stdout).contains("partition"),
+            "round {round}: {}",
+            text(&faults)
+        );
+        assert_eq!(
+            containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
+            2,
+            "round {round}: the stopped node was not started again"
+        );
+    }
 }
