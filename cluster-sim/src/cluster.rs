@@ -14,6 +14,7 @@ use crate::exec::{ExecOutput, ExecRequest, OutputCapture};
 use crate::spec::{ClusterSpec, NodeSpec};
 use crate::template::{self, TemplateContext, TemplateNode};
 
+mod attach;
 mod collect;
 mod faults;
 mod logwait;
@@ -224,7 +225,7 @@ impl ClusterBuilder {
             backend,
             nodes: std::sync::OnceLock::new(),
             down: AtomicBool::new(false),
-            keep: self.keep,
+            keep: AtomicBool::new(self.keep),
             lease: self
                 .expires_after
                 .map(Lease::for_duration)
@@ -324,7 +325,9 @@ struct Inner {
     backend: Arc<dyn Backend>,
     nodes: std::sync::OnceLock<Vec<NodeAddr>>,
     down: AtomicBool,
-    keep: bool,
+    /// Kept on purpose (`cluster-sim up`, a kept test cluster) or attached to: dropping the
+    /// handle leaves it running.
+    keep: AtomicBool,
     lease: Lease,
     sink: Option<EventSink>,
     /// Commands started and not yet returned, by a per-cluster sequence number.
@@ -366,7 +369,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Tests call `down()`; this is the safety net for a handle dropped early (a panic between
         // `up` and `down`). Best effort: the reaper removes whatever this misses.
-        if self.keep || self.down.load(Ordering::SeqCst) || self.nodes.get().is_none() {
+        if self.keep.load(Ordering::SeqCst)
+            || self.down.load(Ordering::SeqCst)
+            || self.nodes.get().is_none()
+        {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -559,10 +565,12 @@ impl Cluster {
             .into_iter()
             .map(|n| async move { n.wait_ready().await });
         futures::future::try_join_all(waits).await?;
-        if self.inner.keep {
+        if self.inner.keep.load(Ordering::SeqCst) {
+            // The spec's name and size go on the mark: a test run attaches only to a cluster
+            // made from the spec it asks for (`CLUSTER_SIM_CLUSTER`).
             self.inner
                 .backend
-                .keep(name)
+                .keep(name, &crate::backend::types::KeepMark::of(spec, None))
                 .await
                 .map_err(backend_err("keep"))?;
         }

@@ -14,4 +14,4 @@ pub use contract::Backend;
 pub use faults::{FaultBackend, NodeLayout};
 pub use janitor::{Janitor, Reaped};
 pub use lookup::{ClusterSummary, HostSummary, Lookup, NodeSummary};
-pub use types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+pub use types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};

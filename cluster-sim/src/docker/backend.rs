@@ -1060,12 +1060,15 @@ impl Backend for DockerBackend {
         })
     }
 
-    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+    async fn keep(
+        &self,
+        cluster: &str,
+        mark: &crate::backend::KeepMark,
+    ) -> Result<(), BackendError> {
         let made = self.made_for(cluster).await?;
-        match self
-            .marker(cluster, "kept", &made.image, &made.labels)
-            .await
-        {
+        let mut labels = made.labels.clone();
+        labels.extend(super::labels::keep_mark_labels(mark));
+        match self.marker(cluster, "kept", &made.image, &labels).await {
             Ok(_) => Ok(()),
             // Already kept.
             Err(DockerError::DockerResponseServerError {

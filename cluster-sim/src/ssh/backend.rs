@@ -888,23 +888,36 @@ impl Backend for SshBackend {
         })
     }
 
-    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+    async fn keep(
+        &self,
+        cluster: &str,
+        mark: &crate::backend::KeepMark,
+    ) -> Result<(), BackendError> {
         // Appended to each node's owner file: watchdogs and reapers leave the cluster alone.
         let nodes = self.locate_cluster(cluster).await?;
-        let jobs = nodes.values().map(|p| async move {
-            let h = &self.inner.hosts[p.host];
-            let f = q(&format!("{}/{}", p.workdir, super::owner::OWNER_FILE));
-            let o = h
-                .run("keep cluster", &format!("echo kept=1 >> {f}"), None, SHORT)
-                .await?;
-            if o.ok() {
-                Ok(())
-            } else {
-                Err(BackendError::Other(format!(
-                    "host {}: keep cluster {cluster}: {}",
-                    h.host.name,
-                    o.why()
-                )))
+        let lines = q(&super::owner::kept_text(mark));
+        let jobs = nodes.values().map(|p| {
+            let lines = lines.clone();
+            async move {
+                let h = &self.inner.hosts[p.host];
+                let f = q(&format!("{}/{}", p.workdir, super::owner::OWNER_FILE));
+                let o = h
+                    .run(
+                        "keep cluster",
+                        &format!("printf %s {lines} >> {f}"),
+                        None,
+                        SHORT,
+                    )
+                    .await?;
+                if o.ok() {
+                    Ok(())
+                } else {
+                    Err(BackendError::Other(format!(
+                        "host {}: keep cluster {cluster}: {}",
+                        h.host.name,
+                        o.why()
+                    )))
+                }
             }
         });
         futures::future::try_join_all(jobs).await?;

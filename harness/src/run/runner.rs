@@ -17,6 +17,7 @@ use tokio::sync::RwLock;
 use super::attempt::SharedClusters;
 use super::attempts::run_trial;
 use super::budget::NodeBudget;
+use super::clusters::attached::Attached;
 use super::clusters::shared::Groups;
 use super::clusters::walks::Suites;
 use super::ctx::RunCtx;
@@ -206,6 +207,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     let lasting = Arc::new(SharedClusters {
         groups: Groups::new(to_run.iter().copied()),
         suites: Suites::new(to_run.iter().copied()),
+        attached: Attached::new(ctx.settings.attach.clone()),
     });
 
     for c in &skipped {

@@ -29,9 +29,11 @@ pub fn cluster(c: &ClusterSummary, backend: &str) -> Value {
         "name": c.name,
         "backend": backend,
         "kept": c.kept,
-        // No backend records the spec's name yet; the field is here so scripts need not
-        // change when one does.
-        "spec": Value::Null,
+        // Who kept it: a test's name (CLUSTER_SIM_KEEP_CLUSTER), or null for `cluster-sim up`.
+        "kept_by": c.mark.by,
+        // The spec it was made from and its node count, where its keep mark records them.
+        "spec": c.mark.spec,
+        "spec_nodes": c.mark.nodes,
         "nodes": c.nodes.iter().map(node).collect::<Vec<_>>(),
     })
 }

@@ -29,7 +29,19 @@ pub async fn ls(
                     .await?
                     .into_iter()
                     .any(|c| c.name == name && c.kept);
-                vec![ClusterSummary { name, kept, nodes }]
+                let mark = lookup
+                    .clusters()
+                    .await?
+                    .into_iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.mark)
+                    .unwrap_or_default();
+                vec![ClusterSummary {
+                    name,
+                    kept,
+                    mark,
+                    nodes,
+                }]
             }
         },
     };
@@ -43,20 +55,27 @@ pub async fn ls(
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<28} {:<10} {:<10} {:<15} {:<6} WHERE",
-        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT"
+        "{:<28} {:<10} {:<10} {:<15} {:<6} {:<24} KEPT BY",
+        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT", "WHERE"
     )?;
     for c in clusters {
+        // Which test kept it (CLUSTER_SIM_KEEP_CLUSTER), or `up` for one `cluster-sim up` made.
+        let by = match (&c.mark.by, c.kept) {
+            (Some(test), true) => test.as_str(),
+            (None, true) => "up",
+            (_, false) => "-",
+        };
         for n in &c.nodes {
             writeln!(
                 out,
-                "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
+                "{:<28} {:<10} {:<10} {:<15} {:<6} {:<24} {}",
                 c.name,
                 n.name,
                 n.state.to_string(),
                 n.address,
                 if c.kept { "yes" } else { "no" },
-                n.place
+                n.place,
+                by
             )?;
         }
     }

@@ -111,14 +111,18 @@ enum Command {
     Pause(NodeArgs),
     /// Thaw a paused node.
     Unpause(NodeArgs),
-    /// Remove a cluster (or every cluster with --all).
+    /// Remove a cluster (or every cluster with --all, every kept one with --kept).
     Down {
         /// Cluster name.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "kept"], conflicts_with_all = ["all", "kept"])]
         name: Option<String>,
         /// Remove every cluster-sim cluster on this engine.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kept")]
         all: bool,
+        /// Remove every kept cluster: those `up` made and those failed tests kept
+        /// (CLUSTER_SIM_KEEP_CLUSTER).
+        #[arg(long)]
+        kept: bool,
     },
     /// Remove what dead owners (crashed or killed test runs) left behind.
     Prune,
@@ -329,7 +333,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
         Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
-        Command::Down { name, all } => down(backend.as_ref(), name, all).await,
+        Command::Down { name, all, kept } => down(backend.as_ref(), name, all, kept).await,
         Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
@@ -582,14 +586,20 @@ async fn act(backend: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn down(backend: &dyn Backend, name: Option<String>, all: bool) -> Result<ExitCode> {
-    let names: Vec<(String, usize)> = if all {
+async fn down(
+    backend: &dyn Backend,
+    name: Option<String>,
+    all: bool,
+    kept: bool,
+) -> Result<ExitCode> {
+    let names: Vec<(String, usize)> = if all || kept {
         // Clusters are what the backend finds of ours (nodes, networks, name claims,
         // owner files), never names.
-        lookup(backend, "down --all")?
+        lookup(backend, if kept { "down --kept" } else { "down --all" })?
             .clusters()
             .await?
             .into_iter()
+            .filter(|c| all || c.kept)
             .map(|c| (c.name, c.nodes.len()))
             .collect()
     } else {
