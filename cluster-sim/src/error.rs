@@ -216,17 +216,21 @@ pub enum ProvisionError {
         message: String,
     },
     /// A node did not pass its readiness check in time.
-    #[error("node {node}: not ready after {}: `{command}` {last}", crate::duration::human(*.timeout))]
+    #[error("node {node}: not ready after {}: {command} {last}", crate::duration::human(*.timeout))]
     NotReady {
         /// Node name.
         node: String,
-        /// The readiness command.
+        /// What readiness waits for (`ReadySpec::describe`: the command in backticks, the log
+        /// regex, or both).
         command: String,
         /// How long we waited.
         timeout: Duration,
         /// The last attempt's outcome and the node log's tail.
         last: String,
     },
+    /// An `after_up` hook failed (command, node, exit code and output).
+    #[error(transparent)]
+    Hook(#[from] crate::cluster::HookError),
     /// The backend failed.
     #[error("cluster {cluster}: {step}: {source}")]
     Backend {

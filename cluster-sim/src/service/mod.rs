@@ -6,6 +6,8 @@
 
 pub mod build;
 pub mod glibc;
+pub mod hooks;
+pub mod logrules;
 pub(crate) mod spec;
 pub mod workspace;
 
