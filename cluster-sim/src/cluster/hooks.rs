@@ -125,7 +125,12 @@ impl Node {
                 let shown = if output.trim().is_empty() {
                     String::new()
                 } else {
-                    format!(":\n{}", output.trim_end())
+                    let lines: Vec<String> = output
+                        .trim_end()
+                        .lines()
+                        .map(|l| format!("  | {l}"))
+                        .collect();
+                    format!(":\n{}", lines.join("\n"))
                 };
                 let code = if o.timed_out { -1 } else { o.code };
                 let message = format!("{when} hook `{command}` -> exit {code}{shown}");

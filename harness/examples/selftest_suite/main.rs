@@ -4,6 +4,7 @@
 
 mod selftest {
     pub mod faults;
+    pub mod logs;
     pub mod outcomes;
     pub mod panics;
     pub mod retries;

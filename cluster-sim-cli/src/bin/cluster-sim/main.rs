@@ -15,6 +15,7 @@ use cluster_sim::{
 mod check;
 mod exec;
 mod faults;
+mod follow;
 mod report;
 mod service;
 
@@ -83,6 +84,9 @@ enum Command {
         name: String,
         /// Node name (default: all).
         node: Option<String>,
+        /// Keep printing new lines as they are logged, until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
     },
     /// SIGKILL a node.
     Kill(NodeArgs),
@@ -318,7 +322,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .await
         }
         Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
-        Command::Logs { name, node } => logs(backend.as_ref(), &name, node).await,
+        Command::Logs { name, node, follow } => logs(backend.as_ref(), &name, node, follow).await,
         Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
         Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
         Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
@@ -564,7 +568,12 @@ async fn cp(backend: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result<ExitCode> {
+async fn logs(
+    backend: &dyn Backend,
+    name: &str,
+    node: Option<String>,
+    follow: bool,
+) -> Result<ExitCode> {
     let nodes = match node {
         Some(n) => vec![n],
         None => {
@@ -576,6 +585,9 @@ async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result
         }
     };
     let prefix = nodes.len() > 1;
+    if follow {
+        return follow::follow(backend, name, nodes, prefix).await;
+    }
     let mut out = std::io::stdout().lock();
     for n in nodes {
         let log = backend
