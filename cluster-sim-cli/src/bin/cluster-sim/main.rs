@@ -18,6 +18,7 @@ mod faults;
 mod follow;
 mod report;
 mod service;
+mod shell;
 
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
@@ -88,6 +89,9 @@ enum Command {
         #[arg(short, long)]
         follow: bool,
     },
+    /// An interactive shell on a node (a TTY when this terminal is one; resized with it), in
+    /// the node's working directory with its environment; exits with the shell's exit code.
+    Shell(NodeArgs),
     /// SIGKILL a node.
     Kill(NodeArgs),
     /// Stop a node gracefully.
@@ -323,6 +327,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
         Command::Logs { name, node, follow } => logs(backend.as_ref(), &name, node, follow).await,
+        Command::Shell(a) => shell::shell(backend.as_ref(), &a.name, &a.node).await,
         Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
         Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
         Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
