@@ -18,12 +18,13 @@ mod collect;
 mod faults;
 mod hooks;
 mod logcheck;
+mod logfindings;
 mod logwait;
 mod ready;
+pub use crate::error::HookError;
 pub use collect::Collected;
 pub use faults::NemesisHandle;
-pub use hooks::HookError;
-pub use logcheck::{LogCheckError, LogFinding, LogMarks};
+pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
 
 /// What happened to a cluster, for a test's timeline (`test.log`).
@@ -567,7 +568,9 @@ impl Cluster {
             .into_iter()
             .map(|n| async move { n.wait_ready().await });
         futures::future::try_join_all(waits).await?;
-        self.run_hooks(crate::spec::HookWhen::AfterUp).await?;
+        self.run_hooks(crate::spec::HookWhen::AfterUp)
+            .await
+            .map_err(|e| ProvisionError::Hook(Box::new(e)))?;
         self.inner.provisioned.store(true, Ordering::SeqCst);
         if self.inner.keep {
             self.inner

@@ -230,7 +230,7 @@ pub enum ProvisionError {
     },
     /// An `after_up` hook failed (command, node, exit code and output).
     #[error(transparent)]
-    Hook(#[from] crate::cluster::HookError),
+    Hook(Box<HookError>),
     /// The backend failed.
     #[error("cluster {cluster}: {step}: {source}")]
     Backend {
@@ -345,4 +345,43 @@ pub enum Error {
     /// See [`BackendError`].
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+/// A hook that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The command ran and exited non-zero (or hit its deadline).
+    #[error("{when} hook on node {node}: `{command}` exited {code}{}", quoted(.output))]
+    Failed {
+        /// When the hook ran.
+        when: crate::service::hook_when::HookWhen,
+        /// The node.
+        node: String,
+        /// The command.
+        command: String,
+        /// Its exit code (-1 when it was killed at its deadline).
+        code: i64,
+        /// The end of its stdout and stderr.
+        output: String,
+    },
+    /// The command could not be run at all.
+    #[error("{when} hook on node {node}: {source}")]
+    Exec {
+        /// When the hook ran.
+        when: crate::service::hook_when::HookWhen,
+        /// The node.
+        node: String,
+        /// Why it could not run.
+        #[source]
+        source: ExecError,
+    },
+}
+
+fn quoted(output: &str) -> String {
+    let output = output.trim_end();
+    if output.is_empty() {
+        " with no output".into()
+    } else {
+        format!("; output:\n{output}")
+    }
 }

@@ -6,51 +6,12 @@
 use std::time::SystemTime;
 
 use super::{Cluster, Event, EventKind, Node};
-use crate::error::ExecError;
+use crate::error::HookError;
 use crate::exec::ExecOutput;
 use crate::spec::{HookSpec, HookWhen};
 
 /// Bytes of a hook's output quoted in its error.
 const QUOTED: usize = 2000;
-
-/// A hook that did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum HookError {
-    /// The command ran and exited non-zero (or hit its deadline).
-    #[error("{when} hook on node {node}: `{command}` exited {code}{}", quoted(.output))]
-    Failed {
-        /// When the hook ran.
-        when: HookWhen,
-        /// The node.
-        node: String,
-        /// The command.
-        command: String,
-        /// Its exit code (-1 when it was killed at its deadline).
-        code: i64,
-        /// The end of its stdout and stderr.
-        output: String,
-    },
-    /// The command could not be run at all.
-    #[error("{when} hook on node {node}: {source}")]
-    Exec {
-        /// When the hook ran.
-        when: HookWhen,
-        /// The node.
-        node: String,
-        /// Why it could not run.
-        #[source]
-        source: ExecError,
-    },
-}
-
-fn quoted(output: &str) -> String {
-    let output = output.trim_end();
-    if output.is_empty() {
-        " with no output".into()
-    } else {
-        format!("; output:\n{output}")
-    }
-}
 
 /// Stdout then stderr, the end of each, lossily decoded.
 fn output_of(o: &ExecOutput) -> String {
@@ -170,7 +131,7 @@ impl Node {
     /// The `after_restart` hooks that choose this node.
     pub(crate) async fn run_after_restart_hooks(&self) -> Result<(), HookError> {
         for hook in self.cluster.hooks_at(HookWhen::AfterRestart) {
-            if hook.nodes.iter().any(|n| *n == self.name) {
+            if hook.nodes.contains(&self.name) {
                 self.run_hook(HookWhen::AfterRestart, &hook.command).await?;
             }
         }

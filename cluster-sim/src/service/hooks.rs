@@ -2,44 +2,13 @@
 //! life (`after_up`, `before_down`, `after_restart`), resolved to node names at parse time so a
 //! wrong node or role is an error at its file, line and key.
 
-use std::fmt;
-
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::SpecError;
 use crate::located::Src;
 
-/// When a hook runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HookWhen {
-    /// Once every node is ready, before the cluster is handed over; a failure fails
-    /// provisioning (and removes the cluster).
-    AfterUp,
-    /// First thing at teardown; a failure is reported and teardown goes on.
-    BeforeDown,
-    /// On a node after its restart or start is ready (on that node only, if it is one the
-    /// hook chose).
-    AfterRestart,
-}
-
-impl HookWhen {
-    const ALL: [(&'static str, HookWhen); 3] = [
-        ("after_up", HookWhen::AfterUp),
-        ("before_down", HookWhen::BeforeDown),
-        ("after_restart", HookWhen::AfterRestart),
-    ];
-}
-
-impl fmt::Display for HookWhen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = Self::ALL
-            .iter()
-            .find(|(_, w)| w == self)
-            .map_or("?", |(n, _)| n);
-        f.write_str(name)
-    }
-}
+pub use super::hook_when::HookWhen;
 
 /// One `[[hook]]`, its nodes resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,20 +42,16 @@ pub(crate) fn hooks(
         let err = |span: std::ops::Range<usize>, k: &str, m: String| {
             SpecError::from(src.at(span, &key(k), m))
         };
-        let when = HookWhen::ALL
-            .iter()
-            .find(|(n, _)| n == h.when.get_ref())
-            .map(|(_, w)| *w)
-            .ok_or_else(|| {
-                err(
-                    h.when.span(),
-                    "when",
-                    format!(
-                        "unknown hook time {:?} (expected after_up, before_down or after_restart)",
-                        h.when.get_ref()
-                    ),
-                )
-            })?;
+        let when = HookWhen::named(h.when.get_ref()).ok_or_else(|| {
+            err(
+                h.when.span(),
+                "when",
+                format!(
+                    "unknown hook time {:?} (expected after_up, before_down or after_restart)",
+                    h.when.get_ref()
+                ),
+            )
+        })?;
         if h.command.get_ref().trim().is_empty() {
             return Err(err(
                 h.command.span(),

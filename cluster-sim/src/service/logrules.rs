@@ -83,8 +83,7 @@ pub(crate) fn pattern(
             .to_string()
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .last()
+            .rfind(|l| !l.is_empty())
             .unwrap_or("invalid")
             .trim_start_matches("error: ")
             .to_string();

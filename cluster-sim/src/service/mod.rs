@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod glibc;
+pub mod hook_when;
 pub mod hooks;
 pub mod logrules;
 pub(crate) mod spec;
