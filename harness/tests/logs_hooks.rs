@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{leftovers, spawn_suite};
+use common::{example, leftovers, spawn_binary};
 
 /// The `test.log` of test `name` under the run's artifacts.
 fn test_log(dir: &std::path::Path, name: &str) -> String {
@@ -31,9 +31,10 @@ fn test_log(dir: &std::path::Path, name: &str) -> String {
 #[test]
 fn log_checks_and_hooks_on_the_real_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let (pid, out) = spawn_suite(
+    let (pid, out) = spawn_binary(
+        &example("logs_hooks_suite"),
         dir.path(),
-        &["selftest::logs", "--test-threads", "2"],
+        &["logs::", "--test-threads", "2"],
         &[("CLUSTER_SIM_KEEP", "always")],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -46,10 +47,8 @@ fn log_checks_and_hooks_on_the_real_engine() {
         ("hooks_run", "ok"),
         ("after_up_hook_fails", "FAILED"),
     ] {
-        let line = regex::Regex::new(&format!(
-            r"(?m)^test selftest::logs::{name} +\.\.\. {result}$"
-        ))
-        .unwrap();
+        let line =
+            regex::Regex::new(&format!(r"(?m)^test logs::{name} +\.\.\. {result}$")).unwrap();
         assert!(
             line.is_match(&stdout),
             "no `{name} ... {result}` in:\n{all}"

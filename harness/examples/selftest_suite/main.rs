@@ -4,7 +4,6 @@
 
 mod selftest {
     pub mod faults;
-    pub mod logs;
     pub mod outcomes;
     pub mod panics;
     pub mod retries;

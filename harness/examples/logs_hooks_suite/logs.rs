@@ -28,12 +28,12 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
-#[cluster_test(cluster = "examples/selftest_suite/logs.toml", timeout = "1m")]
+#[cluster_test(cluster = "examples/logs_hooks_suite/logs.toml", timeout = "1m")]
 async fn panic_in_service_log_fails(cluster: &Cluster) -> TestResult {
     say(cluster, "n2", "thread main panicked at src/main.rs:7:5").await
 }
 
-#[cluster_test(cluster = "examples/selftest_suite/logs.toml", timeout = "1m")]
+#[cluster_test(cluster = "examples/logs_hooks_suite/logs.toml", timeout = "1m")]
 async fn allowed_line_passes(cluster: &Cluster) -> TestResult {
     say(
         cluster,
@@ -43,7 +43,7 @@ async fn allowed_line_passes(cluster: &Cluster) -> TestResult {
     .await
 }
 
-#[cluster_test(cluster = "examples/selftest_suite/hooks.toml", timeout = "1m")]
+#[cluster_test(cluster = "examples/logs_hooks_suite/hooks.toml", timeout = "1m")]
 async fn hooks_run(cluster: &Cluster) -> TestResult {
     for n in cluster.nodes() {
         let seen = n.exec("cat /tmp/after_up").await?.check()?;
@@ -61,7 +61,7 @@ async fn hooks_run(cluster: &Cluster) -> TestResult {
     Ok(())
 }
 
-#[cluster_test(cluster = "examples/selftest_suite/hook_fails.toml", timeout = "1m")]
+#[cluster_test(cluster = "examples/logs_hooks_suite/hook_fails.toml", timeout = "1m")]
 async fn after_up_hook_fails(_cluster: &Cluster) -> TestResult {
     bail!("the body ran although the after_up hook failed")
 }
