@@ -6,12 +6,23 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
-use super::{complete, Completed, Op, Register, Set, Violation};
+use super::txn::{ListAppend, RwRegister};
+use super::{complete, Completed, Counter, HistoryError, Op, OpError, Queue, Records, Register};
+use super::{Set, UniqueIds, Violation};
 
 /// Every checker by name: what [`by_name`] and `cluster-sim check --model` choose from.
-pub static CHECKERS: &[&(dyn Checker + 'static)] = &[&Register, &Set];
+pub static CHECKERS: &[&(dyn Checker + 'static)] = &[
+    &Register,
+    &Set,
+    &ListAppend,
+    &RwRegister,
+    &Counter,
+    &UniqueIds,
+    &Queue,
+];
 
 /// Judges a history's completed client operations against one model.
 pub trait Checker: Send + Sync {
@@ -25,14 +36,32 @@ pub trait Checker: Send + Sync {
     /// `Err` when an operation has no meaning in the model (a register history with an `add`, a
     /// set history without a final read): one line naming it.
     fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError>;
+
+    /// Judges a saved `history.jsonl`; a malformed line, or an operation the model has no
+    /// meaning for, is an error naming the file and the line. A checker that can judge a
+    /// history as it reads it (the transactional ones) does, so that a history of a million
+    /// operations need not be held as JSON.
+    fn check_file(&self, path: &Path) -> Result<CheckReport, FileError> {
+        let (mut lines, mut ops) = (Vec::new(), Vec::new());
+        for record in Records::open(path)? {
+            let (line, op) = record?;
+            lines.push(line);
+            ops.push(op);
+        }
+        self.check(&complete(&ops))
+            .map_err(|e| FileError::at(path, &lines, e))
+    }
 }
 
 /// Why a history could not be judged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
-    /// An operation the model has no meaning for, or a history the model can't judge.
+    /// A history the model can't judge.
     #[error("{0}")]
     Unfit(String),
+    /// An operation the model has no meaning for (its record's place in the history, and why).
+    #[error(transparent)]
+    Op(#[from] OpError),
     /// No checker in [`CHECKERS`] has that name.
     #[error("unknown model {name:?} (expected {expected})")]
     UnknownModel {
@@ -41,6 +70,42 @@ pub enum CheckError {
         /// The names there are, as a list for a message (`register or set`).
         expected: String,
     },
+}
+
+/// Why a saved history could not be judged, in one line naming the file (and the line).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file can't be read, or a line is malformed (`history.jsonl:7: ...`).
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The model can't judge the history (`history.jsonl: no completed read: ...`).
+    #[error("{path}: {source}")]
+    Check {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: CheckError,
+    },
+}
+
+impl FileError {
+    /// `e` from judging the history at `path` whose records are on `lines` (one-based, a
+    /// record's index into it): an operation's error names its line.
+    pub fn at(path: &Path, lines: &[usize], e: CheckError) -> Self {
+        match e {
+            CheckError::Op(op) if op.index < lines.len() => HistoryError::Malformed {
+                path: path.display().to_string(),
+                line: lines[op.index],
+                message: op.message,
+            }
+            .into(),
+            other => FileError::Check {
+                path: path.display().to_string(),
+                source: other,
+            },
+        }
+    }
 }
 
 /// What a checker found beyond the verdict, shown after it: the set checker's [`SetCounts`].
@@ -85,6 +150,7 @@ pub struct CheckReport {
     /// What was wrong, per key; empty when valid.
     pub violations: Vec<Violation>,
     details: Option<Arc<dyn Details>>,
+    headline: Option<String>,
 }
 
 impl CheckReport {
@@ -97,7 +163,15 @@ impl CheckReport {
             keys,
             violations,
             details: None,
+            headline: None,
         }
+    }
+
+    /// Replaces the verdict's first line, for a checker whose unit is not the key (the
+    /// transactional ones count anomalies among transactions).
+    pub fn with_headline(mut self, headline: impl Into<String>) -> Self {
+        self.headline = Some(headline.into());
+        self
     }
 
     /// Adds what the checker found beyond the verdict (printed after it).
@@ -122,7 +196,12 @@ impl CheckReport {
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = self.what;
-        if self.valid() {
+        if let Some(h) = &self.headline {
+            write!(f, "{h}")?;
+            for v in &self.violations {
+                write!(f, "\n{v}")?;
+            }
+        } else if self.valid() {
             write!(
                 f,
                 "valid: {} operations over {} key(s) are {what}",
@@ -214,7 +293,7 @@ mod tests {
         }
         assert_eq!(
             by_name("bank").map(|c| c.name()).unwrap_err().to_string(),
-            "unknown model \"bank\" (expected register or set)"
+            "unknown model \"bank\" (expected register, set, list-append, rw-register, counter, unique-ids or queue)"
         );
     }
 }

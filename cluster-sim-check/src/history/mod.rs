@@ -3,19 +3,33 @@
 //! [`Checker`] and has a line in [`CHECKERS`], the table the CLI and tests choose from by name.
 
 mod check;
+mod counter;
+mod counterexample;
+mod jepsen_log;
+mod op_error;
+mod queue;
 mod register;
 mod set;
 pub mod synthetic;
 mod timeline;
+pub mod txn;
+mod unique_ids;
 
-pub use check::{by_key, by_name, check, CheckError, CheckReport, Checker, Details, CHECKERS};
+pub use check::{
+    by_key, by_name, check, CheckError, CheckReport, Checker, Details, FileError, CHECKERS,
+};
 pub use cluster_sim_core::history::{
     complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Pending, Process,
-    Recorder,
+    Recorder, Records,
 };
+pub use counter::{Counter, CounterCounts};
+pub use jepsen_log::{parse_jepsen_log, read_jepsen_log};
+pub use op_error::OpError;
+pub use queue::{Queue, QueueCounts};
 pub use register::{BadOp, Register};
 pub use set::{Set, SetCounts};
 pub use timeline::timeline_svg;
+pub use unique_ids::{IdCounts, UniqueIds};
 
 /// Operations that no valid execution explains, with why.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,11 +7,11 @@
 //! ops never took effect and are dropped; an `info` read is dropped too (it changes nothing).
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{by_key, CheckError, CheckReport, Checker, Completed, OpType, Violation};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpError, OpType, Violation};
 
 /// The register checker (`register`): reads, writes and cas on a register per key, checked for
 /// linearizability.
@@ -37,7 +37,7 @@ impl Checker for Register {
             match check_key(key.as_deref(), ops, SHRINK_BUDGET) {
                 Ok(Some(v)) => violations.push(v),
                 Ok(None) => {}
-                Err(bad) => return Err(CheckError::Unfit(format!("{}: {}", bad.op, bad.message))),
+                Err(bad) => return Err(OpError::new(&bad.op, bad.message).into()),
             }
         }
         Ok(CheckReport::new(self, ops.len(), keys.len(), violations))
@@ -46,7 +46,7 @@ impl Checker for Register {
 
 /// One op as the search sees it: interned values, times, outcome.
 #[derive(Debug, Clone)]
-struct Step {
+pub(super) struct Step {
     kind: Kind,
     ok: bool,
 }
@@ -81,7 +81,7 @@ impl Values {
     }
 }
 
-fn steps(ops: &[Completed]) -> Result<Vec<Step>, BadOp> {
+pub(super) fn steps(ops: &[Completed]) -> Result<Vec<Step>, BadOp> {
     let mut values = Values::default();
     ops.iter()
         .map(|op| {
@@ -119,7 +119,7 @@ fn apply(state: u32, kind: Kind) -> Option<u32> {
 }
 
 /// The ops of one key that the search considers: ok ops, and info ops that change state.
-fn relevant(ops: &[Completed]) -> Vec<Completed> {
+pub(super) fn relevant(ops: &[Completed]) -> Vec<Completed> {
     ops.iter()
         .filter(|o| match o.outcome {
             OpType::Ok => true,
@@ -132,9 +132,9 @@ fn relevant(ops: &[Completed]) -> Vec<Completed> {
 
 /// How a failed search ended: the longest order found and the op that could not follow it.
 #[derive(Debug, Clone)]
-struct Stuck {
-    order: Vec<usize>,
-    blocked: usize,
+pub(super) struct Stuck {
+    pub(super) order: Vec<usize>,
+    pub(super) blocked: usize,
 }
 
 const HEAD: usize = 0;
@@ -217,7 +217,7 @@ impl Events {
 }
 
 /// Searches for a linearization. `Ok(())` when one exists, else how far it got.
-fn search(ops: &[Completed], steps: &[Step]) -> Result<(), Stuck> {
+pub(super) fn search(ops: &[Completed], steps: &[Step]) -> Result<(), Stuck> {
     let mut ev = Events::new(ops);
     let words = ops.len().div_ceil(64);
     let mut bits = vec![0u64; words];
@@ -275,8 +275,9 @@ fn search(ops: &[Completed], steps: &[Step]) -> Result<(), Stuck> {
     }
 }
 
-/// Checks one key's ops. `Ok(None)`: linearizable; `Ok(Some(v))`: a violation, shrunk to the
-/// few ops that can't be ordered (within `shrink_budget`).
+/// Checks one key's ops. `Ok(None)`: linearizable; `Ok(Some(v))`: a violation, shrunk to a
+/// minimal set of ops that can't be ordered (within `shrink_budget`), with the longest
+/// linearizable prefix of them and the op that could not follow.
 pub(crate) fn check_key(
     key: Option<&str>,
     ops: &[Completed],
@@ -287,78 +288,16 @@ pub(crate) fn check_key(
     let Err(stuck) = search(&ops, &st) else {
         return Ok(None);
     };
-    let minimal = shrink(&ops, shrink_budget);
-    let mut shown: Vec<Completed> = minimal.clone();
-    shown.sort_by_key(|o| (o.start, o.index));
-    let order: Vec<&Completed> = stuck.order.iter().map(|&i| &ops[i]).collect();
-    let blocked = &ops[stuck.blocked];
-    let held = order
-        .iter()
-        .rev()
-        .find(|o| o.f != "read")
-        .map(|o| match o.f.as_str() {
-            "cas" => o.input.get(1).cloned().unwrap_or(Value::Null),
-            _ => o.input.clone(),
-        })
-        .unwrap_or(Value::Null);
-    let why = match blocked.f.as_str() {
-        "read" => format!(
-            "it returned {} but the register held {held}",
-            blocked.output
-        ),
-        "cas" => format!(
-            "it expected {} but the register held {held}",
-            blocked.input.get(0).cloned().unwrap_or(Value::Null)
-        ),
-        _ => "no order places it before its return".to_string(),
-    };
+    let c = super::counterexample::counterexample(&ops, &stuck, shrink_budget);
     Ok(Some(Violation {
         key: key.map(str::to_string),
         summary: format!(
             "{} operation(s) that no order can explain as one register",
-            shown.len()
+            c.ops.len()
         ),
-        explanation: format!(
-            "the longest valid order placed {} of {} operations; then {blocked} could not follow: {why}",
-            order.len(),
-            ops.len()
-        ),
-        ops: shown,
+        explanation: c.explanation,
+        ops: c.ops,
     }))
-}
-
-/// Drops ops one at a time while the rest stays non-linearizable, keeping any write whose value a
-/// kept read returned (so the story stays readable), until nothing more can go or time is up.
-fn shrink(ops: &[Completed], budget: Duration) -> Vec<Completed> {
-    let started = Instant::now();
-    let mut kept: Vec<Completed> = ops.to_vec();
-    let mut i = kept.len();
-    while i > 0 {
-        i -= 1;
-        if started.elapsed() > budget {
-            break;
-        }
-        let candidate = &kept[i];
-        let explains_a_read = candidate.f != "read"
-            && kept.iter().any(|o| {
-                let written = match candidate.f.as_str() {
-                    "cas" => candidate.input.get(1),
-                    _ => Some(&candidate.input),
-                };
-                (o.f == "read" && o.outcome == OpType::Ok && Some(&o.output) == written)
-                    || (o.f == "cas" && o.input.get(0) == written)
-            });
-        if explains_a_read {
-            continue;
-        }
-        let mut without = kept.clone();
-        without.remove(i);
-        let Ok(st) = steps(&without) else { continue };
-        if search(&without, &st).is_err() {
-            kept = without;
-        }
-    }
-    kept
 }
 
 #[cfg(test)]

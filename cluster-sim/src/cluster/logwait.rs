@@ -86,7 +86,7 @@ impl Node {
     /// `.since_start()` is added; the error at `timeout` quotes the last lines seen.
     ///
     /// ```no_run
-    /// # async fn demo(cluster: &cluster_sim::Cluster) -> anyhow::Result<()> {
+    /// # async fn demo(cluster: &cluster_sim_core::Cluster) -> anyhow::Result<()> {
     /// use std::time::Duration;
     /// let n1 = cluster.node("n1")?;
     /// // etcd says so once it has joined the cluster (an earlier line counts too).

@@ -117,16 +117,7 @@ enum Command {
     Prune,
     /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
     /// can't be explained), 2 malformed. Needs no engine.
-    Check {
-        /// The model the history is checked against.
-        #[arg(long, value_parser = check::models())]
-        model: String,
-        /// The history file, one JSON record per line.
-        history: PathBuf,
-        /// Also draw the history as a timeline (SVG: a lane per process and the nemesis).
-        #[arg(long, value_name = "FILE")]
-        svg: Option<PathBuf>,
-    },
+    Check(check::CheckArgs),
     /// Render a run's HTML report again from its run directory (default: the newest run under
     /// target/cluster-sim/runs). Needs no engine.
     Report {
@@ -184,13 +175,8 @@ fn main() -> ExitCode {
     if let Command::Service(cmd) = cli.command {
         return service::main(cmd);
     }
-    if let Command::Check {
-        model,
-        history,
-        svg,
-    } = &cli.command
-    {
-        return check::check(model, history, svg.as_deref());
+    if let Command::Check(args) = &cli.command {
+        return check::check(args);
     }
     if let Command::Report { run_dir, out } = &cli.command {
         return report::report(run_dir.as_deref(), out.as_deref());
@@ -341,11 +327,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // Handled above, before any backend is contacted.
         Command::Image { .. } => Ok(ExitCode::SUCCESS),
         // Handled in `main`, before any engine is contacted.
-        Command::Check {
-            model,
-            history,
-            svg,
-        } => Ok(check::check(&model, &history, svg.as_deref())),
+        Command::Check(args) => Ok(check::check(&args)),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
 }
