@@ -16,12 +16,14 @@ mod check;
 mod completions;
 mod exec;
 mod faults;
+mod follow;
 mod global;
 mod json;
 mod listing;
 mod progress;
 mod report;
 mod service;
+mod shell;
 mod usage;
 
 /// Multi-node clusters in Docker, on one laptop.
@@ -98,7 +100,13 @@ enum Command {
         name: String,
         /// Node name (default: all).
         node: Option<String>,
+        /// Keep printing new lines as they are logged, until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
     },
+    /// An interactive shell on a node (a TTY when this terminal is one; resized with it), in
+    /// the node's working directory with its environment; exits with the shell's exit code.
+    Shell(NodeArgs),
     /// SIGKILL a node.
     Kill(NodeArgs),
     /// Stop a node gracefully.
@@ -326,7 +334,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .await
         }
         Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
-        Command::Logs { name, node } => logs(backend.as_ref(), &name, node).await,
+        Command::Logs { name, node, follow } => logs(backend.as_ref(), &name, node, follow).await,
+        Command::Shell(a) => shell::shell(backend.as_ref(), &a.name, &a.node).await,
         Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
         Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
         Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
@@ -549,7 +558,12 @@ async fn cp(backend: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result<ExitCode> {
+async fn logs(
+    backend: &dyn Backend,
+    name: &str,
+    node: Option<String>,
+    follow: bool,
+) -> Result<ExitCode> {
     let nodes = match node {
         Some(n) => vec![n],
         None => {
@@ -561,6 +575,9 @@ async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result
         }
     };
     let prefix = nodes.len() > 1;
+    if follow {
+        return follow::follow(backend, name, nodes, prefix).await;
+    }
     let mut out = std::io::stdout().lock();
     for n in nodes {
         let log = backend
