@@ -17,9 +17,15 @@ use crate::template::{self, TemplateContext, TemplateNode};
 mod attach;
 mod collect;
 mod faults;
+mod hooks;
+mod logcheck;
+mod logfindings;
 mod logwait;
+mod ready;
+pub use crate::error::HookError;
 pub use collect::Collected;
 pub use faults::NemesisHandle;
+pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
 
 /// What happened to a cluster, for a test's timeline (`test.log`).
@@ -225,6 +231,7 @@ impl ClusterBuilder {
             backend,
             nodes: std::sync::OnceLock::new(),
             down: AtomicBool::new(false),
+            provisioned: AtomicBool::new(false),
             keep: AtomicBool::new(self.keep),
             lease: self
                 .expires_after
@@ -325,6 +332,8 @@ struct Inner {
     backend: Arc<dyn Backend>,
     nodes: std::sync::OnceLock<Vec<NodeAddr>>,
     down: AtomicBool,
+    /// Every node was ready and the `after_up` hooks passed (`before_down` hooks run only then).
+    provisioned: AtomicBool,
     /// Kept on purpose (`cluster-sim up`, a kept test cluster) or attached to: dropping the
     /// handle leaves it running.
     keep: AtomicBool,
@@ -565,6 +574,10 @@ impl Cluster {
             .into_iter()
             .map(|n| async move { n.wait_ready().await });
         futures::future::try_join_all(waits).await?;
+        self.run_hooks(crate::spec::HookWhen::AfterUp)
+            .await
+            .map_err(|e| ProvisionError::Hook(Box::new(e)))?;
+        self.inner.provisioned.store(true, Ordering::SeqCst);
         if self.inner.keep.load(Ordering::SeqCst) {
             // The spec's name and size go on the mark: a test run attaches only to a cluster
             // made from the spec it asks for (`CLUSTER_SIM_CLUSTER`).
@@ -633,6 +646,9 @@ impl Cluster {
             return Ok(());
         }
         let started = Instant::now();
+        if self.inner.provisioned.load(Ordering::SeqCst) {
+            self.run_before_down_hooks().await;
+        }
         self.undo_faults().await;
         let r = self.inner.backend.destroy(&self.inner.name).await;
         self.emit(
@@ -991,14 +1007,16 @@ impl Node {
 
     /// Starts a stopped or killed node (same name, address and data) and waits until it is ready.
     pub async fn start(&self) -> Result<(), NodeError> {
+        let from = self.ready_log_offset().await;
         self.act(NodeAction::Start).await?;
-        self.ready_after(NodeAction::Start).await
+        self.ready_after(NodeAction::Start, from).await
     }
 
     /// Restarts the node (same name, address and data) and waits until it is ready.
     pub async fn restart(&self) -> Result<(), NodeError> {
+        let from = self.ready_log_offset().await;
         self.act(NodeAction::Restart).await?;
-        self.ready_after(NodeAction::Restart).await
+        self.ready_after(NodeAction::Restart, from).await
     }
 
     /// Freezes every process of the node.
@@ -1011,17 +1029,30 @@ impl Node {
         self.act(NodeAction::Unpause).await
     }
 
-    async fn ready_after(&self, action: NodeAction) -> Result<(), NodeError> {
-        self.wait_ready().await.map_err(|e| NodeError {
+    /// Readiness after a start or restart (log lines from `log_from` on), then the node's
+    /// `after_restart` hooks.
+    async fn ready_after(&self, action: NodeAction, log_from: usize) -> Result<(), NodeError> {
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| NodeError {
             node: self.name.clone(),
             action: action.to_string(),
-            source: Box::new(e),
-        })
+            source: e,
+        };
+        self.wait_ready_from(log_from)
+            .await
+            .map_err(|e| fail(Box::new(e)))?;
+        self.run_after_restart_hooks()
+            .await
+            .map_err(|e| fail(Box::new(e)))
     }
 
     /// Polls the spec's readiness check until it passes or its deadline ends. Fails at once
     /// if the node's service has exited.
     pub async fn wait_ready(&self) -> Result<(), ProvisionError> {
+        self.wait_ready_from(0).await
+    }
+
+    /// [`Node::wait_ready`], counting only service log lines from byte `log_from` on.
+    async fn wait_ready_from(&self, log_from: usize) -> Result<(), ProvisionError> {
         let Some(ready) = self.cluster.inner.spec.ready.clone() else {
             return Ok(());
         };
@@ -1036,10 +1067,8 @@ impl Node {
         let mut last;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut req = ExecRequest::shell(&ready.command);
-            req.timeout = left.clamp(Duration::from_secs(1), Duration::from_secs(10));
-            match self.run(req).await {
-                Ok(o) if o.success() => {
+            match self.probe_ready(&ready, log_from, left).await {
+                Ok(()) => {
                     self.cluster.emit(
                         Some(&self.name),
                         EventKind::Ready,
@@ -1047,8 +1076,7 @@ impl Node {
                     );
                     return Ok(());
                 }
-                Ok(o) => last = format!("last exit {}{}", o.code, o.tail()),
-                Err(e) => last = format!("last error: {e}"),
+                Err(why) => last = why,
             }
             let exited = matches!(self.state().await, Ok(NodeState::Exited));
             if exited || Instant::now() >= deadline {
@@ -1061,7 +1089,7 @@ impl Node {
                 };
                 return Err(ProvisionError::NotReady {
                     node: self.name.clone(),
-                    command: ready.command.clone(),
+                    command: ready.describe(),
                     timeout: if exited {
                         started.elapsed()
                     } else {

@@ -14,6 +14,8 @@ use toml::Spanned;
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
 use crate::located::Src;
+pub use crate::service::hooks::{HookSpec, HookWhen};
+pub use crate::service::logrules::{LogPattern, LogRules};
 pub use crate::service::spec::{BinarySpec, DEFAULT_COLLECT_LIMIT};
 use crate::service::spec::{RawBinary, RawDir};
 
@@ -43,6 +45,10 @@ pub struct ClusterSpec {
     pub params: BTreeMap<String, serde_json::Value>,
     /// `[reuse] reset`: run on every node between tests sharing the cluster (`share = ".."`).
     pub reset: Option<String>,
+    /// `fail_on_log` and `allow_log`: service log lines that fail a test whose body passed.
+    pub log_rules: LogRules,
+    /// Every `[[hook]]`, in spec order.
+    pub hooks: Vec<HookSpec>,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -118,11 +124,14 @@ pub struct FileSpec {
     pub mode: u32,
 }
 
-/// Readiness check: a command that must exit 0 on every node.
+/// Readiness check: a command that must exit 0 on every node, a service log line that must
+/// appear, or both.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadySpec {
-    /// Shell command run on each node.
-    pub command: String,
+    /// Shell command run on each node, if any.
+    pub command: Option<String>,
+    /// A line of the node's service log that must appear (`[ready] log`), if any.
+    pub log: Option<LogPattern>,
     /// How long to keep trying.
     pub timeout: Duration,
     /// Pause between attempts.
@@ -181,6 +190,12 @@ struct RawSpec {
     #[serde(default, rename = "node")]
     node: Vec<RawNode>,
     reuse: Option<RawReuse>,
+    #[serde(default)]
+    fail_on_log: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_log: Vec<Spanned<String>>,
+    #[serde(default, rename = "hook")]
+    hooks: Vec<crate::service::hooks::RawHook>,
 }
 
 /// Most nodes one spec may declare (a backend may allow fewer).
@@ -272,7 +287,8 @@ struct RawService {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReady {
-    command: String,
+    command: Option<String>,
+    log: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
 }
@@ -876,7 +892,22 @@ fn resolve(
     let ready = match raw.ready {
         None => None,
         Some(r) => Some(ReadySpec {
-            command: r.command,
+            log: r
+                .log
+                .as_ref()
+                .map(|l| crate::service::logrules::pattern(src, l, "ready.log"))
+                .transpose()?,
+            command: match (r.command, &r.log) {
+                (None, None) => {
+                    let at = src.text.find("[ready]").unwrap_or(0);
+                    return Err(src.err(
+                        at..at,
+                        "ready",
+                        "[ready] needs a `command`, a `log` regex, or both",
+                    ));
+                }
+                (c, _) => c,
+            },
             timeout: r
                 .timeout
                 .as_ref()
@@ -896,6 +927,12 @@ fn resolve(
         .as_ref()
         .map(|t| parse_duration(src, t, "timeout"))
         .transpose()?;
+    let log_rules = crate::service::logrules::rules(src, &raw.fail_on_log, &raw.allow_log)?;
+    let roles: Vec<(&str, &[String])> = nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.roles.as_slice()))
+        .collect();
+    let hooks = crate::service::hooks::hooks(src, &raw.hooks, &roles)?;
 
     Ok(ClusterSpec {
         name,
@@ -908,6 +945,8 @@ fn resolve(
         collect_limit,
         params: BTreeMap::new(),
         reset: raw.reuse.map(|r| r.reset),
+        log_rules,
+        hooks,
     })
 }
 
@@ -971,7 +1010,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`");
+        insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`, `fail_on_log`, `allow_log`, `hook`");
         insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
         insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
         insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);
@@ -1033,6 +1072,49 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("templates/nope.conf"), "{e}");
+    }
+
+    #[test]
+    fn log_keys_and_hooks() {
+        let s = parse(
+            "nodes = 3\nroles = [\"db\"]\nfail_on_log = [\"panicked at\", \"(?i)data race\"]\n\
+             allow_log = [\"panicked at .*expected\"]\n[ready]\nlog = \"listening on \\\\d+\"\n\
+             [[node]]\nname = \"n3\"\nroles = [\"web\"]\n\
+             [[hook]]\nwhen = \"after_up\"\ncommand = \"echo up\"\n\
+             [[hook]]\nwhen = \"before_down\"\nnode = \"n2\"\ncommand = \"echo down\"\n\
+             [[hook]]\nwhen = \"after_restart\"\nroles = [\"web\"]\ncommand = \"echo again\"\n",
+        )
+        .unwrap();
+        let ready = s.ready.unwrap();
+        assert_eq!(ready.command, None);
+        assert!(ready.log.unwrap().is_match("listening on 80"));
+        assert!(s.log_rules.fails("thread 'main' panicked at src/a.rs:1"));
+        assert!(s.log_rules.fails("WARNING: DATA RACE"));
+        assert!(!s.log_rules.fails("panicked at x, as expected"));
+        let nodes: Vec<_> = s
+            .hooks
+            .iter()
+            .map(|h| (h.when, h.nodes.join(",")))
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                (HookWhen::AfterUp, "n1,n2,n3".to_string()),
+                (HookWhen::BeforeDown, "n2".to_string()),
+                (HookWhen::AfterRestart, "n3".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn log_and_hook_errors_name_file_line_and_key() {
+        insta::assert_snapshot!(err("nodes = 1\n[ready]\nlog = \"(unclosed\"\n"), @r#"t.toml:3:7: key `ready.log`: bad regex "(unclosed": unclosed group"#);
+        insta::assert_snapshot!(err("nodes = 1\nfail_on_log = [\"ok\", \"a[\"]\n"), @r#"t.toml:2:22: key `fail_on_log[1]`: bad regex "a[": unclosed character class"#);
+        insta::assert_snapshot!(err("nodes = 1\nallow_log = [\"x\"]\n"), @r#"t.toml:2:1: key `allow_log`: allow_log exempts lines from fail_on_log, which the spec does not set"#);
+        insta::assert_snapshot!(err("nodes = 1\n[ready]\ntimeout = \"5s\"\n"), @r#"t.toml:2:1: key `ready`: [ready] needs a `command`, a `log` regex, or both"#);
+        insta::assert_snapshot!(err("nodes = 2\n[[hook]]\nwhen = \"after_down\"\ncommand = \"x\"\n"), @r#"t.toml:3:8: key `hook[0].when`: unknown hook time "after_down" (expected after_up, before_down or after_restart)"#);
+        insta::assert_snapshot!(err("nodes = 2\n[[hook]]\nwhen = \"after_up\"\nnode = \"n9\"\ncommand = \"x\"\n"), @r#"t.toml:4:8: key `hook[0].node`: no node "n9" in this spec (nodes: n1, n2)"#);
+        insta::assert_snapshot!(err("nodes = 2\n[[hook]]\nwhen = \"after_up\"\nroles = [\"web\"]\ncommand = \"x\"\n"), @r#"t.toml:4:9: key `hook[0].roles`: no node has any of the roles ["web"], so the hook would run nowhere"#);
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub struct Settings {
     pub timeout: Duration,
     /// Warnings met while loading (unknown keys), for the runner to print.
     pub warnings: Vec<String>,
+    /// The project directory report attachments are relative to: `CI_PROJECT_DIR` when set
+    /// (GitLab resolves a JUnit attachment from there), else the workspace root.
+    pub project_dir: PathBuf,
 }
 
 /// Loading the settings failed.
@@ -193,7 +196,11 @@ impl Settings {
         let vars: BTreeMap<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("CLUSTER_SIM_"))
             .collect();
-        Self::load_from(workspace, target_dir, &vars)
+        let mut settings = Self::load_from(workspace, target_dir, &vars)?;
+        if let Some(dir) = std::env::var_os("CI_PROJECT_DIR").filter(|d| !d.is_empty()) {
+            settings.project_dir = PathBuf::from(dir);
+        }
+        Ok(settings)
     }
 
     /// Like [`Settings::load`] with the variables given (for tests).
@@ -403,6 +410,7 @@ impl Settings {
             node_budget,
             timeout,
             warnings,
+            project_dir: workspace.to_path_buf(),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The `Checker` protocol (Jepsen's `checker.clj`): a checker judges a history's completed
 //! operations against one model and says so in a [`CheckReport`]. [`CHECKERS`] is the by-name
-//! table that `cluster-sim check --model NAME` and tests share; a new model is its own file
-//! (a type implementing [`Checker`]) plus one line in that table.
+//! table (table.rs) that `cluster-sim check --model NAME` and tests share; a new model is its
+//! own file (a type implementing [`Checker`]) plus one line in that table.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -9,20 +9,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::txn::{ListAppend, RwRegister};
-use super::{complete, Completed, Counter, HistoryError, Op, OpError, Queue, Records, Register};
-use super::{Set, UniqueIds, Violation};
-
-/// Every checker by name: what [`by_name`] and `cluster-sim check --model` choose from.
-pub static CHECKERS: &[&(dyn Checker + 'static)] = &[
-    &Register,
-    &Set,
-    &ListAppend,
-    &RwRegister,
-    &Counter,
-    &UniqueIds,
-    &Queue,
-];
+use super::{complete, Completed, HistoryError, Op, OpError, Records, Violation};
 
 /// Judges a history's completed client operations against one model.
 pub trait Checker: Send + Sync {
@@ -229,28 +216,6 @@ impl fmt::Display for CheckReport {
     }
 }
 
-/// The checker named `name` in [`CHECKERS`].
-pub fn by_name(name: &str) -> Result<&'static dyn Checker, CheckError> {
-    CHECKERS
-        .iter()
-        .copied()
-        .find(|c| c.name() == name)
-        .ok_or_else(|| CheckError::UnknownModel {
-            name: name.to_string(),
-            expected: names(),
-        })
-}
-
-/// The table's names as a list for a message: `register or set`.
-fn names() -> String {
-    let names: Vec<&str> = CHECKERS.iter().map(|c| c.name()).collect();
-    match names.split_last() {
-        Some((last, [])) => (*last).to_string(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
-    }
-}
-
 /// Checks a history against a model: pairs invocations with completions ([`complete`]) and
 /// hands the client operations to the checker.
 ///
@@ -280,20 +245,4 @@ pub fn by_key(ops: &[Completed]) -> BTreeMap<Option<String>, Vec<Completed>> {
         by_key.entry(op.key.clone()).or_default().push(op.clone());
     }
     by_key
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_table_finds_every_checker_by_its_name() {
-        for c in CHECKERS {
-            assert_eq!(by_name(c.name()).map(|c| c.name()), Ok(c.name()));
-        }
-        assert_eq!(
-            by_name("bank").map(|c| c.name()).unwrap_err().to_string(),
-            "unknown model \"bank\" (expected register, set, list-append, rw-register, counter, unique-ids or queue)"
-        );
-    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::register::{search, steps, Stuck};
+use super::linearize::{search, steps, Stuck};
 use super::{Completed, OpType};
 
 /// The few operations that no order explains, and how the search got stuck on them.
@@ -264,7 +264,7 @@ fn short(op: &Completed) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::history::register::relevant;
+    use crate::history::linearize::relevant;
 
     /// Whether `shown` is minimal: dropping any one of its operations (with the reads only it
     /// explains) leaves a linearizable history.

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use super::faults::FaultBackend;
 use super::janitor::Janitor;
 use super::lookup::Lookup;
+use super::shell::ShellBackend;
 use super::types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
@@ -104,6 +105,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// The lookup capability (list clusters and their nodes without a handle), where this
     /// backend can find them.
     fn lookup(&self) -> Option<&dyn Lookup> {
+        None
+    }
+
+    /// The interactive-shell capability (`cluster-sim shell`), where this backend offers it.
+    fn shell(&self) -> Option<&dyn ShellBackend> {
         None
     }
 }

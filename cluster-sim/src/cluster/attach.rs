@@ -59,6 +59,8 @@ impl Cluster {
             backend,
             nodes: std::sync::OnceLock::from(addrs),
             down: AtomicBool::new(false),
+            // It was up and ready before this run found it.
+            provisioned: AtomicBool::new(true),
             keep: AtomicBool::new(true),
             lease: Lease::default(),
             sink,

@@ -820,6 +820,10 @@ impl Backend for DockerBackend {
         Some(self)
     }
 
+    fn shell(&self) -> Option<&dyn crate::backend::shell::ShellBackend> {
+        Some(self)
+    }
+
     async fn allocate(
         &self,
         cluster: &str,

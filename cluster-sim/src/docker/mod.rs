@@ -8,6 +8,7 @@ mod fault;
 mod janitor;
 mod labels;
 mod lookup;
+mod shell;
 mod subnet;
 
 /// Moved to [`crate::backend::janitor`]; here for callers of earlier versions.

@@ -6,6 +6,9 @@
 
 pub mod build;
 pub mod glibc;
+pub mod hook_when;
+pub mod hooks;
+pub mod logrules;
 pub(crate) mod spec;
 pub mod workspace;
 

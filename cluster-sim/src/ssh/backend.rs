@@ -223,7 +223,11 @@ impl SshBackend {
         Ok(found)
     }
 
-    async fn locate(&self, cluster: &str, node: &str) -> Result<(&HostConn, String), BackendError> {
+    pub(super) async fn locate(
+        &self,
+        cluster: &str,
+        node: &str,
+    ) -> Result<(&HostConn, String), BackendError> {
         let nodes = self.locate_cluster(cluster).await?;
         let p = nodes.get(node).ok_or_else(|| BackendError::UnknownNode {
             cluster: cluster.to_string(),
@@ -981,6 +985,10 @@ impl Backend for SshBackend {
     }
 
     fn lookup(&self) -> Option<&dyn crate::backend::lookup::Lookup> {
+        Some(self)
+    }
+
+    fn shell(&self) -> Option<&dyn crate::backend::shell::ShellBackend> {
         Some(self)
     }
 }

@@ -10,6 +10,7 @@ pub mod inventory;
 mod janitor;
 mod lookup;
 mod owner;
+mod shell;
 
 /// Moved beside the backends (`crate::lab`): a lab uses one backend to make the other's hosts.
 pub use crate::lab::{provision_lab, write_lab_inventory, LabError, LabFiles};

@@ -84,14 +84,18 @@ pub(crate) fn run_attempt<'a>(
         }
         let fut = crate::plan::scoped(
             Some(case.clone()),
-            execute(
-                ctx.clone(),
-                lasting.clone(),
-                case.clone(),
+            // Library events in the attempt (provisioning, teardown) go to its log.
+            crate::logs::scope(
                 log.clone(),
-                test_dir.clone(),
-                state.clone(),
-                NotifyOnDrop(ended.clone()),
+                execute(
+                    ctx.clone(),
+                    lasting.clone(),
+                    case.clone(),
+                    log.clone(),
+                    test_dir.clone(),
+                    state.clone(),
+                    NotifyOnDrop(ended.clone()),
+                ),
             ),
         );
         let task = ctx.handle.spawn(fut);
@@ -125,7 +129,7 @@ pub(crate) fn run_attempt<'a>(
             Err(_) => Status::error("interrupted", "the test's task was cancelled"),
         };
         if !ctx.interrupted.load(Ordering::SeqCst) {
-            remove_leftovers(ctx, &name, &test_dir, &log).await;
+            crate::logs::scope(log.clone(), remove_leftovers(ctx, &name, &test_dir, &log)).await;
         }
         outcome
     });

@@ -5,7 +5,19 @@
 use std::f64::consts::PI;
 use std::fmt::Write;
 
-use super::DrawnCycle;
+use super::anomaly::Anomaly;
+
+/// A cycle as drawn: its anomaly, each transaction's one-line text, and each edge's kind and
+/// why (from transaction `i` to `i + 1`, the last back to the first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawnCycle {
+    /// The anomaly the cycle is.
+    pub anomaly: Anomaly,
+    /// The transactions, as `process 3 txn [append x 1] (ok, ...)`.
+    pub txns: Vec<String>,
+    /// Each edge: its kind (`ww`, `wr`, `rw`, `rt`) and the sentence that proves it.
+    pub edges: Vec<(String, String)>,
+}
 
 const WIDTH: f64 = 1200.0;
 const NODE: f64 = 22.0;

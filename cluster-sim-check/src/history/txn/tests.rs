@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::history::{Completed, OpType, Process};
+use crate::history::{Completed, OpType, Process, Violation};
 
 /// A transaction of process `p` from `start` to `end` with these micro-operations (as they
 /// completed, for an ok one).

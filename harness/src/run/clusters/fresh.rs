@@ -90,7 +90,8 @@ pub(crate) async fn with_cluster(
     );
 
     state.set_phase("running the test");
-    let mut outcome = run_body(
+    let since = cluster.log_marks().await;
+    let outcome = run_body(
         ctx,
         def,
         body(cluster.clone()),
@@ -100,6 +101,8 @@ pub(crate) async fn with_cluster(
         test_dir,
     )
     .await;
+    state.set_phase("checking the service logs");
+    let mut outcome = crate::run::logcheck::judge_logs(&cluster, &since, outcome, log).await;
 
     if !outcome.passed() || ctx.settings.keep == Keep::Always {
         state.set_phase("collecting node logs");

@@ -198,7 +198,9 @@ pub(crate) async fn with_shared_cluster(
         .timeout()
         .or(cluster.spec().timeout)
         .unwrap_or(ctx.settings.timeout);
-    let mut outcome = run_body(
+    // A shared cluster's logs hold earlier tests' lines: this test answers for its own.
+    let since = cluster.log_marks().await;
+    let outcome = run_body(
         ctx,
         case.def,
         body(cluster.clone()),
@@ -208,6 +210,7 @@ pub(crate) async fn with_shared_cluster(
         test_dir,
     )
     .await;
+    let mut outcome = crate::run::logcheck::judge_logs(&cluster, &since, outcome, log).await;
 
     if !outcome.passed() {
         // A failed test's cluster is suspect: its logs go with the test, and it goes (or is
