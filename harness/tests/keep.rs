@@ -329,7 +329,7 @@ fn a_walk_definitions_cluster_is_kept_once_its_walks_end_when_one_failed() {
     assert_eq!(out.status.code(), Some(101), "{}", text(&out));
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     let kept: std::collections::BTreeSet<String> =
-        regex::Regex::new(r"cluster ([a-z0-9-]+) was kept running")
+        regex::Regex::new(r"cluster ([a-z0-9-]+) is kept running once every walk")
             .unwrap()
             .captures_iter(&junit)
             .map(|c| c[1].to_string())

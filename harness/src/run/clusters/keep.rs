@@ -13,6 +13,12 @@ use crate::run::ctx::RunCtx;
 
 /// The commands to use on a kept cluster, as one line.
 pub(crate) fn advice(cluster: &Cluster) -> String {
+    advice_when(cluster, "was kept running")
+}
+
+/// [`advice`] for a cluster kept later than now (`kept` says when: a walk definition's, once
+/// its walks end).
+pub(crate) fn advice_when(cluster: &Cluster, kept: &str) -> String {
     let name = cluster.name();
     let node = cluster
         .nodes()
@@ -20,7 +26,7 @@ pub(crate) fn advice(cluster: &Cluster) -> String {
         .map(|n| n.name().to_string())
         .unwrap_or_else(|| "n1".into());
     format!(
-        "cluster {name} was kept running (CLUSTER_SIM_KEEP_CLUSTER): `cluster-sim exec {name} \
+        "cluster {name} {kept} (CLUSTER_SIM_KEEP_CLUSTER): `cluster-sim exec {name} \
          {node} -- sh` to look inside, `cluster-sim logs {name}` for its logs, `cluster-sim down \
          {name}` to remove it (`cluster-sim down --kept` removes every kept cluster)"
     )

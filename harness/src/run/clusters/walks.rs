@@ -349,7 +349,11 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
                 };
                 // A failed walk keeps the definition's cluster once every walk has ended.
                 if ctx.settings.keep_cluster.keeps(false) {
-                    super::keep::tell(&mut failed, &case.name, &super::keep::advice(&cluster));
+                    let advice = super::keep::advice_when(
+                        &cluster,
+                        "is kept running once every walk of its definition has ended",
+                    );
+                    super::keep::tell(&mut failed, &case.name, &advice);
                 }
                 failed
             }
