@@ -2,7 +2,8 @@
 //! whose spec (name and node count, as `up` recorded them on the cluster, matrix values
 //! applied) is the cluster's runs on it instead of provisioning; any other provisions as usual,
 //! with one line saying why it did not attach. The tests on the cluster take turns; before each,
-//! the spec's `[reuse] reset` runs on every node; after each, the faults it made are undone and
+//! the spec's `[reuse] reset` runs on every node; after each, the spec's log rules judge what
+//! the services logged during it (`fail_on_log`), the faults it made are undone and
 //! nodes it stopped or froze are started again. The cluster is never torn down and takes no
 //! node budget: it exists already.
 
@@ -162,6 +163,8 @@ pub(crate) async fn with_attached(
         &format!("running on {name} (CLUSTER_SIM_CLUSTER); it is not torn down"),
     );
     state.set_phase("running the test");
+    // The service logs outlive every test on the cluster: the log check reads from here on.
+    let since = cluster.log_marks().await;
     let outcome = run_body(
         ctx,
         case.def,
@@ -172,6 +175,7 @@ pub(crate) async fn with_attached(
         test_dir,
     )
     .await;
+    let outcome = crate::run::logcheck::judge_logs(&cluster, &since, outcome, log).await;
     if !outcome.passed() {
         state.set_phase("collecting node logs");
         provision::collect(&cluster, test_dir, log).await;
