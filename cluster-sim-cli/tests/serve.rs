@@ -341,6 +341,24 @@ async fn runs_count_junit_serve_files_and_cancel_with_sigint() -> Result<()> {
     // Nothing outside the run's folder.
     let (code, _) = fetch(&u(&format!("/v1/runs/{id}/files/..%2F..%2Fhistory.db"))).await?;
     assert_eq!(code, 404);
+    // For scripts: the documented envelope, the run as the server gives it.
+    for args in [
+        &["runs", "show", &id, "--json"][..],
+        &["runs", "list", "--json"],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--server", &s.base, "--token-file"])
+            .arg(dir.path().join("token"))
+            .output()?;
+        let v: Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(v["version"], 1, "{v}");
+        let run = v["runs"]
+            .as_array()
+            .and_then(|runs| runs.iter().find(|r| r["id"] == id.as_str()))
+            .unwrap_or_else(|| panic!("{id} not in {v}"));
+        assert_eq!(run["state"], "failed", "{run}");
+    }
 
     // One at a time; DELETE sends SIGINT to the run's process group.
     let (code, v) = post(&u("/v1/runs"), Some(json!({"filter": "slow"}))).await?;
@@ -643,6 +661,19 @@ async fn with_cluster(cluster: &Cluster) -> Result<()> {
     let (code, table) = client(&["--component", "node", "--history", "2"])?;
     assert_eq!(code, 1);
     assert!(table.contains("(forced) "), "{table}");
+    // For scripts: the same checks and exit code, as JSON, with each check's history.
+    let (code, text) = client(&["--component", "node", "--history", "2", "--json"])?;
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&text)?;
+    assert_eq!(v["version"], 1, "{v}");
+    let shown = v["checks"].as_array().expect("checks");
+    assert!(!shown.is_empty(), "{v}");
+    assert!(
+        shown
+            .iter()
+            .all(|c| c["component"] == "node" && c["history"].is_array()),
+        "{v}"
+    );
 
     // History and statuses survive a restart.
     let before = get(&u(&s.base, "/v1/checks/warn/history")).await?;

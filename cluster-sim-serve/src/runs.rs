@@ -276,13 +276,16 @@ impl Runs {
         let filter = info.filter.clone();
         tokio::spawn(async move {
             let (state, code, error) = me.execute(&id, &filter, &cancel).await;
+            // Finished and no longer active in one step: a DELETE that sees the run finished
+            // must not find it still active (and get 202 for a run that already ended).
+            let mut active = me.active.lock().unwrap_or_else(|e| e.into_inner());
             me.update(&id, |r| {
                 r.state = state;
                 r.exit_code = code;
                 r.error = error;
                 r.ended_ms = Some(now_ms());
             });
-            *me.active.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *active = None;
         });
         Ok(info)
     }

@@ -240,17 +240,21 @@ pub enum ProvisionError {
         message: String,
     },
     /// A node did not pass its readiness check in time.
-    #[error("node {node}: not ready after {}: `{command}` {last}", crate::duration::human(*.timeout))]
+    #[error("node {node}: not ready after {}: {command} {last}", crate::duration::human(*.timeout))]
     NotReady {
         /// Node name.
         node: String,
-        /// The readiness command.
+        /// What readiness waits for (`ReadySpec::describe`: the command in backticks, the log
+        /// regex, or both).
         command: String,
         /// How long we waited.
         timeout: Duration,
         /// The last attempt's outcome and the node log's tail.
         last: String,
     },
+    /// An `after_up` hook failed (command, node, exit code and output).
+    #[error(transparent)]
+    Hook(Box<HookError>),
     /// The backend failed.
     #[error("cluster {cluster}: {step}: {source}")]
     Backend {
@@ -365,4 +369,43 @@ pub enum Error {
     /// See [`BackendError`].
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+/// A hook that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The command ran and exited non-zero (or hit its deadline).
+    #[error("{when} hook on node {node}: `{command}` exited {code}{}", quoted(.output))]
+    Failed {
+        /// When the hook ran.
+        when: crate::service::hook_when::HookWhen,
+        /// The node.
+        node: String,
+        /// The command.
+        command: String,
+        /// Its exit code (-1 when it was killed at its deadline).
+        code: i64,
+        /// The end of its stdout and stderr.
+        output: String,
+    },
+    /// The command could not be run at all.
+    #[error("{when} hook on node {node}: {source}")]
+    Exec {
+        /// When the hook ran.
+        when: crate::service::hook_when::HookWhen,
+        /// The node.
+        node: String,
+        /// Why it could not run.
+        #[source]
+        source: ExecError,
+    },
+}
+
+fn quoted(output: &str) -> String {
+    let output = output.trim_end();
+    if output.is_empty() {
+        " with no output".into()
+    } else {
+        format!("; output:\n{output}")
+    }
 }

@@ -1,7 +1,7 @@
 //! A lab of real sshd hosts in local containers, for the ssh backend's tests and for trying it
 //! out: brings up a spec whose nodes run sshd (`fixtures/clusters/sshd3.toml`) on a backend
 //! that publishes ports (docker), then writes a fresh key pair, a known_hosts file and an
-//! inventory for it. The CLI (`cluster-sim up SPEC --inventory FILE`) and the tests share this
+//! inventory for it. The CLI (`cluster-sim up SPEC --lab FILE`) and the tests share this
 //! code.
 //!
 //! It lives beside the backends, not in `ssh/`: it drives one backend through the contract

@@ -41,7 +41,8 @@ pub mod template;
 pub mod watchdog;
 
 pub use backend::{
-    Backend, ClusterSummary, Janitor, Lease, Lookup, NodeAction, NodeState, NodeSummary, Reaped,
+    Backend, ClusterSummary, Janitor, KeepMark, Lease, Lookup, NodeAction, NodeState, NodeSummary,
+    Reaped,
 };
 pub use cluster::{
     Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,

@@ -1,5 +1,5 @@
 //! The ssh backend against real sshd: a lab of three sshd containers (fixtures/clusters/sshd3.toml
-//! on the docker backend, with an inventory written as `cluster-sim up --inventory` does), the
+//! on the docker backend, with an inventory written as `cluster-sim up --lab` does), the
 //! conformance suite on it, and the bad inputs a lab meets (unreachable host, wrong key or user,
 //! changed host key, no sudo, unknown package, a dropped connection).
 

@@ -213,8 +213,46 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `path` as seen from `base`: relative (with `..` where `path` lies outside `base`), so a
+/// CI server that resolves report attachments from the project directory finds it. Both are
+/// made absolute first; on different roots (another drive) `path` stays absolute.
+pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (path, base) = (abs(path), abs(base));
+    let p: Vec<_> = path.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return path;
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::relative_to;
+    use std::path::Path;
+
+    #[test]
+    fn attachments_are_relative_to_the_project() {
+        let p = |s: &str| Path::new(s).to_path_buf();
+        assert_eq!(
+            relative_to(&p("/ws/target/cluster-sim/runs/r/t/test.log"), &p("/ws")),
+            p("target/cluster-sim/runs/r/t/test.log")
+        );
+        assert_eq!(
+            relative_to(&p("/tmp/t/runs/r/test.log"), &p("/ws/proj")),
+            p("../../tmp/t/runs/r/test.log")
+        );
+    }
+
     #[test]
     fn old_runs_beyond_the_newest_are_pruned_but_recent_and_foreign_ones_stay() {
         let dir = tempfile::tempdir().unwrap();

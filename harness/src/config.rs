@@ -64,6 +64,28 @@ impl Keep {
     }
 }
 
+/// When a test's cluster is left running after the test (`CLUSTER_SIM_KEEP_CLUSTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepCluster {
+    /// Never: every cluster is torn down (the default).
+    Never,
+    /// When its test did not pass: left running with its faults, for a look inside.
+    OnFailure,
+    /// Always.
+    Always,
+}
+
+impl KeepCluster {
+    /// Whether a cluster stays, given whether its test passed.
+    pub fn keeps(self, passed: bool) -> bool {
+        match self {
+            KeepCluster::Never => false,
+            KeepCluster::OnFailure => !passed,
+            KeepCluster::Always => true,
+        }
+    }
+}
+
 /// The harness's settings for one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -86,6 +108,12 @@ pub struct Settings {
     pub artifacts: PathBuf,
     /// `CLUSTER_SIM_KEEP`.
     pub keep: Keep,
+    /// `CLUSTER_SIM_KEEP_CLUSTER` or the file's `keep_cluster`: which tests' clusters are left
+    /// running, marked kept, after the test.
+    pub keep_cluster: KeepCluster,
+    /// `CLUSTER_SIM_CLUSTER`: a running cluster (`cluster-sim up`) that tests asking for the
+    /// spec it was made from run on, instead of provisioning their own.
+    pub attach: Option<String>,
     /// `CLUSTER_SIM_KEEP_RUNS`: how many earlier runs' directories stay under `artifacts`
     /// (older ones are removed when a run starts; 0 keeps them all).
     pub keep_runs: usize,
@@ -95,6 +123,9 @@ pub struct Settings {
     pub timeout: Duration,
     /// Warnings met while loading (unknown keys), for the runner to print.
     pub warnings: Vec<String>,
+    /// The project directory report attachments are relative to: `CI_PROJECT_DIR` when set
+    /// (GitLab resolves a JUnit attachment from there), else the workspace root.
+    pub project_dir: PathBuf,
 }
 
 /// Loading the settings failed.
@@ -136,6 +167,7 @@ struct FileSettings {
     junit: Option<PathBuf>,
     artifacts: Option<PathBuf>,
     keep: Option<String>,
+    keep_cluster: Option<String>,
     node_budget: Option<usize>,
     timeout: Option<String>,
     report: Option<PathBuf>,
@@ -149,6 +181,7 @@ const KNOWN_KEYS: &[&str] = &[
     "junit",
     "artifacts",
     "keep",
+    "keep_cluster",
     "node_budget",
     "timeout",
     "report",
@@ -163,7 +196,11 @@ impl Settings {
         let vars: BTreeMap<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("CLUSTER_SIM_"))
             .collect();
-        Self::load_from(workspace, target_dir, &vars)
+        let mut settings = Self::load_from(workspace, target_dir, &vars)?;
+        if let Some(dir) = std::env::var_os("CI_PROJECT_DIR").filter(|d| !d.is_empty()) {
+            settings.project_dir = PathBuf::from(dir);
+        }
+        Ok(settings)
     }
 
     /// Like [`Settings::load`] with the variables given (for tests).
@@ -244,6 +281,36 @@ impl Settings {
                     })
                 }
             },
+        };
+        let keep_cluster = match pick(
+            "CLUSTER_SIM_KEEP_CLUSTER",
+            file.keep_cluster,
+            "keep_cluster",
+        ) {
+            None => KeepCluster::Never,
+            Some((origin, v)) => match v.as_str() {
+                "never" => KeepCluster::Never,
+                "on-failure" => KeepCluster::OnFailure,
+                "always" => KeepCluster::Always,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        origin,
+                        value: v,
+                        expected: "never, on-failure or always",
+                    })
+                }
+            },
+        };
+        let attach = match vars.get("CLUSTER_SIM_CLUSTER").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) if cluster_sim_core::cluster::check_cluster_name(v).is_ok() => Some(v.clone()),
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    origin: "CLUSTER_SIM_CLUSTER".into(),
+                    value: v.clone(),
+                    expected: "the name of a running cluster (lowercase letters, digits and '-')",
+                })
+            }
         };
         let node_budget = match vars
             .get("CLUSTER_SIM_NODE_BUDGET")
@@ -337,10 +404,13 @@ impl Settings {
             artifacts: pick_path("CLUSTER_SIM_ARTIFACTS", file.artifacts)
                 .unwrap_or_else(|| cluster_sim.join("runs")),
             keep,
+            keep_cluster,
+            attach,
             keep_runs,
             node_budget,
             timeout,
             warnings,
+            project_dir: workspace.to_path_buf(),
         })
     }
 }
@@ -406,14 +476,17 @@ mod tests {
         assert_eq!(s.report, target.join("cluster-sim/report.html"));
         assert_eq!((s.retries, s.retries_forced), (0, false));
         assert_eq!(s.keep_runs, DEFAULT_KEEP_RUNS);
+        assert_eq!(s.keep_cluster, KeepCluster::Never);
+        assert_eq!(s.attach, None);
 
         std::fs::write(
             ws.path().join(CONFIG_FILE),
-            "keep = \"always\"\nnode_budget = 6\njunit = \"out/j.xml\"\ncolour = 1\nretries = 2\nkeep_runs = 5\n",
+            "keep = \"always\"\nkeep_cluster = \"on-failure\"\nnode_budget = 6\njunit = \"out/j.xml\"\ncolour = 1\nretries = 2\nkeep_runs = 5\n",
         )
         .unwrap();
         let s = Settings::load_from(ws.path(), &target, &vars(&[])).unwrap();
         assert_eq!(s.keep, Keep::Always);
+        assert_eq!(s.keep_cluster, KeepCluster::OnFailure);
         assert_eq!(s.node_budget, 6);
         assert_eq!(s.junit, ws.path().join("out/j.xml"));
         assert_eq!(s.report, ws.path().join("out/report.html"));
@@ -430,9 +503,13 @@ mod tests {
                 ("CLUSTER_SIM_RETRIES", "0"),
                 ("CLUSTER_SIM_REPORT", "r.html"),
                 ("CLUSTER_SIM_KEEP_RUNS", "0"),
+                ("CLUSTER_SIM_KEEP_CLUSTER", "always"),
+                ("CLUSTER_SIM_CLUSTER", "demo"),
             ]),
         )
         .unwrap();
+        assert_eq!(s.keep_cluster, KeepCluster::Always);
+        assert_eq!(s.attach.as_deref(), Some("demo"));
         assert_eq!(s.keep_runs, 0);
         assert_eq!((s.retries, s.retries_forced), (0, true));
         assert_eq!(s.report, PathBuf::from("r.html"));
@@ -462,6 +539,25 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("CLUSTER_SIM_KEEP_RUNS: \"-1\" is not valid"));
+        let e = Settings::load_from(
+            ws.path(),
+            ws.path(),
+            &vars(&[("CLUSTER_SIM_KEEP_CLUSTER", "yes")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CLUSTER_SIM_KEEP_CLUSTER: \"yes\" is not valid; expected never, on-failure or always"
+        );
+        let e = Settings::load_from(
+            ws.path(),
+            ws.path(),
+            &vars(&[("CLUSTER_SIM_CLUSTER", "Demo Cluster")]),
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("CLUSTER_SIM_CLUSTER: \"Demo Cluster\" is not valid"));
         std::fs::write(ws.path().join(CONFIG_FILE), "backend = \"vm\"\n").unwrap();
         let e = Settings::load_from(ws.path(), ws.path(), &vars(&[])).unwrap_err();
         assert_eq!(

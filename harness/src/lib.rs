@@ -31,6 +31,8 @@
 
 pub mod artifacts;
 pub mod config;
+pub mod libtest;
+mod logs;
 mod outcome;
 mod plan;
 #[doc(hidden)]

@@ -193,14 +193,27 @@ impl TestFinished {
         self.attempts.iter().map(|a| a.duration).sum()
     }
 
-    /// Every attempt's attachments, first attempt first.
+    /// Every attempt's attachments: the last attempt's `test.log` first (the one link GitLab
+    /// shows for a failed case is to the log of the attempt that decided it), then every
+    /// attempt's, first attempt first.
     pub(crate) fn attachments(&self) -> Vec<PathBuf> {
         let mut all: Vec<PathBuf> = self
             .attempts
             .iter()
             .flat_map(|a| a.attachments.iter().cloned())
             .collect();
-        all.dedup();
+        let last_log = self
+            .last()
+            .attachments
+            .first()
+            .filter(|p| p.file_name().is_some_and(|n| n == "test.log"))
+            .cloned();
+        if let Some(log) = last_log {
+            all.retain(|p| *p != log);
+            all.insert(0, log);
+        }
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|p| seen.insert(p.clone()));
         all
     }
 
@@ -311,7 +324,13 @@ mod tests {
         assert!(flaky.is_flaky());
         assert_eq!(flaky.duration(), Duration::from_millis(300));
         assert_eq!(flaky.earlier().len(), 1);
-        assert_eq!(flaky.attachments().len(), 2);
+        assert_eq!(
+            flaky.attachments(),
+            [
+                PathBuf::from("/runs/t/attempt-2/test.log"),
+                PathBuf::from("/runs/t/attempt-1/test.log"),
+            ]
+        );
         assert_eq!(
             flaky.properties(),
             [

@@ -35,6 +35,39 @@ fn redact(xml: &str, dir: &Path) -> String {
     out
 }
 
+/// Every `[[ATTACHMENT|path]]` of `xml` is relative and resolves from `project` (GitLab and
+/// Jenkins resolve them from the job's checkout), and a failed case's first one is its
+/// `test.log` (GitLab links only the first).
+fn attachments_resolve_log_first(xml: &str, project: &Path) {
+    let attachment = regex::Regex::new(r"\[\[ATTACHMENT\|([^\]]+)\]\]").unwrap();
+    let mut failed_cases = 0;
+    for case in xml.split("<testcase ").skip(1) {
+        let case = case.split("</testcase>").next().unwrap_or(case);
+        let paths: Vec<&str> = attachment
+            .captures_iter(case)
+            .map(|c| c.get(1).unwrap().as_str())
+            .collect();
+        for p in &paths {
+            assert!(Path::new(p).is_relative(), "absolute attachment {p}");
+            assert!(
+                project.join(p).is_file(),
+                "{p} does not resolve from the project"
+            );
+        }
+        if case.contains("<failure") || case.contains("<error") {
+            failed_cases += 1;
+            let first = paths
+                .first()
+                .unwrap_or_else(|| panic!("no attachment: {case}"));
+            assert!(
+                first.ends_with("/test.log"),
+                "first attachment {first}: {case}"
+            );
+        }
+    }
+    assert!(failed_cases > 0, "no failed case in {xml}");
+}
+
 #[test]
 fn outcomes_are_reported_and_nothing_is_left() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,7 +75,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
     let (pid, out) = spawn_suite(
         dir.path(),
         &["selftest::outcomes", "--test-threads", "4"],
-        &[],
+        &[("CI_PROJECT_DIR", dir.path().to_str().unwrap())],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -122,6 +155,7 @@ fn outcomes_are_reported_and_nothing_is_left() {
     assert_valid(&report);
     let xml = std::fs::read_to_string(&report).unwrap();
     assert!(xml.contains("[[ATTACHMENT|"), "no attachments");
+    attachments_resolve_log_first(&xml, dir.path());
     assert!(xml.contains("[stdout] to stdout 1\n"), "{xml}");
     assert!(xml.contains("[stderr] to stderr\n"), "{xml}");
     assert!(

@@ -16,7 +16,7 @@ async fn member_list(cluster: &Cluster) -> TestResult {
     let text = lines.join("\n");
     insta::with_settings!({
         filters => vec![
-            (r"\b[0-9a-f]{14,16}\b", "[member-id]"),
+            (r"(?m)^[0-9a-f]{1,16}\b", "[member-id]"),
             (r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", "[address]"),
         ],
         prepend_module_to_snapshot => false,

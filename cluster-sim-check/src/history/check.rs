@@ -1,17 +1,15 @@
 //! The `Checker` protocol (Jepsen's `checker.clj`): a checker judges a history's completed
 //! operations against one model and says so in a [`CheckReport`]. [`CHECKERS`] is the by-name
-//! table that `cluster-sim check --model NAME` and tests share; a new model is its own file
-//! (a type implementing [`Checker`]) plus one line in that table.
+//! table (table.rs) that `cluster-sim check --model NAME` and tests share; a new model is its
+//! own file (a type implementing [`Checker`]) plus one line in that table.
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
-use super::{complete, Completed, Op, Register, Set, Violation};
-
-/// Every checker by name: what [`by_name`] and `cluster-sim check --model` choose from.
-pub static CHECKERS: &[&(dyn Checker + 'static)] = &[&Register, &Set];
+use super::{complete, Completed, HistoryError, Op, OpError, Records, Violation};
 
 /// Judges a history's completed client operations against one model.
 pub trait Checker: Send + Sync {
@@ -25,14 +23,32 @@ pub trait Checker: Send + Sync {
     /// `Err` when an operation has no meaning in the model (a register history with an `add`, a
     /// set history without a final read): one line naming it.
     fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError>;
+
+    /// Judges a saved `history.jsonl`; a malformed line, or an operation the model has no
+    /// meaning for, is an error naming the file and the line. A checker that can judge a
+    /// history as it reads it (the transactional ones) does, so that a history of a million
+    /// operations need not be held as JSON.
+    fn check_file(&self, path: &Path) -> Result<CheckReport, FileError> {
+        let (mut lines, mut ops) = (Vec::new(), Vec::new());
+        for record in Records::open(path)? {
+            let (line, op) = record?;
+            lines.push(line);
+            ops.push(op);
+        }
+        self.check(&complete(&ops))
+            .map_err(|e| FileError::at(path, &lines, e))
+    }
 }
 
 /// Why a history could not be judged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
-    /// An operation the model has no meaning for, or a history the model can't judge.
+    /// A history the model can't judge.
     #[error("{0}")]
     Unfit(String),
+    /// An operation the model has no meaning for (its record's place in the history, and why).
+    #[error(transparent)]
+    Op(#[from] OpError),
     /// No checker in [`CHECKERS`] has that name.
     #[error("unknown model {name:?} (expected {expected})")]
     UnknownModel {
@@ -41,6 +57,42 @@ pub enum CheckError {
         /// The names there are, as a list for a message (`register or set`).
         expected: String,
     },
+}
+
+/// Why a saved history could not be judged, in one line naming the file (and the line).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file can't be read, or a line is malformed (`history.jsonl:7: ...`).
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The model can't judge the history (`history.jsonl: no completed read: ...`).
+    #[error("{path}: {source}")]
+    Check {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: CheckError,
+    },
+}
+
+impl FileError {
+    /// `e` from judging the history at `path` whose records are on `lines` (one-based, a
+    /// record's index into it): an operation's error names its line.
+    pub fn at(path: &Path, lines: &[usize], e: CheckError) -> Self {
+        match e {
+            CheckError::Op(op) if op.index < lines.len() => HistoryError::Malformed {
+                path: path.display().to_string(),
+                line: lines[op.index],
+                message: op.message,
+            }
+            .into(),
+            other => FileError::Check {
+                path: path.display().to_string(),
+                source: other,
+            },
+        }
+    }
 }
 
 /// What a checker found beyond the verdict, shown after it: the set checker's [`SetCounts`].
@@ -85,6 +137,7 @@ pub struct CheckReport {
     /// What was wrong, per key; empty when valid.
     pub violations: Vec<Violation>,
     details: Option<Arc<dyn Details>>,
+    headline: Option<String>,
 }
 
 impl CheckReport {
@@ -97,7 +150,15 @@ impl CheckReport {
             keys,
             violations,
             details: None,
+            headline: None,
         }
+    }
+
+    /// Replaces the verdict's first line, for a checker whose unit is not the key (the
+    /// transactional ones count anomalies among transactions).
+    pub fn with_headline(mut self, headline: impl Into<String>) -> Self {
+        self.headline = Some(headline.into());
+        self
     }
 
     /// Adds what the checker found beyond the verdict (printed after it).
@@ -122,7 +183,12 @@ impl CheckReport {
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = self.what;
-        if self.valid() {
+        if let Some(h) = &self.headline {
+            write!(f, "{h}")?;
+            for v in &self.violations {
+                write!(f, "\n{v}")?;
+            }
+        } else if self.valid() {
             write!(
                 f,
                 "valid: {} operations over {} key(s) are {what}",
@@ -147,28 +213,6 @@ impl fmt::Display for CheckReport {
             write!(f, "\n{d}")?;
         }
         Ok(())
-    }
-}
-
-/// The checker named `name` in [`CHECKERS`].
-pub fn by_name(name: &str) -> Result<&'static dyn Checker, CheckError> {
-    CHECKERS
-        .iter()
-        .copied()
-        .find(|c| c.name() == name)
-        .ok_or_else(|| CheckError::UnknownModel {
-            name: name.to_string(),
-            expected: names(),
-        })
-}
-
-/// The table's names as a list for a message: `register or set`.
-fn names() -> String {
-    let names: Vec<&str> = CHECKERS.iter().map(|c| c.name()).collect();
-    match names.split_last() {
-        Some((last, [])) => (*last).to_string(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
     }
 }
 
@@ -201,20 +245,4 @@ pub fn by_key(ops: &[Completed]) -> BTreeMap<Option<String>, Vec<Completed>> {
         by_key.entry(op.key.clone()).or_default().push(op.clone());
     }
     by_key
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_table_finds_every_checker_by_its_name() {
-        for c in CHECKERS {
-            assert_eq!(by_name(c.name()).map(|c| c.name()), Ok(c.name()));
-        }
-        assert_eq!(
-            by_name("bank").map(|c| c.name()).unwrap_err().to_string(),
-            "unknown model \"bank\" (expected register or set)"
-        );
-    }
 }

@@ -6,12 +6,11 @@
 //! `info` ops (outcome unknown) may take effect at any time after their call, or never; `fail`
 //! ops never took effect and are dropped; an `info` read is dropped too (it changes nothing).
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
-use super::{by_key, CheckError, CheckReport, Checker, Completed, OpType, Violation};
+pub use super::linearize::BadOp;
+use super::linearize::{relevant, search, steps};
+use super::{by_key, CheckError, CheckReport, Checker, Completed, OpError, Violation};
 
 /// The register checker (`register`): reads, writes and cas on a register per key, checked for
 /// linearizability.
@@ -37,246 +36,16 @@ impl Checker for Register {
             match check_key(key.as_deref(), ops, SHRINK_BUDGET) {
                 Ok(Some(v)) => violations.push(v),
                 Ok(None) => {}
-                Err(bad) => return Err(CheckError::Unfit(format!("{}: {}", bad.op, bad.message))),
+                Err(bad) => return Err(OpError::new(&bad.op, bad.message).into()),
             }
         }
         Ok(CheckReport::new(self, ops.len(), keys.len(), violations))
     }
 }
 
-/// One op as the search sees it: interned values, times, outcome.
-#[derive(Debug, Clone)]
-struct Step {
-    kind: Kind,
-    ok: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Write(u32),
-    Read(u32),
-    Cas(u32, u32),
-}
-
-/// A register op that can't be checked (unknown function, bad cas value).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BadOp {
-    /// The op.
-    pub op: Box<Completed>,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-/// Interned values: `null` is 0.
-#[derive(Default)]
-struct Values(HashMap<String, u32>);
-
-impl Values {
-    fn id(&mut self, v: &Value) -> u32 {
-        if v.is_null() {
-            return 0;
-        }
-        let next = self.0.len() as u32 + 1;
-        *self.0.entry(v.to_string()).or_insert(next)
-    }
-}
-
-fn steps(ops: &[Completed]) -> Result<Vec<Step>, BadOp> {
-    let mut values = Values::default();
-    ops.iter()
-        .map(|op| {
-            let bad = |m: &str| BadOp {
-                op: Box::new(op.clone()),
-                message: m.to_string(),
-            };
-            let kind = match op.f.as_str() {
-                "write" => Kind::Write(values.id(&op.input)),
-                "read" => Kind::Read(values.id(&op.output)),
-                "cas" => match op.input.as_array().map(Vec::as_slice) {
-                    Some([old, new]) => Kind::Cas(values.id(old), values.id(new)),
-                    _ => return Err(bad("a cas value must be [old, new]")),
-                },
-                other => {
-                    return Err(bad(&format!(
-                        "a register has read, write and cas, not {other:?}"
-                    )))
-                }
-            };
-            Ok(Step {
-                kind,
-                ok: op.outcome == OpType::Ok,
-            })
-        })
-        .collect()
-}
-
-fn apply(state: u32, kind: Kind) -> Option<u32> {
-    match kind {
-        Kind::Write(v) => Some(v),
-        Kind::Read(v) => (v == state).then_some(state),
-        Kind::Cas(old, new) => (old == state).then_some(new),
-    }
-}
-
-/// The ops of one key that the search considers: ok ops, and info ops that change state.
-fn relevant(ops: &[Completed]) -> Vec<Completed> {
-    ops.iter()
-        .filter(|o| match o.outcome {
-            OpType::Ok => true,
-            OpType::Info => o.f != "read",
-            _ => false,
-        })
-        .cloned()
-        .collect()
-}
-
-/// How a failed search ended: the longest order found and the op that could not follow it.
-#[derive(Debug, Clone)]
-struct Stuck {
-    order: Vec<usize>,
-    blocked: usize,
-}
-
-const HEAD: usize = 0;
-
-/// Doubly linked event list over an array; node 0 is the head sentinel, `usize::MAX` the end.
-struct Events {
-    prev: Vec<usize>,
-    next: Vec<usize>,
-    /// (op index, is call)
-    what: Vec<(usize, bool)>,
-    /// Each op's call node and return node.
-    call_of: Vec<usize>,
-    ret_of: Vec<Option<usize>>,
-}
-
-const END: usize = usize::MAX;
-
-impl Events {
-    fn new(ops: &[Completed]) -> Self {
-        // (time, order on ties: calls first so that touching ops count as concurrent, op, call?)
-        let mut ev: Vec<(u64, u8, usize, bool)> = Vec::new();
-        for (i, o) in ops.iter().enumerate() {
-            ev.push((o.start, 0, i, true));
-            if o.outcome == OpType::Ok {
-                ev.push((o.end.unwrap_or(o.start), 1, i, false));
-            }
-        }
-        ev.sort_unstable();
-        let n = ev.len() + 1;
-        let mut e = Events {
-            prev: vec![END; n],
-            next: vec![END; n],
-            what: vec![(0, false); n],
-            call_of: vec![0; ops.len()],
-            ret_of: vec![None; ops.len()],
-        };
-        for (k, &(_, _, op, call)) in ev.iter().enumerate() {
-            let node = k + 1;
-            e.what[node] = (op, call);
-            e.prev[node] = k;
-            e.next[k] = node;
-            if call {
-                e.call_of[op] = node;
-            } else {
-                e.ret_of[op] = Some(node);
-            }
-        }
-        e
-    }
-
-    fn unlink(&mut self, n: usize) {
-        let (p, x) = (self.prev[n], self.next[n]);
-        self.next[p] = x;
-        if x != END {
-            self.prev[x] = p;
-        }
-    }
-
-    fn relink(&mut self, n: usize) {
-        let (p, x) = (self.prev[n], self.next[n]);
-        self.next[p] = n;
-        if x != END {
-            self.prev[x] = n;
-        }
-    }
-
-    fn lift(&mut self, op: usize) {
-        self.unlink(self.call_of[op]);
-        if let Some(r) = self.ret_of[op] {
-            self.unlink(r);
-        }
-    }
-
-    fn unlift(&mut self, op: usize) {
-        if let Some(r) = self.ret_of[op] {
-            self.relink(r);
-        }
-        self.relink(self.call_of[op]);
-    }
-}
-
-/// Searches for a linearization. `Ok(())` when one exists, else how far it got.
-fn search(ops: &[Completed], steps: &[Step]) -> Result<(), Stuck> {
-    let mut ev = Events::new(ops);
-    let words = ops.len().div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, u32)> = HashSet::new();
-    let mut stack: Vec<(usize, u32)> = Vec::new();
-    let mut state = 0u32;
-    let mut remaining_ok = steps.iter().filter(|s| s.ok).count();
-    let mut best: Option<Stuck> = None;
-    let mut entry = ev.next[HEAD];
-    loop {
-        if remaining_ok == 0 {
-            return Ok(());
-        }
-        let at_return = entry == END || !ev.what[entry].1;
-        if !at_return {
-            let op = ev.what[entry].0;
-            if let Some(next_state) = apply(state, steps[op].kind) {
-                bits[op / 64] |= 1 << (op % 64);
-                if cache.insert((bits.clone(), next_state)) {
-                    stack.push((op, state));
-                    state = next_state;
-                    ev.lift(op);
-                    if steps[op].ok {
-                        remaining_ok -= 1;
-                    }
-                    entry = ev.next[HEAD];
-                    continue;
-                }
-                bits[op / 64] &= !(1 << (op % 64));
-            }
-            entry = ev.next[entry];
-            continue;
-        }
-        // A return whose op was not linearized yet: this order can't be extended.
-        if best.as_ref().is_none_or(|b| stack.len() > b.order.len()) {
-            let blocked = if entry == END { 0 } else { ev.what[entry].0 };
-            best = Some(Stuck {
-                order: stack.iter().map(|(op, _)| *op).collect(),
-                blocked,
-            });
-        }
-        let Some((op, prev_state)) = stack.pop() else {
-            return Err(best.unwrap_or(Stuck {
-                order: Vec::new(),
-                blocked: 0,
-            }));
-        };
-        state = prev_state;
-        bits[op / 64] &= !(1 << (op % 64));
-        ev.unlift(op);
-        if steps[op].ok {
-            remaining_ok += 1;
-        }
-        entry = ev.next[ev.call_of[op]];
-    }
-}
-
-/// Checks one key's ops. `Ok(None)`: linearizable; `Ok(Some(v))`: a violation, shrunk to the
-/// few ops that can't be ordered (within `shrink_budget`).
+/// Checks one key's ops. `Ok(None)`: linearizable; `Ok(Some(v))`: a violation, shrunk to a
+/// minimal set of ops that can't be ordered (within `shrink_budget`), with the longest
+/// linearizable prefix of them and the op that could not follow.
 pub(crate) fn check_key(
     key: Option<&str>,
     ops: &[Completed],
@@ -287,84 +56,24 @@ pub(crate) fn check_key(
     let Err(stuck) = search(&ops, &st) else {
         return Ok(None);
     };
-    let minimal = shrink(&ops, shrink_budget);
-    let mut shown: Vec<Completed> = minimal.clone();
-    shown.sort_by_key(|o| (o.start, o.index));
-    let order: Vec<&Completed> = stuck.order.iter().map(|&i| &ops[i]).collect();
-    let blocked = &ops[stuck.blocked];
-    let held = order
-        .iter()
-        .rev()
-        .find(|o| o.f != "read")
-        .map(|o| match o.f.as_str() {
-            "cas" => o.input.get(1).cloned().unwrap_or(Value::Null),
-            _ => o.input.clone(),
-        })
-        .unwrap_or(Value::Null);
-    let why = match blocked.f.as_str() {
-        "read" => format!(
-            "it returned {} but the register held {held}",
-            blocked.output
-        ),
-        "cas" => format!(
-            "it expected {} but the register held {held}",
-            blocked.input.get(0).cloned().unwrap_or(Value::Null)
-        ),
-        _ => "no order places it before its return".to_string(),
-    };
+    let c = super::counterexample::counterexample(&ops, &stuck, shrink_budget);
     Ok(Some(Violation {
         key: key.map(str::to_string),
         summary: format!(
             "{} operation(s) that no order can explain as one register",
-            shown.len()
+            c.ops.len()
         ),
-        explanation: format!(
-            "the longest valid order placed {} of {} operations; then {blocked} could not follow: {why}",
-            order.len(),
-            ops.len()
-        ),
-        ops: shown,
+        explanation: c.explanation,
+        ops: c.ops,
     }))
-}
-
-/// Drops ops one at a time while the rest stays non-linearizable, keeping any write whose value a
-/// kept read returned (so the story stays readable), until nothing more can go or time is up.
-fn shrink(ops: &[Completed], budget: Duration) -> Vec<Completed> {
-    let started = Instant::now();
-    let mut kept: Vec<Completed> = ops.to_vec();
-    let mut i = kept.len();
-    while i > 0 {
-        i -= 1;
-        if started.elapsed() > budget {
-            break;
-        }
-        let candidate = &kept[i];
-        let explains_a_read = candidate.f != "read"
-            && kept.iter().any(|o| {
-                let written = match candidate.f.as_str() {
-                    "cas" => candidate.input.get(1),
-                    _ => Some(&candidate.input),
-                };
-                (o.f == "read" && o.outcome == OpType::Ok && Some(&o.output) == written)
-                    || (o.f == "cas" && o.input.get(0) == written)
-            });
-        if explains_a_read {
-            continue;
-        }
-        let mut without = kept.clone();
-        without.remove(i);
-        let Ok(st) = steps(&without) else { continue };
-        if search(&without, &st).is_err() {
-            kept = without;
-        }
-    }
-    kept
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::OpType;
     use serde_json::json;
+    use serde_json::Value;
 
     fn op(
         p: u64,

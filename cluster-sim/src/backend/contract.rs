@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use super::faults::FaultBackend;
 use super::janitor::Janitor;
 use super::lookup::Lookup;
-use super::types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use super::shell::ShellBackend;
+use super::types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::spec::ClusterSpec;
@@ -71,9 +72,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// The node's current state.
     async fn state(&self, cluster: &str, node: &str) -> Result<NodeState, BackendError>;
 
-    /// Marks a ready cluster kept on purpose (`cluster-sim up`): reapers leave it alone whatever
-    /// its lease, until `destroy`. Backends without a reaper have nothing to mark.
-    async fn keep(&self, _cluster: &str) -> Result<(), BackendError> {
+    /// Marks a ready cluster kept on purpose (`cluster-sim up`, or a failed test under
+    /// `CLUSTER_SIM_KEEP_CLUSTER`): reapers and watchdogs leave it alone whatever its lease,
+    /// until `destroy`; `mark` (who kept it, its spec) comes back from `Lookup::clusters`.
+    /// Backends without a reaper have nothing to mark.
+    async fn keep(&self, _cluster: &str, _mark: &KeepMark) -> Result<(), BackendError> {
         Ok(())
     }
 
@@ -102,6 +105,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// The lookup capability (list clusters and their nodes without a handle), where this
     /// backend can find them.
     fn lookup(&self) -> Option<&dyn Lookup> {
+        None
+    }
+
+    /// The interactive-shell capability (`cluster-sim shell`), where this backend offers it.
+    fn shell(&self) -> Option<&dyn ShellBackend> {
         None
     }
 }

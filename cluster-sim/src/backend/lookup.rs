@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::types::{NodeAddr, NodeState};
+use super::types::{KeepMark, NodeAddr, NodeState};
 use crate::error::BackendError;
 
 /// One cluster as a backend finds it.
@@ -13,6 +13,9 @@ pub struct ClusterSummary {
     pub name: String,
     /// Whether it is kept on purpose (`cluster-sim up`): reapers leave it alone.
     pub kept: bool,
+    /// What its keep mark says (who kept it, its spec's name and node count); empty when it
+    /// is not kept, or was kept by an older version.
+    pub mark: KeepMark,
     /// Its nodes in spec order (none when only part of a cluster is left: a name claim, a
     /// network).
     pub nodes: Vec<NodeSummary>,

@@ -8,10 +8,12 @@ pub mod faults;
 pub mod janitor;
 pub mod lookup;
 pub mod ownership;
+pub mod shell;
 pub mod types;
 
 pub use contract::Backend;
 pub use faults::{FaultBackend, NodeLayout};
 pub use janitor::{Janitor, Reaped};
 pub use lookup::{ClusterSummary, HostSummary, Lookup, NodeSummary};
-pub use types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+pub use shell::{ShellBackend, ShellTerm};
+pub use types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};

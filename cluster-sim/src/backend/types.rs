@@ -37,6 +37,30 @@ impl Lease {
     }
 }
 
+/// What a kept cluster carries besides being kept: who kept it and what it was made from, so
+/// `cluster-sim ls` can say which test kept it and a test run can attach to it
+/// (`CLUSTER_SIM_CLUSTER`) only when it was made from the spec the test asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeepMark {
+    /// The test that kept it (`CLUSTER_SIM_KEEP_CLUSTER`); `None` for `cluster-sim up`.
+    pub by: Option<String>,
+    /// The name of the spec it was made from.
+    pub spec: Option<String>,
+    /// How many nodes that spec gave it.
+    pub nodes: Option<usize>,
+}
+
+impl KeepMark {
+    /// The mark of a cluster made from `spec`, kept by `by` (a test) or by `cluster-sim up`.
+    pub fn of(spec: &crate::spec::ClusterSpec, by: Option<&str>) -> KeepMark {
+        KeepMark {
+            by: by.map(str::to_string),
+            spec: Some(spec.name.clone()),
+            nodes: Some(spec.nodes.len()),
+        }
+    }
+}
+
 /// A node ready to launch: its spec, its address and its rendered files.
 #[derive(Debug, Clone)]
 pub struct NodeLaunch {

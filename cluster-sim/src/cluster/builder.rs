@@ -109,7 +109,8 @@ impl ClusterBuilder {
             backend,
             nodes: std::sync::OnceLock::new(),
             down: AtomicBool::new(false),
-            keep: self.keep,
+            provisioned: AtomicBool::new(false),
+            keep: AtomicBool::new(self.keep),
             lease: self
                 .expires_after
                 .map(Lease::for_duration)

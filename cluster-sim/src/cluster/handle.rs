@@ -23,7 +23,11 @@ pub(super) struct Inner {
     pub(super) backend: Arc<dyn Backend>,
     pub(super) nodes: std::sync::OnceLock<Vec<NodeAddr>>,
     pub(super) down: AtomicBool,
-    pub(super) keep: bool,
+    /// Every node was ready and the `after_up` hooks passed (`before_down` hooks run only then).
+    pub(super) provisioned: AtomicBool,
+    /// Kept on purpose (`cluster-sim up`, a kept test cluster) or attached to: dropping the
+    /// handle leaves it running.
+    pub(super) keep: AtomicBool,
     pub(super) lease: Lease,
     pub(super) sink: Option<EventSink>,
     /// Commands started and not yet returned, by a per-cluster sequence number.
@@ -65,7 +69,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Tests call `down()`; this is the safety net for a handle dropped early (a panic between
         // `up` and `down`). Best effort: the reaper removes whatever this misses.
-        if self.keep || self.down.load(Ordering::SeqCst) || self.nodes.get().is_none() {
+        if self.keep.load(Ordering::SeqCst)
+            || self.down.load(Ordering::SeqCst)
+            || self.nodes.get().is_none()
+        {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -234,6 +241,9 @@ impl Cluster {
             return Ok(());
         }
         let started = Instant::now();
+        if self.inner.provisioned.load(Ordering::SeqCst) {
+            self.run_before_down_hooks().await;
+        }
         self.undo_faults().await;
         let r = self.inner.backend.destroy(&self.inner.name).await;
         self.emit(

@@ -2,22 +2,30 @@
 //!
 //! The rooms: the handles (`handle.rs`), building and provisioning (`builder.rs`,
 //! `provision.rs`), what a node does (`node.rs`), the events a cluster sends (`event.rs`),
-//! its faults (`faults.rs`), gathering files back (`collect.rs`) and waiting on node logs
-//! (`logwait.rs`).
+//! its faults (`faults.rs`), gathering files back (`collect.rs`), waiting on node logs
+//! (`logwait.rs`), readiness (`ready.rs`), hooks (`hooks.rs`), the spec's log rules
+//! (`logcheck.rs`, `logfindings.rs`) and attaching to a kept cluster (`attach.rs`).
 
+mod attach;
 mod builder;
 mod collect;
 mod event;
 mod faults;
 mod handle;
+mod hooks;
+mod logcheck;
+mod logfindings;
 mod logwait;
 mod node;
 mod provision;
+mod ready;
 
 pub use builder::{check_cluster_name, unique_name, ClusterBuilder, MAX_CLUSTER_NAME};
 pub use collect::Collected;
 pub use event::{Event, EventKind, EventSink, ExecSummary};
 pub use faults::NemesisHandle;
+pub use crate::error::HookError;
 pub use handle::{Cluster, InFlight, Node};
+pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
 pub use node::Cmd;

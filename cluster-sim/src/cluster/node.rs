@@ -266,14 +266,16 @@ impl Node {
 
     /// Starts a stopped or killed node (same name, address and data) and waits until it is ready.
     pub async fn start(&self) -> Result<(), NodeError> {
+        let from = self.ready_log_offset().await;
         self.act(NodeAction::Start).await?;
-        self.ready_after(NodeAction::Start).await
+        self.ready_after(NodeAction::Start, from).await
     }
 
     /// Restarts the node (same name, address and data) and waits until it is ready.
     pub async fn restart(&self) -> Result<(), NodeError> {
+        let from = self.ready_log_offset().await;
         self.act(NodeAction::Restart).await?;
-        self.ready_after(NodeAction::Restart).await
+        self.ready_after(NodeAction::Restart, from).await
     }
 
     /// Freezes every process of the node.
@@ -286,17 +288,30 @@ impl Node {
         self.act(NodeAction::Unpause).await
     }
 
-    async fn ready_after(&self, action: NodeAction) -> Result<(), NodeError> {
-        self.wait_ready().await.map_err(|e| NodeError {
+    /// Readiness after a start or restart (log lines from `log_from` on), then the node's
+    /// `after_restart` hooks.
+    async fn ready_after(&self, action: NodeAction, log_from: usize) -> Result<(), NodeError> {
+        let fail = |e: Box<dyn std::error::Error + Send + Sync>| NodeError {
             node: self.name.clone(),
             action: action.to_string(),
-            source: Box::new(e),
-        })
+            source: e,
+        };
+        self.wait_ready_from(log_from)
+            .await
+            .map_err(|e| fail(Box::new(e)))?;
+        self.run_after_restart_hooks()
+            .await
+            .map_err(|e| fail(Box::new(e)))
     }
 
     /// Polls the spec's readiness check until it passes or its deadline ends. Fails at once
     /// if the node's service has exited.
     pub async fn wait_ready(&self) -> Result<(), ProvisionError> {
+        self.wait_ready_from(0).await
+    }
+
+    /// [`Node::wait_ready`], counting only service log lines from byte `log_from` on.
+    async fn wait_ready_from(&self, log_from: usize) -> Result<(), ProvisionError> {
         let Some(ready) = self.cluster.inner.spec.ready.clone() else {
             return Ok(());
         };
@@ -311,10 +326,8 @@ impl Node {
         let mut last;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut req = ExecRequest::shell(&ready.command);
-            req.timeout = left.clamp(Duration::from_secs(1), Duration::from_secs(10));
-            match self.run(req).await {
-                Ok(o) if o.success() => {
+            match self.probe_ready(&ready, log_from, left).await {
+                Ok(()) => {
                     self.cluster.emit(
                         Some(&self.name),
                         EventKind::Ready,
@@ -322,8 +335,7 @@ impl Node {
                     );
                     return Ok(());
                 }
-                Ok(o) => last = format!("last exit {}{}", o.code, o.tail()),
-                Err(e) => last = format!("last error: {e}"),
+                Err(why) => last = why,
             }
             let exited = matches!(self.state().await, Ok(NodeState::Exited));
             if exited || Instant::now() >= deadline {
@@ -336,7 +348,7 @@ impl Node {
                 };
                 return Err(ProvisionError::NotReady {
                     node: self.name.clone(),
-                    command: ready.command.clone(),
+                    command: ready.describe(),
                     timeout: if exited {
                         started.elapsed()
                     } else {

@@ -3,12 +3,13 @@
 //! what was made when a step fails).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::event::EventKind;
 use super::handle::Cluster;
-use crate::backend::types::{NodeAddr, NodeLaunch};
+use crate::backend::types::{KeepMark, NodeAddr, NodeLaunch};
 use crate::error::ProvisionError;
 use crate::spec::ClusterSpec;
 use crate::template::{self, TemplateContext, TemplateNode};
@@ -58,10 +59,16 @@ impl Cluster {
             .into_iter()
             .map(|n| async move { n.wait_ready().await });
         futures::future::try_join_all(waits).await?;
-        if self.inner.keep {
+        self.run_hooks(crate::spec::HookWhen::AfterUp)
+            .await
+            .map_err(|e| ProvisionError::Hook(Box::new(e)))?;
+        self.inner.provisioned.store(true, Ordering::SeqCst);
+        if self.inner.keep.load(Ordering::SeqCst) {
+            // The spec's name and size go on the mark: a test run attaches only to a cluster
+            // made from the spec it asks for (`CLUSTER_SIM_CLUSTER`).
             self.inner
                 .backend
-                .keep(name)
+                .keep(name, &KeepMark::of(spec, None))
                 .await
                 .map_err(backend_err("keep"))?;
         }

@@ -45,6 +45,10 @@ impl Backend for DockerBackend {
         Some(self)
     }
 
+    fn shell(&self) -> Option<&dyn crate::backend::shell::ShellBackend> {
+        Some(self)
+    }
+
     async fn allocate(
         &self,
         cluster: &str,
@@ -291,12 +295,15 @@ impl Backend for DockerBackend {
         })
     }
 
-    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+    async fn keep(
+        &self,
+        cluster: &str,
+        mark: &crate::backend::KeepMark,
+    ) -> Result<(), BackendError> {
         let made = self.made_for(cluster).await?;
-        match self
-            .marker(cluster, "kept", &made.image, &made.labels)
-            .await
-        {
+        let mut labels = made.labels.clone();
+        labels.extend(super::labels::keep_mark_labels(mark));
+        match self.marker(cluster, "kept", &made.image, &labels).await {
             Ok(_) => Ok(()),
             // Already kept.
             Err(e) if e.kind == EngineErrorKind::Conflict => Ok(()),

@@ -29,9 +29,40 @@ pub const LABEL_SPEC: &str = "cluster-sim.spec";
 /// the cluster's `kept` marker container, made once the cluster is ready (and, by older
 /// versions, on every resource).
 pub const LABEL_KEEP: &str = "cluster-sim.keep";
+/// Label on the `kept` marker naming the test that kept the cluster (`CLUSTER_SIM_KEEP_CLUSTER`);
+/// absent when `cluster-sim up` kept it.
+pub const LABEL_KEPT_BY: &str = "cluster-sim.kept-by";
+/// Label on the `kept` marker holding the name of the spec the cluster was made from.
+pub const LABEL_KEPT_SPEC: &str = "cluster-sim.kept-spec";
+/// Label on the `kept` marker holding how many nodes that spec gave the cluster.
+pub const LABEL_KEPT_NODES: &str = "cluster-sim.kept-nodes";
 /// Label on a cluster's marker containers (never started): `claim` reserves the cluster's name,
 /// `kept` marks it kept.
 pub const LABEL_MARKER: &str = "cluster-sim.marker";
+
+/// The `kept` marker's labels for `mark`, besides the cluster's own.
+pub fn keep_mark_labels(mark: &crate::backend::KeepMark) -> HashMap<String, String> {
+    let mut l = HashMap::new();
+    if let Some(by) = &mark.by {
+        l.insert(LABEL_KEPT_BY.to_string(), by.clone());
+    }
+    if let Some(spec) = &mark.spec {
+        l.insert(LABEL_KEPT_SPEC.to_string(), spec.clone());
+    }
+    if let Some(n) = mark.nodes {
+        l.insert(LABEL_KEPT_NODES.to_string(), n.to_string());
+    }
+    l
+}
+
+/// Reads a `kept` marker's labels back into its mark.
+pub fn keep_mark_of(labels: &HashMap<String, String>) -> crate::backend::KeepMark {
+    crate::backend::KeepMark {
+        by: labels.get(LABEL_KEPT_BY).cloned(),
+        spec: labels.get(LABEL_KEPT_SPEC).cloned(),
+        nodes: labels.get(LABEL_KEPT_NODES).and_then(|n| n.parse().ok()),
+    }
+}
 
 /// Labels common to a cluster's resources: cluster, owner, run and expiry.
 pub fn cluster_labels(

@@ -101,6 +101,15 @@ impl ClusterResources {
         self.resources.iter().any(Resource::marks_kept)
     }
 
+    /// What the `kept` marker says (who kept the cluster, its spec); empty when not kept.
+    pub fn keep_mark(&self) -> crate::backend::KeepMark {
+        self.resources
+            .iter()
+            .find(|r| r.marks_kept())
+            .map(|r| super::labels::keep_mark_of(&r.labels))
+            .unwrap_or_default()
+    }
+
     /// The owner and expiry labels to judge the cluster by: the name claim's where there is one
     /// (it is made first and removed last), else any resource's.
     pub fn owner_and_expiry(&self) -> (&str, Option<&str>) {
@@ -426,6 +435,7 @@ impl Lookup for DockerBackend {
             .into_iter()
             .map(|(name, res)| ClusterSummary {
                 kept: res.kept(),
+                mark: res.keep_mark(),
                 nodes: containers
                     .iter()
                     .filter(|c| c.cluster == name)

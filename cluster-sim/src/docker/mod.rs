@@ -11,6 +11,7 @@ mod labels;
 mod lookup;
 mod network;
 mod node;
+mod shell;
 mod subnet;
 mod teardown;
 

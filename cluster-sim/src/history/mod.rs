@@ -5,5 +5,7 @@
 mod op;
 mod recorder;
 
-pub use op::{complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Process};
+pub use op::{
+    complete, parse_lines, read_history, Completed, HistoryError, Op, OpType, Process, Records,
+};
 pub use recorder::{Pending, Recorder};

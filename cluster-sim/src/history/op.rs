@@ -129,49 +129,81 @@ pub fn read_history(path: &Path) -> Result<Vec<Op>, HistoryError> {
 
 /// Parses history lines from any reader; `name` stands for it in errors.
 pub fn parse_lines(reader: impl BufRead, name: &str) -> Result<Vec<Op>, HistoryError> {
-    let mut ops = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|source| HistoryError::Read {
-            path: name.to_string(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let op: Op = serde_json::from_str(&line).map_err(|e| HistoryError::Malformed {
-            path: name.to_string(),
-            line: i + 1,
-            // serde_json adds " at line 1 column N" of the one-line document: the file's line
-            // number is already in front, so keep only the column.
-            message: format!(
-                "not a history record: {} (column {})",
-                e.to_string()
-                    .rsplit_once(" at line ")
-                    .map_or(e.to_string(), |(m, _)| m.to_string()),
-                e.column()
-            ),
-        })?;
-        ops.push((i + 1, op));
-    }
-    check_pairing(&ops, name)?;
-    Ok(ops.into_iter().map(|(_, op)| op).collect())
+    Records::new(reader, name)
+        .map(|r| r.map(|(_, op)| op))
+        .collect()
 }
 
-/// Every completion follows an invoke of the same process and function, a process has one
-/// operation open at a time, and time never goes backwards within a process.
-fn check_pairing(ops: &[(usize, Op)], name: &str) -> Result<(), HistoryError> {
-    let mut open: std::collections::HashMap<&Process, (&Op, usize)> = Default::default();
-    let mut last_time: std::collections::HashMap<&Process, u64> = Default::default();
-    let bad = |line: usize, message: String| HistoryError::Malformed {
-        path: name.to_string(),
-        line,
-        message,
-    };
-    for (line, op) in ops {
-        if let Some(t) = last_time.insert(&op.process, op.time) {
+/// A history's records one at a time, each with its line number, checked as they come as
+/// [`parse_lines`] checks them: for a history too large to hold as `Op`s all at once.
+/// Iteration ends at the first error.
+pub struct Records<R> {
+    lines: std::io::Lines<R>,
+    name: String,
+    line: usize,
+    /// Each process's open invocation: its function and line.
+    open: std::collections::HashMap<Process, (String, usize)>,
+    last_time: std::collections::HashMap<Process, u64>,
+    failed: bool,
+}
+
+impl Records<std::io::BufReader<std::fs::File>> {
+    /// The records of a `history.jsonl` file.
+    pub fn open(path: &Path) -> Result<Self, HistoryError> {
+        let shown = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| HistoryError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Ok(Records::new(std::io::BufReader::new(file), &shown))
+    }
+}
+
+impl<R: BufRead> Records<R> {
+    /// The records of `reader`; `name` stands for it in errors.
+    pub fn new(reader: R, name: &str) -> Self {
+        Records {
+            lines: reader.lines(),
+            name: name.to_string(),
+            line: 0,
+            open: Default::default(),
+            last_time: Default::default(),
+            failed: false,
+        }
+    }
+
+    fn bad(&self, line: usize, message: String) -> HistoryError {
+        HistoryError::Malformed {
+            path: self.name.clone(),
+            line,
+            message,
+        }
+    }
+
+    fn record(&self, line: usize, text: &str) -> Result<Op, HistoryError> {
+        serde_json::from_str(text).map_err(|e| {
+            self.bad(
+                line,
+                // serde_json adds " at line 1 column N" of the one-line document: the file's
+                // line number is already in front, so keep only the column.
+                format!(
+                    "not a history record: {} (column {})",
+                    e.to_string()
+                        .rsplit_once(" at line ")
+                        .map_or(e.to_string(), |(m, _)| m.to_string()),
+                    e.column()
+                ),
+            )
+        })
+    }
+
+    /// Every completion follows an invoke of the same process and function, a process has
+    /// one operation open at a time, and time never goes backwards within a process.
+    fn pair(&mut self, line: usize, op: &Op) -> Result<(), HistoryError> {
+        if let Some(t) = self.last_time.insert(op.process.clone(), op.time) {
             if op.time < t {
-                return Err(bad(
-                    *line,
+                return Err(self.bad(
+                    line,
                     format!(
                         "time {} of process {} is before its previous record's {t}",
                         op.time, op.process
@@ -181,43 +213,73 @@ fn check_pairing(ops: &[(usize, Op)], name: &str) -> Result<(), HistoryError> {
         }
         match op.kind {
             OpType::Invoke => {
-                if let Some((prev, at)) = open.insert(&op.process, (op, *line)) {
-                    // A nemesis may start overlapping actions; clients may not.
-                    if matches!(op.process, Process::Client(_)) {
-                        return Err(bad(
-                            *line,
-                            format!(
-                                "process {} invokes {} while its {} from line {at} is still open",
-                                op.process, op.f, prev.f
-                            ),
-                        ));
-                    }
+                let prev = self.open.insert(op.process.clone(), (op.f.clone(), line));
+                // A nemesis may start overlapping actions; clients may not.
+                if let (Some((prev, at)), Process::Client(_)) = (prev, &op.process) {
+                    return Err(self.bad(
+                        line,
+                        format!(
+                            "process {} invokes {} while its {prev} from line {at} is still open",
+                            op.process, op.f
+                        ),
+                    ));
                 }
             }
-            _ => match open.remove(&op.process) {
+            _ => match self.open.remove(&op.process) {
                 None => {
-                    return Err(bad(
-                        *line,
+                    return Err(self.bad(
+                        line,
                         format!(
                             "{} of {} by process {} without an invoke",
                             op.kind, op.f, op.process
                         ),
                     ))
                 }
-                Some((inv, at)) if inv.f != op.f => {
-                    return Err(bad(
-                        *line,
+                Some((f, at)) if f != op.f => {
+                    return Err(self.bad(
+                        line,
                         format!(
-                            "{} of {} by process {} completes the {} invoked at line {at}",
-                            op.kind, op.f, op.process, inv.f
+                            "{} of {} by process {} completes the {f} invoked at line {at}",
+                            op.kind, op.f, op.process
                         ),
                     ))
                 }
                 Some(_) => {}
             },
         }
+        Ok(())
     }
-    Ok(())
+}
+
+impl<R: BufRead> Iterator for Records<R> {
+    type Item = Result<(usize, Op), HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let result = loop {
+            let text = match self.lines.next()? {
+                Ok(t) => t,
+                Err(source) => {
+                    break Err(HistoryError::Read {
+                        path: self.name.clone(),
+                        source,
+                    })
+                }
+            };
+            self.line += 1;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let line = self.line;
+            break self
+                .record(line, &text)
+                .and_then(|op| self.pair(line, &op).map(|()| (line, op)));
+        };
+        self.failed = result.is_err();
+        Some(result)
+    }
 }
 
 /// An operation with its invocation and completion paired up, as checkers see it.
@@ -251,8 +313,13 @@ impl fmt::Display for Completed {
             .map(|k| format!(" {k}"))
             .unwrap_or_default();
         let what = match (self.f.as_str(), self.outcome) {
-            ("read", OpType::Ok) => format!("read{key} -> {}", self.output),
-            ("read", _) => format!("read{key}"),
+            // What these returned is what matters: a transaction's reads are filled in only
+            // in its completion.
+            ("read" | "dequeue" | "drain" | "generate", OpType::Ok) => {
+                format!("{}{key} -> {}", self.f, self.output)
+            }
+            ("txn", OpType::Ok) => format!("txn{key} {}", self.output),
+            ("read" | "dequeue" | "drain" | "generate", _) => format!("{}{key}", self.f),
             (func, _) => format!("{func}{key} {}", self.input),
         };
         let end = match self.end {

@@ -32,6 +32,7 @@ mod debootstrap;
 mod definition;
 mod engine;
 mod error;
+mod list;
 mod lock;
 mod node_build;
 mod progress;
@@ -41,3 +42,4 @@ pub use builder::{
     default_definition_dir, EnsuredImage, ImageBuilder, DEFINITION_DIR_VAR, NODE_IMAGE,
 };
 pub use error::ImageError;
+pub use list::{list_local, NodeImage};

@@ -60,6 +60,8 @@ pub(super) struct ClusterRec {
     pub(super) owner: String,
     pub(super) expires: Option<SystemTime>,
     pub(super) kept: bool,
+    /// Who kept it and from which spec (see `Backend::keep`).
+    pub(super) mark: crate::backend::KeepMark,
     pub(super) nodes: BTreeMap<String, NodeRec>,
     /// The cluster's directory; removed with the record.
     pub(super) dir: tempfile::TempDir,
@@ -209,6 +211,7 @@ impl Backend for MemoryBackend {
                 owner: current_owner(),
                 expires: lease.expires,
                 kept: false,
+                mark: Default::default(),
                 nodes,
                 dir,
             },
@@ -368,12 +371,17 @@ impl Backend for MemoryBackend {
         self.with_node(cluster, node, |n| Ok(n.state))
     }
 
-    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+    async fn keep(
+        &self,
+        cluster: &str,
+        mark: &crate::backend::KeepMark,
+    ) -> Result<(), BackendError> {
         let mut all = self.records();
         let c = all
             .get_mut(cluster)
             .ok_or_else(|| BackendError::UnknownCluster(cluster.to_string()))?;
         c.kept = true;
+        c.mark = mark.clone();
         Ok(())
     }
 

@@ -84,6 +84,7 @@ impl Lookup for MemoryBackend {
             out.push(ClusterSummary {
                 name: name.clone(),
                 kept: c.kept,
+                mark: c.mark.clone(),
                 nodes: summaries(c),
             });
         }

@@ -6,6 +6,9 @@
 
 pub mod build;
 pub mod glibc;
+pub mod hook_when;
+pub mod hooks;
+pub mod logrules;
 pub mod workspace;
 
 use std::collections::HashMap;

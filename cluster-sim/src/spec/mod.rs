@@ -16,6 +16,8 @@ mod units;
 #[cfg(test)]
 mod tests;
 
+pub use crate::service::hooks::{HookSpec, HookWhen};
+pub use crate::service::logrules::{LogPattern, LogRules};
 pub use model::{
     BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, SpecParams,
     DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,

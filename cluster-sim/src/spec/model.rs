@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::service::hooks::HookSpec;
+use crate::service::logrules::{LogPattern, LogRules};
+
 /// Default time a readiness check may take before provisioning fails.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -32,6 +35,10 @@ pub struct ClusterSpec {
     pub params: BTreeMap<String, serde_json::Value>,
     /// `[reuse] reset`: run on every node between tests sharing the cluster (`share = ".."`).
     pub reset: Option<String>,
+    /// `fail_on_log` and `allow_log`: service log lines that fail a test whose body passed.
+    pub log_rules: LogRules,
+    /// Every `[[hook]]`, in spec order.
+    pub hooks: Vec<HookSpec>,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -108,11 +115,14 @@ pub struct FileSpec {
     pub mode: u32,
 }
 
-/// Readiness check: a command that must exit 0 on every node.
+/// Readiness check: a command that must exit 0 on every node, a service log line that must
+/// appear, or both.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadySpec {
-    /// Shell command run on each node.
-    pub command: String,
+    /// Shell command run on each node, if any.
+    pub command: Option<String>,
+    /// A line of the node's service log that must appear (`[ready] log`), if any.
+    pub log: Option<LogPattern>,
     /// How long to keep trying.
     pub timeout: Duration,
     /// Pause between attempts.

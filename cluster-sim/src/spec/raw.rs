@@ -44,6 +44,12 @@ pub(super) struct RawSpec {
     #[serde(default, rename = "node")]
     pub(super) node: Vec<RawNode>,
     pub(super) reuse: Option<RawReuse>,
+    #[serde(default)]
+    pub(super) fail_on_log: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) allow_log: Vec<Spanned<String>>,
+    #[serde(default, rename = "hook")]
+    pub(super) hooks: Vec<crate::service::hooks::RawHook>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,7 +61,8 @@ pub(super) struct RawService {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawReady {
-    pub(super) command: String,
+    pub(super) command: Option<String>,
+    pub(super) log: Option<Spanned<String>>,
     pub(super) timeout: Option<Spanned<String>>,
     pub(super) interval: Option<Spanned<String>>,
 }

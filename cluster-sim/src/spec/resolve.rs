@@ -20,6 +20,7 @@ use super::units::{check_image, limits, parse_duration, parse_memory, valid_node
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
 use crate::located::Src;
+use crate::service::{hooks, logrules};
 use crate::template::{self, TemplateContext, TemplateNode};
 
 /// A file to place, with where in the spec it came from (for errors) and, for a template,
@@ -87,6 +88,12 @@ pub(super) fn resolve(
         .as_ref()
         .map(|t| parse_duration(src, t, "timeout"))
         .transpose()?;
+    let log_rules = logrules::rules(src, &raw.fail_on_log, &raw.allow_log)?;
+    let roles: Vec<(&str, &[String])> = nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.roles.as_slice()))
+        .collect();
+    let hooks = hooks::hooks(src, &raw.hooks, &roles)?;
     Ok(ClusterSpec {
         name,
         source: src.path.to_string(),
@@ -98,6 +105,8 @@ pub(super) fn resolve(
         collect_limit,
         params: BTreeMap::new(),
         reset: raw.reuse.map(|r| r.reset),
+        log_rules,
+        hooks,
     })
 }
 
@@ -367,10 +376,25 @@ fn render_once(
     Ok(())
 }
 
-/// The readiness check, its durations defaulted.
+/// The readiness check (a command, a log line, or both), its durations defaulted.
 fn ready(r: RawReady, src: &Src<'_>) -> Result<ReadySpec, SpecError> {
     Ok(ReadySpec {
-        command: r.command,
+        log: r
+            .log
+            .as_ref()
+            .map(|l| logrules::pattern(src, l, "ready.log"))
+            .transpose()?,
+        command: match (r.command, &r.log) {
+            (None, None) => {
+                let at = src.text.find("[ready]").unwrap_or(0);
+                return Err(src.err(
+                    at..at,
+                    "ready",
+                    "[ready] needs a `command`, a `log` regex, or both",
+                ));
+            }
+            (c, _) => c,
+        },
         timeout: r
             .timeout
             .as_ref()

@@ -1,10 +1,11 @@
 //! The spec's unit tests: shapes of `nodes`, `[[node]]` overrides, errors at file, line and key,
-//! templates rendered at parse time, image syntax and memory sizes.
+//! templates rendered at parse time, log rules and hooks, image syntax and memory sizes.
 
 use std::path::Path;
 
 use super::model::ClusterSpec;
 use super::units::valid_image;
+use super::HookWhen;
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
 
@@ -44,7 +45,7 @@ fn node_tables_override() {
 
 #[test]
 fn errors_name_file_line_and_key() {
-    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`");
+    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`, `fail_on_log`, `allow_log`, `hook`");
     insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
     insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
     insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);
@@ -106,6 +107,49 @@ fn templates_are_rendered_once_at_parse_time() {
         "{e}"
     );
     assert!(e.contains("templates/nope.conf"), "{e}");
+}
+
+#[test]
+fn log_keys_and_hooks() {
+    let s = parse(
+        "nodes = 3\nroles = [\"db\"]\nfail_on_log = [\"panicked at\", \"(?i)data race\"]\n\
+         allow_log = [\"panicked at .*expected\"]\n[ready]\nlog = \"listening on \\\\d+\"\n\
+         [[node]]\nname = \"n3\"\nroles = [\"web\"]\n\
+         [[hook]]\nwhen = \"after_up\"\ncommand = \"echo up\"\n\
+         [[hook]]\nwhen = \"before_down\"\nnode = \"n2\"\ncommand = \"echo down\"\n\
+         [[hook]]\nwhen = \"after_restart\"\nroles = [\"web\"]\ncommand = \"echo again\"\n",
+    )
+    .unwrap();
+    let ready = s.ready.unwrap();
+    assert_eq!(ready.command, None);
+    assert!(ready.log.unwrap().is_match("listening on 80"));
+    assert!(s.log_rules.fails("thread 'main' panicked at src/a.rs:1"));
+    assert!(s.log_rules.fails("WARNING: DATA RACE"));
+    assert!(!s.log_rules.fails("panicked at x, as expected"));
+    let nodes: Vec<_> = s
+        .hooks
+        .iter()
+        .map(|h| (h.when, h.nodes.join(",")))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            (HookWhen::AfterUp, "n1,n2,n3".to_string()),
+            (HookWhen::BeforeDown, "n2".to_string()),
+            (HookWhen::AfterRestart, "n3".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn log_and_hook_errors_name_file_line_and_key() {
+    insta::assert_snapshot!(err("nodes = 1\n[ready]\nlog = \"(unclosed\"\n"), @r#"t.toml:3:7: key `ready.log`: bad regex "(unclosed": unclosed group"#);
+    insta::assert_snapshot!(err("nodes = 1\nfail_on_log = [\"ok\", \"a[\"]\n"), @r#"t.toml:2:22: key `fail_on_log[1]`: bad regex "a[": unclosed character class"#);
+    insta::assert_snapshot!(err("nodes = 1\nallow_log = [\"x\"]\n"), @r#"t.toml:2:1: key `allow_log`: allow_log exempts lines from fail_on_log, which the spec does not set"#);
+    insta::assert_snapshot!(err("nodes = 1\n[ready]\ntimeout = \"5s\"\n"), @r#"t.toml:2:1: key `ready`: [ready] needs a `command`, a `log` regex, or both"#);
+    insta::assert_snapshot!(err("nodes = 2\n[[hook]]\nwhen = \"after_down\"\ncommand = \"x\"\n"), @r#"t.toml:3:8: key `hook[0].when`: unknown hook time "after_down" (expected after_up, before_down or after_restart)"#);
+    insta::assert_snapshot!(err("nodes = 2\n[[hook]]\nwhen = \"after_up\"\nnode = \"n9\"\ncommand = \"x\"\n"), @r#"t.toml:4:8: key `hook[0].node`: no node "n9" in this spec (nodes: n1, n2)"#);
+    insta::assert_snapshot!(err("nodes = 2\n[[hook]]\nwhen = \"after_up\"\nroles = [\"web\"]\ncommand = \"x\"\n"), @r#"t.toml:4:9: key `hook[0].roles`: no node has any of the roles ["web"], so the hook would run nowhere"#);
 }
 
 #[test]

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use super::conn::Output;
 pub use super::hosts::SshBackend;
 use super::hosts::{valid_cluster_name, Placed, HOUSEKEEPING_LIMIT, PATH_PREFIX, STOP_GRACE_SECS};
-use super::owner::OWNER_FILE;
+use super::owner::{kept_text, OWNER_FILE};
 use super::workdir::{absolute, GROUP_STATE};
 use crate::backend::contract::Backend;
-use crate::backend::types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::shell::quote as q;
@@ -264,24 +264,28 @@ impl Backend for SshBackend {
         })
     }
 
-    async fn keep(&self, cluster: &str) -> Result<(), BackendError> {
+    async fn keep(&self, cluster: &str, mark: &KeepMark) -> Result<(), BackendError> {
         // Appended to each node's owner file: watchdogs and reapers leave the cluster alone.
         let nodes = self.locate_cluster(cluster).await?;
-        let jobs = nodes.values().map(|p| async move {
-            let h = &self.inner.hosts[p.host];
-            let f = q(&format!("{}/{}", p.workdir, OWNER_FILE));
-            let o = h
-                .run(
-                    "keep cluster",
-                    &format!("echo kept=1 >> {f}"),
-                    None,
-                    HOUSEKEEPING_LIMIT,
-                )
-                .await?;
-            if o.ok() {
-                Ok(())
-            } else {
-                Err(h.fail(&format!("keep cluster {cluster}"), o.why()))
+        let lines = q(&kept_text(mark));
+        let jobs = nodes.values().map(|p| {
+            let lines = lines.clone();
+            async move {
+                let h = &self.inner.hosts[p.host];
+                let f = q(&format!("{}/{}", p.workdir, OWNER_FILE));
+                let o = h
+                    .run(
+                        "keep cluster",
+                        &format!("printf %s {lines} >> {f}"),
+                        None,
+                        HOUSEKEEPING_LIMIT,
+                    )
+                    .await?;
+                if o.ok() {
+                    Ok(())
+                } else {
+                    Err(h.fail(&format!("keep cluster {cluster}"), o.why()))
+                }
             }
         });
         futures::future::try_join_all(jobs).await?;
@@ -345,6 +349,10 @@ impl Backend for SshBackend {
     }
 
     fn lookup(&self) -> Option<&dyn crate::backend::lookup::Lookup> {
+        Some(self)
+    }
+
+    fn shell(&self) -> Option<&dyn crate::backend::shell::ShellBackend> {
         Some(self)
     }
 }

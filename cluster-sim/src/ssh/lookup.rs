@@ -19,6 +19,8 @@ struct Found {
     cluster: String,
     node: NodeSummary,
     kept: bool,
+    /// What its owner file's keep lines say.
+    mark: crate::backend::KeepMark,
     /// Its position in the spec, where the host recorded it.
     index: Option<usize>,
 }
@@ -35,15 +37,17 @@ impl SshBackend {
             Some(c) => format!("{}/", q(&format!("{}/{c}", h.host.workdir))),
             None => format!("{}/*/", q(&h.host.workdir)),
         };
-        // One line per node: cluster, node, kept, state, index, roles, tab-separated.
+        // One line per node: cluster, node, kept, state, index, roles, and the owner file's
+        // `kept_*` lines joined by US (0x1f), tab-separated.
         let script = format!(
             "{GROUP_STATE}for d in {glob}; do [ -f \"$d.cluster-sim/node\" ] || continue; \
              c=${{d%/}}; c=${{c##*/}}; n=$(head -n1 \"$d.cluster-sim/node\"); \
              k=0; grep -qx kept=1 \"$d.owner\" 2>/dev/null && k=1; \
+             m=$(grep '^kept_' \"$d.owner\" 2>/dev/null | tr '\\n' '\\037'); \
              if [ -s \"$d/service.pid\" ]; then pid=$(cat \"$d/service.pid\"); s=$(group_state); else s=created; fi; \
              i=$(sed -n 's/^index=//p' \"$d.cluster-sim/about\" 2>/dev/null); \
              r=$(sed -n 's/^roles=//p' \"$d.cluster-sim/about\" 2>/dev/null); \
-             printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$c\" \"$n\" \"$k\" \"$s\" \"$i\" \"$r\"; done"
+             printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$c\" \"$n\" \"$k\" \"$s\" \"$i\" \"$r\" \"$m\"; done"
         );
         let o = h
             .run_ok("list clusters", &script, None, HOUSEKEEPING_LIMIT)
@@ -55,9 +59,13 @@ impl SshBackend {
                 let (cluster, node, kept, state) = (f.next()?, f.next()?, f.next()?, f.next()?);
                 let index = f.next().and_then(|i| i.parse().ok());
                 let roles = f.next().unwrap_or("");
+                let mark =
+                    super::owner::OwnerFile::parse(&f.next().unwrap_or("").replace('\x1f', "\n"))
+                        .mark;
                 Some(Found {
                     cluster: cluster.to_string(),
                     kept: kept == "1",
+                    mark,
                     index,
                     node: NodeSummary {
                         name: node.to_string(),
@@ -123,17 +131,22 @@ fn in_order(found: Vec<Found>) -> Vec<NodeSummary> {
 #[async_trait]
 impl Lookup for SshBackend {
     async fn clusters(&self) -> Result<Vec<ClusterSummary>, BackendError> {
-        let mut by_name: BTreeMap<String, (bool, Vec<Found>)> = BTreeMap::new();
+        let mut by_name: BTreeMap<String, (bool, crate::backend::KeepMark, Vec<Found>)> =
+            BTreeMap::new();
         for f in self.found(None).await {
             let c = by_name.entry(f.cluster.clone()).or_default();
             c.0 |= f.kept;
-            c.1.push(f);
+            if f.kept && c.1 == crate::backend::KeepMark::default() {
+                c.1 = f.mark.clone();
+            }
+            c.2.push(f);
         }
         Ok(by_name
             .into_iter()
-            .map(|(name, (kept, found))| ClusterSummary {
+            .map(|(name, (kept, mark, found))| ClusterSummary {
                 name,
                 kept,
+                mark,
                 nodes: in_order(found),
             })
             .collect())

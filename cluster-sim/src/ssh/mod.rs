@@ -14,6 +14,7 @@ mod lookup;
 mod owner;
 mod placement;
 mod said;
+mod shell;
 mod workdir;
 
 /// Moved beside the backends (`crate::lab`): a lab uses one backend to make the other's hosts.

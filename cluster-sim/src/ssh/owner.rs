@@ -8,6 +8,8 @@
 //! owner=pid=..,start=..,boot=..,pidns=..,host=.. the owning process, as on docker labels
 //! expires=<unix seconds>                         absent when the cluster never expires
 //! kept=1                                         appended once `cluster-sim up` made it ready
+//! kept_by=<test>                                 with it: the test that kept it, if one did
+//! kept_spec=<spec name>, kept_nodes=<count>      with it: what the cluster was made from
 //! ```
 //!
 //! The owner is a process on the *test* machine, so it is judged there (`backend::ownership`:
@@ -32,6 +34,23 @@ pub(crate) fn owner_text(expires: Option<SystemTime>) -> String {
     s
 }
 
+/// The lines `Backend::keep` appends to each node's owner file (newlines in a test's name, which
+/// would start a line of their own, become spaces).
+pub(crate) fn kept_text(mark: &crate::backend::KeepMark) -> String {
+    let mut s = String::from("kept=1\n");
+    let one_line = |v: &str| v.replace(['\n', '\r'], " ");
+    if let Some(by) = &mark.by {
+        s.push_str(&format!("kept_by={}\n", one_line(by)));
+    }
+    if let Some(spec) = &mark.spec {
+        s.push_str(&format!("kept_spec={}\n", one_line(spec)));
+    }
+    if let Some(n) = mark.nodes {
+        s.push_str(&format!("kept_nodes={n}\n"));
+    }
+    s
+}
+
 /// One cluster's owner file as read from a host.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct OwnerFile {
@@ -39,6 +58,8 @@ pub(crate) struct OwnerFile {
     pub owner: String,
     pub expires: Option<String>,
     pub kept: bool,
+    /// What the keep lines say (who kept it, its spec).
+    pub mark: crate::backend::KeepMark,
 }
 
 impl OwnerFile {
@@ -50,6 +71,9 @@ impl OwnerFile {
                 Some(("owner", v)) => f.owner = v.to_string(),
                 Some(("expires", v)) => f.expires = Some(v.to_string()),
                 Some(("kept", "1")) => f.kept = true,
+                Some(("kept_by", v)) => f.mark.by = Some(v.to_string()),
+                Some(("kept_spec", v)) => f.mark.spec = Some(v.to_string()),
+                Some(("kept_nodes", v)) => f.mark.nodes = v.parse().ok(),
                 _ => {}
             }
         }
@@ -70,5 +94,25 @@ mod tests {
         assert!(f.kept);
         assert!(crate::backend::ownership::Owner::parse(&f.owner).is_some());
         assert!(!OwnerFile::parse("run=x\n").kept);
+    }
+
+    #[test]
+    fn keep_lines_carry_the_mark() {
+        let mark = crate::backend::KeepMark {
+            by: Some("kvd::put::one\nkept=0".into()),
+            spec: Some("kvd3".into()),
+            nodes: Some(3),
+        };
+        let f = OwnerFile::parse(&format!("{}{}", owner_text(None), kept_text(&mark)));
+        assert!(f.kept);
+        assert_eq!(f.mark.by.as_deref(), Some("kvd::put::one kept=0"));
+        assert_eq!(
+            (f.mark.spec.as_deref(), f.mark.nodes),
+            (Some("kvd3"), Some(3))
+        );
+        // `cluster-sim up`'s mark names no test.
+        let up = crate::backend::KeepMark { by: None, ..mark };
+        let f = OwnerFile::parse(&kept_text(&up));
+        assert_eq!((f.kept, f.mark), (true, up));
     }
 }

@@ -1,10 +1,10 @@
 //! libtest's command line, with several filters: `cargo test -- snapshot::basic redis` runs
-//! the tests matching any of them, as libtest does. libtest-mimic 0.8 takes one filter, so the
+//! the tests matching any of them, as libtest does. libtest's runner (`crate::libtest`) takes one filter, so the
 //! extra positional arguments are pulled out here before it parses the rest.
 
 use std::ffi::OsString;
 
-use libtest_mimic::{Arguments, Trial};
+use crate::libtest::{Arguments, Trial};
 
 /// libtest flags that take a value as the next argument (`--skip X`), unless given `--skip=X`.
 const TAKES_VALUE: &[&str] = &[
@@ -16,18 +16,33 @@ const TAKES_VALUE: &[&str] = &[
     "-Z",
 ];
 
-/// The parsed command line: libtest-mimic's arguments and every positional filter.
+/// The parsed command line: libtest's arguments and every positional filter.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// What libtest-mimic parsed (its `filter` is the first positional filter).
+    /// libtest's arguments (their `filter` is the first positional filter).
     pub libtest: Arguments,
     /// Every positional filter, in order.
     pub filters: Vec<String>,
     /// The shard to run (`--partition`, `CLUSTER_SIM_PARTITION`, `CI_NODE_INDEX`/`_TOTAL`).
     pub partition: Option<super::partition::Partition>,
+    /// `--failed`: only the cases that failed or errored in the latest earlier run.
+    pub failed: bool,
 }
 
-/// Splits `argv` (program name first) into libtest-mimic's part and the extra filters.
+/// Pulls the flag `name` out of `argv`, stopping at `--` (past which everything is a filter);
+/// whether it was there.
+pub fn take_flag(argv: &mut Vec<OsString>, name: &str) -> bool {
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    let before = argv.len();
+    let mut i = 0;
+    argv.retain(|a| {
+        i += 1;
+        !(i <= end && a == name)
+    });
+    argv.len() != before
+}
+
+/// Splits `argv` (program name first) into libtest's part and the extra filters.
 pub fn split_filters(argv: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
     let mut kept = Vec::with_capacity(argv.len());
     let mut extra = Vec::new();
@@ -69,15 +84,26 @@ pub fn split_filters(argv: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
 }
 
 impl Args {
-    /// Parses the process's arguments (exits with clap's message on bad ones, as libtest does).
-    /// A bad partition is one error line and exit 2.
+    /// Parses the process's arguments: `--help` prints the harness's help and exits 0; a flag
+    /// it does not take, a bad value or a bad partition is one error line and exit 2.
     pub fn from_env() -> Self {
-        let partition = super::partition::take_partition_arg(std::env::args_os().collect())
-            .and_then(|(argv, p)| match p {
-                Some(p) => Ok((argv, Some(p))),
-                None => super::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
-                    .map(|p| (argv, p)),
-            });
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        match super::help::check(&argv) {
+            Ok(super::help::Early::Go) => {}
+            Ok(super::help::Early::Help) => {
+                print!("{}", super::help::HELP);
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        }
+        let partition = super::partition::take_partition_arg(argv).and_then(|(argv, p)| match p {
+            Some(p) => Ok((argv, Some(p))),
+            None => super::partition::Partition::from_env_vars(|k| std::env::var(k).ok())
+                .map(|p| (argv, p)),
+        });
         let (argv, partition) = match partition {
             Ok(v) => v,
             Err(e) => {
@@ -85,10 +111,13 @@ impl Args {
                 std::process::exit(2);
             }
         };
+        let mut argv = argv;
+        let failed = take_flag(&mut argv, "--failed");
         let (kept, extra) = split_filters(argv);
-        let libtest = Arguments::from_iter(kept);
+        let libtest = Arguments::parse_from(kept);
         let mut args = Self::new(libtest, extra);
         args.partition = partition;
+        args.failed = failed;
         args
     }
 
@@ -100,11 +129,12 @@ impl Args {
             libtest,
             filters,
             partition: None,
+            failed: false,
         }
     }
 
-    /// libtest-mimic's arguments for `names`: with one filter or none, as given; with several,
-    /// rewritten so libtest-mimic selects (and counts as filtered out) exactly the tests that
+    /// The runner's arguments for `names`: with one filter or none, as given; with several,
+    /// rewritten so the runner selects (and counts as filtered out) exactly the tests that
     /// match any filter: no filter, `--exact`, and every other test named in `--skip`.
     pub fn for_mimic(&self, names: &[String]) -> Arguments {
         if self.filters.len() < 2 {
@@ -149,7 +179,7 @@ mod tests {
                 .map(OsString::from)
                 .collect(),
         );
-        Args::new(Arguments::from_iter(kept), extra)
+        Args::new(Arguments::parse_from(kept), extra)
     }
 
     #[test]
@@ -184,6 +214,17 @@ mod tests {
         assert_eq!(m.filter, None);
         assert!(m.exact);
         assert_eq!(m.skip, ["a::b::cc"]);
+    }
+
+    #[test]
+    fn failed_is_taken_before_the_separator_only() {
+        let mut argv: Vec<OsString> = ["t", "--failed", "x", "--", "--failed"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert!(take_flag(&mut argv, "--failed"));
+        assert_eq!(argv, ["t", "x", "--", "--failed"]);
+        assert!(!take_flag(&mut argv, "--failed"));
     }
 
     #[test]

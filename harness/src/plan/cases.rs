@@ -88,6 +88,7 @@ pub fn plan(defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
 pub(crate) fn select(
     defs: &[&'static TestDef],
     shard: Option<&Partition>,
+    durations: &std::collections::HashMap<String, u64>,
 ) -> Result<Vec<Arc<Case>>, String> {
     let cases = plan(defs)?;
     let mut names = HashSet::new();
@@ -105,7 +106,7 @@ pub(crate) fn select(
             let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
             cases
                 .into_iter()
-                .zip(p.select(&names))
+                .zip(p.select_timed(&names, durations))
                 .filter_map(|(c, keep)| keep.then_some(c))
                 .collect()
         }

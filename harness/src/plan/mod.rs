@@ -6,6 +6,8 @@
 mod args;
 mod cases;
 mod def;
+mod earlier;
+mod help;
 mod matrix;
 pub mod partition;
 pub mod walk;
@@ -16,4 +18,5 @@ pub use cases::__param;
 pub use cases::{case, Case};
 pub(crate) use cases::{scoped, select};
 pub use def::{ClusterRequest, TestBody, TestDef};
+pub(crate) use earlier::{durations, failed_last_time};
 pub use matrix::{Axis, FromParam, ParamValue};

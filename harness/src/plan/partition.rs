@@ -1,11 +1,17 @@
-//! Sharding a run across CI executors: `--partition hash:M/N` (or `count:M/N`) on the command
-//! line, else `CLUSTER_SIM_PARTITION=M/N`, else GitLab's `CI_NODE_INDEX`/`CI_NODE_TOTAL`.
+//! Sharding a run across CI executors: `--partition hash:M/N` (or `count:M/N`, `time:M/N`) on
+//! the command line, else `CLUSTER_SIM_PARTITION=M/N`, else GitLab's
+//! `CI_NODE_INDEX`/`CI_NODE_TOTAL`.
 //!
 //! Shards are deterministic, disjoint, and together the whole suite: `hash` puts a test in shard
 //! `fnv1a64(full name) % N + 1` (a fixed hash, so every executor and every build agrees, unlike
 //! std's randomly seeded one); `count` deals the sorted list of every test of the binary round
-//! robin (before filters, so a test's shard never depends on the filters given). Both apply to
-//! the planned cases (one per matrix combination), and `--list` shows only the shard's.
+//! robin (before filters, so a test's shard never depends on the filters given); `time` deals
+//! the tests with a recorded duration longest first, each to the shard with the least work so
+//! far, after placing the tests it knows nothing of by hash (so every executor agrees as long
+//! as it reads the same durations). All apply to the planned cases (one per matrix combination),
+//! and `--list` shows only the shard's.
+
+use std::collections::HashMap;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -18,6 +24,8 @@ pub enum Scheme {
     Hash,
     /// Round robin over the sorted names: even shard sizes.
     Count,
+    /// By the durations recorded in earlier runs (greedy, longest first): even shard times.
+    Time,
 }
 
 /// Shard `index` (1-based) of `total`.
@@ -33,7 +41,7 @@ pub struct Partition {
 
 /// A partition that can't be read: says what was given and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin} {value:?}: expected hash:M/N or count:M/N (or M/N) with 1 <= M <= N")]
+#[error("{origin} {value:?}: expected hash:M/N, count:M/N or time:M/N (or M/N) with 1 <= M <= N")]
 pub struct PartitionError {
     /// Where it came from (`--partition`, `CLUSTER_SIM_PARTITION`, ...).
     pub origin: String,
@@ -46,6 +54,7 @@ impl fmt::Display for Partition {
         let scheme = match self.scheme {
             Scheme::Hash => "hash",
             Scheme::Count => "count",
+            Scheme::Time => "time",
         };
         write!(f, "{scheme}:{}/{}", self.index, self.total)
     }
@@ -71,6 +80,7 @@ impl Partition {
         let (scheme, rest) = match value.trim().split_once(':') {
             Some(("hash", r)) => (Scheme::Hash, r),
             Some(("count", r)) => (Scheme::Count, r),
+            Some(("time", r)) => (Scheme::Time, r),
             Some(_) => return Err(err()),
             None => (Scheme::Hash, value.trim()),
         };
@@ -110,18 +120,24 @@ impl Partition {
         }
     }
 
-    /// Which of `names` (every test of the binary, in the run's sorted order) this shard holds.
+    /// Which of `names` (every test of the binary, in the run's sorted order) this shard holds;
+    /// `time` with no durations known is `hash`.
     pub fn select(&self, names: &[String]) -> Vec<bool> {
+        self.select_timed(names, &HashMap::new())
+    }
+
+    /// [`Partition::select`] with the durations (milliseconds) recorded for tests by name.
+    pub fn select_timed(&self, names: &[String], durations: &HashMap<String, u64>) -> Vec<bool> {
         let n = u64::from(self.total);
         let me = u64::from(self.index - 1);
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| match self.scheme {
-                Scheme::Hash => stable_hash(name) % n == me,
-                Scheme::Count => i as u64 % n == me,
-            })
-            .collect()
+        match self.scheme {
+            Scheme::Hash => names.iter().map(|t| stable_hash(t) % n == me).collect(),
+            Scheme::Count => (0..names.len()).map(|i| i as u64 % n == me).collect(),
+            Scheme::Time => time_shards(names, durations, self.total)
+                .into_iter()
+                .map(|s| u64::from(s) == me)
+                .collect(),
+        }
     }
 
     /// The shard's own report beside `path`: `junit.xml` becomes `junit-M.xml`, so shards run
@@ -139,7 +155,47 @@ impl Partition {
     }
 }
 
-/// Pulls `--partition X` / `--partition=X` out of `argv` (libtest-mimic doesn't know it);
+/// Each of `names`' shard (from 0) of `total`, balanced by `durations`: the tests with none go
+/// by hash, counted at the mean known duration; then the known ones, longest first (ties by
+/// name), each to the shard with the least time so far (ties to the lowest).
+pub fn time_shards(names: &[String], durations: &HashMap<String, u64>, total: u32) -> Vec<u32> {
+    let total = total.max(1);
+    let known: Vec<u64> = names
+        .iter()
+        .filter_map(|t| durations.get(t).copied())
+        .collect();
+    let mean = if known.is_empty() {
+        0
+    } else {
+        known.iter().sum::<u64>() / known.len() as u64
+    };
+    let mut load = vec![0u64; total as usize];
+    let mut shard = vec![0u32; names.len()];
+    let mut timed = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match durations.get(name) {
+            Some(&d) => timed.push((d, name.as_str(), i)),
+            None => {
+                let s = (stable_hash(name) % u64::from(total)) as u32;
+                shard[i] = s;
+                load[s as usize] += mean;
+            }
+        }
+    }
+    timed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    for (d, _, i) in timed {
+        let (s, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|&(s, &l)| (l, s))
+            .unwrap_or((0, &0));
+        shard[i] = s as u32;
+        load[s] += d;
+    }
+    shard
+}
+
+/// Pulls `--partition X` / `--partition=X` out of `argv` (libtest doesn't know it);
 /// stops looking at `--`, past which everything is a filter.
 pub fn take_partition_arg(
     argv: Vec<OsString>,
@@ -219,6 +275,54 @@ mod tests {
     }
 
     #[test]
+    fn time_shards_are_disjoint_complete_and_balanced() {
+        // A synthetic table: a few long tests, many short ones, some never timed.
+        let all = names(300);
+        let durations: HashMap<String, u64> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 != 0)
+            .map(|(i, n)| {
+                let d = if i % 37 == 1 {
+                    60_000
+                } else {
+                    500 + (i as u64 * 7919) % 9_000
+                };
+                (n.clone(), d)
+            })
+            .collect();
+        for total in 1..=5u32 {
+            let mut owner = vec![0u32; all.len()];
+            let mut times = vec![0u64; total as usize];
+            for index in 1..=total {
+                let p = Partition {
+                    scheme: Scheme::Time,
+                    index,
+                    total,
+                };
+                for (i, picked) in p.select_timed(&all, &durations).into_iter().enumerate() {
+                    if picked {
+                        assert_eq!(owner[i], 0, "{} in two shards of {total}", all[i]);
+                        owner[i] = index;
+                        times[index as usize - 1] += durations.get(&all[i]).copied().unwrap_or(0);
+                    }
+                }
+            }
+            assert!(
+                owner.iter().all(|&o| o > 0),
+                "{total}: some test in no shard"
+            );
+            let mean = times.iter().sum::<u64>() as f64 / f64::from(total);
+            let slowest = *times.iter().max().unwrap() as f64;
+            assert!(slowest <= mean * 1.2, "{total}: {times:?}, mean {mean}");
+        }
+        // Nothing known: the same shards as hash.
+        let p = Partition::parse("time:2/3", "t").unwrap();
+        let h = Partition::parse("hash:2/3", "t").unwrap();
+        assert_eq!(p.select(&all), h.select(&all));
+    }
+
+    #[test]
     fn hash_is_stable() {
         // Fixed values: a change here moves tests between shards on every CI setup.
         assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
@@ -233,6 +337,10 @@ mod tests {
 
     #[test]
     fn parsing() {
+        assert_eq!(
+            Partition::parse("time:3/3", "x").unwrap().scheme,
+            Scheme::Time
+        );
         let p = Partition::parse("count:1/4", "x").unwrap();
         assert_eq!((p.scheme, p.index, p.total), (Scheme::Count, 1, 4));
         assert_eq!(Partition::parse("2/2", "x").unwrap().scheme, Scheme::Hash);

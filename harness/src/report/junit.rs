@@ -232,6 +232,8 @@ pub(crate) struct JunitReporter {
     backend: String,
     started: Instant,
     merge: bool,
+    /// Attachments are written relative to this directory (the project's), when set.
+    project: Option<PathBuf>,
     state: Mutex<State>,
 }
 
@@ -254,6 +256,7 @@ impl JunitReporter {
             backend: backend.to_string(),
             started: Instant::now(),
             merge: false,
+            project: None,
             state: Mutex::new(State {
                 suites: BTreeMap::new(),
                 run_state: RunState::Running,
@@ -266,6 +269,13 @@ impl JunitReporter {
     /// nextest every test is its own process, and each adds its case to one shared report.
     pub(crate) fn merging(mut self, merge: bool) -> Self {
         self.merge = merge;
+        self
+    }
+
+    /// Writes attachment paths relative to `project` (`CI_PROJECT_DIR` or the workspace
+    /// root), as GitLab and Jenkins resolve them from the job's checkout.
+    pub(crate) fn relative_to(mut self, project: PathBuf) -> Self {
+        self.project = Some(project);
         self
     }
 
@@ -393,7 +403,15 @@ impl Reporter for JunitReporter {
     fn on_event(&self, event: &RunEvent<'_>) -> Result<(), String> {
         let r = match event {
             RunEvent::RunStarted => self.start(),
-            RunEvent::TestEnded { test } => self.record(case_of(test)),
+            RunEvent::TestEnded { test } => {
+                let mut case = case_of(test);
+                if let Some(project) = &self.project {
+                    for a in &mut case.attachments {
+                        *a = crate::artifacts::relative_to(a, project);
+                    }
+                }
+                self.record(case)
+            }
             RunEvent::RunEnded { state, .. } => self.finish(*state),
             _ => Ok(()),
         };

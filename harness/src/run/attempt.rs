@@ -15,6 +15,7 @@ use cluster_sim_core::fault::SEED_VAR;
 use tokio::sync::{Notify, RwLockReadGuard};
 
 use super::body::run_body;
+use super::clusters::attached::{with_attached, Attached};
 use super::clusters::fresh::with_cluster;
 use super::clusters::provision::{collect_owned, destroy_all, spec_of};
 use super::clusters::shared::{with_shared_cluster, Groups};
@@ -27,10 +28,12 @@ use crate::plan::{Case, TestBody};
 use crate::report::RunEvent;
 
 /// The clusters that outlive an attempt, held by the run and handed to every attempt: the
-/// groups of `share = ".."` tests and the walk definitions' coordinators.
+/// groups of `share = ".."` tests, the walk definitions' coordinators and the running cluster
+/// `CLUSTER_SIM_CLUSTER` names.
 pub(crate) struct SharedClusters {
     pub(crate) groups: Groups,
     pub(crate) suites: Suites,
+    pub(crate) attached: Attached,
 }
 
 /// Notifies the interrupt handler when a trial's future is gone (finished or dropped).
@@ -81,14 +84,18 @@ pub(crate) fn run_attempt<'a>(
         }
         let fut = crate::plan::scoped(
             Some(case.clone()),
-            execute(
-                ctx.clone(),
-                lasting.clone(),
-                case.clone(),
+            // Library events in the attempt (provisioning, teardown) go to its log.
+            crate::logs::scope(
                 log.clone(),
-                test_dir.clone(),
-                state.clone(),
-                NotifyOnDrop(ended.clone()),
+                execute(
+                    ctx.clone(),
+                    lasting.clone(),
+                    case.clone(),
+                    log.clone(),
+                    test_dir.clone(),
+                    state.clone(),
+                    NotifyOnDrop(ended.clone()),
+                ),
             ),
         );
         let task = ctx.handle.spawn(fut);
@@ -122,7 +129,7 @@ pub(crate) fn run_attempt<'a>(
             Err(_) => Status::error("interrupted", "the test's task was cancelled"),
         };
         if !ctx.interrupted.load(Ordering::SeqCst) {
-            remove_leftovers(ctx, &name, &test_dir, &log).await;
+            crate::logs::scope(log.clone(), remove_leftovers(ctx, &name, &test_dir, &log)).await;
         }
         outcome
     });
@@ -333,6 +340,29 @@ async fn execute(
             images.dedup();
             state.property("nodes", spec.nodes.len().to_string());
             state.property("image", images.join(","));
+            match lasting.attached.fits(&ctx, &spec).await {
+                Some(Ok(())) => {
+                    state.property("attached", "true".into());
+                    return with_attached(
+                        &ctx,
+                        &lasting.attached,
+                        &case,
+                        spec,
+                        body,
+                        &log,
+                        &test_dir,
+                        &state,
+                    )
+                    .await;
+                }
+                Some(Err(why)) => {
+                    // One line per test that provisions its own instead.
+                    let line = format!("not attaching (CLUSTER_SIM_CLUSTER): {why}");
+                    log.note("attach", &line);
+                    eprintln!("{}: {line}", case.name);
+                }
+                None => {}
+            }
             if def.share.is_some() {
                 state.set_phase("running on the shared cluster");
                 return with_shared_cluster(

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use libtest_mimic::Failed;
+use crate::libtest::Failed;
 
 use super::attempt::{run_attempt, SharedClusters};
 use super::ctx::RunCtx;
@@ -40,7 +40,7 @@ pub(crate) fn attempt_dir(root: &std::path::Path, n: u32) -> PathBuf {
     }
 }
 
-/// Runs every attempt the test gets and reports it; libtest-mimic's verdict on it.
+/// Runs every attempt the test gets and reports it; the runner's verdict on it.
 pub(crate) fn run_trial(
     ctx: &Arc<RunCtx>,
     lasting: &Arc<SharedClusters>,

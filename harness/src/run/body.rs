@@ -45,6 +45,7 @@ pub(crate) async fn run_body(
     // the matrix case for `harness::case()`.
     let dir = test_dir.to_path_buf();
     let fut = crate::plan::scoped(crate::plan::case(), fut);
+    let fut = crate::logs::scope(log.clone(), fut);
     let fut = crate::prints::scope(
         log.clone(),
         crate::prints::with_dir(dir, async move {

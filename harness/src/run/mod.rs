@@ -13,6 +13,7 @@ mod clusters;
 mod ctx;
 mod inject;
 mod interrupt;
+mod logcheck;
 mod requires;
 mod retention;
 mod runner;

@@ -33,7 +33,7 @@ pub(crate) fn retain(
         log.close();
         ctx.kept_any.store(true, Ordering::SeqCst);
         return Retained {
-            attachments: artifacts::files_under(test_dir)
+            attachments: log_first(test_dir, artifacts::files_under(test_dir))
                 .into_iter()
                 .map(|p| std::path::absolute(&p).unwrap_or(p))
                 .collect(),
@@ -68,5 +68,39 @@ pub(crate) fn retain(
     Retained {
         attachments,
         dir: None,
+    }
+}
+
+/// The attempt's own `test.log` first, the rest in their order: GitLab links only a failed
+/// case's first attachment, and the log is where a failure is read from.
+fn log_first(test_dir: &Path, mut files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let log = test_dir.join("test.log");
+    if let Some(i) = files.iter().position(|f| *f == log) {
+        let log = files.remove(i);
+        files.insert(0, log);
+    }
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_attempts_log_comes_first() {
+        let d = Path::new("/r/t");
+        let files = vec![
+            d.join("attempt-2/test.log"),
+            d.join("nodes/n1/service.log"),
+            d.join("test.log"),
+        ];
+        assert_eq!(
+            log_first(d, files),
+            vec![
+                d.join("test.log"),
+                d.join("attempt-2/test.log"),
+                d.join("nodes/n1/service.log"),
+            ]
+        );
     }
 }

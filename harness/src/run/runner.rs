@@ -1,5 +1,6 @@
-//! The run, from plan to finish: turns registered tests into libtest-mimic trials, starts the
-//! run's services, hands each trial to its attempts and ends the run.
+//! The run, from plan to finish: turns registered tests into trials of the console runner
+//! (`crate::libtest`), starts the run's services, hands each trial to its attempts and ends the
+//! run.
 //!
 //! Async stays in here: `main` is synchronous, and each trial runs as a task on one shared
 //! multi-thread runtime (`attempt.rs`), so a deadline fires even if a test blocks its thread
@@ -10,12 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libtest_mimic::{Completion, Trial};
+use crate::libtest::{Completion, Trial};
 use tokio::sync::RwLock;
 
 use super::attempt::SharedClusters;
 use super::attempts::run_trial;
 use super::budget::NodeBudget;
+use super::clusters::attached::Attached;
 use super::clusters::shared::Groups;
 use super::clusters::walks::Suites;
 use super::ctx::RunCtx;
@@ -25,6 +27,7 @@ use super::requires::{probe, report_skipped};
 use super::start;
 use crate::artifacts;
 use crate::outcome::{AttemptResult, TestFinished};
+use crate::plan::partition::Scheme;
 use crate::plan::{select, Args, Case, TestDef};
 use crate::report::{RunEvent, RunState};
 
@@ -44,11 +47,41 @@ pub fn main() -> ! {
     std::process::exit(code)
 }
 
+/// Every case (a test, or one combination of its matrix, or one walk) of the shard, as a trial
+/// each; with `--failed`, only those that failed or errored in the latest earlier run. Earlier
+/// runs are read (settings first, for where they are) only for `--failed` and `time` shards.
+fn cases_to_run(args: &Args, defs: &[&'static TestDef]) -> Result<Vec<Arc<Case>>, String> {
+    let timed = args.partition.is_some_and(|p| p.scheme == Scheme::Time);
+    let artifacts = if args.failed || timed {
+        Some(start::settings(args, defs)?.artifacts)
+    } else {
+        None
+    };
+    let durations = match (&artifacts, timed) {
+        (Some(dir), true) => crate::plan::durations(dir),
+        _ => HashMap::new(),
+    };
+    let mut cases = select(defs, args.partition.as_ref(), &durations)?;
+    if let (Some(dir), true) = (&artifacts, args.failed) {
+        let (run, failed) = crate::plan::failed_last_time(dir).map_err(|e| e.to_string())?;
+        cases.retain(|c| failed.contains(&c.name));
+        let run = run.file_name().unwrap_or_default().to_string_lossy();
+        if cases.is_empty() {
+            eprintln!("--failed: nothing failed in the last run ({run}); nothing to run");
+        } else {
+            eprintln!(
+                "--failed: running the {} test(s) that failed in the last run ({run})",
+                cases.len()
+            );
+        }
+    }
+    Ok(cases)
+}
+
 /// Runs `defs` under `args` and returns the process exit code (0 passed, 101 failed, 2 bad
 /// settings or an unwritable report, 130 interrupted).
 pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
-    // Every case (a test, or one combination of its matrix, or one walk) is a trial.
-    let cases = match select(defs, args.partition.as_ref()) {
+    let cases = match cases_to_run(args, defs) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -66,10 +99,12 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             })
             .collect();
         // The conclusion of a listing is empty; nothing ran.
-        let _ = libtest_mimic::run(&mimic_args, trials);
+        let _ = crate::libtest::run(&mimic_args, trials);
         return 0;
     }
 
+    // Library events: into the running test's log, or to stderr outside any test.
+    crate::logs::install();
     let settings = match start::settings(args, defs) {
         Ok(s) => s,
         Err(e) => {
@@ -172,6 +207,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
     let lasting = Arc::new(SharedClusters {
         groups: Groups::new(to_run.iter().copied()),
         suites: Suites::new(to_run.iter().copied()),
+        attached: Attached::new(ctx.settings.attach.clone()),
     });
 
     for c in &skipped {
@@ -207,7 +243,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
             trial.with_ignored_flag(d.ignore.is_some())
         })
         .collect();
-    let conclusion = libtest_mimic::run(&mimic_args, trials);
+    let conclusion = crate::libtest::run(&mimic_args, trials);
 
     // A group whose last test never ended normally leaves its cluster: remove it now.
     rt.block_on(lasting.groups.teardown_all(&ctx));

@@ -51,7 +51,9 @@ pub(crate) fn reporters(
     merging: bool,
 ) -> Reporters {
     let backend = settings.backend.as_str();
-    let junit = JunitReporter::new(settings.junit.clone(), run_id, backend).merging(merging);
+    let junit = JunitReporter::new(settings.junit.clone(), run_id, backend)
+        .merging(merging)
+        .relative_to(settings.project_dir.clone());
     let html = HtmlReporter::new(
         settings.report.clone(),
         run_dir,

@@ -32,6 +32,65 @@ pub fn example(name: &str) -> PathBuf {
     profile_dir.join("examples").join(name)
 }
 
+/// The `cluster-sim` CLI, built (or found fresh) by cargo: the self-tests drive kept and
+/// attached clusters with it as a user would.
+pub fn cli() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "cluster-sim",
+                "--bin",
+                "cluster-sim",
+            ]);
+            if profile_dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let status = cmd
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the cluster-sim CLI failed");
+            profile_dir.join("cluster-sim")
+        })
+        .clone()
+}
+
+/// Runs the `cluster-sim` CLI with `args` (on docker, whatever the caller's backend).
+pub fn run_cli(args: &[&str]) -> Output {
+    Command::new(cli())
+        .args(args)
+        .env("CLUSTER_SIM_BACKEND", "docker")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .output()
+        .unwrap()
+}
+
+/// Names of the Docker containers matching `filters` (`label=...`, `status=...`).
+pub fn containers(filters: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("docker");
+    cmd.args(["ps", "-a", "--format", "{{.Names}}"]);
+    for f in filters {
+        cmd.args(["--filter", f]);
+    }
+    let out = cmd.output().expect("docker CLI");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// `bin` (a harness test binary) set up to run with its report and artifacts under `dir` and
 /// none of the caller's harness settings; add arguments and stdio.
 pub fn suite_command(bin: &Path, dir: &Path) -> Command {
@@ -41,6 +100,8 @@ pub fn suite_command(bin: &Path, dir: &Path) -> Command {
         .env("RUST_BACKTRACE", "0")
         .env_remove("NEXTEST_RUN_ID")
         .env_remove("CLUSTER_SIM_KEEP")
+        .env_remove("CLUSTER_SIM_KEEP_CLUSTER")
+        .env_remove("CLUSTER_SIM_CLUSTER")
         .env_remove("CLUSTER_SIM_INJECT_PANIC");
     cmd
 }

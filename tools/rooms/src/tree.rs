@@ -247,7 +247,7 @@ impl Builder<'_> {
                 "super" => cur = self.modules[cur].parent?,
                 name => match self.modules[cur].children.get(name) {
                     Some(&c) => cur = c,
-                    None => return Some((self.item(cur, name, depth), true)),
+                    None => return self.item(cur, name, depth).map(|t| (t, true)),
                 },
             }
         }
@@ -255,19 +255,20 @@ impl Builder<'_> {
     }
 
     /// The module that defines `name` as seen from module `m`: through imports and globs.
-    fn item(&self, m: usize, name: &str, depth: usize) -> usize {
+    /// `None` when the name is imported from another crate: a module that only passes on
+    /// another crate's item (`pub use other::Thing;`) holds none of its logic, so a file that
+    /// reaches the item through it does not depend on it.
+    fn item(&self, m: usize, name: &str, depth: usize) -> Option<usize> {
         let module = &self.modules[m];
         if let Some(from) = module.imports.get(name) {
-            if let Some((t, _)) = self.resolve(m, from, depth + 1) {
-                return t;
-            }
+            return self.resolve(m, from, depth + 1).map(|(t, _)| t);
         }
         if module.defs.contains(name) {
-            return m;
+            return Some(m);
         }
         if m == 0 {
             if let Some(&d) = self.macros.get(name) {
-                return d;
+                return Some(d);
             }
         }
         for g in &module.globs {
@@ -278,7 +279,7 @@ impl Builder<'_> {
                 }
             }
         }
-        m
+        Some(m)
     }
 
     /// The module a path names when all of it is modules (a glob's source).
@@ -313,6 +314,19 @@ mod tests {
             .collect();
         edges.sort();
         edges
+    }
+
+    #[test]
+    fn another_crate_s_item_passed_on_by_a_parent_draws_no_edge() {
+        let edges = graph(&[
+            ("src/lib.rs", "mod h;\n"),
+            (
+                "src/h/mod.rs",
+                "mod c;\npub use other::Completed;\npub use c::Check;\n",
+            ),
+            ("src/h/c.rs", "use super::Completed;\npub struct Check;\n"),
+        ]);
+        assert_eq!(edges, vec![("src/h/mod.rs".into(), "src/h/c.rs".into(), 3)]);
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub enum FaultCommand {
     Faults {
         /// Cluster name.
         name: String,
+        /// One JSON object on stdout (see the CLI reference for its shape).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -111,7 +114,7 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
         | FaultCommand::Thaw { name, .. }
         | FaultCommand::Signal { name, .. }
         | FaultCommand::Skew { name, .. }
-        | FaultCommand::Faults { name } => name.clone(),
+        | FaultCommand::Faults { name, .. } => name.clone(),
     };
     let faults = Faults::of(backend, &name).await?;
     match cmd {
@@ -217,6 +220,10 @@ pub async fn run(backend: &dyn Backend, cmd: FaultCommand) -> Result<ExitCode> {
                         .await?,
                 );
             }
+        }
+        FaultCommand::Faults { json: true, .. } => {
+            let list = faults.list().await?;
+            crate::json::print("faults", list.iter().map(crate::json::fault).collect())?;
         }
         FaultCommand::Faults { .. } => {
             let list = faults.list().await?;

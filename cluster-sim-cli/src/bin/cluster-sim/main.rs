@@ -7,16 +7,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cluster_sim::{
     Backend, BackendChoice, BackendError, Cluster, ClusterSpec, Janitor, Lookup, NodeAction,
 };
 
 mod check;
+mod completions;
 mod exec;
 mod faults;
+mod follow;
+mod global;
+mod json;
+mod listing;
+mod progress;
 mod report;
 mod service;
+mod shell;
+mod usage;
 
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
@@ -24,6 +32,8 @@ mod service;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    global: global::Global,
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,15 +47,22 @@ enum Command {
         name: Option<String>,
         /// Make the cluster an ssh lab (its nodes must run sshd, e.g. fixtures/clusters/sshd3.toml):
         /// write a fresh key pair and known_hosts in FILE.d/ and an ssh inventory for it in FILE.
+        /// The lab runs on the default backend.
         #[arg(long, value_name = "FILE")]
-        inventory: Option<PathBuf>,
+        lab: Option<PathBuf>,
         /// Don't keep the cluster: it lives while this command runs and is removed when it ends
         /// (Ctrl-C, SIGTERM, or even SIGKILL), like a test's cluster. For scripts.
-        #[arg(long, conflicts_with = "inventory")]
+        #[arg(long, conflicts_with = "lab")]
         hold: bool,
     },
     /// List clusters and their nodes, state and addresses.
-    Ls,
+    Ls {
+        /// Only this cluster.
+        name: Option<String>,
+        /// One JSON object on stdout (see the CLI reference for its shape).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a command on a node; exits with the command's exit code.
     Exec {
         /// Cluster name.
@@ -83,7 +100,13 @@ enum Command {
         name: String,
         /// Node name (default: all).
         node: Option<String>,
+        /// Keep printing new lines as they are logged, until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
     },
+    /// An interactive shell on a node (a TTY when this terminal is one; resized with it), in
+    /// the node's working directory with its environment; exits with the shell's exit code.
+    Shell(NodeArgs),
     /// SIGKILL a node.
     Kill(NodeArgs),
     /// Stop a node gracefully.
@@ -96,29 +119,24 @@ enum Command {
     Pause(NodeArgs),
     /// Thaw a paused node.
     Unpause(NodeArgs),
-    /// Remove a cluster (or every cluster with --all).
+    /// Remove a cluster (or every cluster with --all, every kept one with --kept).
     Down {
         /// Cluster name.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "kept"], conflicts_with_all = ["all", "kept"])]
         name: Option<String>,
         /// Remove every cluster-sim cluster on this engine.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kept")]
         all: bool,
+        /// Remove every kept cluster: those `up` made and those failed tests kept
+        /// (CLUSTER_SIM_KEEP_CLUSTER).
+        #[arg(long)]
+        kept: bool,
     },
     /// Remove what dead owners (crashed or killed test runs) left behind.
     Prune,
     /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
     /// can't be explained), 2 malformed. Needs no engine.
-    Check {
-        /// The model the history is checked against.
-        #[arg(long, value_parser = check::models())]
-        model: String,
-        /// The history file, one JSON record per line.
-        history: PathBuf,
-        /// Also draw the history as a timeline (SVG: a lane per process and the nemesis).
-        #[arg(long, value_name = "FILE")]
-        svg: Option<PathBuf>,
-    },
+    Check(check::CheckArgs),
     /// Render a run's HTML report again from its run directory (default: the newest run under
     /// target/cluster-sim/runs). Needs no engine.
     Report {
@@ -132,6 +150,11 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: ImageCommand,
+    },
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell.
+        shell: completions::ForShell,
     },
     #[command(flatten)]
     Fault(faults::FaultCommand),
@@ -155,6 +178,12 @@ enum ImageCommand {
         #[arg(long)]
         force: bool,
     },
+    /// List the node images in the local engine, newest first.
+    Ls {
+        /// One JSON object on stdout (see the CLI reference for its shape).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--name`, checked before anything touches the engine.
@@ -171,18 +200,23 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person: a log or a pipe gets plain lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage::error(e),
+    };
+    if let Command::Completions { shell } = cli.command {
+        return completions::print(shell, Cli::command());
+    }
     if let Command::Service(cmd) = cli.command {
+        // The server and its suite runs choose their backend from the variables.
+        cli.global.export();
         return service::main(cmd);
     }
-    if let Command::Check {
-        model,
-        history,
-        svg,
-    } = &cli.command
-    {
-        return check::check(model, history, svg.as_deref());
+    if let Command::Check(args) = &cli.command {
+        return check::check(args);
     }
     if let Command::Report { run_dir, out } = &cli.command {
         return report::report(run_dir.as_deref(), out.as_deref());
@@ -201,25 +235,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Provisioning progress on stderr, a line per step.
-fn progress() -> cluster_sim::EventSink {
-    Arc::new(|e: &cluster_sim::Event| {
-        // A failure is printed once, as the command's error, not also as a progress line.
-        if matches!(
-            e.kind,
-            cluster_sim::EventKind::Provision | cluster_sim::EventKind::Ready
-        ) && !e.message.starts_with("provisioning failed")
-        {
-            let node = e
-                .node
-                .as_deref()
-                .map(|n| format!("{n}: "))
-                .unwrap_or_default();
-            eprintln!("cluster-sim: {node}{}", e.message);
-        }
-    })
 }
 
 /// The error and its causes on one line, skipping a cause its parent's message already quotes.
@@ -259,6 +274,12 @@ fn janitor<'a>(backend: &'a dyn Backend, verb: &str) -> Result<&'a dyn Janitor> 
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Image {
+        command: ImageCommand::Ls { json },
+    } = &cli.command
+    {
+        return listing::images(*json).await;
+    }
+    if let Command::Image {
         command: ImageCommand::Build { force },
     } = &cli.command
     {
@@ -273,29 +294,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         println!("{tag}");
         return Ok(ExitCode::SUCCESS);
     }
-    // CLUSTER_SIM_BACKEND chooses the backend (default docker); `up --inventory` makes a lab
-    // of sshd containers, which runs on the default backend whatever the variable says.
-    let lab = matches!(
-        &cli.command,
-        Command::Up {
-            inventory: Some(_),
-            ..
-        }
-    );
+    // --backend (or CLUSTER_SIM_BACKEND) chooses the backend (default docker); `up --lab`
+    // makes a lab of sshd containers, which runs on the default backend whatever they say.
+    let lab = matches!(&cli.command, Command::Up { lab: Some(_), .. });
     let choice = if lab {
         BackendChoice::default()
     } else {
-        BackendChoice::from_env()
+        cli.global.choice()
     };
     let backend = choice.connect().await?;
     match cli.command {
         Command::Up {
             spec,
             name,
-            inventory,
+            lab,
             hold,
-        } => up(backend, &choice, spec, name, inventory, hold).await,
-        Command::Ls => ls(lookup(backend.as_ref(), "ls")?).await,
+        } => up(backend, &choice, spec, name, lab, hold).await,
+        Command::Ls { name, json } => {
+            let kind = backend.kind();
+            listing::ls(lookup(backend.as_ref(), "ls")?, kind, name, json).await
+        }
         Command::Exec {
             name,
             node,
@@ -318,25 +336,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .await
         }
         Command::Cp { name, src, dst } => cp(backend.as_ref(), &name, &src, &dst).await,
-        Command::Logs { name, node } => logs(backend.as_ref(), &name, node).await,
+        Command::Logs { name, node, follow } => logs(backend.as_ref(), &name, node, follow).await,
+        Command::Shell(a) => shell::shell(backend.as_ref(), &a.name, &a.node).await,
         Command::Kill(a) => act(backend.as_ref(), a, NodeAction::Kill).await,
         Command::Stop(a) => act(backend.as_ref(), a, NodeAction::Stop).await,
         Command::Start(a) => act(backend.as_ref(), a, NodeAction::Start).await,
         Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
         Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
-        Command::Down { name, all } => down(backend.as_ref(), name, all).await,
+        Command::Down { name, all, kept } => down(backend.as_ref(), name, all, kept).await,
         Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
         // Handled above, before any backend is contacted.
-        Command::Image { .. } => Ok(ExitCode::SUCCESS),
+        Command::Image { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         // Handled in `main`, before any engine is contacted.
-        Command::Check {
-            model,
-            history,
-            svg,
-        } => Ok(check::check(&model, &history, svg.as_deref())),
+        Command::Check(args) => Ok(check::check(&args)),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
     }
 }
@@ -406,7 +421,7 @@ async fn up(
     choice: &BackendChoice,
     spec: PathBuf,
     name: Option<String>,
-    inventory: Option<PathBuf>,
+    lab: Option<PathBuf>,
     hold: bool,
 ) -> Result<ExitCode> {
     let mut interrupts = Interrupts::new();
@@ -438,26 +453,31 @@ async fn up(
     }
     // Named up front, so an interrupted run knows exactly what to remove.
     let name = name.unwrap_or_else(|| cluster_sim::cluster::unique_name(&spec.name));
+    let (shown, sink) = progress::UpProgress::new(spec.nodes.len());
     // Kept only once ready; until then it carries a lease like a test's cluster, so a killed
     // `up` leaves nothing that a reaper would keep.
     let mut b = Cluster::builder(spec)
         .backend(backend.clone())
         .name(&name)
         .keep(!hold)
-        .on_event(progress());
+        .on_event(sink);
     if !hold {
         b = b.expires_after(UP_LEASE);
     }
     let cluster = tokio::select! {
         r = async {
-            match &inventory {
+            match &lab {
                 Some(file) => Ok::<_, anyhow::Error>(
                     cluster_sim::lab::provision_lab(b, backend.as_ref(), file).await?,
                 ),
                 None => Ok(b.up().await?),
             }
-        } => r?,
+        } => {
+            shown.finish();
+            r?
+        }
         code = interrupts.recv() => {
+            shown.finish();
             // The builder's future is dropped mid-way: remove what this process made of it, and
             // only that (if another `up` won the name, its cluster stays).
             let r = match backend.janitor() {
@@ -471,9 +491,10 @@ async fn up(
             return Ok(ExitCode::from(code));
         }
     };
-    if let Some(file) = &inventory {
+    if let Some(file) = &lab {
         eprintln!(
-            "cluster-sim: wrote {}; use it with {}=ssh {}={}",
+            "cluster-sim: wrote {}; use it with --backend ssh --inventory {} (or {}=ssh {}={})",
+            file.display(),
             file.display(),
             cluster_sim::BACKEND_VAR,
             cluster_sim::INVENTORY_VAR,
@@ -489,31 +510,6 @@ async fn up(
     interrupts.recv().await;
     cluster.down().await?;
     eprintln!("cluster-sim: removed {name}");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn ls(lookup: &dyn Lookup) -> Result<ExitCode> {
-    let clusters = lookup.clusters().await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:<28} {:<10} {:<10} {:<15} {:<6} WHERE",
-        "CLUSTER", "NODE", "STATE", "ADDRESS", "KEPT"
-    )?;
-    for c in clusters {
-        for n in &c.nodes {
-            writeln!(
-                out,
-                "{:<28} {:<10} {:<10} {:<15} {:<6} {}",
-                c.name,
-                n.name,
-                n.state.to_string(),
-                n.address,
-                if c.kept { "yes" } else { "no" },
-                n.place
-            )?;
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -564,7 +560,12 @@ async fn cp(backend: &dyn Backend, name: &str, src: &str, dst: &str) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result<ExitCode> {
+async fn logs(
+    backend: &dyn Backend,
+    name: &str,
+    node: Option<String>,
+    follow: bool,
+) -> Result<ExitCode> {
     let nodes = match node {
         Some(n) => vec![n],
         None => {
@@ -576,6 +577,9 @@ async fn logs(backend: &dyn Backend, name: &str, node: Option<String>) -> Result
         }
     };
     let prefix = nodes.len() > 1;
+    if follow {
+        return follow::follow(backend, name, nodes, prefix).await;
+    }
     let mut out = std::io::stdout().lock();
     for n in nodes {
         let log = backend
@@ -601,27 +605,41 @@ async fn act(backend: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn down(backend: &dyn Backend, name: Option<String>, all: bool) -> Result<ExitCode> {
-    let names: Vec<String> = if all {
+async fn down(
+    backend: &dyn Backend,
+    name: Option<String>,
+    all: bool,
+    kept: bool,
+) -> Result<ExitCode> {
+    let names: Vec<(String, usize)> = if all || kept {
         // Clusters are what the backend finds of ours (nodes, networks, name claims,
         // owner files), never names.
-        lookup(backend, "down --all")?
+        lookup(backend, if kept { "down --kept" } else { "down --all" })?
             .clusters()
             .await?
             .into_iter()
-            .map(|c| c.name)
+            .filter(|c| all || c.kept)
+            .map(|c| (c.name, c.nodes.len()))
             .collect()
     } else {
         let n = name.unwrap_or_default();
+        let mut nodes = 0;
         if let Some(lookup) = backend.lookup() {
-            if let Err(BackendError::UnknownCluster(_)) = lookup.nodes(&n).await {
-                bail!("no cluster named {n:?}");
+            match lookup.nodes(&n).await {
+                Err(BackendError::UnknownCluster(_)) => bail!("no cluster named {n:?}"),
+                Ok(found) => nodes = found.len(),
+                Err(_) => {}
             }
         }
-        vec![n]
+        vec![(n, nodes)]
     };
-    for n in names {
-        backend.destroy(&n).await?;
+    for (n, nodes) in names {
+        let spinner = progress::removing(&n, nodes);
+        let r = backend.destroy(&n).await;
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        r?;
         println!("removed {n}");
     }
     Ok(ExitCode::SUCCESS)

@@ -72,6 +72,9 @@ pub enum ServiceCommand {
         /// Also show each check's last N results.
         #[arg(long, value_name = "N")]
         history: Option<u32>,
+        /// One JSON object on stdout (see the CLI reference for its shape).
+        #[arg(long)]
+        json: bool,
     },
     /// Runs of the tests_d suite on a server.
     Runs {
@@ -110,6 +113,9 @@ pub enum RunsCommand {
         conn: Conn,
         /// Run id.
         id: String,
+        /// One JSON object on stdout (see the CLI reference for its shape).
+        #[arg(long)]
+        json: bool,
     },
     /// Cancel a run (the suite tears its clusters down).
     Cancel {
@@ -122,6 +128,9 @@ pub enum RunsCommand {
     List {
         #[command(flatten)]
         conn: Conn,
+        /// One JSON object on stdout (see the CLI reference for its shape).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -175,7 +184,15 @@ pub async fn run(cmd: ServiceCommand) -> ExitCode {
             errors,
             force,
             history,
-        } => checks(conn, category, component, errors, force, history).await,
+            json,
+        } => {
+            let only = Only {
+                category,
+                component,
+                errors,
+            };
+            checks(conn, only, force, history, json).await
+        }
         ServiceCommand::Runs { command } => runs(command).await,
     };
     match r {
@@ -312,14 +329,25 @@ fn when(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-async fn checks(
-    conn: Conn,
+/// Which checks `checks` shows.
+struct Only {
     category: Option<String>,
     component: Option<String>,
     errors: bool,
+}
+
+async fn checks(
+    conn: Conn,
+    only: Only,
     force: bool,
     history: Option<u32>,
+    json: bool,
 ) -> Result<ExitCode> {
+    let Only {
+        category,
+        component,
+        errors,
+    } = only;
     let client = Client::new(&conn)?;
     let mut query = Vec::new();
     if let Some(c) = &category {
@@ -345,6 +373,30 @@ async fn checks(
     if errors {
         views.retain(|v| v.status != Some(Status::Ok));
     }
+    let bad = views.iter().any(|v| v.status.is_some_and(Status::is_bad));
+    let code = if bad {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if json {
+        let mut items = Vec::new();
+        for v in &views {
+            let mut item = serde_json::to_value(v)?;
+            if let Some(n) = history {
+                item["history"] = client
+                    .get(&format!(
+                        "/v1/checks/{}/history?limit={}",
+                        enc(&v.name),
+                        n.max(1)
+                    ))
+                    .await?;
+            }
+            items.push(item);
+        }
+        crate::json::print("checks", items)?;
+        return Ok(code);
+    }
     let mut out = String::new();
     let w = views.iter().map(|v| v.name.len()).max().unwrap_or(4).max(4);
     let wc = views
@@ -363,13 +415,11 @@ async fn checks(
         "{:<w$}  {:<wc$}  {:<wo$}  {:<7}  {:<20}  SUMMARY\n",
         "NAME", "CATEGORY", "COMPONENT", "STATUS", "SINCE"
     ));
-    let mut bad = false;
     for v in &views {
         let status = v
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into());
-        bad |= v.status.is_some_and(Status::is_bad);
         out.push_str(&format!(
             "{:<w$}  {:<wc$}  {:<wo$}  {:<7}  {:<20}  {}\n",
             v.name,
@@ -404,11 +454,7 @@ async fn checks(
         }
     }
     print!("{out}");
-    Ok(if bad {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(code)
 }
 
 fn print_run(v: &Value) {
@@ -465,10 +511,15 @@ async fn runs(cmd: RunsCommand) -> Result<ExitCode> {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        RunsCommand::Show { conn, id } => {
+        RunsCommand::Show { conn, id, json } => {
             let v = Client::new(&conn)?
                 .get(&format!("/v1/runs/{}", enc(&id)))
                 .await?;
+            if json {
+                // The same shape as `runs list --json`: a list, here of one.
+                crate::json::print("runs", vec![v])?;
+                return Ok(ExitCode::SUCCESS);
+            }
             print_run(&v);
             Ok(ExitCode::SUCCESS)
         }
@@ -486,8 +537,13 @@ async fn runs(cmd: RunsCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        RunsCommand::List { conn } => {
+        RunsCommand::List { conn, json } => {
             let v = Client::new(&conn)?.get("/v1/runs").await?;
+            if json {
+                let runs = v.as_array().cloned().unwrap_or_default();
+                crate::json::print("runs", runs)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             println!("{:<32}  {:<10}  FILTER", "ID", "STATE");
             for r in v.as_array().into_iter().flatten() {
                 let state: Option<RunState> = serde_json::from_value(r["state"].clone()).ok();

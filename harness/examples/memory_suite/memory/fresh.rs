@@ -57,3 +57,18 @@ async fn capabilities(cluster: &Cluster) -> TestResult {
     );
     Ok(())
 }
+
+/// A command past its own deadline: the backend kills its process group. When that kill fails
+/// the library warns, and the warning belongs in this test's log (the self-test provokes it
+/// with a `PATH` that has no `kill`).
+#[cluster_test(nodes = 1)]
+async fn command_past_its_deadline(cluster: &Cluster) -> TestResult {
+    let out = cluster
+        .node("n1")?
+        .cmd("sleep 1")
+        .timeout(std::time::Duration::from_millis(100))
+        .run()
+        .await?;
+    ensure!(out.check().is_err(), "`sleep 1` beat a 100ms deadline");
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! A fresh cluster for one attempt: the node budget, the cluster provisioned under its limit
 //! with the attempt's events in its log, the body under its deadline, node logs collected when
 //! it failed (or as `CLUSTER_SIM_KEEP` says), and the teardown, whose failure fails a test that
-//! passed.
+//! passed, or the cluster kept as `CLUSTER_SIM_KEEP_CLUSTER` says.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -90,7 +90,8 @@ pub(crate) async fn with_cluster(
     );
 
     state.set_phase("running the test");
-    let mut outcome = run_body(
+    let since = cluster.log_marks().await;
+    let outcome = run_body(
         ctx,
         def,
         body(cluster.clone()),
@@ -100,6 +101,8 @@ pub(crate) async fn with_cluster(
         test_dir,
     )
     .await;
+    state.set_phase("checking the service logs");
+    let mut outcome = crate::run::logcheck::judge_logs(&cluster, &since, outcome, log).await;
 
     if !outcome.passed() || ctx.settings.keep == Keep::Always {
         state.set_phase("collecting node logs");
@@ -110,12 +113,17 @@ pub(crate) async fn with_cluster(
     if ctx.inject.at("teardown", def) {
         injected_panic("teardown");
     }
-    if let Err(e) = super::provision::down(ctx, &cluster, &cluster_name, Some(log)).await {
+    let passed = outcome.passed();
+    match super::keep::keep_or_down(ctx, &cluster, &cluster_name, &case.name, passed, Some(log))
+        .await
+    {
+        Ok(None) => {}
+        Ok(Some(advice)) => super::keep::tell(&mut outcome, &case.name, &advice),
         // A test that passed but left its cluster behind fails: the next one may not fit.
-        if outcome.passed() {
-            outcome = Status::error("teardown", e);
-        }
+        Err(e) if passed => outcome = Status::error("teardown", e),
+        Err(_) => {}
     }
+    // Kept or not, the cluster's share of the node budget goes back, as after a teardown.
     drop(permits);
     outcome
 }

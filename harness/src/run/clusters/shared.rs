@@ -1,8 +1,9 @@
 //! Shared clusters: tests with `share = "group"` run one at a time on one cluster per group
 //! (and per spec and matrix values, which must match to share), provisioned by the group's first
 //! test and reset between tests with the spec's `[reuse] reset` command on every node. A failed
-//! test's cluster is discarded (its logs collected into that test's artifacts) and the next test
-//! provisions a new one; the group's last test tears it down. Fresh clusters stay the default.
+//! test's cluster is discarded (its logs collected into that test's artifacts; kept instead
+//! when `CLUSTER_SIM_KEEP_CLUSTER` says so) and the next test provisions a new one; the group's
+//! last test tears it down (or keeps it under `always`). Fresh clusters stay the default.
 //!
 //! A shared cluster is registered in the run's cluster list under `share:<key>`, not under a
 //! test, so one test's leftover sweep never removes it, and an interrupt still does.
@@ -117,6 +118,18 @@ async fn down(ctx: &RunCtx, live: GroupCluster, log: Option<&TestLog>) -> Result
     provision::down(ctx, &live.cluster, &live.name, log).await
 }
 
+/// Ends a group's cluster after test `test` as `CLUSTER_SIM_KEEP_CLUSTER` says (kept: the
+/// advice to show); its share of the node budget goes with it either way.
+async fn end(
+    ctx: &RunCtx,
+    live: GroupCluster,
+    test: &str,
+    passed: bool,
+    log: &TestLog,
+) -> Result<Option<String>, String> {
+    super::keep::keep_or_down(ctx, &live.cluster, &live.name, test, passed, Some(log)).await
+}
+
 /// Runs a `share = ".."` case on its group's cluster (see the module docs).
 pub(crate) async fn with_shared_cluster(
     ctx: &Arc<RunCtx>,
@@ -185,7 +198,9 @@ pub(crate) async fn with_shared_cluster(
         .timeout()
         .or(cluster.spec().timeout)
         .unwrap_or(ctx.settings.timeout);
-    let mut outcome = run_body(
+    // A shared cluster's logs hold earlier tests' lines: this test answers for its own.
+    let since = cluster.log_marks().await;
+    let outcome = run_body(
         ctx,
         case.def,
         body(cluster.clone()),
@@ -195,9 +210,11 @@ pub(crate) async fn with_shared_cluster(
         test_dir,
     )
     .await;
+    let mut outcome = crate::run::logcheck::judge_logs(&cluster, &since, outcome, log).await;
 
     if !outcome.passed() {
-        // A failed test's cluster is suspect: its logs go with the test, and it goes.
+        // A failed test's cluster is suspect: its logs go with the test, and it goes (or is
+        // kept, as CLUSTER_SIM_KEEP_CLUSTER says); the group's next test provisions another.
         log.note(
             "collect",
             "collecting node logs; the shared cluster is discarded",
@@ -205,16 +222,19 @@ pub(crate) async fn with_shared_cluster(
         provision::collect(&cluster, test_dir, log).await;
         if let Some(live) = slot.take() {
             // The test already failed; a failed teardown is in its log.
-            let _ = down(ctx, live, Some(log)).await;
+            if let Ok(Some(advice)) = end(ctx, live, &case.name, false, log).await {
+                super::keep::tell(&mut outcome, &case.name, &advice);
+            }
         }
     }
-    // The group's last test tears the cluster down.
+    // The group's last test tears the cluster down (or keeps it).
     if group.remaining.load(Ordering::SeqCst) == 1 {
         if let Some(live) = slot.take() {
-            if let Err(e) = down(ctx, live, Some(log)).await {
-                if outcome.passed() {
-                    outcome = Status::error("teardown", e);
-                }
+            match end(ctx, live, &case.name, true, log).await {
+                Ok(None) => {}
+                Ok(Some(advice)) => super::keep::tell(&mut outcome, &case.name, &advice),
+                Err(e) if outcome.passed() => outcome = Status::error("teardown", e),
+                Err(_) => {}
             }
         }
     }

@@ -285,6 +285,14 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
     };
     let suite_dir = ctx.run_dir.join(artifacts::test_dir_name(&def.full_name()));
     let log = TestLog::new();
+    if let Some(attach) = &ctx.settings.attach {
+        // Walks share one cluster a coordinator drives from its start: they never attach.
+        let line = format!(
+            "not attaching to {attach} (CLUSTER_SIM_CLUSTER): a walk definition provisions its own"
+        );
+        log.note("attach", &line);
+        eprintln!("{}: {line}", def.full_name());
+    }
     let up = match provision(&ctx, &suite, &log, &suite_dir).await {
         Ok(up) => up,
         Err(message) => {
@@ -334,11 +342,20 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
                 // The cluster as the failure left it: its logs go with the walk.
                 let dir = ctx.run_dir.join(artifacts::test_dir_name(&case.name));
                 provision::collect(&cluster, &dir, &log).await;
-                Status::Failed {
+                let mut failed = Status::Failed {
                     kind: kind.to_string(),
                     message: format!("step {step}: {message}"),
                     detail: format!("step {step} failed: {message}"),
+                };
+                // A failed walk keeps the definition's cluster once every walk has ended.
+                if ctx.settings.keep_cluster.keeps(false) {
+                    let advice = super::keep::advice_when(
+                        &cluster,
+                        "is kept running once every walk of its definition has ended",
+                    );
+                    super::keep::tell(&mut failed, &case.name, &advice);
                 }
+                failed
             }
         };
         let result = if outcome.passed() { "passed" } else { "failed" };
@@ -365,8 +382,12 @@ async fn coordinate(ctx: Arc<RunCtx>, suite: Arc<Suite>, senders: Vec<oneshot::S
             });
         }
     }
-    match provision::down(&ctx, &cluster, &name, Some(&log)).await {
-        Ok(()) => log.note("teardown", &format!("removed {name}")),
+    let kept_by = format!("walks:{}", def.full_name());
+    match super::keep::keep_or_down(&ctx, &cluster, &name, &kept_by, !any_failed, Some(&log)).await
+    {
+        Ok(None) => log.note("teardown", &format!("removed {name}")),
+        Ok(Some(advice)) if !any_failed => eprintln!("{kept_by}: {advice}"),
+        Ok(Some(_)) => {}
         Err(e) => {
             any_failed = true;
             eprintln!("warning: the walks' cluster: {e}");
