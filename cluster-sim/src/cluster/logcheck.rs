@@ -3,8 +3,8 @@
 //! `allow_log` pattern fails the test, named by node, line number and text. A cluster that
 //! outlives one test (a shared group) is checked from marks taken when the test began.
 
-use super::logfindings::{LogCheckError, LogFinding, LogMarks};
 use super::handle::Cluster;
+use super::logfindings::{LogCheckError, LogFinding, LogMarks};
 
 impl Cluster {
     /// Marks where every node's service log ends now (for a check of what follows).

@@ -20,11 +20,11 @@ mod node;
 mod provision;
 mod ready;
 
+pub use crate::error::HookError;
 pub use builder::{check_cluster_name, unique_name, ClusterBuilder, MAX_CLUSTER_NAME};
 pub use collect::Collected;
 pub use event::{Event, EventKind, EventSink, ExecSummary};
 pub use faults::NemesisHandle;
-pub use crate::error::HookError;
 pub use handle::{Cluster, InFlight, Node};
 pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
