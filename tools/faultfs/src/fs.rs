@@ -1,0 +1,703 @@
+//! The FUSE filesystem: a passthrough of a backing directory whose file writes stay in
+//! faultfs's own cache until the service syncs them (fsync, fdatasync, or a directory sync),
+//! and whose operations the rules may delay, fail or corrupt. Creations, renames and removals
+//! reach the backing directory at once; only file data and sizes wait for a sync, as in LazyFS.
+
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    TimeOrNow, WriteFlags,
+};
+
+use crate::rules::Op;
+use crate::state::{write_back, Shared};
+
+const TTL: Duration = Duration::from_secs(1);
+
+/// The filesystem.
+pub struct FaultFs {
+    /// Where the data really is.
+    pub backing: PathBuf,
+    /// Where the service sees it (for rule paths).
+    pub mount: PathBuf,
+    /// Shared with the control socket.
+    pub state: Shared,
+    /// Unsynced bytes past which a writer's file is written back (not synced), as a kernel
+    /// does under memory pressure.
+    pub max_dirty: u64,
+}
+
+fn errno(e: &io::Error) -> Errno {
+    Errno::from_i32(e.raw_os_error().unwrap_or(libc_eio()))
+}
+
+const fn libc_eio() -> i32 {
+    5
+}
+
+fn kind_of(mode: u32) -> FileType {
+    match mode & 0o170000 {
+        0o040000 => FileType::Directory,
+        0o120000 => FileType::Symlink,
+        0o010000 => FileType::NamedPipe,
+        0o020000 => FileType::CharDevice,
+        0o060000 => FileType::BlockDevice,
+        0o140000 => FileType::Socket,
+        _ => FileType::RegularFile,
+    }
+}
+
+fn time(secs: i64, nsecs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nsecs as u32)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+fn attr(ino: u64, m: &std::fs::Metadata, size: u64) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(ino),
+        size,
+        blocks: m.blocks().max(size.div_ceil(512)),
+        atime: time(m.atime(), m.atime_nsec()),
+        mtime: time(m.mtime(), m.mtime_nsec()),
+        ctime: time(m.ctime(), m.ctime_nsec()),
+        crtime: time(m.ctime(), m.ctime_nsec()),
+        kind: kind_of(m.mode()),
+        perm: (m.mode() & 0o7777) as u16,
+        nlink: m.nlink() as u32,
+        uid: m.uid(),
+        gid: m.gid(),
+        rdev: m.rdev() as u32,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+impl FaultFs {
+    fn real(&self, rel: &Path) -> PathBuf {
+        self.backing.join(rel)
+    }
+
+    fn seen(&self, rel: &Path) -> PathBuf {
+        self.mount.join(rel)
+    }
+
+    fn rel(&self, ino: INodeNo) -> Result<PathBuf, Errno> {
+        self.state.lock().path(ino.0).ok_or(Errno::ENOENT)
+    }
+
+    fn child(&self, parent: INodeNo, name: &OsStr) -> Result<PathBuf, Errno> {
+        Ok(self.rel(parent)?.join(name))
+    }
+
+    /// Applies the rules to `op` on `rel`: waits, then fails or says how to corrupt.
+    fn judge(&self, op: Op, rel: &Path) -> Result<crate::state::Verdict, Errno> {
+        let v = self.state.lock().judge(op, &self.seen(rel));
+        if !v.delay.is_zero() {
+            std::thread::sleep(v.delay);
+        }
+        match v.errno {
+            Some(e) => Err(Errno::from_i32(e)),
+            None => Ok(v),
+        }
+    }
+
+    fn judge_ino(&self, op: Op, ino: INodeNo) -> Result<crate::state::Verdict, Errno> {
+        let rel = self.state.lock().path(ino.0);
+        match rel {
+            Some(rel) => self.judge(op, &rel),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// The attributes of a path, with the size the cache says.
+    fn attr_of(&self, ino: u64, m: &std::fs::Metadata) -> FileAttr {
+        let st = self.state.lock();
+        let size = st.caches.get(&ino).map_or(m.len(), |c| c.size(m.len()));
+        attr(ino, m, size)
+    }
+
+    fn entry(&self, rel: &Path) -> Result<FileAttr, Errno> {
+        let m = std::fs::symlink_metadata(self.real(rel)).map_err(|e| errno(&e))?;
+        let ino = self.state.lock().intern(rel);
+        Ok(self.attr_of(ino, &m))
+    }
+
+    fn owned_by(&self, p: &Path, req: &Request) {
+        // Best effort, as root: the new file belongs to whoever made it.
+        let _ = std::os::unix::fs::lchown(p, Some(req.uid()), Some(req.gid()));
+    }
+
+    fn file_of(&self, fh: FileHandle) -> Result<std::sync::Arc<File>, Errno> {
+        self.state
+            .lock()
+            .handles
+            .get(&fh.0)
+            .map(|h| h.file.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Writes one inode's cache through and syncs the backing file.
+    fn sync(&self, ino: u64, file: &File, datasync: bool) -> Result<(), Errno> {
+        let mut cache = {
+            let mut st = self.state.lock();
+            let c = st.caches.remove(&ino).unwrap_or_default();
+            st.dirty = st.dirty.saturating_sub(c.dirty_bytes());
+            c
+        };
+        write_back(file, &mut cache).map_err(|e| errno(&e))?;
+        if datasync {
+            file.sync_data().map_err(|e| errno(&e))
+        } else {
+            file.sync_all().map_err(|e| errno(&e))
+        }
+    }
+}
+
+impl Filesystem for FaultFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        // Large writes in few requests: 1 MiB where the kernel allows it.
+        let _ = config.set_max_write(1 << 20);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.child(parent, name).and_then(|rel| self.entry(&rel)) {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let m = match fh.map(|fh| self.file_of(fh)) {
+            Some(Ok(f)) => f.metadata(),
+            _ => match self.rel(ino) {
+                Ok(rel) => std::fs::symlink_metadata(self.real(&rel)),
+                Err(e) => return reply.error(e),
+            },
+        };
+        match m {
+            Ok(m) => reply.attr(&TTL, &self.attr_of(ino.0, &m)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let run = || -> Result<FileAttr, Errno> {
+            let rel = self.rel(ino);
+            let real = rel.as_ref().map(|r| self.real(r)).map_err(|e| *e);
+            if let Some(mode) = mode {
+                let p = real.clone()?;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o7777))
+                    .map_err(|e| errno(&e))?;
+            }
+            if uid.is_some() || gid.is_some() {
+                std::os::unix::fs::lchown(real.clone()?, uid, gid).map_err(|e| errno(&e))?;
+            }
+            let m = match fh.map(|fh| self.file_of(fh)) {
+                Some(Ok(f)) => f.metadata(),
+                _ => std::fs::symlink_metadata(real.clone()?),
+            }
+            .map_err(|e| errno(&e))?;
+            if let Some(size) = size {
+                if let Ok(rel) = &rel {
+                    self.judge(Op::Write, rel)?;
+                }
+                self.state
+                    .lock()
+                    .caches
+                    .entry(ino.0)
+                    .or_default()
+                    .truncate(size);
+            }
+            Ok(self.attr_of(ino.0, &m))
+        };
+        match run() {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self
+            .rel(ino)
+            .and_then(|r| std::fs::read_link(self.real(&r)).map_err(|e| errno(&e)))
+        {
+            Ok(t) => reply.data(t.as_os_str().as_encoded_bytes()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let run = || -> Result<FileAttr, Errno> {
+            let rel = self.child(parent, name)?;
+            self.judge(Op::Write, &rel)?;
+            let p = self.real(&rel);
+            std::fs::create_dir(&p).map_err(|e| errno(&e))?;
+            let _ = std::fs::set_permissions(
+                &p,
+                std::fs::Permissions::from_mode(mode & !umask & 0o7777),
+            );
+            self.owned_by(&p, req);
+            self.entry(&rel)
+        };
+        match run() {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let run = || -> Result<(), Errno> {
+            let rel = self.child(parent, name)?;
+            self.judge(Op::Write, &rel)?;
+            std::fs::remove_file(self.real(&rel)).map_err(|e| errno(&e))?;
+            self.state.lock().forget_path(&rel);
+            Ok(())
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let run = || -> Result<(), Errno> {
+            let rel = self.child(parent, name)?;
+            self.judge(Op::Write, &rel)?;
+            std::fs::remove_dir(self.real(&rel)).map_err(|e| errno(&e))?;
+            self.state.lock().forget_path(&rel);
+            Ok(())
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let run = || -> Result<FileAttr, Errno> {
+            let rel = self.child(parent, link_name)?;
+            self.judge(Op::Write, &rel)?;
+            let p = self.real(&rel);
+            std::os::unix::fs::symlink(target, &p).map_err(|e| errno(&e))?;
+            self.owned_by(&p, req);
+            self.entry(&rel)
+        };
+        match run() {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let run = || -> Result<(), Errno> {
+            if !flags.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            let from = self.child(parent, name)?;
+            let to = self.child(newparent, newname)?;
+            self.judge(Op::Write, &from)?;
+            self.judge(Op::Write, &to)?;
+            std::fs::rename(self.real(&from), self.real(&to)).map_err(|e| errno(&e))?;
+            self.state.lock().rename(&from, &to);
+            Ok(())
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let run = || -> Result<FileAttr, Errno> {
+            let from = self.rel(ino)?;
+            let to = self.child(newparent, newname)?;
+            self.judge(Op::Write, &to)?;
+            std::fs::hard_link(self.real(&from), self.real(&to)).map_err(|e| errno(&e))?;
+            self.entry(&to)
+        };
+        match run() {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let run = || -> Result<u64, Errno> {
+            let p = self.real(&self.rel(ino)?);
+            // Read and write where allowed, whatever the service asked: a sync through a
+            // read-only descriptor must still write the cache through.
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)
+                .or_else(|_| {
+                    let mut o = OpenOptions::new();
+                    match flags.acc_mode() {
+                        OpenAccMode::O_RDONLY => o.read(true),
+                        OpenAccMode::O_WRONLY => o.write(true),
+                        OpenAccMode::O_RDWR => o.read(true).write(true),
+                    };
+                    o.open(&p)
+                })
+                .map_err(|e| errno(&e))?;
+            Ok(self.state.lock().open(ino.0, file))
+        };
+        match run() {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let run = || -> Result<Vec<u8>, Errno> {
+            let v = self.judge_ino(Op::Read, ino)?;
+            let file = self.file_of(fh)?;
+            let backing = file.metadata().map_err(|e| errno(&e))?.len();
+            let mut buf = vec![0u8; size as usize];
+            let have = backing.saturating_sub(offset).min(size as u64) as usize;
+            let mut done = 0;
+            while done < have {
+                match file.read_at(&mut buf[done..have], offset + done as u64) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(errno(&e)),
+                }
+            }
+            let mut st = self.state.lock();
+            match st.caches.get(&ino.0) {
+                Some(c) => c.overlay(offset, &mut buf, backing),
+                None => buf.truncate(have),
+            }
+            if v.flip && !buf.is_empty() {
+                let bit = st.random() % (buf.len() as u64 * 8);
+                buf[(bit / 8) as usize] ^= 1 << (bit % 8);
+            }
+            Ok(buf)
+        };
+        match run() {
+            Ok(b) => reply.data(&b),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let run = || -> Result<u32, Errno> {
+            let v = self.judge_ino(Op::Write, ino)?;
+            let file = self.file_of(fh)?;
+            // A torn write keeps its first half and says it all went.
+            let kept = if v.tear {
+                &data[..data.len() / 2]
+            } else {
+                data
+            };
+            let mut st = self.state.lock();
+            let known = st.caches.get(&ino.0).is_some_and(|c| !c.is_clean());
+            let backing = if known {
+                0
+            } else {
+                file.metadata().map_err(|e| errno(&e))?.len()
+            };
+            let cache = st.caches.entry(ino.0).or_default();
+            let before = cache.dirty_bytes();
+            cache.write(offset, kept, backing);
+            let after = cache.dirty_bytes();
+            st.dirty = st.dirty + after - before.min(after);
+            if st.dirty > self.max_dirty {
+                if let Some(c) = st.caches.get_mut(&ino.0) {
+                    let n = c.dirty_bytes();
+                    write_back(&file, c).map_err(|e| errno(&e))?;
+                    st.dirty = st.dirty.saturating_sub(n);
+                }
+            }
+            Ok(data.len() as u32)
+        };
+        match run() {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // close() does not sync.
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.state.lock().release(fh.0);
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let run = || -> Result<(), Errno> {
+            self.judge_ino(Op::Fsync, ino)?;
+            let file = self.file_of(fh)?;
+            self.sync(ino.0, &file, datasync)
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.opened(FileHandle(0), FopenFlags::empty());
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let run = || -> Result<Vec<(u64, FileType, std::ffi::OsString)>, Errno> {
+            let rel = self.rel(ino)?;
+            let mut out = vec![
+                (ino.0, FileType::Directory, ".".into()),
+                (1, FileType::Directory, "..".into()),
+            ];
+            let rd = std::fs::read_dir(self.real(&rel)).map_err(|e| errno(&e))?;
+            let mut st = self.state.lock();
+            for e in rd.flatten() {
+                let kind = e
+                    .file_type()
+                    .ok()
+                    .and_then(FileType::from_std)
+                    .unwrap_or(FileType::RegularFile);
+                let i = st.intern(&rel.join(e.file_name()));
+                out.push((i, kind, e.file_name()));
+            }
+            Ok(out)
+        };
+        match run() {
+            Ok(entries) => {
+                for (i, (ino, kind, name)) in entries.into_iter().enumerate().skip(offset as usize)
+                {
+                    if reply.add(INodeNo(ino), (i + 1) as u64, kind, &name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let run = || -> Result<(), Errno> {
+            let rel = self.rel(ino)?;
+            self.judge(Op::Fsync, &rel)?;
+            File::open(self.real(&rel))
+                .and_then(|d| d.sync_all())
+                .map_err(|e| errno(&e))
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        match rustix::fs::statvfs(&self.backing) {
+            Ok(s) => reply.statfs(
+                s.f_blocks,
+                s.f_bfree,
+                s.f_bavail,
+                s.f_files,
+                s.f_ffree,
+                s.f_bsize as u32,
+                s.f_namemax as u32,
+                s.f_frsize as u32,
+            ),
+            Err(e) => reply.error(Errno::from_i32(e.raw_os_error())),
+        }
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        // The kernel checks permissions (default_permissions).
+        reply.ok();
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let run = || -> Result<(FileAttr, u64), Errno> {
+            let rel = self.child(parent, name)?;
+            self.judge(Op::Write, &rel)?;
+            let p = self.real(&rel);
+            let mut o = OpenOptions::new();
+            o.read(true).write(true).mode(mode & !umask & 0o7777);
+            const O_EXCL: i32 = 0o200;
+            if flags & O_EXCL != 0 {
+                o.create_new(true);
+            } else {
+                o.create(true);
+            }
+            let file = o.open(&p).map_err(|e| errno(&e))?;
+            self.owned_by(&p, req);
+            let m = file.metadata().map_err(|e| errno(&e))?;
+            let ino = self.state.lock().intern(&rel);
+            let a = self.attr_of(ino, &m);
+            let fh = self.state.lock().open(ino, file);
+            Ok((a, fh))
+        };
+        match run() {
+            Ok((a, fh)) => {
+                reply.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty())
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let run = || -> Result<(), Errno> {
+            if mode != 0 {
+                return Err(Errno::from_i32(95)); // EOPNOTSUPP
+            }
+            self.judge_ino(Op::Write, ino)?;
+            let file = self.file_of(fh)?;
+            let backing = file.metadata().map_err(|e| errno(&e))?.len();
+            let mut st = self.state.lock();
+            let c = st.caches.entry(ino.0).or_default();
+            let end = offset + length;
+            if end > c.size(backing) {
+                // Growing keeps what is there and adds zeros: a truncate up does just that.
+                c.grow(end, backing);
+            }
+            Ok(())
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+}
