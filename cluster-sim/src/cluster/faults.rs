@@ -18,6 +18,8 @@ enum Undo {
     Fault(u64),
     /// Start this killed node again.
     Start(super::handle::Node),
+    /// Nothing: the step undid itself (a power cut restarts the service at once).
+    Nothing,
 }
 
 impl Cluster {
@@ -31,7 +33,7 @@ impl Cluster {
             })
     }
 
-    async fn fault_ctl(&self) -> Result<Faults<'_>, FaultError> {
+    pub(super) async fn fault_ctl(&self) -> Result<Faults<'_>, FaultError> {
         Ok(Faults::new(
             self.fault_backend()?,
             &self.inner.name,
@@ -39,7 +41,7 @@ impl Cluster {
         ))
     }
 
-    async fn start_fault(&self, kind: FaultKind) -> Result<ActiveFault, FaultError> {
+    pub(super) async fn start_fault(&self, kind: FaultKind) -> Result<ActiveFault, FaultError> {
         let started = Instant::now();
         let r = async { self.fault_ctl().await?.start(kind.clone()).await }.await;
         let nodes = kind.nodes().join(",");
@@ -54,7 +56,7 @@ impl Cluster {
         r
     }
 
-    async fn end_faults(
+    pub(super) async fn end_faults(
         &self,
         what: &str,
         pick: impl Fn(&ActiveFault) -> bool,
@@ -139,9 +141,13 @@ impl Cluster {
         .await
     }
 
-    /// Ends every network fault: partitions and impairments.
+    /// Ends every network fault (partitions and impairments) and every storage fault (I/O
+    /// errors, delays, corruption).
     pub async fn heal(&self) -> Result<Vec<ActiveFault>, FaultError> {
-        self.end_faults("heal", |f| f.kind.is_network()).await
+        self.end_faults("heal", |f| {
+            f.kind.is_network() || matches!(f.kind, FaultKind::Storage { .. })
+        })
+        .await
     }
 
     /// Degrades a node's links to every other node of the cluster: packets it sends, or with
@@ -493,6 +499,11 @@ impl Cluster {
                             .map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     },
+                    NemesisAction::LoseUnsynced { node } => cluster
+                        .lose_unsynced(&node)
+                        .await
+                        .map(|_| Undo::Nothing)
+                        .map_err(|e| e.to_string()),
                 };
                 let heal = tokio::time::sleep(nemesis.heal_after.min(nemesis.every));
                 let stopped = tokio::select! {
@@ -511,6 +522,10 @@ impl Cluster {
                     Ok(Undo::Start(n)) => {
                         done += 1;
                         n.start().await.map_err(|e| e.to_string())
+                    }
+                    Ok(Undo::Nothing) => {
+                        done += 1;
+                        Ok(())
                     }
                     Err(e) => Err(e),
                 };

@@ -2,7 +2,7 @@
 //!
 //! The rooms: the handles (`handle.rs`), building and provisioning (`builder.rs`,
 //! `provision.rs`), what a node does (`node.rs`), the events a cluster sends (`event.rs`),
-//! its faults (`faults.rs`), gathering files back (`collect.rs`), waiting on node logs
+//! its faults (`faults.rs`; storage faults in `storage.rs`), gathering files back (`collect.rs`), waiting on node logs
 //! (`logwait.rs`), readiness (`ready.rs`), hooks (`hooks.rs`), the spec's log rules
 //! (`logcheck.rs`, `logfindings.rs`) and attaching to a kept cluster (`attach.rs`).
 
@@ -19,6 +19,7 @@ mod logwait;
 mod node;
 mod provision;
 mod ready;
+mod storage;
 
 pub use crate::error::HookError;
 pub use builder::{check_cluster_name, unique_name, ClusterBuilder, MAX_CLUSTER_NAME};

@@ -168,6 +168,15 @@ fn render_all(
         ] {
             spec.env.insert(k.to_string(), v.to_string());
         }
+        if !spec.faulty_dirs.is_empty() {
+            // The fault filesystem is mounted first, every time the service starts (a restart
+            // of a docker node starts with a fresh mount namespace).
+            let service = spec.command.as_deref().unwrap_or("exec sleep infinity");
+            spec.command = Some(format!(
+                "{}{service}",
+                crate::fault::storage::mount_lines(&addrs[i].workdir, &spec.faulty_dirs)
+            ));
+        }
         out.push(NodeLaunch {
             binaries: crate::service::placements(&node.binaries, builds, &addrs[i].workdir),
             spec,

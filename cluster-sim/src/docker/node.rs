@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
-    PortBinding,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig,
+    NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, UploadToContainerOptionsBuilder,
@@ -164,6 +164,9 @@ impl DockerBackend {
         let body = ContainerCreateBody {
             image: Some(image),
             hostname: Some(n.spec.name.clone()),
+            // With `faulty_dirs`, commands start in the node's working directory (as on ssh),
+            // so `data/f` names a file of the faulty dir `data`. Other nodes keep the image's.
+            working_dir: (!n.spec.faulty_dirs.is_empty()).then(|| DOCKER_WORKDIR.to_string()),
             labels: Some(labels),
             env: Some(n.spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: Some(cmd),
@@ -179,8 +182,21 @@ impl DockerBackend {
                 // The node image runs tini as its entrypoint; other images get the engine's init
                 // so exec'd processes are reaped and signals reach the service.
                 init: Some(n.spec.image != NODE_IMAGE),
-                // Faults (partitions, loss) are iptables/tc rules inside the node.
-                cap_add: Some(vec!["NET_ADMIN".into()]),
+                // Faults (partitions, loss) are iptables/tc rules inside the node; the fault
+                // filesystem (`faulty_dirs`, and only then) mounts FUSE: /dev/fuse and
+                // CAP_SYS_ADMIN.
+                cap_add: Some(if n.spec.faulty_dirs.is_empty() {
+                    vec!["NET_ADMIN".into()]
+                } else {
+                    vec!["NET_ADMIN".into(), "SYS_ADMIN".into()]
+                }),
+                devices: (!n.spec.faulty_dirs.is_empty()).then(|| {
+                    vec![DeviceMapping {
+                        path_on_host: Some("/dev/fuse".into()),
+                        path_in_container: Some("/dev/fuse".into()),
+                        cgroup_permissions: Some("rwm".into()),
+                    }]
+                }),
                 memory: n.spec.limits.memory.map(|m| m as i64),
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,

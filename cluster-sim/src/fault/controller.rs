@@ -15,6 +15,7 @@ use super::capabilities::Capabilities;
 use super::error::FaultError;
 use super::linux;
 use super::plan::node_plan;
+use super::storage::{self, StorageFault};
 use super::types::{ActiveFault, FaultKind, Signal};
 use crate::backend::contract::Backend;
 use crate::backend::faults::{FaultBackend, NodeLayout};
@@ -223,6 +224,10 @@ impl<'a> Faults<'a> {
         for n in kind.nodes() {
             self.check_node(&n)?;
         }
+        if let FaultKind::Storage { path, fault, .. } = &kind {
+            storage::check_path(path)?;
+            fault.validate()?;
+        }
         if let FaultKind::Impair {
             node,
             peer,
@@ -351,6 +356,29 @@ impl<'a> Faults<'a> {
             FaultKind::Disk { node, path } => {
                 self.fb.disk(&self.cluster, node, path, on).await?;
             }
+            FaultKind::Storage { node, .. } => {
+                // The node's rules become exactly the storage faults the ledger keeps for it
+                // (faultfs removes its rules all at once).
+                let rules: Vec<(&str, &StorageFault)> = ledger
+                    .faults
+                    .iter()
+                    .filter_map(|x| match &x.kind {
+                        FaultKind::Storage {
+                            node: n,
+                            path,
+                            fault,
+                        } if n == node => Some((path.as_str(), fault)),
+                        _ => None,
+                    })
+                    .collect();
+                let script = storage::rules_script(&self.workdir(node)?, &rules);
+                let step = if on {
+                    "storage fault"
+                } else {
+                    "end storage fault"
+                };
+                self.run(node, step, &script).await?;
+            }
         }
         self.save(ledger).await
     }
@@ -367,6 +395,29 @@ impl<'a> Faults<'a> {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
         Ok(())
+    }
+
+    /// The node's working directory (`$CLUSTER_SIM_WORKDIR`).
+    pub fn workdir_of(&self, node: &str) -> Result<String, FaultError> {
+        self.workdir(node)
+    }
+
+    fn workdir(&self, node: &str) -> Result<String, FaultError> {
+        self.nodes
+            .iter()
+            .find(|a| a.name == node)
+            .map(|a| a.workdir.clone())
+            .ok_or_else(|| FaultError::UnknownNode(node.to_string()))
+    }
+
+    /// Freezes the node's service (SIGSTOP, so it writes nothing more) and makes its fault
+    /// filesystems forget every write not yet synced; returns what they said. The caller kills
+    /// and starts the service (a power cut: [`crate::Cluster::lose_unsynced`]).
+    pub async fn drop_unsynced(&self, node: &str) -> Result<String, FaultError> {
+        self.check_node(node)?;
+        let layout = self.fb.layout(&self.cluster, node).await?;
+        let script = storage::drop_script(&self.workdir(node)?, &layout.service_pid);
+        self.run(node, "drop unsynced writes", &script).await
     }
 
     /// Sends a signal to the node's service process group (not recorded as a fault: a killed

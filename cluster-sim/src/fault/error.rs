@@ -52,6 +52,9 @@ pub enum FaultError {
         /// Output tail.
         detail: String,
     },
+    /// A node's kill or start, part of a fault (`lose_unsynced`), failed.
+    #[error(transparent)]
+    Node(#[from] crate::error::NodeError),
     /// The backend failed to run the step.
     #[error("node {node}: {step}: {source}")]
     Backend {

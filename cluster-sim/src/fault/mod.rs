@@ -15,6 +15,7 @@ pub(crate) mod linux;
 pub mod nemesis;
 pub mod plan;
 mod probe;
+pub mod storage;
 pub mod types;
 
 pub use crate::backend::faults::{FaultBackend, NodeLayout};
@@ -23,6 +24,7 @@ pub use controller::Faults;
 pub use error::FaultError;
 pub use nemesis::{Nemesis, NemesisAction, NemesisFault, NemesisStep, SEED_VAR};
 pub use probe::backend_capabilities;
+pub use storage::{Corruption, IoOp, StorageFault};
 pub use types::{
     format_offset, parse_offset, ActiveFault, Cuts, Direction, FaultKind, Impairment, Shape, Signal,
 };

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::storage::{IoOp, StorageFault};
 use super::types::{FaultKind, Impairment, Shape};
 use crate::history::Recorder;
 pub use crate::rng::SplitMix64;
@@ -24,6 +25,21 @@ pub enum NemesisFault {
     Clock(i64),
     /// SIGKILL a random node; it is started again (same name, address and data) at the heal.
     Kill,
+    /// A power cut on a random node: the writes under its `faulty_dirs` not yet synced are
+    /// lost and its service is killed and started again at once (`Cluster::lose_unsynced`).
+    LoseUnsynced,
+    /// I/O errors on a random node: `op` under `path` (relative to its working directory, in
+    /// its `faulty_dirs`) fails with `errno` with `probability`, until the heal.
+    IoError {
+        /// Path or glob.
+        path: String,
+        /// Which operations.
+        op: IoOp,
+        /// `EIO`, `ENOSPC`...
+        errno: String,
+        /// From 0 to 1.
+        probability: f64,
+    },
 }
 
 /// What one step of a schedule does: a fault from the fault ledger, or a node killed and started
@@ -37,19 +53,27 @@ pub enum NemesisAction {
         /// The node.
         node: String,
     },
+    /// Lose this node's unsynced writes (its service killed and started again at once).
+    LoseUnsynced {
+        /// The node.
+        node: String,
+    },
 }
 
 impl NemesisAction {
-    /// One word for the history's `f`: `partition`, `impair`, `freeze`, `clock`, `disk`, `kill`.
+    /// One word for the history's `f`: `partition`, `impair`, `freeze`, `clock`, `disk`,
+    /// `kill`, `lose-unsynced`, `io-error`, `io-delay`, `corrupt`.
     pub fn word(&self) -> &'static str {
         match self {
             NemesisAction::Kill { .. } => "kill",
+            NemesisAction::LoseUnsynced { .. } => "lose-unsynced",
             NemesisAction::Fault(k) => match k {
                 FaultKind::Partition { .. } => "partition",
                 FaultKind::Impair { .. } => "impair",
                 FaultKind::Freeze { .. } => "freeze",
                 FaultKind::Clock { .. } => "clock",
                 FaultKind::Disk { .. } => "disk",
+                FaultKind::Storage { fault, .. } => fault.word(),
             },
         }
     }
@@ -60,6 +84,7 @@ impl fmt::Display for NemesisAction {
         match self {
             NemesisAction::Fault(k) => write!(f, "{k}"),
             NemesisAction::Kill { node } => write!(f, "kill {node}"),
+            NemesisAction::LoseUnsynced { node } => write!(f, "lose-unsynced {node}"),
         }
     }
 }
@@ -164,6 +189,23 @@ impl Nemesis {
                         Err(_) => continue,
                     }
                 }
+                NemesisFault::LoseUnsynced => {
+                    out.push(NemesisStep {
+                        at: self.every * i as u32,
+                        action: NemesisAction::LoseUnsynced { node },
+                    });
+                    continue;
+                }
+                NemesisFault::IoError {
+                    path,
+                    op,
+                    errno,
+                    probability,
+                } => FaultKind::Storage {
+                    node,
+                    path,
+                    fault: StorageFault::error(op, &errno, probability),
+                },
                 NemesisFault::Freeze => FaultKind::Freeze { node },
                 NemesisFault::Loss(p) => FaultKind::Impair {
                     node,
@@ -217,6 +259,13 @@ mod tests {
             NemesisFault::Loss(20.0),
             NemesisFault::Clock(5000),
             NemesisFault::Kill,
+            NemesisFault::LoseUnsynced,
+            NemesisFault::IoError {
+                path: "data".into(),
+                op: IoOp::Write,
+                errno: "EIO".into(),
+                probability: 0.5,
+            },
         ];
         let a = Nemesis::new(faults.clone()).seed(42).schedule(&nodes, 20);
         let b = Nemesis::new(faults.clone()).seed(42).schedule(&nodes, 20);
@@ -224,6 +273,21 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 20);
+        let words: std::collections::BTreeSet<&str> = Nemesis::new(vec![
+            NemesisFault::LoseUnsynced,
+            NemesisFault::IoError {
+                path: "data".into(),
+                op: IoOp::Write,
+                errno: "EIO".into(),
+                probability: 1.0,
+            },
+        ])
+        .seed(1)
+        .schedule(&nodes, 20)
+        .iter()
+        .map(|s| s.action.word())
+        .collect();
+        assert_eq!(words, ["io-error", "lose-unsynced"].into());
     }
 
     #[test]

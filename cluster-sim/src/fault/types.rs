@@ -492,6 +492,15 @@ pub enum FaultKind {
         /// The path.
         path: String,
     },
+    /// I/O errors, delays or corruption under a path of a `faulty_dirs` directory.
+    Storage {
+        /// The node.
+        node: String,
+        /// The path or glob, as given (relative to the node's working directory, or absolute).
+        path: String,
+        /// What happens there.
+        fault: super::storage::StorageFault,
+    },
 }
 
 impl FaultKind {
@@ -513,7 +522,8 @@ impl FaultKind {
             }
             FaultKind::Freeze { node }
             | FaultKind::Clock { node, .. }
-            | FaultKind::Disk { node, .. } => vec![node.clone()],
+            | FaultKind::Disk { node, .. }
+            | FaultKind::Storage { node, .. } => vec![node.clone()],
         }
     }
 }
@@ -543,6 +553,9 @@ impl fmt::Display for FaultKind {
                 Ok(())
             }
             FaultKind::Disk { node, path } => write!(f, "disk full {node}:{path}"),
+            FaultKind::Storage { node, path, fault } => {
+                write!(f, "{} {node}:{path} {fault}", fault.word())
+            }
         }
     }
 }

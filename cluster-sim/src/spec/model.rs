@@ -100,6 +100,10 @@ pub struct NodeSpec {
     pub binaries: Vec<BinarySpec>,
     /// Globs of files to gather from the node after a failed test (`collect`).
     pub collect: Vec<String>,
+    /// Directories the fault filesystem is mounted on before the service starts
+    /// (`faulty_dirs`): relative to the node's working directory, or absolute. Empty: no FUSE,
+    /// no extra capability.
+    pub faulty_dirs: Vec<String>,
 }
 
 /// A file to place on a node.

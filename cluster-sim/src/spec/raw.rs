@@ -50,6 +50,8 @@ pub(super) struct RawSpec {
     pub(super) allow_log: Vec<Spanned<String>>,
     #[serde(default, rename = "hook")]
     pub(super) hooks: Vec<crate::service::hooks::RawHook>,
+    #[serde(default)]
+    pub(super) faulty_dirs: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +102,7 @@ pub(super) struct RawNode {
     pub(super) publish: Option<Vec<u16>>,
     pub(super) limits: Option<RawLimits>,
     pub(super) collect: Option<Vec<Spanned<String>>>,
+    pub(super) faulty_dirs: Option<Vec<Spanned<String>>>,
 }
 
 /// `[[binary]]`.

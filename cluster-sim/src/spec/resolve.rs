@@ -15,7 +15,7 @@ use super::model::{
 use toml::Spanned;
 
 use super::raw::{RawFile, RawReady, RawSpec};
-use super::service::{binaries, collect_globs, dir_files};
+use super::service::{binaries, collect_globs, dir_files, faultfs_binary, faulty_dirs};
 use super::units::{check_image, limits, parse_duration, parse_memory, valid_node_name, SpecErr};
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
@@ -39,6 +39,7 @@ struct Defaults {
     limits: Limits,
     collect: Vec<String>,
     binaries: Vec<BinarySpec>,
+    faulty_dirs: Vec<String>,
 }
 
 pub(super) fn resolve(
@@ -56,6 +57,7 @@ pub(super) fn resolve(
         limits: limits(src, &raw.limits, "limits")?,
         collect: collect_globs(src, "collect", &raw.collect)?,
         binaries: binaries(src, base_dir, &raw.binaries)?,
+        faulty_dirs: faulty_dirs(src, "faulty_dirs", &raw.faulty_dirs)?,
     };
     let names = node_list(&raw, src)?;
     let mut files = file_list(&raw.files, src, base_dir)?;
@@ -75,11 +77,22 @@ pub(super) fn resolve(
         None => DEFAULT_COLLECT_LIMIT,
         Some(l) => parse_memory(src, l, "collect_limit")?,
     };
-    let nodes = names
+    let mut nodes = names
         .into_iter()
         .enumerate()
         .map(|(index, name)| node(&raw, src, index, name, &defaults, &files))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut binaries = defaults.binaries;
+    // The fault filesystem is built and placed like a [[binary]] on the nodes that mount it.
+    if let Some(faultfs) = faultfs_binary(src, base_dir, &raw, &nodes)? {
+        for n in nodes.iter_mut().filter(|n| !n.faulty_dirs.is_empty()) {
+            n.binaries.push(faultfs.clone());
+            if !n.packages.iter().any(|p| p == "fuse3") {
+                n.packages.push("fuse3".into());
+            }
+        }
+        binaries.push(faultfs);
+    }
     let name = raw.name.clone().unwrap_or_else(|| default_name.to_string());
     render_once(src, &name, &nodes, &files, params)?;
     let ready = raw.ready.map(|r| ready(r, src)).transpose()?;
@@ -101,7 +114,7 @@ pub(super) fn resolve(
         nodes,
         ready,
         timeout,
-        binaries: defaults.binaries,
+        binaries,
         collect_limit,
         params: BTreeMap::new(),
         reset: raw.reuse.map(|r| r.reset),
@@ -286,7 +299,11 @@ fn node(
     let mut command = raw.service.as_ref().map(|s| s.command.clone());
     let mut publish = raw.publish.clone();
     let mut node_collect = defaults.collect.clone();
+    let mut node_faulty = defaults.faulty_dirs.clone();
     if let Some(o) = over {
+        if let Some(d) = &o.faulty_dirs {
+            node_faulty = faulty_dirs(src, "node.faulty_dirs", d)?;
+        }
         if let Some(c) = &o.collect {
             node_collect.extend(collect_globs(src, "node.collect", c)?);
         }
@@ -334,6 +351,7 @@ fn node(
         publish,
         binaries,
         collect: node_collect,
+        faulty_dirs: node_faulty,
     })
 }
 

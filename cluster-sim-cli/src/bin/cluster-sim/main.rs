@@ -14,6 +14,7 @@ use cluster_sim::{
 
 mod check;
 mod completions;
+mod disk;
 mod exec;
 mod faults;
 mod follow;
@@ -156,6 +157,9 @@ enum Command {
         /// The shell.
         shell: completions::ForShell,
     },
+    /// Storage faults on a node: lose-unsynced, error, delay, corrupt, heal (through the fault
+    /// filesystem on the spec's faulty_dirs), and full (a full disk).
+    Disk(disk::DiskArgs),
     #[command(flatten)]
     Fault(faults::FaultCommand),
     #[command(flatten)]
@@ -347,6 +351,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down { name, all, kept } => down(backend.as_ref(), name, all, kept).await,
         Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
+        Command::Disk(args) => disk::run(backend.as_ref(), args).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
         // Handled above, before any backend is contacted.
         Command::Image { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
