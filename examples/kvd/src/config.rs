@@ -25,6 +25,9 @@ pub struct Config {
     pub data: PathBuf,
     /// The log file.
     pub log: PathBuf,
+    /// Whether a write is synced to disk (fdatasync) before it is acknowledged (`fsync =
+    /// true`); by default it is only written, and a power cut may lose it.
+    pub fsync: bool,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
         let at = |line: usize, m: String| format!("{}:{line}: {m}", path.display());
         let (mut node, mut listen, mut role, mut primary, mut data, mut log) =
             (None, None, None, None, None, None);
+        let mut fsync = false;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -57,6 +61,13 @@ impl Config {
                 "primary" => primary = Some(v),
                 "data" => data = Some(PathBuf::from(v)),
                 "log" => log = Some(PathBuf::from(v)),
+                "fsync" => {
+                    fsync = match v.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(at(i + 1, format!("fsync {v:?} (true or false)"))),
+                    }
+                }
                 other => return Err(at(i + 1, format!("unknown key {other:?}"))),
             }
         }
@@ -79,6 +90,7 @@ impl Config {
             role,
             data: need(data, &path, "data")?,
             log: need(log, &path, "log")?,
+            fsync,
         })
     }
 }

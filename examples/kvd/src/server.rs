@@ -32,7 +32,7 @@ pub fn run(config: Config) -> Result<(), String> {
         Role::Primary => "primary",
         Role::Follower(_) => "follower",
     };
-    let store = Store::open(&config.data, role)
+    let store = Store::open(&config.data, role, config.fsync)
         .map_err(|e| format!("data {}: {e}", config.data.display()))?;
     let listener =
         TcpListener::bind(config.listen).map_err(|e| format!("listen {}: {e}", config.listen))?;

@@ -20,11 +20,13 @@ pub struct Store {
     grew: Condvar,
     meta: PathBuf,
     role: String,
+    fsync: bool,
 }
 
 impl Store {
-    /// Opens `<data>/wal`, replaying what it holds.
-    pub fn open(data: &Path, role: &str) -> std::io::Result<Store> {
+    /// Opens `<data>/wal`, replaying what it holds; with `fsync`, every append is synced
+    /// (fdatasync) before it returns.
+    pub fn open(data: &Path, role: &str, fsync: bool) -> std::io::Result<Store> {
         std::fs::create_dir_all(data)?;
         let path = data.join("wal");
         let mut entries = Vec::new();
@@ -45,6 +47,7 @@ impl Store {
             grew: Condvar::new(),
             meta: data.join("kvd.meta"),
             role: role.to_string(),
+            fsync,
         };
         let n = store.offset();
         store.write_meta(n);
@@ -65,6 +68,9 @@ impl Store {
         let n = {
             let mut st = self.lock();
             writeln!(st.wal, "{key}\t{value}")?;
+            if self.fsync {
+                st.wal.sync_data()?;
+            }
             st.entries.push((key.to_string(), value.to_string()));
             st.map.insert(key.to_string(), value.to_string());
             st.entries.len() as u64
