@@ -312,7 +312,17 @@ impl Node {
 
     /// [`Node::wait_ready`], counting only service log lines from byte `log_from` on.
     async fn wait_ready_from(&self, log_from: usize) -> Result<(), ProvisionError> {
-        let Some(ready) = self.cluster.inner.spec.ready.clone() else {
+        // A node with `faulty_dirs` is ready once its fault filesystems answer, whether or not
+        // the spec has a readiness check of its own.
+        let faulty = !self.spec().faulty_dirs.is_empty();
+        let Some(ready) = self.cluster.inner.spec.ready.clone().or_else(|| {
+            faulty.then(|| crate::spec::ReadySpec {
+                command: None,
+                log: None,
+                timeout: crate::spec::DEFAULT_READY_TIMEOUT,
+                interval: Duration::from_millis(250),
+            })
+        }) else {
             return Ok(());
         };
         let started = Instant::now();

@@ -1,6 +1,6 @@
-//! One readiness probe of a node: the spec's `[ready] log` line (looked for in the service log
-//! from a given offset, so a restarted node must log it again) and its `command`; both must
-//! hold when both are given.
+//! One readiness probe of a node: its fault filesystems answering (a node with `faulty_dirs`),
+//! the spec's `[ready] log` line (looked for in the service log from a given offset, so a
+//! restarted node must log it again) and its `command`; all must hold.
 
 use std::time::Duration;
 
@@ -44,6 +44,21 @@ impl Node {
         log_from: usize,
         left: Duration,
     ) -> Result<(), String> {
+        if !self.spec().faulty_dirs.is_empty() {
+            let mut req = ExecRequest::shell(crate::fault::storage::mounted_check());
+            req.timeout = left.clamp(Duration::from_secs(1), Duration::from_secs(10));
+            match self.run(req).await {
+                Ok(o) if o.success() => {}
+                Ok(o) => {
+                    return Err(format!(
+                        "the fault filesystem is not mounted yet (exit {}{})",
+                        o.code,
+                        o.tail()
+                    ))
+                }
+                Err(e) => return Err(format!("last error: {e}")),
+            }
+        }
         if let Some(pattern) = &ready.log {
             let log = self
                 .logs()

@@ -261,6 +261,14 @@ pub(crate) fn drop_script(workdir: &str, service_pid: &str) -> String {
     )
 }
 
+/// A command that succeeds once every fault filesystem of the node answers on its control
+/// socket (a socket left from before a restart refuses until its daemon is back).
+pub fn mounted_check() -> String {
+    format!(
+        "\"$CLUSTER_SIM_WORKDIR\"/{FAULTFS_DEST} ctl --control-dir \"$CLUSTER_SIM_WORKDIR\"/{FAULTFS_CONTROL} status >/dev/null"
+    )
+}
+
 /// The lines a node's service command starts with when it has `faulty_dirs`: mount the fault
 /// filesystem on each (absolute) directory, or fail the service with the reason.
 pub fn mount_lines(workdir: &str, dirs: &[String]) -> String {

@@ -102,7 +102,12 @@ impl FaultFs {
 
     /// Applies the rules to `op` on `rel`: waits, then fails or says how to corrupt.
     fn judge(&self, op: Op, rel: &Path) -> Result<crate::state::Verdict, Errno> {
-        let v = self.state.lock().judge(op, &self.seen(rel));
+        self.judge_data(op, rel, false)
+    }
+
+    /// [`FaultFs::judge`] for an operation on file data (a read or a write).
+    fn judge_data(&self, op: Op, rel: &Path, data: bool) -> Result<crate::state::Verdict, Errno> {
+        let v = self.state.lock().judge(op, &self.seen(rel), data);
         if !v.delay.is_zero() {
             std::thread::sleep(v.delay);
         }
@@ -112,10 +117,10 @@ impl FaultFs {
         }
     }
 
-    fn judge_ino(&self, op: Op, ino: INodeNo) -> Result<crate::state::Verdict, Errno> {
+    fn judge_ino(&self, op: Op, ino: INodeNo, data: bool) -> Result<crate::state::Verdict, Errno> {
         let rel = self.state.lock().path(ino.0);
         match rel {
-            Some(rel) => self.judge(op, &rel),
+            Some(rel) => self.judge_data(op, &rel, data),
             None => Ok(Default::default()),
         }
     }
@@ -420,7 +425,7 @@ impl Filesystem for FaultFs {
         reply: ReplyData,
     ) {
         let run = || -> Result<Vec<u8>, Errno> {
-            let v = self.judge_ino(Op::Read, ino)?;
+            let v = self.judge_ino(Op::Read, ino, true)?;
             let file = self.file_of(fh)?;
             let backing = file.metadata().map_err(|e| errno(&e))?.len();
             let mut buf = vec![0u8; size as usize];
@@ -464,7 +469,7 @@ impl Filesystem for FaultFs {
         reply: ReplyWrite,
     ) {
         let run = || -> Result<u32, Errno> {
-            let v = self.judge_ino(Op::Write, ino)?;
+            let v = self.judge_ino(Op::Write, ino, true)?;
             let file = self.file_of(fh)?;
             // A torn write keeps its first half and says it all went.
             let kept = if v.tear {
@@ -534,7 +539,7 @@ impl Filesystem for FaultFs {
         reply: ReplyEmpty,
     ) {
         let run = || -> Result<(), Errno> {
-            self.judge_ino(Op::Fsync, ino)?;
+            self.judge_ino(Op::Fsync, ino, false)?;
             let file = self.file_of(fh)?;
             self.sync(ino.0, &file, datasync)
         };
@@ -683,7 +688,7 @@ impl Filesystem for FaultFs {
             if mode != 0 {
                 return Err(Errno::from_i32(95)); // EOPNOTSUPP
             }
-            self.judge_ino(Op::Write, ino)?;
+            self.judge_ino(Op::Write, ino, false)?;
             let file = self.file_of(fh)?;
             let backing = file.metadata().map_err(|e| errno(&e))?.len();
             let mut st = self.state.lock();

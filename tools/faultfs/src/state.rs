@@ -161,8 +161,8 @@ impl State {
     }
 
     /// Judges one operation on `seen` (the path as the service sees it) by the rules; a torn
-    /// write spends its rule.
-    pub fn judge(&mut self, op: Op, seen: &Path) -> Verdict {
+    /// write spends its rule on the first write of data (`data`), not on a creation.
+    pub fn judge(&mut self, op: Op, seen: &Path, data: bool) -> Verdict {
         let mut v = Verdict::default();
         let mut spent = None;
         for (i, r) in self.rules.iter().enumerate() {
@@ -178,7 +178,7 @@ impl State {
                 }
                 Action::FlipRead => v.flip = true,
                 Action::TornWrite => {
-                    if spent.is_none() {
+                    if data && spent.is_none() {
                         v.tear = true;
                         spent = Some(i);
                     }
@@ -284,12 +284,14 @@ mod tests {
         for line in ["corrupt torn-write /m/f", "error fsync EIO 1 /m"] {
             st.control(parse(line).unwrap());
         }
-        assert!(st.judge(Op::Write, Path::new("/m/f")).tear);
-        assert!(!st.judge(Op::Write, Path::new("/m/f")).tear);
-        assert_eq!(st.judge(Op::Fsync, Path::new("/m/f")).errno, Some(5));
-        assert_eq!(st.judge(Op::Read, Path::new("/m/f")).errno, None);
+        // Creating the file does not spend it; its first write does.
+        assert!(!st.judge(Op::Write, Path::new("/m/f"), false).tear);
+        assert!(st.judge(Op::Write, Path::new("/m/f"), true).tear);
+        assert!(!st.judge(Op::Write, Path::new("/m/f"), true).tear);
+        assert_eq!(st.judge(Op::Fsync, Path::new("/m/f"), false).errno, Some(5));
+        assert_eq!(st.judge(Op::Read, Path::new("/m/f"), true).errno, None);
         st.control(parse("heal").unwrap());
-        assert_eq!(st.judge(Op::Fsync, Path::new("/m/f")).errno, None);
+        assert_eq!(st.judge(Op::Fsync, Path::new("/m/f"), false).errno, None);
     }
 
     #[test]
