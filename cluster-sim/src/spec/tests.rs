@@ -45,7 +45,7 @@ fn node_tables_override() {
 
 #[test]
 fn errors_name_file_line_and_key() {
-    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`, `fail_on_log`, `allow_log`, `hook`");
+    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`, `fail_on_log`, `allow_log`, `hook`, `faulty_dirs`");
     insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
     insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
     insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);
@@ -173,4 +173,37 @@ fn memory_sizes() {
     let s = parse("nodes = 1\n[limits]\nmemory = \"512m\"\ncpus = 0.5\n").unwrap();
     assert_eq!(s.nodes[0].limits.memory, Some(512 << 20));
     assert!(err("nodes = 1\n[limits]\nmemory = \"lots\"\n").contains("bad memory size"));
+}
+
+#[test]
+fn faulty_dirs_top_level_per_node_and_the_fault_filesystem_binary() {
+    let s = parse(
+        "nodes = 3\nfaulty_dirs = [\"data\", \"/var/log/x/\"]\n\
+         [[node]]\nname = \"n2\"\nfaulty_dirs = [\"wal\"]\n\
+         [[node]]\nname = \"n3\"\nfaulty_dirs = []\n",
+    )
+    .unwrap();
+    assert_eq!(s.nodes[0].faulty_dirs, ["data", "/var/log/x"]);
+    assert_eq!(s.nodes[1].faulty_dirs, ["wal"]);
+    assert!(s.nodes[2].faulty_dirs.is_empty());
+    // The fault filesystem is placed like a [[binary]], only where it is mounted.
+    let faultfs = |i: usize| {
+        s.nodes[i]
+            .binaries
+            .iter()
+            .any(|b| b.package == "cluster-sim-faultfs")
+    };
+    assert!(faultfs(0) && faultfs(1) && !faultfs(2));
+    assert!(s.nodes[0].packages.contains(&"fuse3".to_string()));
+    // Without faulty_dirs, nothing changes.
+    let plain = parse("nodes = 1").unwrap();
+    assert!(plain.binaries.is_empty() && plain.nodes[0].packages.is_empty());
+}
+
+#[test]
+fn faulty_dirs_errors_name_file_line_and_key() {
+    insta::assert_snapshot!(err("nodes = 1\nfaulty_dirs = [\"../etc\"]\n"), @r#"t.toml:2:16: key `faulty_dirs[0]`: faulty dir "../etc" must not contain '..'"#);
+    insta::assert_snapshot!(err("nodes = 1\nfaulty_dirs = [\"data\", \"data/\"]\n"), @r#"t.toml:2:24: key `faulty_dirs[1]`: faulty dir "data/" is listed twice"#);
+    insta::assert_snapshot!(err("nodes = 1\nfaulty_dirs = [\".\"]\n"), @r#"t.toml:2:16: key `faulty_dirs[0]`: faulty dir "." names the node's working directory itself; name a directory inside it"#);
+    insta::assert_snapshot!(err("[[node]]\nname = \"a\"\nfaulty_dirs = [\"d*\"]\n"), @r#"t.toml:3:16: key `node.faulty_dirs[0]`: faulty dir "d*" must be a directory, not a glob"#);
 }
