@@ -356,7 +356,29 @@ impl SshBackend {
             "write",
         )
         .await?;
+        if !n.spec.faulty_dirs.is_empty() {
+            self.check_fuse(h).await?;
+        }
         self.start_service(h, &w).await
+    }
+
+    /// `faulty_dirs` mounts the fault filesystem: the host needs /dev/fuse, and fusermount3
+    /// (package fuse3) unless the service runs as root.
+    async fn check_fuse(&self, h: &HostConn) -> Result<(), BackendError> {
+        let step = "faulty_dirs";
+        let script = "[ -c /dev/fuse ] || { echo 'no /dev/fuse (the kernel module fuse)'; exit 1; }; \
+                      [ \"$(id -u)\" = 0 ] || command -v fusermount3 >/dev/null 2>&1 || { echo 'fusermount3 not found: install the package fuse3'; exit 1; }";
+        let o = h.run(step, script, None, HOUSEKEEPING_LIMIT).await?;
+        if o.ok() {
+            return Ok(());
+        }
+        Err(h.fail(
+            step,
+            format!(
+                "the fault filesystem needs FUSE: {}",
+                String::from_utf8_lossy(&o.stdout).trim()
+            ),
+        ))
     }
 
     pub(super) async fn teardown_node(
@@ -368,6 +390,17 @@ impl SshBackend {
         // Fault rules first: a partition must not outlive the cluster on a long-lived host.
         self.clear_faults(h, cluster).await;
         self.signal_service(h, w, NodeAction::Stop, 5).await?;
+        // Fault filesystems (`faulty_dirs`) are detached first: their daemons then end, and
+        // `rm` never walks into a mount.
+        let unmount = format!(
+            "f={w}/{bin}; if [ -x \"$f\" ]; then \"$f\" unmount --control-dir {w}/{ctl}; fi",
+            w = q(w),
+            bin = crate::fault::storage::FAULTFS_DEST,
+            ctl = crate::fault::storage::FAULTFS_CONTROL,
+        );
+        let _ = h
+            .run("unmount faulty_dirs", &unmount, None, HOUSEKEEPING_LIMIT)
+            .await;
         let script = format!("rm -rf -- {w}", w = q(w));
         let o = h
             .run("remove workdir", &script, None, HOUSEKEEPING_LIMIT)
