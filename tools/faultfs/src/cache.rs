@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+/// Most bytes one extent gathers from sequential writes.
+const JOIN_MAX: usize = 1 << 20;
+
 /// What a sync writes through: cut to `floor`, set the size, write the extents.
 #[derive(Debug, Default)]
 pub struct Flush {
@@ -51,10 +54,14 @@ impl FileCache {
         }
         let end = offset + data.len() as u64;
         let size = self.size(backing).max(end);
-        // Fast path: a write that continues the extent before it (sequential writes).
+        // Fast path: a write that continues the extent before it (sequential writes), up to
+        // `JOIN_MAX` per extent, so large writes never copy what they already hold again.
         if let Some((&start, last)) = self.extents.range_mut(..=offset).next_back() {
             let last_end = start + last.len() as u64;
-            if last_end == offset && self.extents.range(offset..end).next().is_none() {
+            if last_end == offset
+                && last.len() + data.len() <= JOIN_MAX
+                && self.extents.range(offset..end).next().is_none()
+            {
                 let last = self.extents.get_mut(&start).expect("present");
                 last.extend_from_slice(data);
                 self.size = Some(size);

@@ -8,6 +8,7 @@
 //! - `unmount --control-dir C` detaches every mount of C (their daemons then end).
 //! - `serve` is the daemon itself.
 
+mod attr;
 mod cache;
 mod control;
 mod fs;
