@@ -57,4 +57,3 @@ pub fn attr(ino: u64, m: &std::fs::Metadata, size: u64) -> FileAttr {
         flags: 0,
     }
 }
-
