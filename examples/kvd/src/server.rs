@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::config::{Config, Role};
 use crate::log::Log;
+use crate::protocol;
 use crate::store::Store;
 
 struct Server {
@@ -32,13 +33,15 @@ pub fn run(config: Config) -> Result<(), String> {
         Role::Primary => "primary",
         Role::Follower(_) => "follower",
     };
+    protocol::stamp_data(&config.data)?;
     let store = Store::open(&config.data, role)
         .map_err(|e| format!("data {}: {e}", config.data.display()))?;
     let listener =
         TcpListener::bind(config.listen).map_err(|e| format!("listen {}: {e}", config.listen))?;
     log.line(format!(
-        "kvd {} listening on {} as {role}, {} writes in the log",
+        "kvd {} (protocol {}) listening on {} as {role}, {} writes in the log",
         env!("CARGO_PKG_VERSION"),
+        protocol::PROTOCOL,
         config.listen,
         store.offset()
     ));
