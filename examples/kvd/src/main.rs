@@ -7,8 +7,9 @@
 //! kvd cli ADDR COMMAND...     send one command, print the reply (exit 1 on ERR)
 //! ```
 //!
-//! One primary takes writes; followers connect to it with `SYNC <offset>` and apply the log
-//! it streams from there. Every node keeps its log in `<data>/wal` and replays it at start,
+//! One primary takes writes; followers connect to it with `SYNC <offset> 2` (`SYNC <offset>`
+//! to a protocol-1 primary) and apply the log it streams from there, checking each record's
+//! checksum in protocol 2. Every node keeps its log in `<data>/wal` and replays it at start,
 //! so a follower that was down catches up from where it stopped. The data folder carries the
 //! protocol version of the newest kvd that opened it, and an older kvd refuses it (`protocol.rs`).
 
