@@ -22,6 +22,8 @@ pub struct BuildRequest {
     pub profile: String,
     /// A target triple, if not the host's.
     pub target: Option<String>,
+    /// A git commit of the workspace to build instead of its working tree (`rev`).
+    pub rev: Option<String>,
 }
 
 impl BuildRequest {
@@ -32,10 +34,18 @@ impl BuildRequest {
             .as_deref()
             .map(|t| format!(", {t}"))
             .unwrap_or_default();
+        let at = self
+            .rev
+            .as_deref()
+            .map(|c| format!("@{}", &c[..c.len().min(12)]))
+            .unwrap_or_default();
         if self.package == self.bin {
-            format!("{} ({}{target})", self.bin, self.profile)
+            format!("{}{at} ({}{target})", self.bin, self.profile)
         } else {
-            format!("{}/{} ({}{target})", self.package, self.bin, self.profile)
+            format!(
+                "{}/{}{at} ({}{target})",
+                self.package, self.bin, self.profile
+            )
         }
     }
 }
@@ -106,6 +116,24 @@ fn run_cargo(
     req: &BuildRequest,
     progress: &dyn Fn(&str),
 ) -> Result<Built, BuildError> {
+    let exe = match &req.rev {
+        None => cargo_build(&ws.root, None, req, progress)?,
+        Some(commit) => super::revision::build_at(ws, commit, req, progress)?,
+    };
+    stash(ws, req, &exe).map_err(|message| BuildError {
+        what: req.describe(),
+        message,
+    })
+}
+
+/// Runs `cargo build` for `req` in the workspace at `root` (its target directory `target_dir`
+/// when given) and returns the executable cargo reports.
+pub(super) fn cargo_build(
+    root: &std::path::Path,
+    target_dir: Option<&std::path::Path>,
+    req: &BuildRequest,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, BuildError> {
     let fail = |message: String| BuildError {
         what: req.describe(),
         message,
@@ -127,8 +155,11 @@ fn run_cargo(
     progress(&format!("cargo {}", args.join(" ")));
     // One stream: cargo's JSON messages on stdout and its human output (progress, rendered
     // errors) on stderr, in the order they came.
-    let reader = duct::cmd(cargo(), &args)
-        .dir(&ws.root)
+    let mut cmd = duct::cmd(cargo(), &args).dir(root);
+    if let Some(t) = target_dir {
+        cmd = cmd.env("CARGO_TARGET_DIR", t);
+    }
+    let reader = cmd
         .stderr_to_stdout()
         .unchecked()
         .reader()
@@ -175,14 +206,17 @@ fn run_cargo(
         let text: Vec<&str> = lines[from..].iter().map(|s| s.as_str()).collect();
         return Err(fail(format!("cargo failed:\n{}", text.join("\n"))));
     }
-    let exe = executable.ok_or_else(|| fail("cargo built no executable for it".into()))?;
-    stash(ws, req, &exe).map_err(fail)
+    executable.ok_or_else(|| fail("cargo built no executable for it".into()))
 }
 
 /// Hashes the executable and links (or copies) it to `<target>/cluster-sim/bin/<sha256>/<bin>`,
 /// a file nothing rewrites: a later build makes a new one instead of changing what a running
 /// node has mounted.
-fn stash(ws: &Workspace, req: &BuildRequest, exe: &std::path::Path) -> Result<Built, String> {
+pub(super) fn stash(
+    ws: &Workspace,
+    req: &BuildRequest,
+    exe: &std::path::Path,
+) -> Result<Built, String> {
     let data = std::fs::read(exe).map_err(|e| format!("{}: {e}", exe.display()))?;
     let sha256 = hex::encode(Sha256::digest(&data));
     let glibc = glibc::required_glibc(exe).map_err(|e| e.to_string())?;
