@@ -94,7 +94,10 @@ pub async fn build_one(
     };
     let rev = match &b.source {
         BinarySource::Path(file) => {
-            let ws = Workspace::around(&spec.base_dir).map_err(no_ws)?;
+            // The store of the workspace around the spec, else of the current directory's.
+            let ws = Workspace::around(&spec.base_dir)
+                .or_else(|_| Workspace::around(&std::env::current_dir().unwrap_or_default()))
+                .map_err(no_ws)?;
             let (file, bin) = (file.clone(), b.bin.clone());
             return tokio::task::spawn_blocking(move || revision::prebuilt(&ws, &file, &bin))
                 .await
