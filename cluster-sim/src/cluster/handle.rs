@@ -36,7 +36,7 @@ pub(super) struct Inner {
     /// Output limit and spool directory for every command.
     pub(super) capture: OutputCapture,
     /// The versions nodes switched to, and their restarts (`versions.rs`).
-    pub(super) versions: super::versions::Versions,
+    pub(super) versions: super::chosen::Versions,
 }
 
 /// A command still running on a node (see [`Cluster::in_flight`]).

@@ -5,10 +5,12 @@
 //! its faults (`faults.rs`), gathering files back (`collect.rs`), waiting on node logs
 //! (`logwait.rs`), readiness (`ready.rs`), hooks (`hooks.rs`), the spec's log rules
 //! (`logcheck.rs`, `logfindings.rs`), attaching to a kept cluster (`attach.rs`), the versions
-//! of a node's binaries (`versions.rs`) and rolling restarts (`rolling.rs`).
+//! of a node's binaries (`versions.rs`, remembered in `chosen.rs`) and rolling restarts
+//! (`rolling.rs`).
 
 mod attach;
 mod builder;
+mod chosen;
 mod collect;
 mod event;
 mod faults;

@@ -3,42 +3,12 @@
 //! backend put it at its destination, and restarts the service, readiness awaited. Each step is
 //! an event in the cluster's timeline.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::event::EventKind;
 use super::handle::{Cluster, Node};
 use crate::error::{BackendError, NodeError};
 use crate::service::BuildError;
-
-/// What a cluster remembers of its nodes' versions and restarts.
-#[derive(Debug, Default)]
-pub(super) struct Versions {
-    /// Versions switched to at run time, by node then binary (the spec's choice otherwise).
-    chosen: Mutex<HashMap<String, BTreeMap<String, String>>>,
-    /// How many times each node's service was started or restarted through its handle.
-    starts: Mutex<HashMap<String, u64>>,
-}
-
-impl Versions {
-    pub(super) fn started(&self, node: &str) {
-        *self
-            .starts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(node.to_string())
-            .or_default() += 1;
-    }
-
-    pub(super) fn starts(&self, node: &str) -> u64 {
-        self.starts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(node)
-            .copied()
-            .unwrap_or(0)
-    }
-}
 
 /// Switching a node's binary to another version failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,15 +66,7 @@ impl Node {
     /// else the one its spec chose (`[[node]] versions`, or the first declared). `None` when
     /// the node has no such binary.
     pub fn version(&self, bin: &str) -> Option<String> {
-        let switched = self
-            .cluster
-            .inner
-            .versions
-            .chosen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&self.name)
-            .and_then(|m| m.get(bin).cloned());
+        let switched = self.cluster.inner.versions.chosen(&self.name, bin);
         switched.or_else(|| {
             self.spec()
                 .binaries
@@ -201,15 +163,7 @@ impl Node {
             what: placement.what.clone(),
             source,
         })?;
-        self.cluster
-            .inner
-            .versions
-            .chosen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(self.name.clone())
-            .or_default()
-            .insert(bin.to_string(), version.to_string());
+        self.cluster.inner.versions.choose(&self.name, bin, version);
         self.restart().await?;
         Ok(())
     }

@@ -80,6 +80,10 @@ pub struct BuildError {
 type Slot = Arc<tokio::sync::OnceCell<Result<Arc<Built>, BuildError>>>;
 static BUILDS: Mutex<Option<HashMap<(PathBuf, BuildRequest), Slot>>> = Mutex::new(None);
 
+/// How an executable is made for a request: cargo in the workspace as it is
+/// ([`workspace_exe`]), or at a git revision (`revision.rs`).
+pub type MakeExe = fn(&Workspace, &BuildRequest, &dyn Fn(&str)) -> Result<PathBuf, BuildError>;
+
 /// Builds `req` in `ws`, or returns the result of the build this process already ran for it
 /// (a failure included: a binary that does not build fails every cluster that needs it with
 /// cargo's error, and cargo runs once). `progress` receives cargo's status lines.
@@ -87,6 +91,16 @@ pub async fn build(
     ws: &Arc<Workspace>,
     req: &BuildRequest,
     progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<Arc<Built>, BuildError> {
+    build_with(ws, req, progress, workspace_exe).await
+}
+
+/// [`build`], the executable made by `make`.
+pub async fn build_with(
+    ws: &Arc<Workspace>,
+    req: &BuildRequest,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    make: MakeExe,
 ) -> Result<Arc<Built>, BuildError> {
     let slot = BUILDS
         .lock()
@@ -98,7 +112,7 @@ pub async fn build(
     slot.get_or_init(|| async {
         let ws = ws.clone();
         let req = req.clone();
-        tokio::task::spawn_blocking(move || run_cargo(&ws, &req, &*progress).map(Arc::new))
+        tokio::task::spawn_blocking(move || run(&ws, &req, &*progress, make).map(Arc::new))
             .await
             .unwrap_or_else(|e| {
                 Err(BuildError {
@@ -111,19 +125,26 @@ pub async fn build(
     .clone()
 }
 
-fn run_cargo(
+fn run(
     ws: &Workspace,
     req: &BuildRequest,
     progress: &dyn Fn(&str),
+    make: MakeExe,
 ) -> Result<Built, BuildError> {
-    let exe = match &req.rev {
-        None => cargo_build(&ws.root, None, req, progress)?,
-        Some(commit) => super::revision::build_at(ws, commit, req, progress)?,
-    };
+    let exe = make(ws, req, progress)?;
     stash(ws, req, &exe).map_err(|message| BuildError {
         what: req.describe(),
         message,
     })
+}
+
+/// `cargo build` in the workspace as it is.
+pub fn workspace_exe(
+    ws: &Workspace,
+    req: &BuildRequest,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, BuildError> {
+    cargo_build(&ws.root, None, req, progress)
 }
 
 /// Runs `cargo build` for `req` in the workspace at `root` (its target directory `target_dir`

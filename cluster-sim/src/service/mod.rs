@@ -124,7 +124,7 @@ pub async fn build_one(
         target: b.target.clone(),
         rev,
     };
-    build::build(&ws, &req, progress).await
+    build::build_with(&ws, &req, progress, revision::build_at).await
 }
 
 /// The placements of one node: its binaries with destinations made absolute against `workdir`.

@@ -81,18 +81,21 @@ pub fn resolve(dir: &Path, rev: &str) -> Result<String, String> {
     ))
 }
 
-/// Builds `req` from the workspace at `commit`, or finds it built by an earlier run; returns
-/// the executable (`<target>/cluster-sim/rev/<commit>/<profile>[-<target>]/<bin>`, written
-/// whole by a rename). A file lock makes concurrent runs build it once.
-pub(super) fn build_at(
+/// Builds `req` from the workspace at its commit (`req.rev`), or finds it built by an earlier
+/// run; returns the executable (`<target>/cluster-sim/rev/<commit>/<profile>[-<target>]/<bin>`,
+/// written whole by a rename). A file lock makes concurrent runs build it once. A
+/// [`build::MakeExe`].
+pub fn build_at(
     ws: &Workspace,
-    commit: &str,
     req: &BuildRequest,
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf, BuildError> {
     let fail = |message: String| BuildError {
         what: req.describe(),
         message,
+    };
+    let Some(commit) = req.rev.as_deref() else {
+        return build::workspace_exe(ws, req, progress);
     };
     let dir = commit_dir(ws, commit);
     let flavour = match &req.target {
