@@ -284,6 +284,7 @@ async fn downgrade_below_the_data_protocol_is_refused_by_kvd(cluster: &Cluster) 
         .err()
         .context("the downgrade was not refused")?;
     let message = err.to_string();
+    println!("the downgrade, as set_version reports it: {message}");
     ensure!(
         message.contains("downgrade refused") && message.contains("written by protocol 2"),
         "not kvd's own refusal: {message}"
