@@ -15,12 +15,15 @@ pub fn suite() -> PathBuf {
     BUILT.get_or_init(|| example("selftest_suite")).clone()
 }
 
-/// The harness example `name` (a fixture suite), built (or found fresh) by cargo.
+/// The harness example `name` (a fixture suite), built (or found fresh) by cargo. Every nested
+/// build here resolves features for the whole workspace (`--workspace`), as the `cargo test
+/// --workspace` running us did, so it reuses that build's libraries instead of compiling a
+/// second copy of them (a `-p harness` build leaves out the CLI's features of the core).
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "-p", "harness", "--example", name]);
+    cmd.args(["build", "--quiet", "--workspace", "--example", name]);
     if profile_dir.ends_with("release") {
         cmd.arg("--release");
     }
@@ -41,14 +44,7 @@ pub fn cli() -> PathBuf {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().and_then(Path::parent).unwrap();
             let mut cmd = Command::new(env!("CARGO"));
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "cluster-sim",
-                "--bin",
-                "cluster-sim",
-            ]);
+            cmd.args(["build", "--quiet", "--workspace", "--bin", "cluster-sim"]);
             if profile_dir.ends_with("release") {
                 cmd.arg("--release");
             }
@@ -169,8 +165,7 @@ pub fn tests_d() -> PathBuf {
                     "test",
                     "--no-run",
                     "--message-format=json",
-                    "-p",
-                    "cluster-sim-suites",
+                    "--workspace",
                     "--test",
                     "tests_d",
                 ])
