@@ -427,9 +427,17 @@ async fn kvd_versions_switch_on_ssh_hosts() -> Result<()> {
                 let o = n2.exec("kvd --version").await?.check()?;
                 anyhow::Ok(o.out().to_string())
             };
-            ensure!(version().await?.ends_with("(protocol 1)"), "{}", version().await?);
+            ensure!(
+                version().await?.ends_with("(protocol 1)"),
+                "{}",
+                version().await?
+            );
             n2.set_version("kvd", "new").await?;
-            ensure!(version().await?.ends_with("(protocol 2)"), "{}", version().await?);
+            ensure!(
+                version().await?.ends_with("(protocol 2)"),
+                "{}",
+                version().await?
+            );
             ensure!(kv(&c, "n1", "SET k v").await? == "OK 1");
             conformance::wait_for("n2 to replicate", Duration::from_secs(20), || async {
                 (kv(&c, "n2", "GET k").await.ok()? == "VALUE v").then_some(())
