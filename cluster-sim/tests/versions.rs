@@ -210,6 +210,13 @@ async fn set_version_and_rolling_restart_switch_prebuilt_files() {
         (runs("n1").await, runs("n2").await, runs("n3").await),
         (1, 0, 0)
     );
+    // A step that restarts nothing: the roll restarts each node itself, once.
+    let restarts = |events: &[String]| events.iter().filter(|e| e.ends_with(": restart")).count();
+    let before = restarts(&events.lock().unwrap());
+    c.rolling_restart(|_| async { anyhow::Ok(()) })
+        .await
+        .unwrap();
+    assert_eq!(restarts(&events.lock().unwrap()) - before, 3);
     let events = events.lock().unwrap().join("\n");
     for want in [
         "n1: version of tool: a -> b (tool (prebuilt) \"a\"",
