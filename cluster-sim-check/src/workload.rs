@@ -1,6 +1,8 @@
 //! Workloads: concurrent clients that drive a real store on the nodes and record every operation
-//! in a [`Recorder`], for the checkers to judge. An etcd register (get, put, cas through a txn,
-//! with `etcdctl` on the nodes) and a redis set (SADD acknowledged with WAIT, SMEMBERS).
+//! in a [`Recorder`], for the checkers to judge. [`Workers`] is the loop for your own client (a
+//! generator of operations and an async closure that performs them); beside it, ready-made
+//! ones: an etcd register (get, put, cas through a txn, with `etcdctl` on the nodes) and a
+//! redis set (SADD acknowledged with WAIT, SMEMBERS).
 //!
 //! A client is a tokio task bound to one node (client `i` talks to node `i mod n`). An operation
 //! whose outcome is unknown (a timeout, a lost connection) is recorded `info`, and the client
@@ -15,6 +17,10 @@ use cluster_sim_core::cluster::{Cluster, Node};
 use cluster_sim_core::rng::SplitMix64 as Rng;
 use cluster_sim_core::shell::quote;
 use cluster_sim_core::{BackendError, ExecError};
+
+mod workers;
+
+pub use workers::{Call, Done, Draw, Invocation, Ran, Workers};
 
 /// How many clients run, for how long, and the seed of their operation mix. Every field is
 /// public; the default is 5 clients for 30 s, 3 s per operation, seed 1.
@@ -50,6 +56,16 @@ impl Default for Clients {
             op_timeout: Duration::from_secs(3),
             seed: 1,
         }
+    }
+}
+
+/// The worker loop with these clients' count, duration, operation deadline and seed.
+impl From<&Clients> for Workers {
+    fn from(c: &Clients) -> Self {
+        Workers::new(c.clients)
+            .duration(c.duration)
+            .op_timeout(c.op_timeout)
+            .seed(c.seed)
     }
 }
 
