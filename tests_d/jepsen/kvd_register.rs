@@ -1,9 +1,10 @@
 //! kvd as a register, driven from the test process with kvd's own Rust client (`kvd::Client`)
 //! through the worker loop (`workload::Workers`): writes go to the primary, reads to any node
 //! (the test host reaches the nodes' addresses directly). A follower answers reads from what it
-//! has replicated, asynchronously, so while a nemesis cuts a node off, a follower serves stale
-//! values: the register checker must find a stale read and show it. These tests pass when it
-//! does; each prints the counterexample into test.log.
+//! has replicated, asynchronously: behind the primary by the replication lag at any time, and
+//! for as long as a nemesis keeps it cut off from the primary. The register checker must find
+//! the stale reads and show them. These tests pass when it does; each prints the
+//! counterexamples into test.log.
 
 use harness::prelude::*;
 
@@ -12,6 +13,8 @@ use history::{Completed, OpType, Recorder, Register, Watch};
 use workload::{Call, Done, Draw, Invocation, Workers};
 
 const PORT: u16 = 7400;
+/// Workers: worker `w` reads from node `w mod 3`.
+const WORKERS: usize = 6;
 /// Deadline of one kvd call (connect, then each reply).
 const CALL: Duration = Duration::from_secs(1);
 
@@ -70,6 +73,61 @@ fn isolating(rec: &Recorder) -> Nemesis {
     .record(rec)
 }
 
+/// The reads that nodes served while the nemesis had them cut off from the primary `n1` (from
+/// half a second into each cut, past its start and the replication lag, to a quarter second
+/// before its heal), with every other operation but reads: a history whose stale reads are the
+/// partitions' doing. Dropping reads drops constraints, so what the checker finds in it holds
+/// for the whole history too.
+fn reads_while_cut_off(ops: &[history::Op], nodes: &[String]) -> Vec<history::Op> {
+    let mut cuts = Vec::new();
+    let mut open: Option<(String, u64)> = None;
+    for o in ops.iter().filter(|o| o.process == nemesis_process()) {
+        let isolated = o.value.as_str().and_then(|v| v.split("isolate ").nth(1));
+        let isolated = isolated.and_then(|v| v.split([' ', ':']).next());
+        match (o.kind, isolated) {
+            (OpType::Invoke, Some(node)) => open = Some((node.to_string(), o.time)),
+            (_, _) => {
+                if let Some((node, from)) = open.take() {
+                    cuts.push((node, from + 500_000_000, o.time.saturating_sub(250_000_000)));
+                }
+            }
+        }
+    }
+    let cut_off = |process: &history::Process, start: u64, end: u64| {
+        let history::Process::Client(p) = process else {
+            return false;
+        };
+        let node = &nodes[(*p as usize % WORKERS) % nodes.len()];
+        cuts.iter().any(|(isolated, from, to)| {
+            // Isolating the primary cuts every follower off from it.
+            (isolated == node || (isolated == "n1" && node != "n1")) && start >= *from && end <= *to
+        })
+    };
+    let mut started = std::collections::HashMap::new();
+    let mut keep = vec![true; ops.len()];
+    for (i, o) in ops.iter().enumerate() {
+        if o.f != "read" || !matches!(o.process, history::Process::Client(_)) {
+            continue;
+        }
+        if o.kind == OpType::Invoke {
+            started.insert(o.process.clone(), (i, o.time));
+            keep[i] = false;
+        } else if let Some((at, start)) = started.remove(&o.process) {
+            let kept = o.kind == OpType::Ok && cut_off(&o.process, start, o.time);
+            keep[at] = kept;
+            keep[i] = kept;
+        }
+    }
+    ops.iter()
+        .zip(keep)
+        .filter_map(|(o, k)| k.then(|| o.clone()))
+        .collect()
+}
+
+fn nemesis_process() -> history::Process {
+    history::Process::Named("nemesis".into())
+}
+
 fn addresses(cluster: &Cluster) -> anyhow::Result<(String, Vec<String>)> {
     let primary = cluster.node("n1")?.address().to_string();
     let nodes = cluster.nodes().iter().map(|n| n.address().to_string()).collect();
@@ -90,7 +148,7 @@ async fn a_cut_off_follower_serves_stale_reads(cluster: &Cluster) -> TestResult 
     let seed = nemesis.seed;
     println!("nemesis seed {seed} (replay with CLUSTER_SIM_SEED={seed})");
     let running = cluster.nemesis(nemesis);
-    let ran = Workers::new(6)
+    let ran = Workers::new(WORKERS)
         .duration(Duration::from_secs(8))
         .op_timeout(Duration::from_secs(3))
         .stagger(Duration::from_millis(10))
@@ -115,6 +173,18 @@ async fn a_cut_off_follower_serves_stale_reads(cluster: &Cluster) -> TestResult 
         report.violations.iter().any(|v| shows_a_stale_read(&v.ops)),
         "no counterexample shows a read: {report}"
     );
+
+    // The same checker on the reads the cut-off nodes served during the partitions.
+    let names: Vec<String> = cluster.nodes().iter().map(|n| n.name().to_string()).collect();
+    let cut = reads_while_cut_off(&ops, &names);
+    let reads = cut.iter().filter(|o| o.f == "read" && o.kind == OpType::Ok).count();
+    let during = history::check(&cut, &Register)?;
+    println!("{reads} reads served by nodes cut off from the primary, with every write:\n{during}");
+    ensure!(reads > 0, "no read was served by a node while it was cut off");
+    ensure!(
+        !during.valid() && during.violations.iter().any(|v| shows_a_stale_read(&v.ops)),
+        "nemesis seed {seed}: no stale read among the {reads} reads of cut-off nodes: {during}"
+    );
     Ok(())
 }
 
@@ -131,7 +201,7 @@ async fn watch_stops_clients_and_nemesis_at_the_first_stale_read(
     println!("nemesis seed {seed} (replay with CLUSTER_SIM_SEED={seed})");
     let running = cluster.nemesis(nemesis);
     // Far longer than the lie takes to show: the watch must end the run, not this deadline.
-    let ran = Workers::new(6)
+    let ran = Workers::new(WORKERS)
         .duration(Duration::from_secs(60))
         .op_timeout(Duration::from_secs(3))
         .stagger(Duration::from_millis(10))
@@ -181,7 +251,7 @@ async fn watch_stops_clients_and_nemesis_at_the_first_stale_read(
     // in force (ended by teardown, or kept with the cluster under CLUSTER_SIM_KEEP_CLUSTER).
     let nemesis: Vec<_> = ops
         .iter()
-        .filter(|o| o.process == history::Process::Named("nemesis".into()))
+        .filter(|o| o.process == nemesis_process())
         .collect();
     ensure!(
         nemesis

@@ -482,18 +482,21 @@ impl Cluster {
                     None => std::future::pending().await,
                 }
             };
-            for step in nemesis.schedule(&names, 100_000) {
+            // Drawn as it goes: drawing a long schedule up front would hold a runtime thread.
+            for (at, action) in nemesis.draws(&names) {
                 tokio::select! {
-                    _ = tokio::time::sleep_until(start + step.at) => {}
-                    _ = &mut rx => return done,
+                    biased;
                     _ = lied() => return done,
+                    _ = &mut rx => return done,
+                    _ = tokio::time::sleep_until(start + at) => {}
                 }
-                let word = step.action.word();
-                let what = step.action.to_string();
+                let Some(action) = action else { continue };
+                let word = action.word();
+                let what = action.to_string();
                 if let Some(rec) = &nemesis.recorder {
                     rec.nemesis(OpType::Invoke, word, what.clone());
                 }
-                let undo = match step.action {
+                let undo = match action {
                     NemesisAction::Fault(kind) => cluster
                         .start_fault(kind)
                         .await
@@ -509,22 +512,22 @@ impl Cluster {
                     },
                 };
                 let heal = tokio::time::sleep(nemesis.heal_after.min(nemesis.every));
+                // A stopped history wins over a stop asked at the same time: the fault stays.
                 let stopped = tokio::select! {
-                    _ = heal => false,
-                    _ = &mut rx => true,
+                    biased;
                     _ = lied() => {
-                        if undo.is_ok() {
-                            done += 1;
-                        }
+                        let value = match &undo {
+                            Ok(_) => format!("{what}: left in force, the history was stopped"),
+                            Err(e) => format!("{what}: {e}"),
+                        };
+                        done += usize::from(undo.is_ok());
                         if let Some(rec) = &nemesis.recorder {
-                            rec.nemesis(
-                                OpType::Info,
-                                word,
-                                format!("{what}: left in force, the history was stopped"),
-                            );
+                            rec.nemesis(OpType::Info, word, value);
                         }
                         return done;
                     }
+                    _ = &mut rx => true,
+                    _ = heal => false,
                 };
                 let healed = match undo {
                     Ok(Undo::Fault(id)) => {
