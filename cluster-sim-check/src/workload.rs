@@ -7,6 +7,7 @@
 //! A client is a tokio task bound to one node (client `i` talks to node `i mod n`). An operation
 //! whose outcome is unknown (a timeout, a lost connection) is recorded `info`, and the client
 //! continues as a new process, as Jepsen does, since the old operation may still take effect.
+//! Clients stop invoking when their history is stopped (a `Watch` found an anomaly).
 
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,7 @@ fn refused(output: &str) -> bool {
 /// loop; `step` returns whether the process must change (its last operation's outcome is unknown).
 /// A step that took under 20 ms is followed by a short pause, so a client whose node is down
 /// paces itself instead of spinning on instant errors.
-async fn drive<F, Fut>(opts: &Clients, step: F)
+async fn drive<F, Fut>(opts: &Clients, rec: &Recorder, step: F)
 where
     F: Fn(usize, u64, Rng) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = (bool, Rng)> + Send,
@@ -116,6 +117,7 @@ where
     let n = opts.clients.max(1);
     let tasks: Vec<_> = (0..n)
         .map(|client| {
+            let rec = rec.clone();
             let step = step.clone();
             let mut rng = Rng::new(
                 opts.seed
@@ -124,7 +126,8 @@ where
             );
             tokio::spawn(async move {
                 let mut process = client as u64;
-                while Instant::now() < until {
+                // A stopped history (a `Watch` found an anomaly) ends the clients too.
+                while Instant::now() < until && !rec.is_stopped() {
                     let began = Instant::now();
                     let (crashed, next) = step(client, process, rng).await;
                     if began.elapsed() < Duration::from_millis(20) {
@@ -169,7 +172,7 @@ impl EtcdRegister {
         let keys = self.keys.clone();
         let timeout = opts.op_timeout;
         let rec = rec.clone();
-        drive(opts, move |client, process, mut rng| {
+        drive(opts, &rec.clone(), move |client, process, mut rng| {
             let node = nodes[client % nodes.len()].clone();
             let key = keys[rng.below_u64(keys.len() as u64) as usize].clone();
             let rec = rec.clone();
@@ -309,7 +312,7 @@ impl RedisSet {
         let primary = primary.clone();
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let rec = rec.clone();
-        drive(opts, move |_client, process, rng| {
+        drive(opts, &rec.clone(), move |_client, process, rng| {
             let primary = primary.clone();
             let key = key.clone();
             let rec = rec.clone();

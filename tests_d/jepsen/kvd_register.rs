@@ -120,7 +120,8 @@ fn reads_while_cut_off(ops: &[history::Op], nodes: &[String]) -> Vec<history::Op
     }
     ops.iter()
         .zip(keep)
-        .filter_map(|(o, k)| k.then(|| o.clone()))
+        .filter(|&(_, k)| k)
+        .map(|(o, _)| o.clone())
         .collect()
 }
 

@@ -234,6 +234,19 @@ mod tests {
     }
 
     #[test]
+    fn steps_that_fit_no_node_are_skipped_not_waited_for() {
+        let one = vec!["n1".to_string()];
+        let partitions = Nemesis::new(vec![NemesisFault::Partition(Shape::Halves)]).seed(7);
+        assert!(partitions.schedule(&one, 10).is_empty());
+        // Drawn lazily, a schedule is as long as asked, whatever it is asked for.
+        let kills = Nemesis::new(vec![NemesisFault::Kill]).seed(7);
+        let steps = kills.schedule(&one, 3);
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[2].at, kills.every * 2);
+        assert!(Nemesis::new(vec![]).schedule(&one, 3).is_empty());
+    }
+
+    #[test]
     fn splitmix_is_stable() {
         // Published SplitMix64 output for seed 0: a replayed seed must never change meaning.
         assert_eq!(SplitMix64::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);

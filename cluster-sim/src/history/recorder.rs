@@ -174,7 +174,7 @@ impl Recorder {
     }
 
     /// Stops the history: asks everyone recording into it to stop (the workers of
-    /// `cluster_sim::workload::Clients::run` invoke nothing more and abandon what is in
+    /// `cluster_sim::workload::Workers` invoke nothing more and abandon what is in
     /// flight as `info`; a nemesis that records here stops and leaves its fault in force).
     /// The first reason given is kept; later calls change nothing. Records are still taken
     /// after a stop: the stop is a request, and what is in flight still ends.
