@@ -1,167 +1,18 @@
-//! The spec's keys for your own service: `[[binary]]` (checked against the workspace that
-//! `cargo metadata` describes), `[[dir]]` (expanded into files, templates rendered at parse
-//! time like `[[file]]`) and `collect`, with every error at its file, line and key.
+//! The spec's keys for your own service besides `[[binary]]` (`binaries.rs`): `[[dir]]`
+//! (expanded into files, templates rendered at parse time like `[[file]]`) and `collect`, with
+//! every error at its file, line and key.
 
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::model::{BinarySpec, FileSpec};
-use super::raw::{RawBinary, RawDir};
+use super::model::FileSpec;
+use super::raw::RawDir;
 use crate::error::SpecError;
 use crate::located::Src;
-use crate::service::workspace::Workspace;
 
-fn bad_path(p: &str) -> bool {
+pub(super) fn bad_path(p: &str) -> bool {
     p.split('/').any(|c| c == "..")
-}
-
-fn simple_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// Checks every `[[binary]]` against the workspace around `base_dir` (read once per process).
-pub(super) fn binaries(
-    src: &Src<'_>,
-    base_dir: &Path,
-    raw: &[RawBinary],
-) -> Result<Vec<BinarySpec>, SpecError> {
-    if raw.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for (i, b) in raw.iter().enumerate() {
-        let key = |k: &str| format!("binary[{i}].{k}");
-        let err = |span, k: &str, m: String| SpecError::from(src.at(span, &key(k), m));
-        let package = b.package.get_ref();
-        let ws = Workspace::for_package(base_dir, package)
-            .map_err(|m| err(b.package.span(), "package", m))?;
-        let bins = &ws.packages[package];
-        let (bin, bin_span) = match &b.bin {
-            Some(s) => (s.get_ref().clone(), s.span()),
-            None => (package.clone(), b.package.span()),
-        };
-        if !bins.contains(&bin) {
-            let has = if bins.is_empty() {
-                "it has no binary targets".to_string()
-            } else {
-                format!("its binaries: {}", bins.join(", "))
-            };
-            return Err(err(
-                bin_span,
-                "bin",
-                format!("package {package:?} has no binary {bin:?} ({has})"),
-            ));
-        }
-        let dest = b.dest.get_ref();
-        if dest.is_empty() || dest.ends_with('/') || bad_path(dest) {
-            return Err(err(
-                b.dest.span(),
-                "dest",
-                format!("dest {dest:?} must name a file (absolute, or relative to the node's working directory, without '..')"),
-            ));
-        }
-        for (v, k) in [(&b.profile, "profile"), (&b.target, "target")] {
-            if let Some(v) = v {
-                if !simple_name(v.get_ref()) {
-                    return Err(err(
-                        v.span(),
-                        k,
-                        format!(
-                            "bad {k} {:?} (letters, digits, '-', '_' and '.')",
-                            v.get_ref()
-                        ),
-                    ));
-                }
-            }
-        }
-        out.push(BinarySpec {
-            package: package.clone(),
-            bin,
-            dest: dest.clone(),
-            roles: b.roles.clone(),
-            profile: b.profile.as_ref().map(|p| p.get_ref().clone()),
-            target: b.target.as_ref().map(|p| p.get_ref().clone()),
-        });
-    }
-    Ok(out)
-}
-
-/// Checks `faulty_dirs` (top level, or a `[[node]]`'s, which replaces it): each a directory
-/// relative to the node's working directory or absolute, without `..`, globs, the working
-/// directory itself or cluster-sim's own `.cluster-sim`, none twice.
-pub(super) fn faulty_dirs(
-    src: &Src<'_>,
-    key: &str,
-    raw: &[Spanned<String>],
-) -> Result<Vec<String>, SpecError> {
-    let mut out: Vec<String> = Vec::new();
-    for (i, d) in raw.iter().enumerate() {
-        let k = format!("{key}[{i}]");
-        let v = d.get_ref().trim_end_matches('/');
-        let v = v.strip_prefix("./").unwrap_or(v);
-        let why = if v.is_empty() || v == "." {
-            Some("names the node's working directory itself; name a directory inside it")
-        } else if bad_path(v) {
-            Some("must not contain '..'")
-        } else if v.contains(['*', '?', '[']) {
-            Some("must be a directory, not a glob")
-        } else if v == ".cluster-sim" || v.starts_with(".cluster-sim/") {
-            Some("is cluster-sim's own directory")
-        } else if out.iter().any(|o| o == v) {
-            Some("is listed twice")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(SpecError::from(src.at(
-                d.span(),
-                &k,
-                format!("faulty dir {:?} {why}", d.get_ref()),
-            )));
-        }
-        out.push(v.to_string());
-    }
-    Ok(out)
-}
-
-/// The fault filesystem as a `[[binary]]`, when some node has `faulty_dirs`: the workspace
-/// package `cluster-sim-faultfs`, placed in the node's `.cluster-sim/bin`. An error at the
-/// first `faulty_dirs` when no workspace around the spec has it.
-pub(super) fn faultfs_binary(
-    src: &Src<'_>,
-    base_dir: &Path,
-    raw: &super::raw::RawSpec,
-    nodes: &[super::model::NodeSpec],
-) -> Result<Option<BinarySpec>, SpecError> {
-    use crate::fault::storage::{FAULTFS_DEST, FAULTFS_PACKAGE};
-    if nodes.iter().all(|n| n.faulty_dirs.is_empty()) {
-        return Ok(None);
-    }
-    let first = raw.faulty_dirs.first().or_else(|| {
-        raw.node
-            .iter()
-            .filter_map(|n| n.faulty_dirs.as_ref()?.first())
-            .next()
-    });
-    if let Err(m) = Workspace::for_package(base_dir, FAULTFS_PACKAGE) {
-        let span = first.map(|f| f.span()).unwrap_or(0..0);
-        return Err(SpecError::from(src.at(
-            span,
-            "faulty_dirs",
-            format!("faulty_dirs needs the fault filesystem, cluster-sim's workspace package {FAULTFS_PACKAGE}: {m}"),
-        )));
-    }
-    Ok(Some(BinarySpec {
-        package: FAULTFS_PACKAGE.into(),
-        bin: FAULTFS_PACKAGE.into(),
-        dest: FAULTFS_DEST.into(),
-        roles: Vec::new(),
-        profile: None,
-        target: None,
-    }))
 }
 
 /// One file of a `[[dir]]`: what it becomes, and its text when it is a template (checked for
