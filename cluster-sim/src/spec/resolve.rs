@@ -15,8 +15,8 @@ use super::model::{
 use toml::Spanned;
 
 use super::binaries::{binaries, node_binaries};
-use super::raw::{RawFile, RawReady, RawSpec};
 use super::faulty::{faultfs_binary, faulty_dirs};
+use super::raw::{RawFile, RawReady, RawSpec};
 use super::service::{collect_globs, dir_files};
 use super::units::{check_image, limits, parse_duration, parse_memory, valid_node_name, SpecErr};
 use crate::error::SpecError;

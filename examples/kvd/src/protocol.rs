@@ -57,9 +57,17 @@ pub fn stamp_data(data: &Path) -> Result<(), String> {
         Err(e) => return Err(format!("{}: {e}", path.display())),
     }
     let tmp = data.join(format!("{STAMP}.tmp"));
-    std::fs::write(&tmp, format!("{PROTOCOL}\n"))
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    // Synced before the rename, and the rename synced too: a power cut must never leave an
+    // empty stamp that kvd then refuses to start from (`tests_d/storage/kvd_fsync.rs` found it
+    // with `lose_unsynced`).
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{PROTOCOL}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(data)?.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// FNV-1a, 64 bits, of a record's offset, key and value.
