@@ -371,7 +371,7 @@ impl<'a> Faults<'a> {
                         _ => None,
                     })
                     .collect();
-                let script = storage::rules_script(&self.workdir(node)?, &rules);
+                let script = linux::storage_rules_script(&self.workdir(node)?, &rules);
                 let step = if on {
                     "storage fault"
                 } else {
@@ -416,7 +416,7 @@ impl<'a> Faults<'a> {
     pub async fn drop_unsynced(&self, node: &str) -> Result<String, FaultError> {
         self.check_node(node)?;
         let layout = self.fb.layout(&self.cluster, node).await?;
-        let script = storage::drop_script(&self.workdir(node)?, &layout.service_pid);
+        let script = linux::storage_drop_script(&self.workdir(node)?, &layout.service_pid);
         self.run(node, "drop unsynced writes", &script).await
     }
 

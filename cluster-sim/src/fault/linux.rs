@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::error::FaultError;
 use super::plan::NodePlan;
+use super::storage::{self, StorageFault};
 use super::types::Impairment;
 use crate::backend::faults::NodeLayout;
 use crate::shell::quote as q;
@@ -350,4 +351,40 @@ pub(crate) fn disk_failure(
         code,
         detail: lines().next_back().unwrap_or_default().to_string(),
     }
+}
+
+/// Opens a script that talks to the node's fault filesystems (`faulty_dirs`); exits
+/// [`EXIT_MISSING`] naming `faulty_dirs` when the node has none.
+fn ctl_prefix(workdir: &str) -> String {
+    let w = workdir.trim_end_matches('/');
+    format!(
+        "f={bin}; c={ctl}; if [ ! -x \"$f\" ] || [ ! -d \"$c\" ]; then echo 'missing faulty_dirs (no fault filesystem is mounted on this node; list the directory in the spec)'; exit {EXIT_MISSING}; fi\n",
+        bin = q(&format!("{w}/{}", storage::FAULTFS_DEST)),
+        ctl = q(&format!("{w}/{}", storage::FAULTFS_CONTROL)),
+    )
+}
+
+/// One control line sent to every fault filesystem of the node.
+fn ctl(line: &str) -> String {
+    format!("\"$f\" ctl --control-dir \"$c\" {} || exit 1\n", q(line))
+}
+
+/// Sets the node's rules to exactly `faults` (path, fault): every rule removed, then these
+/// added, in one script.
+pub(crate) fn storage_rules_script(workdir: &str, faults: &[(&str, &StorageFault)]) -> String {
+    let mut s = ctl_prefix(workdir);
+    s.push_str(&ctl("heal"));
+    for (path, fault) in faults {
+        s.push_str(&ctl(&fault.line(&storage::absolute(workdir, path))));
+    }
+    s
+}
+
+/// Freezes the service (so it writes nothing more), then forgets every unsynced write.
+pub(crate) fn storage_drop_script(workdir: &str, service_pid: &str) -> String {
+    format!(
+        "{}pid=$({service_pid}); [ -n \"$pid\" ] && kill -s STOP -- -\"$pid\" 2>/dev/null\n{}",
+        ctl_prefix(workdir),
+        ctl("drop")
+    )
 }

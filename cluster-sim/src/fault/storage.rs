@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::FaultError;
-use super::linux::EXIT_MISSING;
 use crate::shell::quote;
 
 /// The workspace package (and binary) of the fault filesystem.
@@ -166,7 +165,7 @@ impl StorageFault {
     }
 
     /// The control line for `glob` (absolute).
-    fn line(&self, glob: &str) -> String {
+    pub(crate) fn line(&self, glob: &str) -> String {
         match self {
             StorageFault::Error {
                 op,
@@ -223,42 +222,6 @@ pub fn absolute(workdir: &str, path: &str) -> String {
             p.trim_start_matches("./")
         )
     }
-}
-
-fn ctl_prefix(workdir: &str) -> String {
-    let w = workdir.trim_end_matches('/');
-    format!(
-        "f={bin}; c={ctl}; if [ ! -x \"$f\" ] || [ ! -d \"$c\" ]; then echo 'missing faulty_dirs (no fault filesystem is mounted on this node; list the directory in the spec)'; exit {EXIT_MISSING}; fi\n",
-        bin = quote(&format!("{w}/{FAULTFS_DEST}")),
-        ctl = quote(&format!("{w}/{FAULTFS_CONTROL}")),
-    )
-}
-
-fn ctl(line: &str) -> String {
-    format!(
-        "\"$f\" ctl --control-dir \"$c\" {} || exit 1\n",
-        quote(line)
-    )
-}
-
-/// Sets the node's rules to exactly `faults` (path, fault): every rule removed, then these
-/// added, in one script.
-pub(crate) fn rules_script(workdir: &str, faults: &[(&str, &StorageFault)]) -> String {
-    let mut s = ctl_prefix(workdir);
-    s.push_str(&ctl("heal"));
-    for (path, fault) in faults {
-        s.push_str(&ctl(&fault.line(&absolute(workdir, path))));
-    }
-    s
-}
-
-/// Freezes the service (so it writes nothing more), then forgets every unsynced write.
-pub(crate) fn drop_script(workdir: &str, service_pid: &str) -> String {
-    format!(
-        "{}pid=$({service_pid}); [ -n \"$pid\" ] && kill -s STOP -- -\"$pid\" 2>/dev/null\n{}",
-        ctl_prefix(workdir),
-        ctl("drop")
-    )
 }
 
 /// A command that succeeds once every fault filesystem of the node answers on its control
