@@ -12,7 +12,7 @@ use bollard::Docker;
 use super::agent::Agent;
 use super::subnet::{self, Net};
 use crate::error::BackendError;
-use crate::image::{ImageBuilder, NODE_IMAGE};
+use crate::image::{ImageBuilder, ImageError, NODE_IMAGE};
 
 /// Each node's cluster working directory (a container belongs to one cluster only).
 pub(crate) const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
@@ -235,5 +235,46 @@ impl DockerBackend {
         };
         cache.insert(image.to_string(), tag.clone());
         Ok(tag)
+    }
+
+    /// The image a node runs: its spec's image, or, when it lists `packages`, an image derived
+    /// from that with them installed (built on first use, then cached in the engine; see
+    /// `crate::image::ensure_packages`). `spec` names the file and line of a package apt
+    /// can't find.
+    pub(super) async fn node_image(
+        &self,
+        node: &crate::spec::NodeSpec,
+        spec: Option<&crate::spec::ClusterSpec>,
+    ) -> Result<String, BackendError> {
+        let base = self.resolve_image(&node.image).await?;
+        if node.packages.is_empty() {
+            return Ok(base);
+        }
+        let mut set = node.packages.clone();
+        set.sort_unstable();
+        set.dedup();
+        let key = format!("{base} + {}", set.join(" "));
+        let mut cache = self.images.lock().await;
+        if let Some(tag) = cache.get(&key) {
+            return Ok(tag.clone());
+        }
+        let made = crate::image::ensure_packages(&self.docker, &base, &set, false)
+            .await
+            .map_err(|e| match e {
+                ImageError::NoSuchPackage { ref package, .. } => {
+                    let place = spec
+                        .map(|s| match s.package_lines.get(package) {
+                            Some(line) => format!("{}:{line}: key `packages`", s.source),
+                            None => format!("{}: key `packages`", s.source),
+                        })
+                        .unwrap_or_else(|| format!("node {}: packages", node.name));
+                    BackendError::refused(place, e.to_string())
+                }
+                other => {
+                    BackendError::engine(format!("image {base} with {}", set.join(" ")), other)
+                }
+            })?;
+        cache.insert(key, made.tag.clone());
+        Ok(made.tag)
     }
 }

@@ -125,7 +125,7 @@ impl DockerBackend {
         n: &NodeLaunch,
     ) -> Result<(), BackendError> {
         let labels = &made.labels;
-        let image = self.resolve_image(&n.spec.image).await?;
+        let image = self.node_image(&n.spec, None).await?;
         let name = container_name(cluster, &n.spec.name);
         let mut labels = labels.clone();
         labels.insert(LABEL_NODE.into(), n.spec.name.clone());

@@ -39,6 +39,9 @@ pub struct ClusterSpec {
     pub log_rules: LogRules,
     /// Every `[[hook]]`, in spec order.
     pub hooks: Vec<HookSpec>,
+    /// Where each package of `packages` (top level or a `[[node]]` table) is first named: its
+    /// line in the spec file, for errors about a package apt can't find.
+    pub package_lines: BTreeMap<String, usize>,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -82,7 +85,7 @@ pub struct NodeSpec {
     /// Image reference; `cluster-sim/node` (`crate::image::NODE_IMAGE`) means the image built
     /// from `docker/node`.
     pub image: String,
-    /// Roles, used to select files and (on ssh) packages.
+    /// Roles, used to select files and binaries.
     pub roles: Vec<String>,
     /// Environment for the service and for every exec.
     pub env: BTreeMap<String, String>,
@@ -92,7 +95,9 @@ pub struct NodeSpec {
     pub files: Vec<FileSpec>,
     /// Resource limits.
     pub limits: Limits,
-    /// Packages to install (ssh backend; docker images carry their own).
+    /// Debian packages the node needs: the ssh backend installs the missing ones on the host;
+    /// the docker backend runs the node on an image derived from `image` with them installed
+    /// (built once per package set and cached).
     pub packages: Vec<String>,
     /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
     pub publish: Vec<u16>,

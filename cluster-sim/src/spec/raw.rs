@@ -24,7 +24,7 @@ pub(super) struct RawSpec {
     #[serde(default)]
     pub(super) env: BTreeMap<String, String>,
     #[serde(default)]
-    pub(super) packages: Vec<String>,
+    pub(super) packages: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) publish: Vec<u16>,
     pub(super) service: Option<RawService>,
@@ -96,7 +96,7 @@ pub(super) struct RawNode {
     pub(super) env: BTreeMap<String, String>,
     pub(super) command: Option<String>,
     #[serde(default)]
-    pub(super) packages: Vec<String>,
+    pub(super) packages: Vec<Spanned<String>>,
     pub(super) publish: Option<Vec<u16>>,
     pub(super) limits: Option<RawLimits>,
     pub(super) collect: Option<Vec<Spanned<String>>>,

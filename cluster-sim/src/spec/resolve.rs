@@ -16,7 +16,9 @@ use toml::Spanned;
 
 use super::raw::{RawFile, RawReady, RawSpec};
 use super::service::{binaries, collect_globs, dir_files};
-use super::units::{check_image, limits, parse_duration, parse_memory, valid_node_name, SpecErr};
+use super::units::{
+    check_image, check_package, limits, parse_duration, parse_memory, valid_node_name, SpecErr,
+};
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
 use crate::located::Src;
@@ -80,6 +82,7 @@ pub(super) fn resolve(
         .enumerate()
         .map(|(index, name)| node(&raw, src, index, name, &defaults, &files))
         .collect::<Result<Vec<_>, _>>()?;
+    let package_lines = package_lines(&raw, src);
     let name = raw.name.clone().unwrap_or_else(|| default_name.to_string());
     render_once(src, &name, &nodes, &files, params)?;
     let ready = raw.ready.map(|r| ready(r, src)).transpose()?;
@@ -107,7 +110,25 @@ pub(super) fn resolve(
         reset: raw.reuse.map(|r| r.reset),
         log_rules,
         hooks,
+        package_lines,
     })
+}
+
+/// The line each package is first named on, top-level `packages` before `[[node]]` tables.
+fn package_lines(raw: &RawSpec, src: &Src<'_>) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    let named = raw
+        .packages
+        .iter()
+        .chain(raw.node.iter().flat_map(|n| n.packages.iter()));
+    for p in named {
+        let line = src.text[..p.span().start.min(src.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        lines.entry(p.get_ref().clone()).or_insert(line);
+    }
+    lines
 }
 
 /// Node names in order: from `nodes`, else from the `[[node]]` tables; each valid, none twice,
@@ -280,7 +301,11 @@ fn node(
         .and_then(|o| o.roles.clone())
         .unwrap_or_else(|| raw.roles.clone());
     let mut env = raw.env.clone();
-    let mut packages = raw.packages.clone();
+    let mut packages = raw
+        .packages
+        .iter()
+        .map(|p| check_package(src, p, "packages"))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut node_limits = defaults.limits.clone();
     let mut node_image = defaults.image.clone();
     let mut command = raw.service.as_ref().map(|s| s.command.clone());
@@ -291,7 +316,9 @@ fn node(
             node_collect.extend(collect_globs(src, "node.collect", c)?);
         }
         env.extend(o.env.clone());
-        packages.extend(o.packages.iter().cloned());
+        for p in &o.packages {
+            packages.push(check_package(src, p, "node.packages")?);
+        }
         if let Some(i) = &o.image {
             node_image = check_image(src, i, "node.image")?;
         }

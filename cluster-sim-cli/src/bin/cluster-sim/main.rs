@@ -177,6 +177,10 @@ enum ImageCommand {
         /// Rebuild even when cached.
         #[arg(long)]
         force: bool,
+        /// Also make the image a spec's `packages = [...]` gives its nodes: the node image
+        /// with these Debian packages (comma separated or repeated), cached by package set.
+        #[arg(long, value_delimiter = ',', value_name = "PACKAGE")]
+        packages: Vec<String>,
     },
     /// List the node images in the local engine, newest first.
     Ls {
@@ -280,7 +284,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         return listing::images(*json).await;
     }
     if let Command::Image {
-        command: ImageCommand::Build { force },
+        command: ImageCommand::Build { force, packages },
     } = &cli.command
     {
         // Node images live in the local Docker engine, whatever backend runs the nodes.
@@ -291,7 +295,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .force(*force)
             .ensure_local()
             .await?;
-        println!("{tag}");
+        if packages.is_empty() {
+            println!("{tag}");
+        } else {
+            let made = cluster_sim::image::ensure_packages_local(&tag, packages).await?;
+            println!("{}", made.tag);
+        }
         return Ok(ExitCode::SUCCESS);
     }
     // --backend (or CLUSTER_SIM_BACKEND) chooses the backend (default docker); `up --lab`
