@@ -1,8 +1,8 @@
 //! PostgreSQL under the list-append checker: a system no one here wrote, installed on the node
 //! by the spec's `packages = ["postgresql"]` (fixtures/clusters/postgres.toml).
 //!
-//! Eight clients in the test process, each with its own connection (tokio-postgres), run short
-//! transactions of appends and reads over a few keys of a table `(k int, v bigint[])`: append
+//! Eight clients in the test process, each with its own connection (tokio-postgres), driven by
+//! the worker loop (`workload::Workers`), run short transactions of appends and reads over a few keys of a table `(k int, v bigint[])`: append
 //! is an upsert `v = v || x`, read a `SELECT`. Each transaction is recorded as one `txn`
 //! operation (fixtures/histories/README.md); a serialization failure or deadlock is `fail`
 //! (PostgreSQL rolled it back), a lost connection `info`.
@@ -12,25 +12,27 @@
 //! out (read skew, write skew, lost update) and none that read committed itself forbids.
 //! `history.jsonl` and `cycles.svg` stay in the test's artifacts on failure.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-
 use harness::prelude::*;
 
 use history::txn::{Anomaly, Consistency, ListAppend, TxnSummary};
-use history::{CheckReport, OpType, Recorder};
+use history::{CheckReport, Recorder};
 use serde_json::{json, Value};
+use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel, NoTls};
+use workload::{Done, Draw, Invocation, Workers};
 
-/// Concurrent clients.
-const CLIENTS: u64 = 8;
+/// Concurrent clients, each with its own connection.
+const CLIENTS: usize = 8;
 /// Keys the transactions touch: few, so that they collide.
-const KEYS: i64 = 5;
+const KEYS: u64 = 5;
+/// The workers' seed: the same transactions are drawn every run.
+const SEED: u64 = 22;
 /// How long the clients run.
-const RUN_FOR: Duration = Duration::from_secs(10);
-/// Fewest committed transactions a run must have (about 150 on a 2-core machine under load).
-const MIN_COMMITTED: usize = 50;
+const RUN_FOR: Duration = Duration::from_secs(15);
+/// Fewest committed transactions a run must have (at READ COMMITTED, where transactions wait
+/// on each other's row locks, 80 to 180 in 10 s on a 2-core machine under load).
+const MIN_COMMITTED: usize = 40;
 
 #[cluster_test(cluster = "postgres", timeout = "4m")]
 async fn serializable_shows_no_anomaly(cluster: &Cluster) -> TestResult {
@@ -102,8 +104,9 @@ async fn read_committed_shows_its_anomalies(cluster: &Cluster) -> TestResult {
     Ok(())
 }
 
-/// Creates a table of its own, runs the clients at `level`, and checks the history: the report,
-/// its summary and how many transactions committed.
+/// Creates a table of its own, runs the clients at `level` through the worker loop
+/// (`workload::Workers`, one connection per worker), and checks the history: the report, its
+/// summary and how many transactions committed.
 async fn run_workload(
     cluster: &Cluster,
     level: IsolationLevel,
@@ -119,49 +122,36 @@ async fn run_workload(
         ))
         .await
         .context("creating the table")?;
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        clients.push(Mutex::new(connect(&address).await?));
+    }
 
     let rec = Recorder::to_file(&dir.join("history.jsonl"))?;
-    let values = Arc::new(AtomicI64::new(1));
-    let deadline = tokio::time::Instant::now() + RUN_FOR;
-    let mut clients = Vec::new();
-    for process in 0..CLIENTS {
-        let client = connect(&address).await?;
-        let (rec, values, table) = (rec.clone(), values.clone(), table.clone());
-        clients.push(tokio::spawn(async move {
-            let mut client = client;
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (process + 1).wrapping_mul(0x2545_f491));
-            while tokio::time::Instant::now() < deadline {
-                let mops = generate(&mut rng, &values);
-                let pending = rec.invoke(process, "txn", None, invocation(&mops));
-                match transact(&mut client, level, &table, &mops).await {
-                    Ok(done) => pending.ok(done),
-                    Err(Outcome::Aborted(why)) => pending.fail(why),
-                    Err(Outcome::Unknown(why)) => {
-                        // The transaction may have committed; this client stops here.
-                        pending.info(why);
-                        return;
-                    }
-                }
-            }
-        }));
-    }
-    for c in clients {
-        c.await.context("a client task panicked")?;
-    }
+    let ran = Workers::new(CLIENTS)
+        .duration(RUN_FOR)
+        // A transaction may wait on another's row lock; a timeout would leave it `info`.
+        .op_timeout(Duration::from_secs(30))
+        .seed(SEED)
+        .run(&rec, generate, |call| {
+            perform(&clients[call.worker], level, &table, call.op.value)
+        })
+        .await;
 
     let ops = rec.ops();
-    let acked = ops.iter().filter(|o| o.kind == OpType::Ok).count();
-    let failed = ops.iter().filter(|o| o.kind == OpType::Fail).count();
     let report = history::check(&ops, &ListAppend)?;
     let summary = report
         .details::<TxnSummary>()
         .context("the list-append checker left no summary")?
         .clone();
-    println!("{acked} transactions committed, {failed} rolled back\n{report}");
+    println!(
+        "{} transactions committed, {} rolled back, {} unknown\n{report}",
+        ran.ok, ran.failed, ran.unknown
+    );
     if !summary.cycles.is_empty() {
         std::fs::write(dir.join("cycles.svg"), summary.svg())?;
     }
-    Ok((report, summary, acked))
+    Ok((report, summary, ran.ok))
 }
 
 /// A connection as the superuser the spec's trust authentication lets in.
@@ -180,52 +170,47 @@ async fn connect(address: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-/// One micro-operation.
-#[derive(Debug, Clone, Copy)]
-enum Mop {
-    Append(i64, i64),
-    Read(i64),
-}
-
-/// How a transaction that did not commit ended.
-enum Outcome {
-    /// PostgreSQL rolled it back (a serialization failure, a deadlock, any error it reported
-    /// before the commit was acknowledged, the commit refused).
-    Aborted(String),
-    /// The connection failed: it may or may not have committed.
-    Unknown(String),
-}
-
-fn outcome(e: tokio_postgres::Error) -> Outcome {
+/// How a transaction that did not commit ended, for the worker loop: rolled back (a
+/// serialization failure, a deadlock, any error PostgreSQL reported before the commit was
+/// acknowledged, the commit refused) is `fail`; a failed connection, `info` (it may or may not
+/// have committed).
+fn outcome(e: tokio_postgres::Error) -> Done {
     match e.code() {
         Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE => {
-            Outcome::Aborted("serialization failure".into())
+            Done::Fail("serialization failure".into())
         }
-        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => {
-            Outcome::Aborted("deadlock".into())
-        }
-        Some(_) => Outcome::Aborted(e.to_string()),
-        None => Outcome::Unknown(e.to_string()),
+        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED => Done::Fail("deadlock".into()),
+        Some(_) => Done::Fail(e.to_string()),
+        None => Done::Info(e.to_string()),
     }
 }
 
-/// Runs the micro-operations in one transaction; the completed value (reads filled in).
+/// Runs one `txn` operation's micro-operations in one transaction at `level`; on commit, the
+/// micro-operations with the reads filled in.
+async fn perform(client: &Mutex<Client>, level: IsolationLevel, table: &str, mops: Value) -> Done {
+    let mut client = client.lock().await;
+    match transact(&mut client, level, table, &mops).await {
+        Ok(done) => Done::Returned(done),
+        Err(e) => outcome(e),
+    }
+}
+
 async fn transact(
     client: &mut Client,
     level: IsolationLevel,
     table: &str,
-    mops: &[Mop],
-) -> Result<Value, Outcome> {
+    mops: &Value,
+) -> Result<Value, tokio_postgres::Error> {
     let txn = client
         .build_transaction()
         .isolation_level(level)
         .start()
-        .await
-        .map_err(outcome)?;
-    let mut done = Vec::with_capacity(mops.len());
-    for mop in mops {
-        match *mop {
-            Mop::Append(k, v) => {
+        .await?;
+    let mut done = Vec::new();
+    for mop in mops.as_array().into_iter().flatten() {
+        let (f, k, v) = (mop[0].as_str(), mop[1].as_i64().unwrap_or(0), mop[2].as_i64());
+        match (f, v) {
+            (Some("append"), Some(v)) => {
                 txn.execute(
                     &format!(
                         "INSERT INTO {table} AS t (k, v) VALUES ($1, ARRAY[$2::bigint]) \
@@ -233,59 +218,35 @@ async fn transact(
                     ),
                     &[&(k as i32), &v],
                 )
-                .await
-                .map_err(outcome)?;
+                .await?;
                 done.push(json!(["append", k, v]));
             }
-            Mop::Read(k) => {
+            _ => {
                 let row = txn
                     .query_opt(&format!("SELECT v FROM {table} WHERE k = $1"), &[&(k as i32)])
-                    .await
-                    .map_err(outcome)?;
+                    .await?;
                 let list: Vec<i64> = row.map(|r| r.get(0)).unwrap_or_default();
                 done.push(json!(["r", k, list]));
             }
         }
     }
-    txn.commit().await.map_err(outcome)?;
+    txn.commit().await?;
     Ok(Value::Array(done))
 }
 
-/// The invocation's value: reads unknown.
-fn invocation(mops: &[Mop]) -> Value {
-    Value::Array(
-        mops.iter()
-            .map(|m| match *m {
-                Mop::Append(k, v) => json!(["append", k, v]),
-                Mop::Read(k) => json!(["r", k, null]),
-            })
-            .collect(),
-    )
-}
-
-/// Two to four micro-operations, half appends (each value appended once, ever), half reads.
-fn generate(rng: &mut Rng, values: &AtomicI64) -> Vec<Mop> {
-    let n = 2 + rng.below(3);
-    (0..n)
-        .map(|_| {
-            let k = rng.below(KEYS as u64) as i64;
-            if rng.below(2) == 0 {
-                Mop::Append(k, values.fetch_add(1, Ordering::Relaxed))
+/// A transaction of two to four micro-operations on random keys, half appends (each value
+/// appended once, ever: the draw's unique number and the position), half reads.
+fn generate(draw: &mut Draw<'_>) -> Invocation {
+    let n = 2 + draw.rng.below(3);
+    let mops: Vec<Value> = (0..n)
+        .map(|i| {
+            let k = draw.rng.below_u64(KEYS);
+            if draw.rng.below(2) == 0 {
+                json!(["append", k, draw.unique * 8 + i as u64])
             } else {
-                Mop::Read(k)
+                json!(["r", k, null])
             }
         })
-        .collect()
-}
-
-/// xorshift64*: a client's own reproducible choices, no dependency for it.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
-    }
+        .collect();
+    Invocation::new("txn", Value::Array(mops))
 }
