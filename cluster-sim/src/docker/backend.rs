@@ -98,6 +98,7 @@ impl Backend for DockerBackend {
                     net: net_id,
                     labels,
                     image,
+                    copy_binaries: false,
                 },
             );
         }

@@ -1,5 +1,6 @@
 //! Workspace binaries on docker nodes: each built file is bind-mounted read-only at its
-//! destination (no per-node copy: five nodes share one file), and checked against the glibc of
+//! destination (no per-node copy: five nodes share one file; copied in instead on a swarm's
+//! engines, which may not see this machine's files), and checked against the glibc of
 //! the node's image first, asked once per image per process.
 
 use std::collections::HashMap;
@@ -24,6 +25,26 @@ pub(super) fn binds(n: &NodeLaunch) -> Option<Vec<String>> {
             .map(|p| format!("{}:{}:ro", p.source.display(), p.dest))
             .collect()
     })
+}
+
+/// A node's binaries as files to upload (path, contents, mode 755), for an engine that can't
+/// bind this machine's files (one of a swarm's).
+pub(super) fn copies(n: &NodeLaunch) -> Result<Vec<(String, Vec<u8>, u32)>, BackendError> {
+    n.binaries
+        .iter()
+        .map(|p| {
+            let data = std::fs::read(&p.source).map_err(|source| BackendError::Local {
+                what: format!(
+                    "node {}: read {} ({})",
+                    n.spec.name,
+                    p.source.display(),
+                    p.what
+                ),
+                source,
+            })?;
+            Ok((p.dest.clone(), data, 0o755))
+        })
+        .collect()
 }
 
 impl DockerBackend {

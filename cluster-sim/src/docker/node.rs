@@ -184,8 +184,13 @@ impl DockerBackend {
                 memory: n.spec.limits.memory.map(|m| m as i64),
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,
-                // Workspace binaries: the built file itself, read-only (docker/binary.rs).
-                binds: super::binary::binds(n),
+                // Workspace binaries: the built file itself, read-only (docker/binary.rs), or
+                // copied in below where the engine may be on another machine.
+                binds: if made.copy_binaries {
+                    None
+                } else {
+                    super::binary::binds(n)
+                },
                 // Published ports listen on loopback only, on a port the engine picks.
                 port_bindings: (!n.spec.publish.is_empty()).then(|| {
                     n.spec
@@ -232,8 +237,17 @@ impl DockerBackend {
         // Made here, so known without asking the engine again.
         self.remember_id(cluster, &n.spec.name, &id);
         tracing::debug!(container = %name, "created");
-        if !inline {
-            self.put_many(&id, &[DOCKER_WORKDIR], &n.files)
+        let copies = if made.copy_binaries {
+            super::binary::copies(n)?
+        } else {
+            Vec::new()
+        };
+        if !inline || !copies.is_empty() {
+            let mut upload = copies;
+            if !inline {
+                upload.extend(n.files.iter().cloned());
+            }
+            self.put_many(&id, &[DOCKER_WORKDIR], &upload)
                 .await
                 .map_err(|e| e.into_backend(format!("node {}: place files", n.spec.name)))?;
             tracing::debug!(container = %name, "files uploaded");

@@ -50,6 +50,7 @@ pub(super) struct RawSpec {
     pub(super) allow_log: Vec<Spanned<String>>,
     #[serde(default, rename = "hook")]
     pub(super) hooks: Vec<crate::service::hooks::RawHook>,
+    pub(super) placement: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +101,7 @@ pub(super) struct RawNode {
     pub(super) publish: Option<Vec<u16>>,
     pub(super) limits: Option<RawLimits>,
     pub(super) collect: Option<Vec<Spanned<String>>>,
+    pub(super) engine: Option<Spanned<String>>,
 }
 
 /// `[[binary]]`.

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::model::{
-    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, DEFAULT_COLLECT_LIMIT,
-    DEFAULT_READY_TIMEOUT, MAX_NODES,
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, Placement, ReadySpec,
+    DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 use toml::Spanned;
 
@@ -94,6 +94,20 @@ pub(super) fn resolve(
         .map(|n| (n.name.as_str(), n.roles.as_slice()))
         .collect();
     let hooks = hooks::hooks(src, &raw.hooks, &roles)?;
+    let placement = match &raw.placement {
+        None => Placement::Spread,
+        Some(p) => match p.get_ref().as_str() {
+            "spread" => Placement::Spread,
+            "pack" => Placement::Pack,
+            other => {
+                return Err(src.err(
+                    p.span(),
+                    "placement",
+                    &format!("{other:?} is not a placement (expected \"spread\" or \"pack\")"),
+                ))
+            }
+        },
+    };
     Ok(ClusterSpec {
         name,
         source: src.path.to_string(),
@@ -107,6 +121,7 @@ pub(super) fn resolve(
         reset: raw.reuse.map(|r| r.reset),
         log_rules,
         hooks,
+        placement,
     })
 }
 
@@ -286,7 +301,14 @@ fn node(
     let mut command = raw.service.as_ref().map(|s| s.command.clone());
     let mut publish = raw.publish.clone();
     let mut node_collect = defaults.collect.clone();
+    let mut engine = None;
     if let Some(o) = over {
+        if let Some(e) = &o.engine {
+            if e.get_ref().trim().is_empty() {
+                return Err(src.err(e.span(), "node.engine", "an engine name can't be empty"));
+            }
+            engine = Some(e.get_ref().trim().to_string());
+        }
         if let Some(c) = &o.collect {
             node_collect.extend(collect_globs(src, "node.collect", c)?);
         }
@@ -334,6 +356,7 @@ fn node(
         publish,
         binaries,
         collect: node_collect,
+        engine,
     })
 }
 
