@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, HostConfig, LocalNodeState, NetworkCreateRequest, SwarmInitRequest,
-    SwarmJoinRequest,
+    ContainerCreateBody, DeviceMapping, HostConfig, LocalNodeState, NetworkCreateRequest,
+    SwarmInitRequest, SwarmJoinRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, LeaveSwarmOptionsBuilder,
@@ -44,6 +44,46 @@ pub const LABEL_LAB_GWBRIDGE: &str = "cluster-sim.lab-gwbridge";
 pub const ENGINE_IMAGE: &str = "cluster-sim/engine";
 /// The port each lab engine's API listens on, on the lab network.
 const API_PORT: u16 = 2375;
+/// Every capability but CAP_SYS_RESOURCE, which restricted hosts lack.
+const ENGINE_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+];
 /// The name of the network a swarm's engines make for overlay traffic.
 const GWBRIDGE: &str = "docker_gwbridge";
 
@@ -327,8 +367,29 @@ async fn start_engine(
             (LABEL_LAB.to_string(), lab.to_string()),
             (LABEL_LAB_ENGINE.to_string(), name.clone()),
         ])),
+        env: Some(vec![format!(
+            "CLUSTER_SIM_ENGINE_CGROUP_PARENT=/{container}"
+        )]),
+        // What `--privileged` gives a Docker-in-Docker engine, spelled out: engines on
+        // restricted hosts (no CAP_SYS_RESOURCE in their own bounding set, as on this
+        // project's CI machine) refuse `--privileged` with "unable to apply caps".
         host_config: Some(HostConfig {
-            privileged: Some(true),
+            cap_add: Some(ENGINE_CAPS.iter().map(|c| c.to_string()).collect()),
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]),
+            masked_paths: Some(Vec::new()),
+            readonly_paths: Some(Vec::new()),
+            devices: Some(vec![DeviceMapping {
+                path_on_host: Some("/dev/fuse".into()),
+                path_in_container: Some("/dev/fuse".into()),
+                cgroup_permissions: Some("rwm".into()),
+            }]),
+            device_cgroup_rules: Some(vec!["a *:* rwm".into()]),
+            // cgroup v1 mounts read-only without --privileged: the engine's containers go
+            // under a cgroup parent of its own in the host's hierarchy.
+            binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
             network_mode: Some(net.to_string()),
             ..Default::default()
         }),
@@ -493,8 +554,11 @@ async fn down_one(docker: &Docker, lab: &str, out: &mut LabDown) -> Result<(), B
             )),
         }
     });
-    out.engines
-        .extend(futures::future::try_join_all(leaves).await?);
+    let removed = futures::future::try_join_all(leaves).await?;
+    for name in &removed {
+        remove_cgroups(&format!("cluster-sim-lab-{name}"));
+    }
+    out.engines.extend(removed);
     let Some((net_id, labels)) = net else {
         return Ok(());
     };
@@ -533,6 +597,33 @@ async fn down_one(docker: &Docker, lab: &str, out: &mut LabDown) -> Result<(), B
         }
     }
     Ok(())
+}
+
+/// Removes the (by now empty) cgroups a lab engine's containers had under `parent` in every
+/// hierarchy of this machine's cgroup v1 tree, deepest first. Best effort: a cgroup that is
+/// still busy stays, and is logged.
+fn remove_cgroups(parent: &str) {
+    fn remove_tree(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&e.path());
+                }
+            }
+        }
+        if let Err(e) = std::fs::remove_dir(dir) {
+            tracing::debug!("remove cgroup {}: {e}", dir.display());
+        }
+    }
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let dir = h.path().join(parent);
+        if dir.is_dir() {
+            remove_tree(&dir);
+        }
+    }
 }
 
 /// The swarm node ID of the engine in container `id`, which then leaves the swarm; `None`
