@@ -132,7 +132,7 @@ pub fn is_backend(kind: &str) -> bool {
     kind.is_empty() || BACKENDS.iter().any(|(name, _)| *name == kind)
 }
 
-/// The backends' names for messages: `docker, ssh or memory`.
+/// The backends' names for messages: `docker, ssh, memory or swarm`.
 pub fn backend_names() -> &'static str {
     static NAMES: LazyLock<String> = LazyLock::new(|| {
         let names: Vec<&str> = BACKENDS.iter().map(|(n, _)| *n).collect();

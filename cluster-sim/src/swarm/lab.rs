@@ -265,10 +265,30 @@ async fn up(docker: &Docker, lab: &str, count: usize, out: &Path) -> Result<Engi
         .map_err(|e| BackendError::engine(format!("lab {lab}: create network {net}"), e))?;
     let addr = advertise_address(lab).await?;
     if initialised {
+        // The host engine's VXLAN traffic to the lab engines leaves through the lab network's
+        // bridge, from its gateway address: that is the data path address the engines must
+        // know it by (a VXLAN peer drops packets whose source is not the address it knows for
+        // their MAC). The control plane stays on the host's own address.
+        let gateway = docker
+            .inspect_network(&net, None)
+            .await
+            .ok()
+            .and_then(|n| n.ipam)
+            .and_then(|i| i.config)
+            .and_then(|c| c.into_iter().find_map(|c| c.gateway))
+            .filter(|g| !g.is_empty())
+            .ok_or_else(|| {
+                step(
+                    lab,
+                    "swarm",
+                    format!("network {net} has no gateway address"),
+                )
+            })?;
         docker
             .init_swarm(SwarmInitRequest {
                 listen_addr: Some("0.0.0.0:2377".into()),
                 advertise_addr: Some(addr.clone()),
+                data_path_addr: Some(gateway),
                 ..Default::default()
             })
             .await

@@ -1,7 +1,9 @@
 //! Placement: which engine each node of a cluster runs on. A `[[node]] engine` key pins a
 //! node; the others follow the spec's `placement`: `spread` (the default) puts each node on the
-//! engine with the lowest share of its capacity in use, earlier engines first on a tie;
-//! `pack` fills the engines in file order, each up to its capacity.
+//! engine holding the fewest of this cluster's nodes for its capacity, then the one with the
+//! lowest share of its capacity in use (every cluster's nodes), earlier engines first on a tie,
+//! so a cluster of N nodes over N engines has one on each whatever else runs there; `pack`
+//! fills the engines in file order, each up to its capacity.
 
 use crate::error::BackendError;
 use crate::spec::{ClusterSpec, Placement};
@@ -25,6 +27,8 @@ pub(crate) fn place(
     slots: &[Slot],
 ) -> Result<Vec<usize>, BackendError> {
     let mut used: Vec<usize> = slots.iter().map(|s| s.used).collect();
+    // This cluster's nodes on each engine.
+    let mut mine: Vec<usize> = vec![0; slots.len()];
     let mut out = vec![usize::MAX; spec.nodes.len()];
     // Pinned nodes first, so the others fill around them.
     for (i, n) in spec.nodes.iter().enumerate() {
@@ -40,6 +44,7 @@ pub(crate) fn place(
             return Err(full(cluster, &n.name, Some(&slots[e])));
         }
         used[e] += 1;
+        mine[e] += 1;
         out[i] = e;
     }
     for (i, n) in spec.nodes.iter().enumerate() {
@@ -49,15 +54,17 @@ pub(crate) fn place(
         let open = (0..slots.len()).filter(|&e| used[e] < slots[e].capacity);
         let chosen = match spec.placement {
             Placement::Pack => open.min(),
-            // Lowest used/capacity, compared without division; ties to the earlier engine.
+            // Lowest share of this cluster, then of everything, compared without division;
+            // ties to the earlier engine.
             Placement::Spread => open.min_by(|&a, &b| {
-                (used[a] * slots[b].capacity)
-                    .cmp(&(used[b] * slots[a].capacity))
-                    .then(a.cmp(&b))
+                let share =
+                    |of: &[usize]| (of[a] * slots[b].capacity).cmp(&(of[b] * slots[a].capacity));
+                share(&mine).then(share(&used)).then(a.cmp(&b))
             }),
         };
         let e = chosen.ok_or_else(|| full(cluster, &n.name, None))?;
         used[e] += 1;
+        mine[e] += 1;
         out[i] = e;
     }
     Ok(out)
@@ -105,10 +112,20 @@ mod tests {
             place("c", &six, &slots(&[(10, 0), (10, 0), (10, 0)])).unwrap(),
             vec![0, 1, 2, 0, 1, 2]
         );
-        // Spread weighs what is already there and each engine's capacity.
+        // Spread puts the cluster on every engine first, however busy, then weighs what is
+        // already there and each engine's capacity.
         assert_eq!(
             place("c", &six, &slots(&[(10, 4), (10, 0), (20, 0)])).unwrap(),
-            vec![1, 2, 2, 1, 2, 2]
+            vec![1, 2, 0, 2, 1, 2]
+        );
+        assert_eq!(
+            place(
+                "c",
+                &spec("nodes = 3"),
+                &slots(&[(100, 0), (100, 30), (100, 30)])
+            )
+            .unwrap(),
+            vec![0, 1, 2]
         );
         let pack = spec("nodes = 6\nplacement = \"pack\"");
         assert_eq!(

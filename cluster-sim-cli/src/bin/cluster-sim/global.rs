@@ -9,8 +9,7 @@ use cluster_sim::{BackendChoice, BACKEND_VAR, INVENTORY_VAR};
 /// `--backend` and `--inventory`, global, with the variables as fallback.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
-    /// The backend: docker (default), ssh, memory or swarm (its engines file from
-    /// CLUSTER_SIM_ENGINES).
+    /// The backend: docker (default), ssh, memory or swarm (engines from CLUSTER_SIM_ENGINES).
     #[arg(
         long,
         global = true,
