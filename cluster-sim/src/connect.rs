@@ -196,6 +196,26 @@ mod tests {
             e,
             format!("backend \"podman\": unknown (expected {})", backend_names())
         );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("engines.toml");
+        std::fs::write(
+            &file,
+            "[[engine]]\nname = \"a\"\nendpoint = \"tcp://127.0.0.1:1\"\n",
+        )
+        .expect("write");
+        let swarm = BackendChoice {
+            kind: "swarm".into(),
+            inventory: None,
+            engines: Some(file.clone()),
+        };
+        let e = swarm.connect().await.unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "engine a ({}): cannot reach the Docker engine at tcp://127.0.0.1:1: ",
+                file.display()
+            )),
+            "{e}"
+        );
         let e = connect_backend("ssh", None).await.unwrap_err().to_string();
         assert_eq!(
             e,

@@ -180,7 +180,7 @@ impl DockerBackend {
     /// An engine that doesn't answer is one clear error, not a panic.
     pub async fn connect() -> Result<Self, BackendError> {
         let docker = Docker::connect_with_defaults().map_err(engine_call("connect"))?;
-        Self::over(docker, "the Docker engine").await
+        Self::over(docker, None).await
     }
 
     /// Connects to the engine at `endpoint` (`unix:///path` or `tcp://host:port`, no TLS): one
@@ -202,18 +202,33 @@ impl DockerBackend {
             ));
         }
         .map_err(|e| unreachable(e.to_string()))?;
-        Self::over(docker, &format!("the Docker engine at {endpoint}")).await
+        Self::over(docker, Some(endpoint)).await
     }
 
-    /// A backend over a connected client: agrees an API version, reads the subnet pool.
-    async fn over(docker: Docker, what: &str) -> Result<Self, BackendError> {
+    /// A backend over a connected client (to `endpoint`, or to the default engine): agrees an
+    /// API version, reads the subnet pool.
+    async fn over(docker: Docker, endpoint: Option<&str>) -> Result<Self, BackendError> {
+        let what = match endpoint {
+            Some(e) => format!("the Docker engine at {e}"),
+            None => "the Docker engine".to_string(),
+        };
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| BackendError::Unreachable {
                 what: format!("cannot reach {what}"),
                 why: "no answer within 10s".into(),
             })?
-            .map_err(engine_call("agree an API version"))?;
+            .map_err(engine_call("agree an API version"))
+            .map_err(|e| match e {
+                // Said of the engine asked, not of DOCKER_HOST's.
+                BackendError::Unreachable { why, .. } if endpoint.is_some() => {
+                    BackendError::Unreachable {
+                        what: format!("cannot reach {what}"),
+                        why,
+                    }
+                }
+                other => other,
+            })?;
         let pool_text = std::env::var("CLUSTER_SIM_SUBNET_POOL")
             .unwrap_or_else(|_| subnet::DEFAULT_POOL.into());
         let pool = Net::parse(&pool_text)

@@ -19,31 +19,20 @@ use bollard::models::{
     ContainerCreateBody, DeviceMapping, HostConfig, LocalNodeState, NetworkCreateRequest,
     SwarmInitRequest, SwarmJoinRequest,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DeleteNodeOptionsBuilder, LeaveSwarmOptionsBuilder,
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
 
 use super::engines::{EngineEntry, Engines};
 use super::image::send_image;
+use super::lab_down::lab_down;
+use super::lab_names::{
+    engine_name, find_lab, lab_network, step, API_PORT, ENGINE_IMAGE, GWBRIDGE, LABEL_LAB,
+    LABEL_LAB_ENGINE, LABEL_LAB_GWBRIDGE, LABEL_LAB_SWARM,
+};
 use crate::docker::DockerBackend;
 use crate::error::BackendError;
 use crate::image::{default_definition_dir, ImageBuilder, NODE_IMAGE};
 
-/// Label on everything a lab makes: its name.
-pub const LABEL_LAB: &str = "cluster-sim.lab";
-/// Label on a lab's engine containers: the engine's name in the engines file.
-pub const LABEL_LAB_ENGINE: &str = "cluster-sim.lab-engine";
-/// Label on a lab's network: `initialised` when the lab made the host engine's swarm, `found`
-/// when it was there.
-pub const LABEL_LAB_SWARM: &str = "cluster-sim.lab-swarm";
-/// Label on a lab's network: `created` when `docker_gwbridge` did not exist before the lab.
-pub const LABEL_LAB_GWBRIDGE: &str = "cluster-sim.lab-gwbridge";
-/// The repository of the lab engines' image.
-pub const ENGINE_IMAGE: &str = "cluster-sim/engine";
-/// The port each lab engine's API listens on, on the lab network.
-const API_PORT: u16 = 2375;
 /// Every capability but CAP_SYS_RESOURCE, which restricted hosts lack.
 const ENGINE_CAPS: &[&str] = &[
     "CHOWN",
@@ -84,24 +73,6 @@ const ENGINE_CAPS: &[&str] = &[
     "BLOCK_SUSPEND",
     "AUDIT_READ",
 ];
-/// The name of the network a swarm's engines make for overlay traffic.
-const GWBRIDGE: &str = "docker_gwbridge";
-
-/// What `lab_down` removed.
-#[derive(Debug, Default)]
-pub struct LabDown {
-    /// Engine containers removed.
-    pub engines: Vec<String>,
-    /// Whether the host engine left the swarm (the lab had initialised it).
-    pub left_swarm: bool,
-    /// Whether `docker_gwbridge` was removed (the lab's swarm had made it).
-    pub removed_gwbridge: bool,
-}
-
-fn step(lab: &str, what: &str, why: impl std::fmt::Display) -> BackendError {
-    BackendError::refused(format!("lab {lab}: {what}"), why.to_string())
-}
-
 /// The host engine's endpoint as an engines file writes it.
 fn host_endpoint() -> String {
     std::env::var("DOCKER_HOST")
@@ -264,31 +235,16 @@ async fn up(docker: &Docker, lab: &str, count: usize, out: &Path) -> Result<Engi
         .await
         .map_err(|e| BackendError::engine(format!("lab {lab}: create network {net}"), e))?;
     let addr = advertise_address(lab).await?;
+    // The host engine's VXLAN packets to the lab engines must come from the address they know
+    // it by (a VXLAN peer drops packets whose source is not the address it has for their MAC),
+    // while the kernel would pick the lab bridge's own address: the bridge's route says to use
+    // the host's address instead. The route goes with the network.
+    prefer_source(docker, lab, &net, &addr).await?;
     if initialised {
-        // The host engine's VXLAN traffic to the lab engines leaves through the lab network's
-        // bridge, from its gateway address: that is the data path address the engines must
-        // know it by (a VXLAN peer drops packets whose source is not the address it knows for
-        // their MAC). The control plane stays on the host's own address.
-        let gateway = docker
-            .inspect_network(&net, None)
-            .await
-            .ok()
-            .and_then(|n| n.ipam)
-            .and_then(|i| i.config)
-            .and_then(|c| c.into_iter().find_map(|c| c.gateway))
-            .filter(|g| !g.is_empty())
-            .ok_or_else(|| {
-                step(
-                    lab,
-                    "swarm",
-                    format!("network {net} has no gateway address"),
-                )
-            })?;
         docker
             .init_swarm(SwarmInitRequest {
                 listen_addr: Some("0.0.0.0:2377".into()),
                 advertise_addr: Some(addr.clone()),
-                data_path_addr: Some(gateway),
                 ..Default::default()
             })
             .await
@@ -362,12 +318,46 @@ async fn up(docker: &Docker, lab: &str, count: usize, out: &Path) -> Result<Engi
     Engines::from_file(out).map_err(|e| step(lab, "engines file", e))
 }
 
-fn lab_network(lab: &str) -> String {
-    format!("cluster-sim-lab-{lab}")
-}
-
-fn engine_name(lab: &str, i: usize) -> String {
-    format!("{lab}-{i}")
+/// Replaces the lab bridge's route with one naming `addr` as the source of this machine's
+/// packets to the lab network.
+async fn prefer_source(
+    docker: &Docker,
+    lab: &str,
+    net: &str,
+    addr: &str,
+) -> Result<(), BackendError> {
+    let info = docker
+        .inspect_network(net, None)
+        .await
+        .map_err(|e| BackendError::engine(format!("lab {lab}: inspect network {net}"), e))?;
+    let subnet = info
+        .ipam
+        .and_then(|i| i.config)
+        .and_then(|c| c.into_iter().find_map(|c| c.subnet))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| step(lab, "network", format!("{net} has no subnet")))?;
+    let id = info.id.unwrap_or_default();
+    let bridge = info
+        .options
+        .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
+        .unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(&id)));
+    let out = tokio::process::Command::new("ip")
+        .args(["-4", "route", "replace", &subnet, "dev", &bridge])
+        .args(["proto", "kernel", "scope", "link", "src", addr])
+        .output()
+        .await
+        .map_err(|e| step(lab, "route", format!("cannot run ip: {e}")))?;
+    if !out.status.success() {
+        return Err(step(
+            lab,
+            "route",
+            format!(
+                "ip route replace {subnet} dev {bridge} src {addr}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates and starts one engine container; returns its address on the lab network.
@@ -463,233 +453,4 @@ async fn wait_engine(lab: &str, name: &str, endpoint: &str) -> Result<Docker, Ba
         &format!("engine {name}"),
         format!("its API at {endpoint} did not answer within 90s ({last}); see `docker logs cluster-sim-lab-{name}`"),
     ))
-}
-
-/// The lab's network (with its labels) and engine containers (ID, engine name), on the host.
-async fn find_lab(
-    docker: &Docker,
-    lab: &str,
-) -> Result<
-    (
-        Option<(String, HashMap<String, String>)>,
-        Vec<(String, String)>,
-    ),
-    BackendError,
-> {
-    let filter = HashMap::from([("label".to_string(), vec![format!("{LABEL_LAB}={lab}")])]);
-    let nets = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(|e| BackendError::engine(format!("lab {lab}: list networks"), e))?;
-    let net = nets
-        .into_iter()
-        .find(|n| n.name.as_deref() == Some(lab_network(lab).as_str()))
-        .map(|n| (n.id.unwrap_or_default(), n.labels.unwrap_or_default()));
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(|e| BackendError::engine(format!("lab {lab}: list containers"), e))?
-        .into_iter()
-        .map(|c| {
-            let labels = c.labels.unwrap_or_default();
-            (
-                c.id.unwrap_or_default(),
-                labels.get(LABEL_LAB_ENGINE).cloned().unwrap_or_default(),
-            )
-        })
-        .collect();
-    Ok((net, containers))
-}
-
-/// The names of every lab on the host engine (from their networks).
-pub async fn labs(docker: &Docker) -> Result<Vec<String>, BackendError> {
-    let filter = HashMap::from([("label".to_string(), vec![LABEL_LAB.to_string()])]);
-    let nets = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(|e| BackendError::engine("list lab networks", e))?;
-    let mut names: Vec<String> = nets
-        .into_iter()
-        .filter_map(|n| n.labels.and_then(|l| l.get(LABEL_LAB).cloned()))
-        .collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
-/// Removes lab `lab` (every lab when `None`): its engines leave the swarm and are removed from
-/// the manager's node list, their containers and volumes go, then its network; the host engine
-/// leaves the swarm if the lab initialised it and no other lab is left, and `docker_gwbridge`
-/// goes if that swarm made it and nothing is attached to it.
-pub async fn lab_down(lab: Option<&str>) -> Result<LabDown, BackendError> {
-    let host = DockerBackend::connect().await?;
-    let docker = host.client().clone();
-    let names = match lab {
-        Some(l) => vec![l.to_string()],
-        None => labs(&docker).await?,
-    };
-    let mut out = LabDown::default();
-    for lab in &names {
-        down_one(&docker, lab, &mut out).await?;
-    }
-    Ok(out)
-}
-
-async fn down_one(docker: &Docker, lab: &str, out: &mut LabDown) -> Result<(), BackendError> {
-    let (net, containers) = find_lab(docker, lab).await?;
-    // Each engine leaves the swarm, and the manager forgets its node.
-    let leaves = containers.iter().map(|(id, name)| async move {
-        let node_id = engine_node_id(docker, id).await;
-        if let Some(node) = node_id {
-            let opts = DeleteNodeOptionsBuilder::default().force(true).build();
-            if let Err(e) = docker.delete_node(&node, Some(opts)).await {
-                tracing::debug!(engine = %name, "remove swarm node {node}: {e}");
-            }
-        }
-        let rm = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        match docker.remove_container(id, Some(rm)).await {
-            Ok(()) => Ok(name.clone()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(name.clone()),
-            Err(e) => Err(BackendError::engine(
-                format!("lab {lab}: remove engine {name}"),
-                e,
-            )),
-        }
-    });
-    let removed = futures::future::try_join_all(leaves).await?;
-    for name in &removed {
-        remove_cgroups(&format!("cluster-sim-lab-{name}"));
-    }
-    out.engines.extend(removed);
-    let Some((net_id, labels)) = net else {
-        return Ok(());
-    };
-    remove_network_settled(docker, &net_id).await.map_err(|e| {
-        BackendError::engine(format!("lab {lab}: remove network {}", lab_network(lab)), e)
-    })?;
-    let initialised = labels.get(LABEL_LAB_SWARM).map(String::as_str) == Some("initialised");
-    let others = labs(docker).await?;
-    if initialised && others.is_empty() {
-        let opts = LeaveSwarmOptionsBuilder::default().force(true).build();
-        match docker.leave_swarm(Some(opts)).await {
-            Ok(()) => out.left_swarm = true,
-            // Not in a swarm (left by hand already).
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 503, ..
-            }) => {}
-            Err(e) => {
-                return Err(BackendError::engine(
-                    format!("lab {lab}: docker swarm leave"),
-                    e,
-                ))
-            }
-        }
-        if labels.get(LABEL_LAB_GWBRIDGE).map(String::as_str) == Some("created") {
-            if let Ok(gw) = docker.inspect_network(GWBRIDGE, None).await {
-                let attached = gw.containers.map(|c| c.len()).unwrap_or(0);
-                if attached == 0 {
-                    remove_network_settled(docker, GWBRIDGE)
-                        .await
-                        .map_err(|e| {
-                            BackendError::engine(format!("lab {lab}: remove {GWBRIDGE}"), e)
-                        })?;
-                    out.removed_gwbridge = true;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes the (by now empty) cgroups a lab engine's containers had under `parent` in every
-/// hierarchy of this machine's cgroup v1 tree, deepest first. Best effort: a cgroup that is
-/// still busy stays, and is logged.
-fn remove_cgroups(parent: &str) {
-    fn remove_tree(dir: &Path) {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    remove_tree(&e.path());
-                }
-            }
-        }
-        if let Err(e) = std::fs::remove_dir(dir) {
-            tracing::debug!("remove cgroup {}: {e}", dir.display());
-        }
-    }
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    for h in hierarchies.flatten() {
-        let dir = h.path().join(parent);
-        if dir.is_dir() {
-            remove_tree(&dir);
-        }
-    }
-}
-
-/// The swarm node ID of the engine in container `id`, which then leaves the swarm; `None`
-/// when it can't be reached or is in none.
-async fn engine_node_id(docker: &Docker, id: &str) -> Option<String> {
-    let info = docker.inspect_container(id, None).await.ok()?;
-    let ip = info
-        .network_settings?
-        .networks?
-        .into_values()
-        .find_map(|e| e.ip_address.filter(|a| !a.is_empty()))?;
-    let inner = Docker::connect_with_http(
-        &format!("tcp://{ip}:{API_PORT}"),
-        20,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .ok()?;
-    let node = inner
-        .info()
-        .await
-        .ok()?
-        .swarm?
-        .node_id
-        .filter(|n| !n.is_empty());
-    let opts = LeaveSwarmOptionsBuilder::default().force(true).build();
-    if let Err(e) = inner.leave_swarm(Some(opts)).await {
-        tracing::debug!("engine {ip}: swarm leave: {e}");
-    }
-    node
-}
-
-/// Removes a network, retrying for a few seconds while the engine still counts an endpoint of
-/// a container just removed.
-async fn remove_network_settled(docker: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        match docker.remove_network(id).await {
-            Ok(()) => return Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(()),
-            Err(e) if Instant::now() < deadline => {
-                tracing::debug!(network = id, "{e}; trying again");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
