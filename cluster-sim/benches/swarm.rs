@@ -161,7 +161,7 @@ fn main() -> Result<()> {
     )?;
     let cluster = up(&two)?;
     let mut lat: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-    for (i, node) in ["n1", "n2"].iter().enumerate() {
+    for node in ["n1", "n2"] {
         let n = cluster.node(node)?;
         for _ in 0..10 {
             rt.block_on(n.exec("true"))?.check()?;
