@@ -47,6 +47,7 @@ pub use backend::{
 };
 pub use cluster::{
     Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
+    RollingError, VersionError,
 };
 pub use connect::{
     connect_backend, connect_backend_from_env, BackendChoice, BACKEND_VAR, ENGINES_VAR,

@@ -4,10 +4,13 @@
 //! `provision.rs`), what a node does (`node.rs`), the events a cluster sends (`event.rs`),
 //! its faults (`faults.rs`), gathering files back (`collect.rs`), waiting on node logs
 //! (`logwait.rs`), readiness (`ready.rs`), hooks (`hooks.rs`), the spec's log rules
-//! (`logcheck.rs`, `logfindings.rs`) and attaching to a kept cluster (`attach.rs`).
+//! (`logcheck.rs`, `logfindings.rs`), attaching to a kept cluster (`attach.rs`), the versions
+//! of a node's binaries (`versions.rs`, remembered in `chosen.rs`) and rolling restarts
+//! (`rolling.rs`).
 
 mod attach;
 mod builder;
+mod chosen;
 mod collect;
 mod event;
 mod faults;
@@ -19,6 +22,8 @@ mod logwait;
 mod node;
 mod provision;
 mod ready;
+mod rolling;
+mod versions;
 
 pub use crate::error::HookError;
 pub use builder::{check_cluster_name, unique_name, ClusterBuilder, MAX_CLUSTER_NAME};
@@ -29,3 +34,5 @@ pub use handle::{Cluster, InFlight, Node};
 pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
 pub use node::Cmd;
+pub use rolling::RollingError;
+pub use versions::VersionError;

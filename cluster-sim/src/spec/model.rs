@@ -109,7 +109,8 @@ pub struct NodeSpec {
     pub packages: Vec<String>,
     /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
     pub publish: Vec<u16>,
-    /// Workspace binaries placed on this node (already filtered by role).
+    /// Binaries placed on this node (already filtered by role), one version of each: the one
+    /// its `versions` names, else the first its roles select.
     pub binaries: Vec<BinarySpec>,
     /// Globs of files to gather from the node after a failed test (`collect`).
     pub collect: Vec<String>,
@@ -159,13 +160,23 @@ pub struct Limits {
 /// Default cap on the bytes gathered from one node by `collect` (20 MiB).
 pub const DEFAULT_COLLECT_LIMIT: u64 = 20 << 20;
 
-/// A workspace binary to build and place on nodes (`[[binary]]`).
+/// A binary to build (or take prebuilt) and place on nodes (`[[binary]]`). Tables with the
+/// same `bin` are versions of one binary, told apart by `name`; a node runs one of them
+/// (`[[node]] versions`, `Node::set_version`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BinarySpec {
-    /// The workspace package.
+    /// The workspace package (for a prebuilt file: its `bin`).
     pub package: String,
-    /// Its binary target (default: the package name).
+    /// Its binary target (default: the package name; for a prebuilt file, the file's name).
+    /// Versions of one binary share it: `versions = { <bin> = "<name>" }`.
     pub bin: String,
+    /// This version's name (default: the package, or for a prebuilt file its `bin`).
+    pub name: String,
+    /// Where it comes from: the working tree, a git revision, or a prebuilt file.
+    pub source: BinarySource,
+    /// Whether the spec declares other versions of it, so that a node may switch between
+    /// them at run time (backends then place it where it can be swapped).
+    pub switchable: bool,
     /// Where it goes on the node; a relative path is inside the node's working directory.
     pub dest: String,
     /// Nodes with one of these roles get it; empty means every node.
@@ -176,6 +187,23 @@ pub struct BinarySpec {
     pub target: Option<String>,
 }
 
+/// Where a [`BinarySpec`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BinarySource {
+    /// `cargo build` in the workspace as it is.
+    Workspace,
+    /// `cargo build` of the workspace at a git revision (`rev = "v0.1.0"`), built once per
+    /// commit and cached under the target directory.
+    Rev {
+        /// What the spec said.
+        rev: String,
+        /// The full commit hash it named when the spec was read.
+        commit: String,
+    },
+    /// A prebuilt file (`path = "..."`), absolute.
+    Path(PathBuf),
+}
+
 /// Most nodes one spec may declare (a backend may allow fewer).
 pub const MAX_NODES: i64 = 1000;
 
@@ -183,5 +211,17 @@ impl ClusterSpec {
     /// Looks a node up by name.
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The versions of binary `bin` that node `node` may run (the `[[binary]]` tables with that
+    /// `bin` whose roles select it), in spec order.
+    pub fn versions_of(&self, node: &NodeSpec, bin: &str) -> Vec<&BinarySpec> {
+        self.binaries
+            .iter()
+            .filter(|b| {
+                b.bin == bin
+                    && (b.roles.is_empty() || b.roles.iter().any(|r| node.roles.contains(r)))
+            })
+            .collect()
     }
 }

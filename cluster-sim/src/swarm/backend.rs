@@ -456,6 +456,28 @@ impl Backend for SwarmBackend {
             .await
     }
 
+    async fn replace_binary(
+        &self,
+        cluster: &str,
+        node: &str,
+        binary: &crate::service::Placement,
+    ) -> Result<(), BackendError> {
+        // Binaries are copies on a swarm's nodes (no store mount): the new build is written
+        // over the old one; the caller restarts the service.
+        let data = std::fs::read(&binary.source).map_err(|source| BackendError::Local {
+            what: format!(
+                "node {node}: read {} ({})",
+                binary.source.display(),
+                binary.what
+            ),
+            source,
+        })?;
+        let e = self.home(cluster, node).await?;
+        e.docker
+            .write_file(cluster, node, &binary.dest, &data, 0o755)
+            .await
+    }
+
     async fn keep(&self, cluster: &str, mark: &KeepMark) -> Result<(), BackendError> {
         // Every engine's reaper judges its own part: each gets the mark.
         let marks = self.each_engine(|e| async move {
