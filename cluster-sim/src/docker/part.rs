@@ -28,7 +28,7 @@ const OVERLAY_MTU: &str = "1450";
 
 impl DockerBackend {
     /// This backend as a worker engine of a swarm: it leaves overlay networks to the manager.
-    pub(crate) fn as_worker(mut self) -> Self {
+    pub(crate) fn into_worker(mut self) -> Self {
         self.worker = true;
         self
     }

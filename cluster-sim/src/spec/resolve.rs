@@ -104,7 +104,7 @@ pub(super) fn resolve(
                 return Err(src.err(
                     p.span(),
                     "placement",
-                    &format!("{other:?} is not a placement (expected \"spread\" or \"pack\")"),
+                    format!("{other:?} is not a placement (expected \"spread\" or \"pack\")"),
                 ))
             }
         },

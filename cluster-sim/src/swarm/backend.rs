@@ -70,7 +70,7 @@ impl SwarmBackend {
                 manager.get_or_insert(i);
                 docker
             } else {
-                docker.as_worker()
+                docker.into_worker()
             };
             list.push(Engine { entry, docker });
         }
