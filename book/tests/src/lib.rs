@@ -31,6 +31,7 @@ chapters! {
     faults = "faults.md";
     histories = "histories.md";
     ssh = "ssh.md";
+    swarm = "swarm.md";
     service_mode = "service-mode.md";
     cli = "cli.md";
     big_clusters = "big-clusters.md";

@@ -96,6 +96,7 @@ impl Backend for DockerBackend {
                     net: net_id,
                     labels,
                     image,
+                    copy_binaries: false,
                 },
             );
         }

@@ -42,6 +42,19 @@ pub struct ClusterSpec {
     /// Where each package of `packages` (top level or a `[[node]]` table) is first named: its
     /// line in the spec file, for errors about a package apt can't find.
     pub package_lines: BTreeMap<String, usize>,
+    /// How a backend with several engines (swarm) places the nodes a `[[node]]` `engine` key
+    /// does not pin (`placement`); one-machine backends ignore it.
+    pub placement: Placement,
+}
+
+/// `placement`: how nodes are spread over several engines (the swarm backend).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Each node on the engine holding the fewest nodes for its capacity (the default).
+    #[default]
+    Spread,
+    /// Fill the engines in the order the engines file lists them, each up to its capacity.
+    Pack,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -106,6 +119,9 @@ pub struct NodeSpec {
     pub binaries: Vec<BinarySpec>,
     /// Globs of files to gather from the node after a failed test (`collect`).
     pub collect: Vec<String>,
+    /// The engine (by its name in the engines file) this node must run on (swarm backend;
+    /// `[[node]] engine`); one-machine backends ignore it.
+    pub engine: Option<String>,
 }
 
 /// A file to place on a node.

@@ -50,6 +50,7 @@ pub(super) struct RawSpec {
     pub(super) allow_log: Vec<Spanned<String>>,
     #[serde(default, rename = "hook")]
     pub(super) hooks: Vec<crate::service::hooks::RawHook>,
+    pub(super) placement: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +103,7 @@ pub(super) struct RawNode {
     pub(super) collect: Option<Vec<Spanned<String>>>,
     /// `versions = { kvd = "old" }`: which `[[binary]]` of each name-alike group this node runs.
     pub(super) versions: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(super) engine: Option<Spanned<String>>,
 }
 
 /// `[[binary]]`.

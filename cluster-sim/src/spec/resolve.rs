@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::model::{
-    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, DEFAULT_COLLECT_LIMIT,
-    DEFAULT_READY_TIMEOUT, MAX_NODES,
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, Placement, ReadySpec,
+    DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 use toml::Spanned;
 
@@ -98,6 +98,20 @@ pub(super) fn resolve(
         .map(|n| (n.name.as_str(), n.roles.as_slice()))
         .collect();
     let hooks = hooks::hooks(src, &raw.hooks, &roles)?;
+    let placement = match &raw.placement {
+        None => Placement::Spread,
+        Some(p) => match p.get_ref().as_str() {
+            "spread" => Placement::Spread,
+            "pack" => Placement::Pack,
+            other => {
+                return Err(src.err(
+                    p.span(),
+                    "placement",
+                    format!("{other:?} is not a placement (expected \"spread\" or \"pack\")"),
+                ))
+            }
+        },
+    };
     Ok(ClusterSpec {
         name,
         source: src.path.to_string(),
@@ -112,6 +126,7 @@ pub(super) fn resolve(
         log_rules,
         hooks,
         package_lines,
+        placement,
     })
 }
 
@@ -312,7 +327,14 @@ fn node(
     let mut command = raw.service.as_ref().map(|s| s.command.clone());
     let mut publish = raw.publish.clone();
     let mut node_collect = defaults.collect.clone();
+    let mut engine = None;
     if let Some(o) = over {
+        if let Some(e) = &o.engine {
+            if e.get_ref().trim().is_empty() {
+                return Err(src.err(e.span(), "node.engine", "an engine name can't be empty"));
+            }
+            engine = Some(e.get_ref().trim().to_string());
+        }
         if let Some(c) = &o.collect {
             node_collect.extend(collect_globs(src, "node.collect", c)?);
         }
@@ -357,6 +379,7 @@ fn node(
         publish,
         binaries,
         collect: node_collect,
+        engine,
     })
 }
 

@@ -19,6 +19,7 @@ mod faults;
 mod follow;
 mod global;
 mod json;
+mod lab;
 mod listing;
 mod progress;
 mod report;
@@ -150,6 +151,11 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: ImageCommand,
+    },
+    /// The engines lab for the swarm backend: Docker engines in containers, one swarm.
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
     },
     /// Print a shell completion script on stdout.
     Completions {
@@ -303,6 +309,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Lab { command } = cli.command {
+        // The lab lives in the local engine, whatever backend runs the nodes.
+        return lab::lab(command).await;
+    }
     // --backend (or CLUSTER_SIM_BACKEND) chooses the backend (default docker); `up --lab`
     // makes a lab of sshd containers, which runs on the default backend whatever they say.
     let lab = matches!(&cli.command, Command::Up { lab: Some(_), .. });
@@ -358,7 +368,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
         // Handled above, before any backend is contacted.
-        Command::Image { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Command::Image { .. } | Command::Completions { .. } | Command::Lab { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
         // Handled in `main`, before any engine is contacted.
         Command::Check(args) => Ok(check::check(&args)),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
