@@ -22,6 +22,6 @@ mod tests;
 pub use crate::service::hooks::{HookSpec, HookWhen};
 pub use crate::service::logrules::{LogPattern, LogRules};
 pub use model::{
-    BinarySource, BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, SpecParams,
-    DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
+    BinarySource, BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, Placement, ReadySpec,
+    SpecParams, DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };

@@ -39,6 +39,22 @@ pub struct ClusterSpec {
     pub log_rules: LogRules,
     /// Every `[[hook]]`, in spec order.
     pub hooks: Vec<HookSpec>,
+    /// Where each package of `packages` (top level or a `[[node]]` table) is first named: its
+    /// line in the spec file, for errors about a package apt can't find.
+    pub package_lines: BTreeMap<String, usize>,
+    /// How a backend with several engines (swarm) places the nodes a `[[node]]` `engine` key
+    /// does not pin (`placement`); one-machine backends ignore it.
+    pub placement: Placement,
+}
+
+/// `placement`: how nodes are spread over several engines (the swarm backend).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Each node on the engine holding the fewest nodes for its capacity (the default).
+    #[default]
+    Spread,
+    /// Fill the engines in the order the engines file lists them, each up to its capacity.
+    Pack,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -82,7 +98,7 @@ pub struct NodeSpec {
     /// Image reference; `cluster-sim/node` (`crate::image::NODE_IMAGE`) means the image built
     /// from `docker/node`.
     pub image: String,
-    /// Roles, used to select files and (on ssh) packages.
+    /// Roles, used to select files and binaries.
     pub roles: Vec<String>,
     /// Environment for the service and for every exec.
     pub env: BTreeMap<String, String>,
@@ -92,7 +108,9 @@ pub struct NodeSpec {
     pub files: Vec<FileSpec>,
     /// Resource limits.
     pub limits: Limits,
-    /// Packages to install (ssh backend; docker images carry their own).
+    /// Debian packages the node needs: the ssh backend installs the missing ones on the host;
+    /// the docker backend runs the node on an image derived from `image` with them installed
+    /// (built once per package set and cached).
     pub packages: Vec<String>,
     /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
     pub publish: Vec<u16>,
@@ -105,6 +123,9 @@ pub struct NodeSpec {
     /// (`faulty_dirs`): relative to the node's working directory, or absolute. Empty: no FUSE,
     /// no extra capability.
     pub faulty_dirs: Vec<String>,
+    /// The engine (by its name in the engines file) this node must run on (swarm backend;
+    /// `[[node]] engine`); one-machine backends ignore it.
+    pub engine: Option<String>,
 }
 
 /// A file to place on a node.
