@@ -4,7 +4,8 @@
 //! `provision.rs`), what a node does (`node.rs`), the events a cluster sends (`event.rs`),
 //! its faults (`faults.rs`), gathering files back (`collect.rs`), waiting on node logs
 //! (`logwait.rs`), readiness (`ready.rs`), hooks (`hooks.rs`), the spec's log rules
-//! (`logcheck.rs`, `logfindings.rs`) and attaching to a kept cluster (`attach.rs`).
+//! (`logcheck.rs`, `logfindings.rs`), attaching to a kept cluster (`attach.rs`), and nodes
+//! joining and leaving at run time (`members.rs`, the list; `membership.rs`, the verbs).
 
 mod attach;
 mod builder;
@@ -16,6 +17,8 @@ mod hooks;
 mod logcheck;
 mod logfindings;
 mod logwait;
+mod members;
+mod membership;
 mod node;
 mod provision;
 mod ready;
@@ -28,4 +31,5 @@ pub use faults::NemesisHandle;
 pub use handle::{Cluster, InFlight, Node};
 pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
+pub use membership::{MembershipError, NodeOptions};
 pub use node::Cmd;

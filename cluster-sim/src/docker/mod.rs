@@ -9,6 +9,7 @@ mod fault;
 mod janitor;
 mod labels;
 mod lookup;
+mod membership;
 mod network;
 mod node;
 mod shell;

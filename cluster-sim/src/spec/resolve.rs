@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::model::{
-    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, ReadySpec, DEFAULT_COLLECT_LIMIT,
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, ReadySpec,
+    DEFAULT_COLLECT_LIMIT,
     DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 use toml::Spanned;
@@ -62,13 +63,16 @@ pub(super) fn resolve(
     // Folders: every file becomes a [[file]] of its own, `*.tmpl` ones templates.
     for (i, d) in raw.dirs.iter().enumerate() {
         for f in dir_files(src, base_dir, i, d)? {
+            let mut spec = f.spec;
+            spec.rerender = d.rerender;
             files.push(SourcedFile {
-                spec: f.spec,
+                spec,
                 roles: d.roles.clone(),
                 key: f.key,
                 span: f.span,
                 text: f.text,
             });
+
         }
     }
     let collect_limit = match &raw.collect_limit {
@@ -94,6 +98,20 @@ pub(super) fn resolve(
         .map(|n| (n.name.as_str(), n.roles.as_slice()))
         .collect();
     let hooks = hooks::hooks(src, &raw.hooks, &roles)?;
+    let blueprint = NodeBlueprint {
+        image: defaults.image.clone(),
+        roles: raw.roles.clone(),
+        env: raw.env.clone(),
+        command: raw.service.as_ref().map(|s| s.command.clone()),
+        files: files
+            .iter()
+            .map(|f| (f.spec.clone(), f.roles.clone()))
+            .collect(),
+        limits: defaults.limits.clone(),
+        packages: raw.packages.clone(),
+        publish: raw.publish.clone(),
+        collect: defaults.collect.clone(),
+    };
     Ok(ClusterSpec {
         name,
         source: src.path.to_string(),
@@ -107,6 +125,7 @@ pub(super) fn resolve(
         reset: raw.reuse.map(|r| r.reset),
         log_rules,
         hooks,
+        blueprint,
     })
 }
 
@@ -250,6 +269,7 @@ fn file_list(
                 template,
                 dest: f.dest.clone(),
                 mode,
+                rerender: f.rerender,
             },
             roles: f.roles.clone(),
             key: format!("{key}.{kname}"),
@@ -355,6 +375,7 @@ fn render_once(
             address: format!("192.0.2.{}", n.index % 250 + 2),
             roles: n.roles.clone(),
             workdir: "/var/lib/cluster-sim".into(),
+            added: false,
         })
         .collect();
     for (node, stand_in) in nodes.iter().zip(&stand_ins) {
