@@ -52,17 +52,24 @@ async fn member_joins_and_old_one_leaves_under_partition(cluster: &Cluster) -> T
     n1.exec("etcdctl put before-join 1").await?.check()?;
     // n3 is cut off from the others; n1 and n2 keep the quorum of three.
     let cut = cluster.partition(&[&["n3"], &["n1", "n2"]]).await?;
+    // Until n1 and n2 have a leader between them (n3 may have led), a change times out.
+    wait_until(Duration::from_secs(30), || async {
+        n1.exec("etcdctl put under-partition 1").await?.check()?;
+        anyhow::Ok(())
+    })
+    .await?;
 
     // The new member is announced first, as etcd requires, by the name its node will have:
-    // its container answers to it on the cluster network. The partition makes etcd's own
-    // strict check refuse a change while a member is unreachable, hence the flag.
+    // its container answers to it on the cluster network. (etcd's strict check would refuse
+    // any change while n3 is unreachable: the fixture's template turns it off.)
     let added = n1
         .exec("etcdctl member add n4 --peer-urls=http://n4:2380")
         .await?;
     ensure!(
         added.success(),
-        "member add under the partition: {}",
-        added.out()
+        "member add under the partition: {}{}",
+        added.out(),
+        added.stderr_lossy()
     );
     let n4 = cluster.add_node(NodeOptions::named("n4")).await?;
     ensure!(
