@@ -81,12 +81,12 @@ async fn join_and_leave<T: Target>(t: &T, c: &Cluster) -> Result<()> {
     let all = format!("n1@{},n2@{},n3@{}", a("n1")?, a("n2")?, a("n3")?);
     let mine = peers(c, "n3").await?;
     ensure!(
-        mine == format!("me=n3 added=true\npeers={all}"),
+        mine == format!("me=n3 added=yes\npeers={all}"),
         "n3's own file: {mine:?}"
     );
     let theirs = peers(c, "n1").await?;
     ensure!(
-        theirs == format!("me=n1 added=false\npeers={all}"),
+        theirs == format!("me=n1 added=no\npeers={all}"),
         "n1's file was not rendered again: {theirs:?}"
     );
     ensure!(n3.exec("true").await?.success(), "exec on the new node");
@@ -111,7 +111,7 @@ async fn join_and_leave<T: Target>(t: &T, c: &Cluster) -> Result<()> {
         !t.leftovers(c.name(), "n3", &w3).await?,
         "n3 ({w3}) left behind after remove_node"
     );
-    let back = format!("me=n1 added=false\npeers=n1@{},n2@{}", a("n1")?, a("n2")?);
+    let back = format!("me=n1 added=no\npeers=n1@{},n2@{}", a("n1")?, a("n2")?);
     wait_for("n1's file without n3", Duration::from_secs(10), || async {
         (peers(c, "n1").await.ok()? == back).then_some(())
     })
