@@ -203,7 +203,12 @@ impl Cluster {
     }
 
     pub(super) fn addrs(&self) -> Vec<NodeAddr> {
-        self.inner.nodes.list().into_iter().map(|m| m.addr).collect()
+        self.inner
+            .nodes
+            .list()
+            .into_iter()
+            .map(|m| m.addr)
+            .collect()
     }
 
     pub(super) fn emit(&self, node: Option<&str>, kind: EventKind, message: String) {

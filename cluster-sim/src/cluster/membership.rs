@@ -66,7 +66,9 @@ pub enum MembershipError {
         backend: String,
     },
     /// The name can't name a node.
-    #[error("cluster {cluster}: bad node name {node:?} (lowercase letters, digits and '-', at most 63)")]
+    #[error(
+        "cluster {cluster}: bad node name {node:?} (lowercase letters, digits and '-', at most 63)"
+    )]
     BadName {
         /// The cluster.
         cluster: String,
@@ -110,11 +112,11 @@ pub enum MembershipError {
         step: String,
         /// The backend's error.
         #[source]
-        source: BackendError,
+        source: Box<BackendError>,
     },
     /// Rendering, binaries or readiness failed (the node was removed again).
     #[error(transparent)]
-    Provision(#[from] ProvisionError),
+    Provision(Box<ProvisionError>),
     /// Its faults could not be undone.
     #[error("node {node}: undoing its faults: {source}")]
     Faults {
@@ -122,8 +124,14 @@ pub enum MembershipError {
         node: String,
         /// The fault module's error.
         #[source]
-        source: FaultError,
+        source: Box<FaultError>,
     },
+}
+
+impl From<ProvisionError> for MembershipError {
+    fn from(e: ProvisionError) -> Self {
+        MembershipError::Provision(Box::new(e))
+    }
 }
 
 impl Cluster {
@@ -188,7 +196,7 @@ impl Cluster {
                 cluster,
                 node,
                 step,
-                source,
+                source: Box::new(source),
             }
         };
         let addr = membership
@@ -290,12 +298,16 @@ impl Cluster {
                 .await
                 .map_err(|source| MembershipError::Faults {
                     node: name.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?,
             None => Vec::new(),
         };
         for f in &ended {
-            self.emit(None, EventKind::Fault, format!("end {f} (node {name} leaves)"));
+            self.emit(
+                None,
+                EventKind::Fault,
+                format!("end {f} (node {name} leaves)"),
+            );
         }
         membership
             .remove_node(&cluster, name)
@@ -304,7 +316,7 @@ impl Cluster {
                 cluster: cluster.clone(),
                 node: name.to_string(),
                 step: "remove".into(),
-                source,
+                source: Box::new(source),
             })?;
         self.inner.nodes.remove(name);
         let left = self.inner.nodes.list();
@@ -354,7 +366,7 @@ impl Cluster {
                                 cluster: self.inner.name.clone(),
                                 node: name.clone(),
                                 step: format!("rerender {path}"),
-                                source,
+                                source: Box::new(source),
                             })?;
                     }
                     self.emit(

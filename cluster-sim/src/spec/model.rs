@@ -247,7 +247,8 @@ impl ClusterSpec {
             .filter(|bin| selects(&bin.roles))
             .cloned()
             .collect();
-        node.env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        node.env
+            .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         node
     }
 }

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use super::model::{
     BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, ReadySpec,
-    DEFAULT_COLLECT_LIMIT,
-    DEFAULT_READY_TIMEOUT, MAX_NODES,
+    DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 use toml::Spanned;
 
@@ -72,7 +71,6 @@ pub(super) fn resolve(
                 span: f.span,
                 text: f.text,
             });
-
         }
     }
     let collect_limit = match &raw.collect_limit {

@@ -105,7 +105,11 @@ async fn join_and_leave<T: Target>(t: &T, c: &Cluster) -> Result<()> {
         ended.iter().any(|f| f.id == cut.id),
         "the partition with n3 did not end with it: {ended:?}"
     );
-    ensure!(c.faults().await?.is_empty(), "faults left: {:?}", c.faults().await?);
+    ensure!(
+        c.faults().await?.is_empty(),
+        "faults left: {:?}",
+        c.faults().await?
+    );
     ensure!(names(c) == ["n1", "n2"], "nodes: {:?}", names(c));
     ensure!(
         !t.leftovers(c.name(), "n3", &w3).await?,
@@ -121,13 +125,19 @@ async fn join_and_leave<T: Target>(t: &T, c: &Cluster) -> Result<()> {
     c.add_node(NodeOptions::named("n3")).await?;
     let more = c.add_node(NodeOptions::default()).await;
     if t.kind() == "ssh" {
-        let e = more.err().context("a fourth node on a three-host inventory")?;
+        let e = more
+            .err()
+            .context("a fourth node on a three-host inventory")?;
         ensure!(e.to_string().contains("no spare host"), "{e}");
         ensure!(names(c) == ["n1", "n2", "n3"], "nodes: {:?}", names(c));
     } else {
         let n4 = more?;
         ensure!(n4.name() == "n4", "default name {}", n4.name());
-        ensure!(names(c) == ["n1", "n2", "n3", "n4"], "nodes: {:?}", names(c));
+        ensure!(
+            names(c) == ["n1", "n2", "n3", "n4"],
+            "nodes: {:?}",
+            names(c)
+        );
     }
     Ok(())
 }

@@ -50,7 +50,12 @@ async fn attach(
     spec: Option<PathBuf>,
     verb: &str,
 ) -> Result<Cluster> {
-    let lookup = crate::lookup(backend.as_ref(), verb)?;
+    let lookup = backend.lookup().with_context(|| {
+        format!(
+            "{verb} needs to find the cluster's nodes, which the {} backend can't",
+            backend.kind()
+        )
+    })?;
     let Some(found) = lookup
         .clusters()
         .await?
