@@ -462,8 +462,9 @@ async fn signal_group(pgid: u32, sig: &str) {
     }
 }
 
-/// `cargo test --no-run --message-format=json -p cluster-sim-suites --test tests_d` in the
-/// workspace; the artifact's executable.
+/// `cargo test --no-run --message-format=json --workspace --test tests_d` in the workspace; the
+/// artifact's executable. Resolved for the whole workspace, as `cargo test --workspace` resolves
+/// it, so it reuses that build instead of compiling a second copy with other features.
 async fn locate_with_cargo(ws: &Path) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = tokio::process::Command::new(cargo)
@@ -471,8 +472,7 @@ async fn locate_with_cargo(ws: &Path) -> Result<PathBuf, String> {
             "test",
             "--no-run",
             "--message-format=json",
-            "-p",
-            "cluster-sim-suites",
+            "--workspace",
             "--test",
             "tests_d",
         ])

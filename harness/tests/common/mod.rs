@@ -15,21 +15,33 @@ pub fn suite() -> PathBuf {
     BUILT.get_or_init(|| example("selftest_suite")).clone()
 }
 
-/// The harness example `name` (a fixture suite), built (or found fresh) by cargo.
+/// The harness example `name` (a fixture suite), built (or found fresh) by cargo. Every nested
+/// build here resolves features for the whole workspace (`--workspace`) with the profile of the
+/// `cargo test --workspace` running us, so it finds that build's artifacts fresh instead of
+/// compiling a second copy (a `-p harness` build leaves out the CLI's features of the core).
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "-p", "harness", "--example", name]);
-    if profile_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
+    cmd.args(["build", "--quiet", "--workspace", "--example", name]);
+    cmd.args(profile_args(profile_dir));
     let status = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .unwrap();
     assert!(status.success(), "building the example {name} failed");
     profile_dir.join("examples").join(name)
+}
+
+/// The cargo profile of the build running us: `cargo test` builds examples and binaries with the
+/// `test` profile, so a nested `cargo build --profile test` finds them fresh instead of building
+/// a second copy with the `dev` profile (`cargo bench`: `--release`).
+fn profile_args(profile_dir: &Path) -> [&'static str; 2] {
+    if profile_dir.ends_with("release") {
+        ["--profile", "release"]
+    } else {
+        ["--profile", "test"]
+    }
 }
 
 /// The `cluster-sim` CLI, built (or found fresh) by cargo: the self-tests drive kept and
@@ -41,17 +53,8 @@ pub fn cli() -> PathBuf {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().and_then(Path::parent).unwrap();
             let mut cmd = Command::new(env!("CARGO"));
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "cluster-sim",
-                "--bin",
-                "cluster-sim",
-            ]);
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
+            cmd.args(["build", "--quiet", "--workspace", "--bin", "cluster-sim"]);
+            cmd.args(profile_args(profile_dir));
             let status = cmd
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
@@ -169,8 +172,7 @@ pub fn tests_d() -> PathBuf {
                     "test",
                     "--no-run",
                     "--message-format=json",
-                    "-p",
-                    "cluster-sim-suites",
+                    "--workspace",
                     "--test",
                     "tests_d",
                 ])
