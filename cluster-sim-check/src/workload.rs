@@ -1,10 +1,13 @@
 //! Workloads: concurrent clients that drive a real store on the nodes and record every operation
-//! in a [`Recorder`], for the checkers to judge. An etcd register (get, put, cas through a txn,
-//! with `etcdctl` on the nodes) and a redis set (SADD acknowledged with WAIT, SMEMBERS).
+//! in a [`Recorder`], for the checkers to judge. [`Workers`] is the loop for your own client (a
+//! generator of operations and an async closure that performs them); beside it, ready-made
+//! ones: an etcd register (get, put, cas through a txn, with `etcdctl` on the nodes) and a
+//! redis set (SADD acknowledged with WAIT, SMEMBERS).
 //!
 //! A client is a tokio task bound to one node (client `i` talks to node `i mod n`). An operation
 //! whose outcome is unknown (a timeout, a lost connection) is recorded `info`, and the client
 //! continues as a new process, as Jepsen does, since the old operation may still take effect.
+//! Clients stop invoking when their history is stopped (a `Watch` found an anomaly).
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +18,10 @@ use cluster_sim_core::cluster::{Cluster, Node};
 use cluster_sim_core::rng::SplitMix64 as Rng;
 use cluster_sim_core::shell::quote;
 use cluster_sim_core::{BackendError, ExecError};
+
+mod workers;
+
+pub use workers::{Call, Done, Draw, Invocation, Ran, Workers};
 
 /// How many clients run, for how long, and the seed of their operation mix. Every field is
 /// public; the default is 5 clients for 30 s, 3 s per operation, seed 1.
@@ -50,6 +57,16 @@ impl Default for Clients {
             op_timeout: Duration::from_secs(3),
             seed: 1,
         }
+    }
+}
+
+/// The worker loop with these clients' count, duration, operation deadline and seed.
+impl From<&Clients> for Workers {
+    fn from(c: &Clients) -> Self {
+        Workers::new(c.clients)
+            .duration(c.duration)
+            .op_timeout(c.op_timeout)
+            .seed(c.seed)
     }
 }
 
@@ -91,7 +108,7 @@ fn refused(output: &str) -> bool {
 /// loop; `step` returns whether the process must change (its last operation's outcome is unknown).
 /// A step that took under 20 ms is followed by a short pause, so a client whose node is down
 /// paces itself instead of spinning on instant errors.
-async fn drive<F, Fut>(opts: &Clients, step: F)
+async fn drive<F, Fut>(opts: &Clients, rec: &Recorder, step: F)
 where
     F: Fn(usize, u64, Rng) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = (bool, Rng)> + Send,
@@ -100,6 +117,7 @@ where
     let n = opts.clients.max(1);
     let tasks: Vec<_> = (0..n)
         .map(|client| {
+            let rec = rec.clone();
             let step = step.clone();
             let mut rng = Rng::new(
                 opts.seed
@@ -108,7 +126,8 @@ where
             );
             tokio::spawn(async move {
                 let mut process = client as u64;
-                while Instant::now() < until {
+                // A stopped history (a `Watch` found an anomaly) ends the clients too.
+                while Instant::now() < until && !rec.is_stopped() {
                     let began = Instant::now();
                     let (crashed, next) = step(client, process, rng).await;
                     if began.elapsed() < Duration::from_millis(20) {
@@ -153,7 +172,7 @@ impl EtcdRegister {
         let keys = self.keys.clone();
         let timeout = opts.op_timeout;
         let rec = rec.clone();
-        drive(opts, move |client, process, mut rng| {
+        drive(opts, &rec.clone(), move |client, process, mut rng| {
             let node = nodes[client % nodes.len()].clone();
             let key = keys[rng.below_u64(keys.len() as u64) as usize].clone();
             let rec = rec.clone();
@@ -293,7 +312,7 @@ impl RedisSet {
         let primary = primary.clone();
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let rec = rec.clone();
-        drive(opts, move |_client, process, rng| {
+        drive(opts, &rec.clone(), move |_client, process, rng| {
             let primary = primary.clone();
             let key = key.clone();
             let rec = rec.clone();

@@ -46,7 +46,7 @@ pub use backend::{
 };
 pub use cluster::{
     Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight,
-    MembershipError, Node, NodeOptions,
+    MembershipError, Node, NodeOptions, RollingError, VersionError,
 };
 pub use connect::{
     connect_backend, connect_backend_from_env, BackendChoice, BACKEND_VAR, INVENTORY_VAR,

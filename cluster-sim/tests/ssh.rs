@@ -406,3 +406,56 @@ async fn kvd_is_uploaded_once_per_host_runs_and_is_collected() -> Result<()> {
     })
     .await
 }
+
+/// Versions of kvd on ssh hosts (fixtures/clusters/kvd_upgrade.toml: the protocol-1 build from
+/// a git commit on every node): one node switched to the workspace's build, which is copied
+/// over the old file, replicates from the old primary; switched back, kvd itself refuses the
+/// data folder the new build stamped.
+#[tokio::test(flavor = "multi_thread")]
+async fn kvd_versions_switch_on_ssh_hosts() -> Result<()> {
+    with_lab(|lab| async move {
+        let spec =
+            ClusterSpec::from_file(conformance::fixtures().join("clusters/kvd_upgrade.toml"))?;
+        let backend = SshBackend::from_file(&lab.inventory)?;
+        let c = Cluster::builder(spec)
+            .backend(Arc::new(backend.clone()))
+            .up()
+            .await?;
+        let r = async {
+            let n2 = c.node("n2")?;
+            let version = || async {
+                let o = n2.exec("kvd --version").await?.check()?;
+                anyhow::Ok(o.out().to_string())
+            };
+            ensure!(
+                version().await?.ends_with("(protocol 1)"),
+                "{}",
+                version().await?
+            );
+            n2.set_version("kvd", "new").await?;
+            ensure!(
+                version().await?.ends_with("(protocol 2)"),
+                "{}",
+                version().await?
+            );
+            ensure!(kv(&c, "n1", "SET k v").await? == "OK 1");
+            conformance::wait_for("n2 to replicate", Duration::from_secs(20), || async {
+                (kv(&c, "n2", "GET k").await.ok()? == "VALUE v").then_some(())
+            })
+            .await?;
+            let e = n2
+                .set_version("kvd", "old")
+                .await
+                .err()
+                .context("the downgrade was not refused")?
+                .to_string();
+            ensure!(e.contains("downgrade refused"), "{e}");
+            Ok(())
+        }
+        .await;
+        c.down().await?;
+        backend.close().await;
+        r
+    })
+    .await
+}

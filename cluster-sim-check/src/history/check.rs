@@ -24,6 +24,23 @@ pub trait Checker: Send + Sync {
     /// set history without a final read): one line naming it.
     fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError>;
 
+    /// The verdict alone: whether the history is valid, without explaining a violation.
+    /// [`Watch`](super::Watch) asks this of a growing history every few moments, so a
+    /// checker whose explanation is costly (the register's shrinking of a counterexample)
+    /// answers it without. The default is [`check`](Self::check)'s verdict.
+    fn verdict(&self, ops: &[Completed]) -> Result<bool, CheckError> {
+        self.check(ops).map(|r| r.valid())
+    }
+
+    /// Whether an anomaly found in a prefix of a history (its operations still running taken
+    /// as `info`: they may or may not take effect) is an anomaly of every history that goes
+    /// on from it, so that [`Watch`](super::Watch) may stop a test at the first one. True for
+    /// the register, counter, unique-ids and transactional checkers; false (the default) for
+    /// the set and queue, whose lost elements are judged against a final read.
+    fn judges_prefixes(&self) -> bool {
+        false
+    }
+
     /// Judges a saved `history.jsonl`; a malformed line, or an operation the model has no
     /// meaning for, is an error naming the file and the line. A checker that can judge a
     /// history as it reads it (the transactional ones) does, so that a history of a million
@@ -37,6 +54,34 @@ pub trait Checker: Send + Sync {
         }
         self.check(&complete(&ops))
             .map_err(|e| FileError::at(path, &lines, e))
+    }
+}
+
+/// A checker by reference is a checker: one from [`CHECKERS`] ([`by_name`]) can be given
+/// wherever a checker is taken by value ([`Watch::start`](super::Watch::start)).
+impl<C: Checker + ?Sized> Checker for &'static C {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn what(&self) -> &'static str {
+        (**self).what()
+    }
+
+    fn check(&self, ops: &[Completed]) -> Result<CheckReport, CheckError> {
+        (**self).check(ops)
+    }
+
+    fn verdict(&self, ops: &[Completed]) -> Result<bool, CheckError> {
+        (**self).verdict(ops)
+    }
+
+    fn judges_prefixes(&self) -> bool {
+        (**self).judges_prefixes()
+    }
+
+    fn check_file(&self, path: &Path) -> Result<CheckReport, FileError> {
+        (**self).check_file(path)
     }
 }
 

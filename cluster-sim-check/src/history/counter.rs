@@ -45,6 +45,10 @@ impl Checker for Counter {
         "counter"
     }
 
+    fn judges_prefixes(&self) -> bool {
+        true
+    }
+
     fn what(&self) -> &'static str {
         "within the bounds of acknowledged and possible adds"
     }

@@ -1,6 +1,7 @@
 //! Histories of client operations and the checkers that judge them: a register checked for
 //! linearizability per key, a set checked for lost acknowledged writes. A checker implements
 //! [`Checker`] and has a line in [`CHECKERS`], the table the CLI and tests choose from by name.
+//! [`Watch`] judges a history while it is recorded and stops it at the first anomaly.
 
 mod check;
 mod counter;
@@ -17,6 +18,7 @@ mod timeline;
 pub mod txn;
 mod unique_ids;
 mod violation;
+mod watch;
 
 pub use check::{by_key, check, CheckError, CheckReport, Checker, Details, FileError};
 pub use cluster_sim_core::history::{
@@ -36,3 +38,4 @@ pub use unique_ids::{IdCounts, UniqueIds};
 pub(crate) use violation::for_test;
 pub(crate) use violation::secs;
 pub use violation::Violation;
+pub use watch::{Found, Watch};

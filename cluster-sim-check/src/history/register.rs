@@ -41,6 +41,21 @@ impl Checker for Register {
         }
         Ok(CheckReport::new(self, ops.len(), keys.len(), violations))
     }
+
+    fn verdict(&self, ops: &[Completed]) -> Result<bool, CheckError> {
+        for ops in by_key(ops).values() {
+            let ops = relevant(ops);
+            let st = steps(&ops).map_err(|bad| OpError::new(&bad.op, bad.message))?;
+            if search(&ops, &st).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn judges_prefixes(&self) -> bool {
+        true
+    }
 }
 
 /// Checks one key's ops. `Ok(None)`: linearizable; `Ok(Some(v))`: a violation, shrunk to a

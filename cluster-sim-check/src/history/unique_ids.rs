@@ -36,6 +36,10 @@ impl Checker for UniqueIds {
         "unique-ids"
     }
 
+    fn judges_prefixes(&self) -> bool {
+        true
+    }
+
     fn what(&self) -> &'static str {
         "free of duplicate ids"
     }

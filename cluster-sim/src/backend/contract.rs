@@ -73,6 +73,25 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// The node's current state.
     async fn state(&self, cluster: &str, node: &str) -> Result<NodeState, BackendError>;
 
+    /// Puts another version of a binary at its destination on a node (`Node::set_version`),
+    /// after checking that it can run there; the caller restarts the service. Only a
+    /// placement marked `switchable` (the spec declares several versions of it) can be
+    /// replaced. A backend that can't says so.
+    async fn replace_binary(
+        &self,
+        _cluster: &str,
+        node: &str,
+        binary: &crate::service::Placement,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::refused(
+            format!("node {node}: place {}", binary.what),
+            format!(
+                "the {} backend can't replace a binary on a node",
+                self.kind()
+            ),
+        ))
+    }
+
     /// Marks a ready cluster kept on purpose (`cluster-sim up`, or a failed test under
     /// `CLUSTER_SIM_KEEP_CLUSTER`): reapers and watchdogs leave it alone whatever its lease,
     /// until `destroy`; `mark` (who kept it, its spec) comes back from `Lookup::clusters`.

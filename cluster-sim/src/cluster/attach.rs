@@ -90,6 +90,7 @@ impl Cluster {
             sink,
             in_flight: Mutex::new(BTreeMap::new()),
             next_command: AtomicU64::new(0),
+            versions: Default::default(),
             capture: OutputCapture::default(),
         });
         Cluster { inner }

@@ -118,6 +118,7 @@ impl ClusterBuilder {
             sink: self.sink,
             in_flight: Mutex::new(BTreeMap::new()),
             next_command: AtomicU64::new(0),
+            versions: Default::default(),
             capture: self.capture,
         });
         let cluster = Cluster { inner };

@@ -447,7 +447,11 @@ impl Cluster {
     }
 
     /// Runs a nemesis in the background until [`NemesisHandle::stop`]; its seed goes to the
-    /// timeline (replay it with `CLUSTER_SIM_SEED`).
+    /// timeline (replay it with `CLUSTER_SIM_SEED`). A nemesis that records into a history
+    /// ([`Nemesis::record`]) also stops when that history is stopped
+    /// ([`Recorder::stop`](crate::history::Recorder::stop): a checker watching it found an
+    /// anomaly), and then leaves the fault in force, so the cluster keeps the state that lied
+    /// (the teardown ends it; a cluster kept by `CLUSTER_SIM_KEEP_CLUSTER` keeps it).
     pub fn nemesis(&self, nemesis: Nemesis) -> NemesisHandle {
         let names: Vec<String> = self.addrs().iter().map(|a| a.name.clone()).collect();
         self.emit_event(Event {
@@ -469,17 +473,30 @@ impl Cluster {
         let task = tokio::spawn(async move {
             let start = tokio::time::Instant::now();
             let mut done = 0usize;
-            for step in nemesis.schedule(&names, 100_000) {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(start + step.at) => {}
-                    _ = &mut rx => return done,
+            let history = nemesis.recorder.clone();
+            // A stopped history (a checker found an anomaly) stops the nemesis at once and
+            // leaves its fault in force: the cluster keeps the state that lied.
+            let lied = || async {
+                match &history {
+                    Some(rec) => rec.stopped().await,
+                    None => std::future::pending().await,
                 }
-                let word = step.action.word();
-                let what = step.action.to_string();
+            };
+            // Drawn as it goes: drawing a long schedule up front would hold a runtime thread.
+            for (at, action) in nemesis.draws(&names) {
+                tokio::select! {
+                    biased;
+                    _ = lied() => return done,
+                    _ = &mut rx => return done,
+                    _ = tokio::time::sleep_until(start + at) => {}
+                }
+                let Some(action) = action else { continue };
+                let word = action.word();
+                let what = action.to_string();
                 if let Some(rec) = &nemesis.recorder {
                     rec.nemesis(OpType::Invoke, word, what.clone());
                 }
-                let undo = match step.action {
+                let undo = match action {
                     NemesisAction::Fault(kind) => cluster
                         .start_fault(kind)
                         .await
@@ -495,9 +512,22 @@ impl Cluster {
                     },
                 };
                 let heal = tokio::time::sleep(nemesis.heal_after.min(nemesis.every));
+                // A stopped history wins over a stop asked at the same time: the fault stays.
                 let stopped = tokio::select! {
-                    _ = heal => false,
+                    biased;
+                    _ = lied() => {
+                        let value = match &undo {
+                            Ok(_) => format!("{what}: left in force, the history was stopped"),
+                            Err(e) => format!("{what}: {e}"),
+                        };
+                        done += usize::from(undo.is_ok());
+                        if let Some(rec) = &nemesis.recorder {
+                            rec.nemesis(OpType::Info, word, value);
+                        }
+                        return done;
+                    }
                     _ = &mut rx => true,
+                    _ = heal => false,
                 };
                 let healed = match undo {
                     Ok(Undo::Fault(id)) => {
@@ -550,7 +580,8 @@ impl NemesisHandle {
 
     /// Stops it and returns how many faults it ran (steps whose fault started). A fault in
     /// force when it stops is ended first (a node it killed is started again), so when this
-    /// returns the nemesis has left nothing behind. Dropping the handle stops the nemesis too,
+    /// returns the nemesis has left nothing behind, unless its history was stopped first (see
+    /// [`Cluster::nemesis`]): then its last fault stays in force. Dropping the handle stops the nemesis too,
     /// without waiting for that last heal.
     ///
     /// ```no_run

@@ -36,6 +36,8 @@ pub(super) struct Inner {
     pub(super) next_command: AtomicU64,
     /// Output limit and spool directory for every command.
     pub(super) capture: OutputCapture,
+    /// The versions nodes switched to, and their restarts (`versions.rs`).
+    pub(super) versions: super::chosen::Versions,
 }
 
 /// A command still running on a node (see [`Cluster::in_flight`]).

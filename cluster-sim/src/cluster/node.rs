@@ -235,6 +235,9 @@ impl Node {
             .backend()
             .act(&self.cluster.inner.name, &self.name, action)
             .await;
+        if r.is_ok() && matches!(action, NodeAction::Start | NodeAction::Restart) {
+            self.cluster.inner.versions.started(&self.name);
+        }
         self.cluster.emit(
             Some(&self.name),
             EventKind::Lifecycle,

@@ -146,6 +146,15 @@ impl Backend for DockerBackend {
         self.run(cluster, node, req).await
     }
 
+    async fn replace_binary(
+        &self,
+        cluster: &str,
+        node: &str,
+        binary: &crate::service::Placement,
+    ) -> Result<(), BackendError> {
+        self.relink(cluster, node, binary).await
+    }
+
     async fn write_file(
         &self,
         cluster: &str,

@@ -52,8 +52,13 @@ if [ "${CLUSTER_SIM_FAKETIME:-0}" = 1 ]; then
 fi
 exec sh -c "$2""#;
 
-/// Directories and files as one tar archive with paths relative to `/`.
-fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, BackendError> {
+/// Directories, files and symbolic links (path, target) as one tar archive with paths
+/// relative to `/`.
+fn files_archive(
+    dirs: &[&str],
+    files: &[(String, Vec<u8>, u32)],
+    links: &[(String, String)],
+) -> Result<Vec<u8>, BackendError> {
     let tar_err = |source| BackendError::Local {
         what: "build the files' archive".into(),
         source,
@@ -87,6 +92,15 @@ fn files_archive(dirs: &[&str], files: &[(String, Vec<u8>, u32)]) -> Result<Vec<
         header.set_mtime(mtime);
         header.set_entry_type(tar::EntryType::Regular);
         ar.append_data(&mut header, rel, data.as_slice())
+            .map_err(tar_err)?;
+    }
+    for (path, target) in links {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        header.set_mtime(mtime);
+        ar.append_link(&mut header, path.trim_start_matches('/'), target)
             .map_err(tar_err)?;
     }
     ar.into_inner().map_err(tar_err)
@@ -141,10 +155,12 @@ impl DockerBackend {
         // on first start: an archive upload makes the engine mount the container's filesystem,
         // which costs more than everything else cluster-sim does per node. Large ones are
         // uploaded as before.
-        let archive = if n.files.is_empty() {
+        // Binaries with other versions are links into the mounted store (docker/binary.rs).
+        let links = super::binary::links(n);
+        let archive = if n.files.is_empty() && links.is_empty() {
             Vec::new()
         } else {
-            files_archive(&[], &n.files)?
+            files_archive(&[], &n.files, &links)?
         };
         let inline = archive.len() * 4 / 3 < INLINE_FILES_MAX;
         let payload = if inline {
@@ -184,7 +200,8 @@ impl DockerBackend {
                 memory: n.spec.limits.memory.map(|m| m as i64),
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,
-                // Workspace binaries: the built file itself, read-only (docker/binary.rs).
+                // Workspace binaries: the built file itself, read-only, or for one with other
+                // versions the store that holds them all (docker/binary.rs).
                 binds: super::binary::binds(n),
                 // Published ports listen on loopback only, on a port the engine picks.
                 port_bindings: (!n.spec.publish.is_empty()).then(|| {
@@ -233,7 +250,7 @@ impl DockerBackend {
         self.remember_id(cluster, &n.spec.name, &id);
         tracing::debug!(container = %name, "created");
         if !inline {
-            self.put_many(&id, &[DOCKER_WORKDIR], &n.files)
+            self.put_many(&id, &[DOCKER_WORKDIR], &n.files, &links)
                 .await
                 .map_err(|e| e.into_backend(format!("node {}: place files", n.spec.name)))?;
             tracing::debug!(container = %name, "files uploaded");
@@ -255,8 +272,13 @@ impl DockerBackend {
         data: &[u8],
         mode: u32,
     ) -> Result<(), PutError> {
-        self.put_many(container, &[], &[(path.to_string(), data.to_vec(), mode)])
-            .await
+        self.put_many(
+            container,
+            &[],
+            &[(path.to_string(), data.to_vec(), mode)],
+            &[],
+        )
+        .await
     }
 
     /// Uploads directories and files in one archive (one API call however many files).
@@ -265,8 +287,9 @@ impl DockerBackend {
         container: &str,
         dirs: &[&str],
         files: &[(String, Vec<u8>, u32)],
+        links: &[(String, String)],
     ) -> Result<(), PutError> {
-        let body = files_archive(dirs, files).map_err(PutError::Archive)?;
+        let body = files_archive(dirs, files, links).map_err(PutError::Archive)?;
         let opts = UploadToContainerOptionsBuilder::default().path("/").build();
         self.docker
             .upload_to_container(container, Some(opts), bollard::body_full(body.into()))

@@ -132,22 +132,33 @@ impl Nemesis {
 
     /// The first `steps` steps over `nodes`: the same seed and nodes give the same schedule.
     pub fn schedule(&self, nodes: &[String], steps: usize) -> Vec<NemesisStep> {
+        self.draws(nodes)
+            .take(steps)
+            .filter_map(|(at, action)| {
+                Some(NemesisStep {
+                    at,
+                    action: action?,
+                })
+            })
+            .collect()
+    }
+
+    /// The schedule over `nodes`, drawn one step at a time as it is iterated, so a running
+    /// nemesis draws only the steps it reaches: each step's time, and its action (`None`: the
+    /// fault drawn does not fit these nodes, a partition of one node; nothing happens then).
+    /// Endless, unless there is nothing to draw from (no fault or no node).
+    pub(crate) fn draws(
+        &self,
+        nodes: &[String],
+    ) -> impl Iterator<Item = (Duration, Option<NemesisAction>)> + Send + 'static {
         let mut rng = SplitMix64::new(self.seed);
-        let mut out = Vec::with_capacity(steps);
-        if self.faults.is_empty() || nodes.is_empty() {
-            return out;
-        }
-        for i in 0..steps {
-            let pick = self.faults[rng.below(self.faults.len())].clone();
+        let (faults, nodes, every) = (self.faults.clone(), nodes.to_vec(), self.every);
+        let endless = !faults.is_empty() && !nodes.is_empty();
+        (0u32..).take_while(move |_| endless).map(move |i| {
+            let pick = faults[rng.below(faults.len())].clone();
             let node = nodes[rng.below(nodes.len())].clone();
             let kind = match pick {
-                NemesisFault::Kill => {
-                    out.push(NemesisStep {
-                        at: self.every * i as u32,
-                        action: NemesisAction::Kill { node },
-                    });
-                    continue;
-                }
+                NemesisFault::Kill => return (every * i, Some(NemesisAction::Kill { node })),
                 NemesisFault::Partition(shape) => {
                     let shape = match shape {
                         Shape::RandomHalves { .. } => Shape::RandomHalves {
@@ -156,12 +167,12 @@ impl Nemesis {
                         Shape::OneNode { .. } => Shape::OneNode { node },
                         s => s,
                     };
-                    match shape.cuts(nodes) {
+                    match shape.cuts(&nodes) {
                         Ok(cuts) => FaultKind::Partition {
                             shape: shape.to_string(),
                             cuts,
                         },
-                        Err(_) => continue,
+                        Err(_) => return (every * i, None),
                     }
                 }
                 NemesisFault::Freeze => FaultKind::Freeze { node },
@@ -179,12 +190,8 @@ impl Nemesis {
                     }
                 }
             };
-            out.push(NemesisStep {
-                at: self.every * i as u32,
-                action: NemesisAction::Fault(kind),
-            });
-        }
-        out
+            (every * i, Some(NemesisAction::Fault(kind)))
+        })
     }
 }
 
@@ -224,6 +231,19 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 20);
+    }
+
+    #[test]
+    fn steps_that_fit_no_node_are_skipped_not_waited_for() {
+        let one = vec!["n1".to_string()];
+        let partitions = Nemesis::new(vec![NemesisFault::Partition(Shape::Halves)]).seed(7);
+        assert!(partitions.schedule(&one, 10).is_empty());
+        // Drawn lazily, a schedule is as long as asked, whatever it is asked for.
+        let kills = Nemesis::new(vec![NemesisFault::Kill]).seed(7);
+        let steps = kills.schedule(&one, 3);
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[2].at, kills.every * 2);
+        assert!(Nemesis::new(vec![]).schedule(&one, 3).is_empty());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! `Recorder`: what client workers use to write a history as they go. Each operation is an
 //! `invoke` and then exactly one of `ok`, `fail` or `info`; a `Pending` dropped without an
 //! outcome (its task aborted at a deadline, say) records `info`, since it may have happened.
+//! A recorder also carries the history's stop signal: whoever judges the history as it grows
+//! (`Watch`, in `cluster-sim-check`) stops it at the first anomaly, and the clients and the
+//! nemesis that record into it stop with it.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,6 +19,8 @@ struct Inner {
     /// Records and the file they are appended to, under one lock, so that file order, memory
     /// order and time order are the same.
     state: Mutex<State>,
+    /// `Some(why)` once the history is stopped.
+    stop: tokio::sync::watch::Sender<Option<String>>,
 }
 
 struct State {
@@ -80,6 +85,7 @@ impl Recorder {
                     ops: Vec::new(),
                     file: None,
                 }),
+                stop: tokio::sync::watch::Sender::new(None),
             }),
         }
     }
@@ -97,7 +103,8 @@ impl Recorder {
         Ok(r)
     }
 
-    fn now(&self) -> u64 {
+    /// Nanoseconds since the history began: the clock its records' `time` is read from.
+    pub fn now(&self) -> u64 {
         self.inner.started.elapsed().as_nanos() as u64
     }
 
@@ -164,6 +171,72 @@ impl Recorder {
             time: 0,
             error: None,
         });
+    }
+
+    /// Stops the history: asks everyone recording into it to stop (the workers of
+    /// `cluster_sim::workload::Workers` invoke nothing more and abandon what is in
+    /// flight as `info`; a nemesis that records here stops and leaves its fault in force).
+    /// The first reason given is kept; later calls change nothing. Records are still taken
+    /// after a stop: the stop is a request, and what is in flight still ends.
+    ///
+    /// ```
+    /// use cluster_sim_core::history::Recorder;
+    ///
+    /// let rec = Recorder::new();
+    /// assert!(!rec.is_stopped());
+    /// rec.stop("key k1: a stale read");
+    /// rec.stop("another reason");
+    /// assert_eq!(rec.stop_reason().as_deref(), Some("key k1: a stale read"));
+    /// ```
+    pub fn stop(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.inner.stop.send_if_modified(|s| {
+            if s.is_some() {
+                return false;
+            }
+            *s = Some(reason);
+            true
+        });
+    }
+
+    /// Whether the history was stopped ([`Recorder::stop`]).
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stop.borrow().is_some()
+    }
+
+    /// Why the history was stopped, if it was.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.inner.stop.borrow().clone()
+    }
+
+    /// Resolves when the history is stopped (at once if it already is): for a task to
+    /// `select!` on beside its work.
+    pub async fn stopped(&self) {
+        let mut rx = self.inner.stop.subscribe();
+        // The sender lives as long as `self`, so waiting can't fail.
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+
+    /// How many records the history holds.
+    pub fn len(&self) -> usize {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ops
+            .len()
+    }
+
+    /// Whether the history holds no record yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The records from the `from`-th on (none when `from` is past the end): for a reader
+    /// that follows the history as it grows without copying it all each time.
+    pub fn ops_from(&self, from: usize) -> Vec<Op> {
+        let st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.ops.get(from..).map(<[Op]>::to_vec).unwrap_or_default()
     }
 
     /// Every record so far.

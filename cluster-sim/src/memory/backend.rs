@@ -256,6 +256,23 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    async fn replace_binary(
+        &self,
+        cluster: &str,
+        node: &str,
+        binary: &crate::service::Placement,
+    ) -> Result<(), BackendError> {
+        let dest = self.inside(cluster, node, &binary.dest, "place")?;
+        let tmp = dest.with_extension("cs-new");
+        std::fs::copy(&binary.source, &tmp).map_err(local(format!(
+            "copy {} to {}",
+            binary.what,
+            tmp.display()
+        )))?;
+        // Renamed over the old file: a process running it keeps its own.
+        std::fs::rename(&tmp, &dest).map_err(local(format!("rename to {}", dest.display())))
+    }
+
     async fn exec(
         &self,
         cluster: &str,

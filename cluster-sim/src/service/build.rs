@@ -22,6 +22,8 @@ pub struct BuildRequest {
     pub profile: String,
     /// A target triple, if not the host's.
     pub target: Option<String>,
+    /// A git commit of the workspace to build instead of its working tree (`rev`).
+    pub rev: Option<String>,
 }
 
 impl BuildRequest {
@@ -32,10 +34,18 @@ impl BuildRequest {
             .as_deref()
             .map(|t| format!(", {t}"))
             .unwrap_or_default();
+        let at = self
+            .rev
+            .as_deref()
+            .map(|c| format!("@{}", &c[..c.len().min(12)]))
+            .unwrap_or_default();
         if self.package == self.bin {
-            format!("{} ({}{target})", self.bin, self.profile)
+            format!("{}{at} ({}{target})", self.bin, self.profile)
         } else {
-            format!("{}/{} ({}{target})", self.package, self.bin, self.profile)
+            format!(
+                "{}/{}{at} ({}{target})",
+                self.package, self.bin, self.profile
+            )
         }
     }
 }
@@ -70,6 +80,10 @@ pub struct BuildError {
 type Slot = Arc<tokio::sync::OnceCell<Result<Arc<Built>, BuildError>>>;
 static BUILDS: Mutex<Option<HashMap<(PathBuf, BuildRequest), Slot>>> = Mutex::new(None);
 
+/// How an executable is made for a request: cargo in the workspace as it is
+/// ([`workspace_exe`]), or at a git revision (`revision.rs`).
+pub type MakeExe = fn(&Workspace, &BuildRequest, &dyn Fn(&str)) -> Result<PathBuf, BuildError>;
+
 /// Builds `req` in `ws`, or returns the result of the build this process already ran for it
 /// (a failure included: a binary that does not build fails every cluster that needs it with
 /// cargo's error, and cargo runs once). `progress` receives cargo's status lines.
@@ -77,6 +91,16 @@ pub async fn build(
     ws: &Arc<Workspace>,
     req: &BuildRequest,
     progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<Arc<Built>, BuildError> {
+    build_with(ws, req, progress, workspace_exe).await
+}
+
+/// [`build`], the executable made by `make`.
+pub async fn build_with(
+    ws: &Arc<Workspace>,
+    req: &BuildRequest,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    make: MakeExe,
 ) -> Result<Arc<Built>, BuildError> {
     let slot = BUILDS
         .lock()
@@ -88,7 +112,7 @@ pub async fn build(
     slot.get_or_init(|| async {
         let ws = ws.clone();
         let req = req.clone();
-        tokio::task::spawn_blocking(move || run_cargo(&ws, &req, &*progress).map(Arc::new))
+        tokio::task::spawn_blocking(move || run(&ws, &req, &*progress, make).map(Arc::new))
             .await
             .unwrap_or_else(|e| {
                 Err(BuildError {
@@ -101,11 +125,36 @@ pub async fn build(
     .clone()
 }
 
-fn run_cargo(
+fn run(
     ws: &Workspace,
     req: &BuildRequest,
     progress: &dyn Fn(&str),
+    make: MakeExe,
 ) -> Result<Built, BuildError> {
+    let exe = make(ws, req, progress)?;
+    stash(ws, req, &exe).map_err(|message| BuildError {
+        what: req.describe(),
+        message,
+    })
+}
+
+/// `cargo build` in the workspace as it is.
+pub fn workspace_exe(
+    ws: &Workspace,
+    req: &BuildRequest,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, BuildError> {
+    cargo_build(&ws.root, None, req, progress)
+}
+
+/// Runs `cargo build` for `req` in the workspace at `root` (its target directory `target_dir`
+/// when given) and returns the executable cargo reports.
+pub(super) fn cargo_build(
+    root: &std::path::Path,
+    target_dir: Option<&std::path::Path>,
+    req: &BuildRequest,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, BuildError> {
     let fail = |message: String| BuildError {
         what: req.describe(),
         message,
@@ -127,8 +176,11 @@ fn run_cargo(
     progress(&format!("cargo {}", args.join(" ")));
     // One stream: cargo's JSON messages on stdout and its human output (progress, rendered
     // errors) on stderr, in the order they came.
-    let reader = duct::cmd(cargo(), &args)
-        .dir(&ws.root)
+    let mut cmd = duct::cmd(cargo(), &args).dir(root);
+    if let Some(t) = target_dir {
+        cmd = cmd.env("CARGO_TARGET_DIR", t);
+    }
+    let reader = cmd
         .stderr_to_stdout()
         .unchecked()
         .reader()
@@ -175,14 +227,17 @@ fn run_cargo(
         let text: Vec<&str> = lines[from..].iter().map(|s| s.as_str()).collect();
         return Err(fail(format!("cargo failed:\n{}", text.join("\n"))));
     }
-    let exe = executable.ok_or_else(|| fail("cargo built no executable for it".into()))?;
-    stash(ws, req, &exe).map_err(fail)
+    executable.ok_or_else(|| fail("cargo built no executable for it".into()))
 }
 
 /// Hashes the executable and links (or copies) it to `<target>/cluster-sim/bin/<sha256>/<bin>`,
 /// a file nothing rewrites: a later build makes a new one instead of changing what a running
 /// node has mounted.
-fn stash(ws: &Workspace, req: &BuildRequest, exe: &std::path::Path) -> Result<Built, String> {
+pub(super) fn stash(
+    ws: &Workspace,
+    req: &BuildRequest,
+    exe: &std::path::Path,
+) -> Result<Built, String> {
     let data = std::fs::read(exe).map_err(|e| format!("{}: {e}", exe.display()))?;
     let sha256 = hex::encode(Sha256::digest(&data));
     let glibc = glibc::required_glibc(exe).map_err(|e| e.to_string())?;

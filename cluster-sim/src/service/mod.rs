@@ -9,6 +9,7 @@ pub mod glibc;
 pub mod hook_when;
 pub mod hooks;
 pub mod logrules;
+pub mod revision;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ pub use build::{BuildError, BuildRequest, Built};
 pub use glibc::{GlibcVersion, NodeLibc};
 pub use workspace::Workspace;
 
-use crate::spec::{BinarySpec, ClusterSpec};
+use crate::spec::{BinarySource, BinarySpec, ClusterSpec};
 
 /// A built binary bound for one path on one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub struct Placement {
     pub size: u64,
     /// Newest glibc it needs, if any.
     pub glibc: Option<GlibcVersion>,
+    /// Whether the node may switch to another version of it at run time
+    /// (`Backend::replace_binary`): backends then place it where it can be swapped.
+    pub switchable: bool,
 }
 
 impl Placement {
@@ -69,46 +73,86 @@ pub async fn build_all(
     progress: Arc<dyn Fn(&str) + Send + Sync>,
 ) -> Result<Builds, BuildError> {
     let mut out = Builds::new();
-    if spec.binaries.is_empty() {
-        return Ok(out);
-    }
     for b in &spec.binaries {
-        let ws =
-            Workspace::for_package(&spec.base_dir, &b.package).map_err(|message| BuildError {
-                what: format!("binary {:?}", b.package),
-                message,
-            })?;
-        let req = BuildRequest {
-            package: b.package.clone(),
-            bin: b.bin.clone(),
-            profile: b.profile.clone().unwrap_or_else(|| ws.current_profile()),
-            target: b.target.clone(),
-        };
-        let built = build::build(&ws, &req, progress.clone()).await?;
+        let built = build_one(spec, b, progress.clone()).await?;
         out.insert(b.clone(), built);
     }
     Ok(out)
+}
+
+/// Builds (or finds built) one `[[binary]]` of `spec`: a workspace package as the tree is or
+/// at a git revision, or a prebuilt file taken into the store.
+pub async fn build_one(
+    spec: &ClusterSpec,
+    b: &BinarySpec,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<Arc<Built>, BuildError> {
+    let what = format!("binary {:?}", b.name);
+    let no_ws = |message| BuildError {
+        what: what.clone(),
+        message,
+    };
+    let rev = match &b.source {
+        BinarySource::Path(file) => {
+            // The store of the workspace around the spec, else of the current directory's.
+            let ws = Workspace::around(&spec.base_dir)
+                .or_else(|_| Workspace::around(&std::env::current_dir().unwrap_or_default()))
+                .map_err(no_ws)?;
+            let (file, bin) = (file.clone(), b.bin.clone());
+            return tokio::task::spawn_blocking(move || revision::prebuilt(&ws, &file, &bin))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(BuildError {
+                        what: what.clone(),
+                        message: format!("the copy task failed: {e}"),
+                    })
+                })
+                .map(Arc::new);
+        }
+        BinarySource::Rev { commit, .. } => Some(commit.clone()),
+        BinarySource::Workspace => None,
+    };
+    let ws = match Workspace::for_package(&spec.base_dir, &b.package) {
+        Ok(ws) => ws,
+        Err(_) if rev.is_some() => Workspace::around(&spec.base_dir).map_err(no_ws)?,
+        Err(m) => return Err(no_ws(m)),
+    };
+    let req = BuildRequest {
+        package: b.package.clone(),
+        bin: b.bin.clone(),
+        profile: b.profile.clone().unwrap_or_else(|| ws.current_profile()),
+        target: b.target.clone(),
+        rev,
+    };
+    build::build_with(&ws, &req, progress, revision::build_at).await
 }
 
 /// The placements of one node: its binaries with destinations made absolute against `workdir`.
 pub fn placements(binaries: &[BinarySpec], builds: &Builds, workdir: &str) -> Vec<Placement> {
     binaries
         .iter()
-        .filter_map(|b| {
-            let built = builds.get(b)?;
-            let dest = if b.dest.starts_with('/') {
-                b.dest.clone()
-            } else {
-                format!("{}/{}", workdir.trim_end_matches('/'), b.dest)
-            };
-            Some(Placement {
-                what: built.request.describe(),
-                source: built.path.clone(),
-                dest,
-                sha256: built.sha256.clone(),
-                size: built.size,
-                glibc: built.glibc,
-            })
-        })
+        .filter_map(|b| Some(placement(b, builds.get(b)?, workdir)))
         .collect()
+}
+
+/// Where `built`, a build of `b`, goes on a node whose working directory is `workdir`.
+pub fn placement(b: &BinarySpec, built: &Built, workdir: &str) -> Placement {
+    let dest = if b.dest.starts_with('/') {
+        b.dest.clone()
+    } else {
+        format!("{}/{}", workdir.trim_end_matches('/'), b.dest)
+    };
+    Placement {
+        what: if b.name == b.package {
+            built.request.describe()
+        } else {
+            format!("{} {:?}", built.request.describe(), b.name)
+        },
+        source: built.path.clone(),
+        dest,
+        sha256: built.sha256.clone(),
+        size: built.size,
+        glibc: built.glibc,
+        switchable: b.switchable,
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! Parsing keeps source spans so that every error names the file, the line and the key. The
 //! rooms: the types (`model.rs`), the file as serde reads it (`raw.rs`), reading a file or
-//! text (`load.rs`), resolving it section by section (`resolve.rs`), the service keys
-//! `[[binary]]`, `[[dir]]` and `collect` (`service.rs`), and small values (`units.rs`).
+//! text (`load.rs`), resolving it section by section (`resolve.rs`), the service keys:
+//! `[[binary]]` and its versions (`binaries.rs`), `[[dir]]` and `collect` (`service.rs`), and
+//! small values (`units.rs`).
 
+mod binaries;
 mod load;
 mod model;
 mod raw;
@@ -19,7 +21,7 @@ mod tests;
 pub use crate::service::hooks::{HookSpec, HookWhen};
 pub use crate::service::logrules::{LogPattern, LogRules};
 pub use model::{
-    BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, ReadySpec, SpecParams,
-    DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
+    BinarySource, BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, ReadySpec,
+    SpecParams, DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 pub(crate) use units::valid_node_name;

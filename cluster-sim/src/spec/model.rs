@@ -123,7 +123,8 @@ pub struct NodeSpec {
     pub packages: Vec<String>,
     /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
     pub publish: Vec<u16>,
-    /// Workspace binaries placed on this node (already filtered by role).
+    /// Binaries placed on this node (already filtered by role), one version of each: the one
+    /// its `versions` names, else the first its roles select.
     pub binaries: Vec<BinarySpec>,
     /// Globs of files to gather from the node after a failed test (`collect`).
     pub collect: Vec<String>,
@@ -173,13 +174,23 @@ pub struct Limits {
 /// Default cap on the bytes gathered from one node by `collect` (20 MiB).
 pub const DEFAULT_COLLECT_LIMIT: u64 = 20 << 20;
 
-/// A workspace binary to build and place on nodes (`[[binary]]`).
+/// A binary to build (or take prebuilt) and place on nodes (`[[binary]]`). Tables with the
+/// same `bin` are versions of one binary, told apart by `name`; a node runs one of them
+/// (`[[node]] versions`, `Node::set_version`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BinarySpec {
-    /// The workspace package.
+    /// The workspace package (for a prebuilt file: its `bin`).
     pub package: String,
-    /// Its binary target (default: the package name).
+    /// Its binary target (default: the package name; for a prebuilt file, the file's name).
+    /// Versions of one binary share it: `versions = { <bin> = "<name>" }`.
     pub bin: String,
+    /// This version's name (default: the package, or for a prebuilt file its `bin`).
+    pub name: String,
+    /// Where it comes from: the working tree, a git revision, or a prebuilt file.
+    pub source: BinarySource,
+    /// Whether the spec declares other versions of it, so that a node may switch between
+    /// them at run time (backends then place it where it can be swapped).
+    pub switchable: bool,
     /// Where it goes on the node; a relative path is inside the node's working directory.
     pub dest: String,
     /// Nodes with one of these roles get it; empty means every node.
@@ -188,6 +199,23 @@ pub struct BinarySpec {
     pub profile: Option<String>,
     /// A target triple (e.g. `x86_64-unknown-linux-musl`), if not the host's.
     pub target: Option<String>,
+}
+
+/// Where a [`BinarySpec`] comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BinarySource {
+    /// `cargo build` in the workspace as it is.
+    Workspace,
+    /// `cargo build` of the workspace at a git revision (`rev = "v0.1.0"`), built once per
+    /// commit and cached under the target directory.
+    Rev {
+        /// What the spec said.
+        rev: String,
+        /// The full commit hash it named when the spec was read.
+        commit: String,
+    },
+    /// A prebuilt file (`path = "..."`), absolute.
+    Path(PathBuf),
 }
 
 /// Most nodes one spec may declare (a backend may allow fewer).
@@ -201,7 +229,8 @@ impl ClusterSpec {
 
     /// The spec of a node added at run time: the spec's defaults (a `[[node]]` table naming it
     /// applies too, when the spec has one), `roles` (default: the spec's `roles`), then the
-    /// files and binaries those roles select; `env` goes over the spec's.
+    /// files those roles select and, of each binary they select, its first version; `env` goes
+    /// over the spec's.
     pub fn added_node(
         &self,
         name: &str,
@@ -210,6 +239,8 @@ impl ClusterSpec {
         env: &BTreeMap<String, String>,
     ) -> NodeSpec {
         let b = &self.blueprint;
+        // A node of the spec keeps its `[[node]] versions` choices unless its roles change.
+        let keep_binaries = self.node(name).is_some() && roles.is_none();
         let mut node = match self.node(name) {
             // A node of the spec removed earlier and added again keeps what the spec gave it.
             Some(n) => n.clone(),
@@ -241,14 +272,31 @@ impl ClusterSpec {
             .filter(|(_, r)| selects(r))
             .map(|(f, _)| f.clone())
             .collect();
-        node.binaries = self
-            .binaries
-            .iter()
-            .filter(|bin| selects(&bin.roles))
-            .cloned()
-            .collect();
+        if !keep_binaries {
+            // Of each binary its roles select, the first version declared (`Node::set_version`
+            // switches it once the node runs).
+            let mut binaries: Vec<BinarySpec> = Vec::new();
+            for bin in self.binaries.iter().filter(|bin| selects(&bin.roles)) {
+                if !binaries.iter().any(|b| b.bin == bin.bin) {
+                    binaries.push(bin.clone());
+                }
+            }
+            node.binaries = binaries;
+        }
         node.env
             .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         node
+    }
+
+    /// The versions of binary `bin` that node `node` may run (the `[[binary]]` tables with that
+    /// `bin` whose roles select it), in spec order.
+    pub fn versions_of(&self, node: &NodeSpec, bin: &str) -> Vec<&BinarySpec> {
+        self.binaries
+            .iter()
+            .filter(|b| {
+                b.bin == bin
+                    && (b.roles.is_empty() || b.roles.iter().any(|r| node.roles.contains(r)))
+            })
+            .collect()
     }
 }

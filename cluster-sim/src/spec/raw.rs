@@ -103,13 +103,21 @@ pub(super) struct RawNode {
     pub(super) publish: Option<Vec<u16>>,
     pub(super) limits: Option<RawLimits>,
     pub(super) collect: Option<Vec<Spanned<String>>>,
+    /// `versions = { kvd = "old" }`: which `[[binary]]` of each name-alike group this node runs.
+    pub(super) versions: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
 /// `[[binary]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBinary {
-    pub(super) package: Spanned<String>,
+    pub(super) package: Option<Spanned<String>>,
+    /// A git revision of the workspace to build instead of the working tree.
+    pub(super) rev: Option<Spanned<String>>,
+    /// A prebuilt file instead of a cargo build.
+    pub(super) path: Option<Spanned<String>>,
+    /// The version's name (default: the package, or the file's name).
+    pub(super) name: Option<Spanned<String>>,
     pub(super) bin: Option<Spanned<String>>,
     pub(super) dest: Spanned<String>,
     #[serde(default)]

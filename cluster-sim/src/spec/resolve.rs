@@ -14,8 +14,9 @@ use super::model::{
 };
 use toml::Spanned;
 
+use super::binaries::{binaries, node_binaries};
 use super::raw::{RawFile, RawReady, RawSpec};
-use super::service::{binaries, collect_globs, dir_files};
+use super::service::{collect_globs, dir_files};
 use super::units::{check_image, limits, parse_duration, parse_memory, valid_node_name, SpecErr};
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
@@ -333,12 +334,7 @@ fn node(
         .filter(|f| selects(&f.roles, &roles))
         .map(|f| f.spec.clone())
         .collect();
-    let binaries = defaults
-        .binaries
-        .iter()
-        .filter(|b| selects(&b.roles, &roles))
-        .cloned()
-        .collect();
+    let binaries = node_binaries(src, &defaults.binaries, &name, &roles, over)?;
     Ok(NodeSpec {
         name,
         index,

@@ -1,92 +1,18 @@
-//! The spec's keys for your own service: `[[binary]]` (checked against the workspace that
-//! `cargo metadata` describes), `[[dir]]` (expanded into files, templates rendered at parse
-//! time like `[[file]]`) and `collect`, with every error at its file, line and key.
+//! The spec's keys for your own service besides `[[binary]]` (`binaries.rs`): `[[dir]]`
+//! (expanded into files, templates rendered at parse time like `[[file]]`) and `collect`, with
+//! every error at its file, line and key.
 
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::model::{BinarySpec, FileSpec};
-use super::raw::{RawBinary, RawDir};
+use super::model::FileSpec;
+use super::raw::RawDir;
 use crate::error::SpecError;
 use crate::located::Src;
-use crate::service::workspace::Workspace;
 
-fn bad_path(p: &str) -> bool {
+pub(super) fn bad_path(p: &str) -> bool {
     p.split('/').any(|c| c == "..")
-}
-
-fn simple_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// Checks every `[[binary]]` against the workspace around `base_dir` (read once per process).
-pub(super) fn binaries(
-    src: &Src<'_>,
-    base_dir: &Path,
-    raw: &[RawBinary],
-) -> Result<Vec<BinarySpec>, SpecError> {
-    if raw.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for (i, b) in raw.iter().enumerate() {
-        let key = |k: &str| format!("binary[{i}].{k}");
-        let err = |span, k: &str, m: String| SpecError::from(src.at(span, &key(k), m));
-        let package = b.package.get_ref();
-        let ws = Workspace::for_package(base_dir, package)
-            .map_err(|m| err(b.package.span(), "package", m))?;
-        let bins = &ws.packages[package];
-        let (bin, bin_span) = match &b.bin {
-            Some(s) => (s.get_ref().clone(), s.span()),
-            None => (package.clone(), b.package.span()),
-        };
-        if !bins.contains(&bin) {
-            let has = if bins.is_empty() {
-                "it has no binary targets".to_string()
-            } else {
-                format!("its binaries: {}", bins.join(", "))
-            };
-            return Err(err(
-                bin_span,
-                "bin",
-                format!("package {package:?} has no binary {bin:?} ({has})"),
-            ));
-        }
-        let dest = b.dest.get_ref();
-        if dest.is_empty() || dest.ends_with('/') || bad_path(dest) {
-            return Err(err(
-                b.dest.span(),
-                "dest",
-                format!("dest {dest:?} must name a file (absolute, or relative to the node's working directory, without '..')"),
-            ));
-        }
-        for (v, k) in [(&b.profile, "profile"), (&b.target, "target")] {
-            if let Some(v) = v {
-                if !simple_name(v.get_ref()) {
-                    return Err(err(
-                        v.span(),
-                        k,
-                        format!(
-                            "bad {k} {:?} (letters, digits, '-', '_' and '.')",
-                            v.get_ref()
-                        ),
-                    ));
-                }
-            }
-        }
-        out.push(BinarySpec {
-            package: package.clone(),
-            bin,
-            dest: dest.clone(),
-            roles: b.roles.clone(),
-            profile: b.profile.as_ref().map(|p| p.get_ref().clone()),
-            target: b.target.as_ref().map(|p| p.get_ref().clone()),
-        });
-    }
-    Ok(out)
 }
 
 /// One file of a `[[dir]]`: what it becomes, and its text when it is a template (checked for

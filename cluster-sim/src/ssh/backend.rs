@@ -182,6 +182,18 @@ impl Backend for SshBackend {
         Ok(ExecOutput { timed_out, ..out })
     }
 
+    async fn replace_binary(
+        &self,
+        cluster: &str,
+        node: &str,
+        binary: &crate::service::Placement,
+    ) -> Result<(), BackendError> {
+        // The same upload and copy as at launch: the copy is renamed over the old file.
+        let (h, w) = self.locate(cluster, node).await?;
+        self.place_binaries(h, &w, node, std::slice::from_ref(binary))
+            .await
+    }
+
     async fn write_file(
         &self,
         cluster: &str,

@@ -7,12 +7,15 @@
 //! kvd cli ADDR COMMAND...     send one command, print the reply (exit 1 on ERR)
 //! ```
 //!
-//! One primary takes writes; followers connect to it with `SYNC <offset>` and apply the log
-//! it streams from there. Every node keeps its log in `<data>/wal` and replays it at start,
-//! so a follower that was down catches up from where it stopped.
+//! One primary takes writes; followers connect to it with `SYNC <offset> 2` (`SYNC <offset>`
+//! to a protocol-1 primary) and apply the log it streams from there, checking each record's
+//! checksum in protocol 2. Every node keeps its log in `<data>/wal` and replays it at start,
+//! so a follower that was down catches up from where it stopped. The data folder carries the
+//! protocol version of the newest kvd that opened it, and an older kvd refuses it (`protocol.rs`).
 
 mod config;
 mod log;
+mod protocol;
 mod server;
 mod store;
 
@@ -25,7 +28,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--version" | "-V") => {
-            println!("kvd {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "kvd {} (protocol {})",
+                env!("CARGO_PKG_VERSION"),
+                protocol::PROTOCOL
+            );
             ExitCode::SUCCESS
         }
         Some("serve") if args.len() == 2 => match config::Config::read(&args[1]) {

@@ -7,6 +7,7 @@
 //! GET key         -> VALUE <value> | NONE
 //! INFO            -> ROLE <primary|follower> OFFSET <n>
 //! SYNC <offset>   -> ENTRY <n> <key> <value>, one line per write after <offset>, forever
+//! SYNC <offset> 2 -> RECORD <n> <sum> <key> <value>, the same in protocol 2 (`protocol.rs`)
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use crate::config::{Config, Role};
 use crate::log::Log;
+use crate::protocol;
 use crate::store::Store;
 
 struct Server {
@@ -32,13 +34,15 @@ pub fn run(config: Config) -> Result<(), String> {
         Role::Primary => "primary",
         Role::Follower(_) => "follower",
     };
+    protocol::stamp_data(&config.data)?;
     let store = Store::open(&config.data, role)
         .map_err(|e| format!("data {}: {e}", config.data.display()))?;
     let listener =
         TcpListener::bind(config.listen).map_err(|e| format!("listen {}: {e}", config.listen))?;
     log.line(format!(
-        "kvd {} listening on {} as {role}, {} writes in the log",
+        "kvd {} (protocol {}) listening on {} as {role}, {} writes in the log",
         env!("CARGO_PKG_VERSION"),
+        protocol::PROTOCOL,
         config.listen,
         store.offset()
     ));
@@ -91,14 +95,29 @@ impl Server {
                         Err(e) => format!("ERR {e}"),
                     },
                 },
-                ("SYNC", Some(n), None) => {
+                ("SYNC", Some(n), version) => {
                     let Ok(from) = n.parse::<u64>() else {
                         writeln!(out, "ERR bad offset {n:?}")?;
                         continue;
                     };
-                    self.log
-                        .line(format!("follower {peer} syncing from offset {from}"));
-                    return self.stream_log(out, from);
+                    let version = match version.map(str::parse::<u32>) {
+                        None => protocol::OLDEST,
+                        Some(Ok(v)) if (protocol::OLDEST..=protocol::PROTOCOL).contains(&v) => v,
+                        Some(_) => {
+                            writeln!(
+                                out,
+                                "ERR unknown protocol {:?}: this primary speaks protocols {} to {}",
+                                version.unwrap_or(""),
+                                protocol::OLDEST,
+                                protocol::PROTOCOL
+                            )?;
+                            continue;
+                        }
+                    };
+                    self.log.line(format!(
+                        "follower {peer} syncing from offset {from} in protocol {version}"
+                    ));
+                    return self.stream_log(out, from, version);
                 }
                 _ => format!("ERR unknown command {line:?}"),
             };
@@ -108,49 +127,66 @@ impl Server {
     }
 
     /// Sends every write after `from`, then each new one as it comes, until the follower goes.
-    fn stream_log(&self, mut out: TcpStream, mut from: u64) -> std::io::Result<()> {
+    fn stream_log(&self, mut out: TcpStream, mut from: u64, version: u32) -> std::io::Result<()> {
         loop {
             let batch = self.store.wait_after(from);
             let mut text = String::new();
             for (n, k, v) in &batch {
-                text.push_str(&format!("ENTRY {n} {k} {v}\n"));
+                text.push_str(&protocol::record_line(version, *n, k, v));
                 from = *n;
             }
             out.write_all(text.as_bytes())?;
         }
     }
 
-    /// Follows the primary forever: sync from our offset, apply entries in order, and on any
-    /// break reconnect after a short pause (the primary may be restarting).
+    /// Follows the primary forever: sync from our offset in our newest protocol (in protocol 1
+    /// when the primary refuses that), apply entries in order, and on any break reconnect after
+    /// a short pause (the primary may be restarting, perhaps as another version).
     fn follow(&self, primary: &str) {
+        let mut version = protocol::PROTOCOL;
         loop {
-            match self.follow_once(primary) {
-                Ok(()) => self
+            match self.follow_once(primary, version) {
+                Ok(Some(refusal)) if version > protocol::OLDEST => {
+                    self.log.line(format!(
+                        "primary {primary} refused protocol {version} ({refusal}): asking in \
+                         protocol {}",
+                        protocol::OLDEST
+                    ));
+                    version = protocol::OLDEST;
+                    continue;
+                }
+                Ok(Some(refusal)) => self
+                    .log
+                    .line(format!("replication from {primary}: {refusal}")),
+                Ok(None) => self
                     .log
                     .line(format!("primary {primary} closed the stream")),
                 Err(e) => self.log.line(format!("replication from {primary}: {e}")),
             }
+            version = protocol::PROTOCOL;
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
-    fn follow_once(&self, primary: &str) -> std::io::Result<()> {
+    /// One connection to the primary; `Ok(Some(reply))` when it answered the sync with `ERR`.
+    fn follow_once(&self, primary: &str, version: u32) -> std::io::Result<Option<String>> {
         let mut s = TcpStream::connect(primary)?;
         let from = self.store.offset();
-        writeln!(s, "SYNC {from}")?;
-        self.log
-            .line(format!("following {primary} from offset {from}"));
+        if version > protocol::OLDEST {
+            writeln!(s, "SYNC {from} {version}")?;
+        } else {
+            writeln!(s, "SYNC {from}")?;
+        }
+        self.log.line(format!(
+            "following {primary} from offset {from} in protocol {version}"
+        ));
         for line in BufReader::new(s).lines() {
             let line = line?;
-            let mut words = line.splitn(4, ' ');
-            let (Some("ENTRY"), Some(n), Some(k), Some(v)) =
-                (words.next(), words.next(), words.next(), words.next())
-            else {
-                return Err(std::io::Error::other(format!("unexpected line {line:?}")));
-            };
-            let n: u64 = n
-                .parse()
-                .map_err(|_| std::io::Error::other(format!("bad offset in {line:?}")))?;
+            if line.starts_with("ERR") {
+                return Ok(Some(line));
+            }
+            let (n, k, v) =
+                protocol::parse_record(version, &line).map_err(std::io::Error::other)?;
             let have = self.store.offset();
             if n != have + 1 {
                 return Err(std::io::Error::other(format!(
@@ -159,6 +195,6 @@ impl Server {
             }
             self.store.append(k, v)?;
         }
-        Ok(())
+        Ok(None)
     }
 }

@@ -47,6 +47,10 @@ impl Checker for ListAppend {
     fn check_file(&self, path: &Path) -> Result<CheckReport, FileError> {
         judge_file(self, path, Flavor::ListAppend)
     }
+
+    fn judges_prefixes(&self) -> bool {
+        true
+    }
 }
 
 impl Checker for RwRegister {
@@ -68,6 +72,10 @@ impl Checker for RwRegister {
 
     fn check_file(&self, path: &Path) -> Result<CheckReport, FileError> {
         judge_file(self, path, Flavor::RwRegister)
+    }
+
+    fn judges_prefixes(&self) -> bool {
+        true
     }
 }
 
