@@ -201,7 +201,7 @@ fn the_global_backend_flag_and_its_variable_choose_the_backend() {
         assert_eq!(o.status.code(), Some(2));
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("docker, ssh or memory"), "{err}");
+        assert!(err.contains("docker, ssh, memory or swarm"), "{err}");
     }
     // ssh is chosen: it asks for its inventory, then reads the one given.
     let o = cli(&["ls", "--backend", "ssh"]);

@@ -66,6 +66,7 @@ impl Fleet {
             let other = BackendChoice {
                 kind: kind.to_string(),
                 inventory: choice.inventory.clone(),
+                engines: choice.engines.clone(),
             };
             match other.connect().await {
                 Ok(b) => listed.push(b),

@@ -1,4 +1,5 @@
-//! Connecting a backend from settings: the one place that knows every backend by name. The
+//! Connecting a backend from settings: the one place that knows every backend by name
+//! (docker, ssh, memory, swarm). The
 //! harness, the CLI, the server and a run's watchdog choose through it, and a builder given no
 //! backend gets the default from it. A new backend is its folder plus one entry in
 //! [`BACKENDS`].
@@ -13,11 +14,15 @@ use crate::docker::backend::DockerBackend;
 use crate::error::BackendError;
 use crate::memory::backend::MemoryBackend;
 use crate::ssh::backend::SshBackend;
+use crate::swarm::backend::SwarmBackend;
+use crate::swarm::engines::Engines;
 
 /// Environment variable choosing the backend: `docker` (default), `ssh` or `memory`.
 pub const BACKEND_VAR: &str = "CLUSTER_SIM_BACKEND";
 /// Environment variable naming the ssh backend's inventory file.
 pub const INVENTORY_VAR: &str = "CLUSTER_SIM_INVENTORY";
+/// Environment variable naming the swarm backend's engines file.
+pub const ENGINES_VAR: &str = "CLUSTER_SIM_ENGINES";
 
 /// Which backend to connect, and what connecting it needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +31,8 @@ pub struct BackendChoice {
     pub kind: String,
     /// The inventory file (ssh).
     pub inventory: Option<PathBuf>,
+    /// The engines file (swarm); `None` reads `CLUSTER_SIM_ENGINES`.
+    pub engines: Option<PathBuf>,
 }
 
 impl BackendChoice {
@@ -39,6 +46,7 @@ impl BackendChoice {
             inventory: std::env::var_os(INVENTORY_VAR)
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
+            engines: engines_from_env(),
         }
     }
 
@@ -87,7 +95,27 @@ pub const BACKENDS: &[(&str, Connector)] = &[
     ("memory", |_| {
         Box::pin(async { Ok(Arc::new(MemoryBackend::new()) as Arc<dyn Backend>) })
     }),
+    ("swarm", |choice| {
+        Box::pin(async move {
+            let path = choice.engines.clone().or_else(engines_from_env).ok_or_else(|| {
+                BackendError::refused(
+                    "the swarm backend",
+                    format!("it needs an engines file: set {ENGINES_VAR}=FILE (`cluster-sim lab engines N --out FILE` writes one)"),
+                )
+            })?;
+            let engines = Engines::from_file(&path)
+                .map_err(|e| BackendError::refused("the swarm backend's engines", e.to_string()))?;
+            Ok(Arc::new(SwarmBackend::connect(&engines).await?) as Arc<dyn Backend>)
+        })
+    }),
 ];
+
+/// The engines file `CLUSTER_SIM_ENGINES` names.
+fn engines_from_env() -> Option<PathBuf> {
+    std::env::var_os(ENGINES_VAR)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
 
 /// The inventory a choice names, or the error saying how to name one.
 fn needs_inventory(choice: &BackendChoice) -> Result<&Path, BackendError> {
@@ -104,7 +132,7 @@ pub fn is_backend(kind: &str) -> bool {
     kind.is_empty() || BACKENDS.iter().any(|(name, _)| *name == kind)
 }
 
-/// The backends' names for messages: `docker, ssh or memory`.
+/// The backends' names for messages: `docker, ssh, memory or swarm`.
 pub fn backend_names() -> &'static str {
     static NAMES: LazyLock<String> = LazyLock::new(|| {
         let names: Vec<&str> = BACKENDS.iter().map(|(n, _)| *n).collect();
@@ -125,13 +153,14 @@ pub async fn connect_backend(
     BackendChoice {
         kind: kind.to_string(),
         inventory: inventory.map(Path::to_path_buf),
+        engines: None,
     }
     .connect()
     .await
 }
 
-/// [`connect_backend`] with the choice read from `CLUSTER_SIM_BACKEND` and
-/// `CLUSTER_SIM_INVENTORY`.
+/// [`connect_backend`] with the choice read from `CLUSTER_SIM_BACKEND`,
+/// `CLUSTER_SIM_INVENTORY` and `CLUSTER_SIM_ENGINES`.
 pub async fn connect_backend_from_env() -> Result<Arc<dyn Backend>, BackendError> {
     BackendChoice::from_env().connect().await
 }
@@ -166,6 +195,26 @@ mod tests {
         assert_eq!(
             e,
             format!("backend \"podman\": unknown (expected {})", backend_names())
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("engines.toml");
+        std::fs::write(
+            &file,
+            "[[engine]]\nname = \"a\"\nendpoint = \"tcp://127.0.0.1:1\"\n",
+        )
+        .expect("write");
+        let swarm = BackendChoice {
+            kind: "swarm".into(),
+            inventory: None,
+            engines: Some(file.clone()),
+        };
+        let e = swarm.connect().await.unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "engine a ({}): cannot reach the Docker engine at tcp://127.0.0.1:1: ",
+                file.display()
+            )),
+            "{e}"
         );
         let e = connect_backend("ssh", None).await.unwrap_err().to_string();
         assert_eq!(

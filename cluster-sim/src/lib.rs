@@ -37,6 +37,7 @@ pub mod service;
 pub mod shell;
 pub mod spec;
 pub mod ssh;
+pub mod swarm;
 pub mod template;
 pub mod watchdog;
 
@@ -49,7 +50,8 @@ pub use cluster::{
     MembershipError, Node, NodeOptions, RollingError, VersionError,
 };
 pub use connect::{
-    connect_backend, connect_backend_from_env, BackendChoice, BACKEND_VAR, INVENTORY_VAR,
+    connect_backend, connect_backend_from_env, BackendChoice, BACKEND_VAR, ENGINES_VAR,
+    INVENTORY_VAR,
 };
 pub use error::{
     BackendError, Error, ExecError, NodeError, ProvisionError, SpecError, TransferError,

@@ -76,6 +76,7 @@ pub fn start_ssh(inventory: &std::path::Path) -> Result<(), WatchdogError> {
     start_for(&BackendChoice {
         kind: "ssh".into(),
         inventory: Some(inventory.to_path_buf()),
+        engines: None,
     })
 }
 
@@ -105,6 +106,13 @@ pub fn start_for(choice: &BackendChoice) -> Result<(), WatchdogError> {
         cmd.env(
             WATCHDOG_INVENTORY_VAR,
             std::path::absolute(inv).unwrap_or_else(|_| inv.clone()),
+        );
+    }
+    if let Some(engines) = &choice.engines {
+        // The swarm backend's engines file, absolute for the same reason.
+        cmd.env(
+            crate::connect::ENGINES_VAR,
+            std::path::absolute(engines).unwrap_or_else(|_| engines.clone()),
         );
     }
     // A process group of its own: not the terminal's foreground group, so Ctrl-C in the
@@ -159,7 +167,11 @@ fn serve(run: &str) {
         Err(_) if inventory.is_some() => "ssh".into(),
         Err(_) => String::new(),
     };
-    let choice = BackendChoice { kind, inventory };
+    let choice = BackendChoice {
+        kind,
+        inventory,
+        engines: None,
+    };
     rt.block_on(async {
         let Ok(backend) = choice.connect().await else {
             return;

@@ -22,6 +22,7 @@ macro_rules! chapters {
 chapters! {
     introduction = "introduction.md";
     getting_started = "getting-started.md";
+    own_project = "own-project.md";
     writing_tests = "writing-tests.md";
     many_cases = "many-cases.md";
     results = "results.md";
@@ -30,6 +31,7 @@ chapters! {
     faults = "faults.md";
     histories = "histories.md";
     ssh = "ssh.md";
+    swarm = "swarm.md";
     service_mode = "service-mode.md";
     cli = "cli.md";
     big_clusters = "big-clusters.md";

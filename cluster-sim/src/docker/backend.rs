@@ -76,12 +76,10 @@ impl Backend for DockerBackend {
             })?;
         // Every image first (building the node image if needed), so a missing one fails
         // before anything exists in the engine.
-        let mut images: Vec<&str> = spec.nodes.iter().map(|n| n.image.as_str()).collect();
-        images.sort_unstable();
-        images.dedup();
+        // Nodes with `packages` get an image derived per package set, made here too.
         let mut image = String::new();
-        for i in images {
-            image = self.resolve_image(i).await?;
+        for n in &spec.nodes {
+            image = self.node_image(n, Some(spec)).await?;
         }
         // The name first: a process that loses it leaves nothing behind.
         let labels = cluster_labels(cluster, &spec.source, lease.expires);
@@ -102,6 +100,7 @@ impl Backend for DockerBackend {
                     net: net_id,
                     labels,
                     image,
+                    copy_binaries: false,
                 },
             );
         }

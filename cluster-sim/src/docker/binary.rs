@@ -1,5 +1,6 @@
 //! Workspace binaries on docker nodes: each built file is bind-mounted read-only at its
-//! destination (no per-node copy: five nodes share one file), and checked against the glibc of
+//! destination (no per-node copy: five nodes share one file; copied in instead on a swarm's
+//! engines, which may not see this machine's files), and checked against the glibc of
 //! the node's image first, asked once per image per process.
 //!
 //! A binary with other versions (`switchable`) can't be a mount at its destination, since a
@@ -66,6 +67,26 @@ pub(super) fn links(n: &NodeLaunch) -> Vec<(String, String)> {
         .iter()
         .filter(|p| p.switchable)
         .filter_map(|p| Some((p.dest.clone(), in_store(p)?)))
+        .collect()
+}
+
+/// A node's binaries as files to upload (path, contents, mode 755), for an engine that can't
+/// bind this machine's files (one of a swarm's).
+pub(super) fn copies(n: &NodeLaunch) -> Result<Vec<(String, Vec<u8>, u32)>, BackendError> {
+    n.binaries
+        .iter()
+        .map(|p| {
+            let data = std::fs::read(&p.source).map_err(|source| BackendError::Local {
+                what: format!(
+                    "node {}: read {} ({})",
+                    n.spec.name,
+                    p.source.display(),
+                    p.what
+                ),
+                source,
+            })?;
+            Ok((p.dest.clone(), data, 0o755))
+        })
         .collect()
 }
 

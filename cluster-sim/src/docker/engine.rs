@@ -12,7 +12,7 @@ use bollard::Docker;
 use super::agent::Agent;
 use super::subnet::{self, Net};
 use crate::error::BackendError;
-use crate::image::{ImageBuilder, NODE_IMAGE};
+use crate::image::{ImageBuilder, ImageError, NODE_IMAGE};
 
 /// Each node's cluster working directory (a container belongs to one cluster only).
 pub(crate) const DOCKER_WORKDIR: &str = "/var/lib/cluster-sim";
@@ -32,6 +32,9 @@ pub struct DockerBackend {
     pub(super) ids: Arc<std::sync::Mutex<HashMap<String, HashMap<String, String>>>>,
     /// Clusters this backend allocated: their network and labels, for `launch` and `keep`.
     pub(super) made: Arc<std::sync::Mutex<HashMap<String, Made>>>,
+    /// A worker engine of a swarm (`crate::swarm`): the overlay networks it lists belong to
+    /// the manager, which alone removes them.
+    pub(super) worker: bool,
 }
 
 /// What `allocate` made for a cluster.
@@ -43,6 +46,9 @@ pub(super) struct Made {
     pub(super) labels: HashMap<String, String>,
     /// An image present in the engine, for marker containers.
     pub(super) image: String,
+    /// Whether workspace binaries are copied into each node instead of bind-mounted: the
+    /// engine is one of several (swarm) and may not see this machine's files.
+    pub(super) copy_binaries: bool,
 }
 
 impl std::fmt::Debug for Agent {
@@ -174,13 +180,55 @@ impl DockerBackend {
     /// An engine that doesn't answer is one clear error, not a panic.
     pub async fn connect() -> Result<Self, BackendError> {
         let docker = Docker::connect_with_defaults().map_err(engine_call("connect"))?;
+        Self::over(docker, None).await
+    }
+
+    /// Connects to the engine at `endpoint` (`unix:///path` or `tcp://host:port`, no TLS): one
+    /// engine of several (the swarm backend). An engine that doesn't answer is one clear error
+    /// naming the endpoint.
+    pub async fn connect_to(endpoint: &str) -> Result<Self, BackendError> {
+        let unreachable = |why: String| BackendError::Unreachable {
+            what: format!("cannot reach the Docker engine at {endpoint}"),
+            why,
+        };
+        let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+        } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+            Docker::connect_with_http(endpoint, 120, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(BackendError::refused(
+                format!("engine endpoint {endpoint:?}"),
+                "expected unix:///path or tcp://host:port",
+            ));
+        }
+        .map_err(|e| unreachable(e.to_string()))?;
+        Self::over(docker, Some(endpoint)).await
+    }
+
+    /// A backend over a connected client (to `endpoint`, or to the default engine): agrees an
+    /// API version, reads the subnet pool.
+    async fn over(docker: Docker, endpoint: Option<&str>) -> Result<Self, BackendError> {
+        let what = match endpoint {
+            Some(e) => format!("the Docker engine at {e}"),
+            None => "the Docker engine".to_string(),
+        };
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| BackendError::Unreachable {
-                what: "cannot reach the Docker engine".into(),
+                what: format!("cannot reach {what}"),
                 why: "no answer within 10s".into(),
             })?
-            .map_err(engine_call("agree an API version"))?;
+            .map_err(engine_call("agree an API version"))
+            .map_err(|e| match e {
+                // Said of the engine asked, not of DOCKER_HOST's.
+                BackendError::Unreachable { why, .. } if endpoint.is_some() => {
+                    BackendError::Unreachable {
+                        what: format!("cannot reach {what}"),
+                        why,
+                    }
+                }
+                other => other,
+            })?;
         let pool_text = std::env::var("CLUSTER_SIM_SUBNET_POOL")
             .unwrap_or_else(|_| subnet::DEFAULT_POOL.into());
         let pool = Net::parse(&pool_text)
@@ -198,6 +246,7 @@ impl DockerBackend {
             agents: Arc::default(),
             ids: Arc::default(),
             made: Arc::default(),
+            worker: false,
         })
     }
 
@@ -235,5 +284,46 @@ impl DockerBackend {
         };
         cache.insert(image.to_string(), tag.clone());
         Ok(tag)
+    }
+
+    /// The image a node runs: its spec's image, or, when it lists `packages`, an image derived
+    /// from that with them installed (built on first use, then cached in the engine; see
+    /// `crate::image::ensure_packages`). `spec` names the file and line of a package apt
+    /// can't find.
+    pub(super) async fn node_image(
+        &self,
+        node: &crate::spec::NodeSpec,
+        spec: Option<&crate::spec::ClusterSpec>,
+    ) -> Result<String, BackendError> {
+        let base = self.resolve_image(&node.image).await?;
+        if node.packages.is_empty() {
+            return Ok(base);
+        }
+        let mut set = node.packages.clone();
+        set.sort_unstable();
+        set.dedup();
+        let key = format!("{base} + {}", set.join(" "));
+        let mut cache = self.images.lock().await;
+        if let Some(tag) = cache.get(&key) {
+            return Ok(tag.clone());
+        }
+        let made = crate::image::ensure_packages(&self.docker, &base, &set, false)
+            .await
+            .map_err(|e| match e {
+                ImageError::NoSuchPackage { ref package, .. } => {
+                    let place = spec
+                        .map(|s| match s.package_lines.get(package) {
+                            Some(line) => format!("{}:{line}: key `packages`", s.source),
+                            None => format!("{}: key `packages`", s.source),
+                        })
+                        .unwrap_or_else(|| format!("node {}: packages", node.name));
+                    BackendError::refused(place, e.to_string())
+                }
+                other => {
+                    BackendError::engine(format!("image {base} with {}", set.join(" ")), other)
+                }
+            })?;
+        cache.insert(key, made.tag.clone());
+        Ok(made.tag)
     }
 }

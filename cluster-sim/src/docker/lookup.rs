@@ -171,6 +171,10 @@ impl DockerBackend {
             push(&mut out, kind, c.id.unwrap_or_default(), name, labels);
         }
         for n in networks {
+            // A swarm's overlay network belongs to its manager; a worker engine leaves it alone.
+            if self.worker && n.scope.as_deref() == Some("swarm") {
+                continue;
+            }
             let labels = n.labels.unwrap_or_default();
             push(
                 &mut out,

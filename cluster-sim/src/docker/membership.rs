@@ -95,6 +95,7 @@ impl Membership for DockerBackend {
                 net: net.id.clone(),
                 labels: net.labels.clone(),
                 image,
+                copy_binaries: false,
             });
         }
         Ok(NodeAddr {

@@ -245,6 +245,7 @@ impl DockerBackend {
             labels: net.labels.clone(),
             net: net.id,
             image,
+            copy_binaries: false,
         })
     }
 }

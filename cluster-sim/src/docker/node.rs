@@ -139,7 +139,7 @@ impl DockerBackend {
         n: &NodeLaunch,
     ) -> Result<(), BackendError> {
         let labels = &made.labels;
-        let image = self.resolve_image(&n.spec.image).await?;
+        let image = self.node_image(&n.spec, None).await?;
         let name = container_name(cluster, &n.spec.name);
         let mut labels = labels.clone();
         labels.insert(LABEL_NODE.into(), n.spec.name.clone());
@@ -156,7 +156,11 @@ impl DockerBackend {
         // which costs more than everything else cluster-sim does per node. Large ones are
         // uploaded as before.
         // Binaries with other versions are links into the mounted store (docker/binary.rs).
-        let links = super::binary::links(n);
+        let links = if made.copy_binaries {
+            Vec::new()
+        } else {
+            super::binary::links(n)
+        };
         let archive = if n.files.is_empty() && links.is_empty() {
             Vec::new()
         } else {
@@ -201,8 +205,13 @@ impl DockerBackend {
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,
                 // Workspace binaries: the built file itself, read-only, or for one with other
-                // versions the store that holds them all (docker/binary.rs).
-                binds: super::binary::binds(n),
+                // versions the store that holds them all (docker/binary.rs); copied in below
+                // where the engine may be on another machine (a swarm's).
+                binds: if made.copy_binaries {
+                    None
+                } else {
+                    super::binary::binds(n)
+                },
                 // Published ports listen on loopback only, on a port the engine picks.
                 port_bindings: (!n.spec.publish.is_empty()).then(|| {
                     n.spec
@@ -249,8 +258,19 @@ impl DockerBackend {
         // Made here, so known without asking the engine again.
         self.remember_id(cluster, &n.spec.name, &id);
         tracing::debug!(container = %name, "created");
-        if !inline {
-            self.put_many(&id, &[DOCKER_WORKDIR], &n.files, &links)
+        let copies = if made.copy_binaries {
+            super::binary::copies(n)?
+        } else {
+            Vec::new()
+        };
+        if !inline || !copies.is_empty() {
+            let mut upload = copies;
+            let mut upload_links = Vec::new();
+            if !inline {
+                upload.extend(n.files.iter().cloned());
+                upload_links = links;
+            }
+            self.put_many(&id, &[DOCKER_WORKDIR], &upload, &upload_links)
                 .await
                 .map_err(|e| e.into_backend(format!("node {}: place files", n.spec.name)))?;
             tracing::debug!(container = %name, "files uploaded");

@@ -46,6 +46,7 @@ pub struct ImageBuilder {
     dir: PathBuf,
     force: bool,
     quiet: bool,
+    repository: String,
 }
 
 /// What [`ImageBuilder::ensure_image`] found or made.
@@ -70,7 +71,16 @@ impl ImageBuilder {
             dir: definition_dir.into(),
             force: false,
             quiet: false,
+            repository: NODE_IMAGE.to_string(),
         }
+    }
+
+    /// Tags the image in another repository than [`NODE_IMAGE`] (`<repository>:<hash>` and
+    /// `<repository>:latest`): for images of the node image family that nodes do not run, such
+    /// as the engines lab's `cluster-sim/engine`, so `cluster-sim/node:latest` stays the node's.
+    pub fn repository(mut self, repository: impl Into<String>) -> Self {
+        self.repository = repository.into();
+        self
     }
 
     /// Rebuilds even when the image is cached, without the engine's layer cache, and
@@ -93,7 +103,7 @@ impl ImageBuilder {
 
     /// The content-hashed tag the definition builds to, without asking the engine.
     pub fn tag(&self) -> Result<String, ImageError> {
-        Ok(node_tag(&Definition::read(&self.dir)?))
+        Ok(node_tag(&self.repository, &Definition::read(&self.dir)?))
     }
 
     /// Makes sure the image exists and returns its content-hashed tag.
@@ -119,9 +129,9 @@ impl ImageBuilder {
     /// Like [`ensure`](Self::ensure), also telling whether it built the image.
     pub async fn ensure_image(&self, docker: &Docker) -> Result<EnsuredImage, ImageError> {
         let def = Definition::read(&self.dir)?;
-        let tag = node_tag(&def);
+        let tag = node_tag(&self.repository, &def);
         if !self.force {
-            if let Some(found) = cached(docker, &tag).await? {
+            if let Some(found) = cached(docker, &self.repository, &tag).await? {
                 return Ok(found);
             }
         }
@@ -130,7 +140,7 @@ impl ImageBuilder {
         let _lock = lock::acquire(&progress).await?;
         // Another task or process may have built it while we waited.
         if !self.force {
-            if let Some(found) = cached(docker, &tag).await? {
+            if let Some(found) = cached(docker, &self.repository, &tag).await? {
                 return Ok(found);
             }
         }
@@ -145,7 +155,7 @@ impl ImageBuilder {
         let base =
             base::ensure_base(docker, &def.packages(), self.force, &work_dir, &progress).await?;
         let id = node_build::build(docker, &def, &tag, &base, self.force, &progress).await?;
-        tag_latest(docker, &tag, &id).await?;
+        tag_latest(docker, &self.repository, &tag, &id).await?;
         progress.step(&format!("built {tag} in {:.0?}", started.elapsed()));
         Ok(EnsuredImage {
             tag,
@@ -156,17 +166,21 @@ impl ImageBuilder {
     }
 }
 
-/// `cluster-sim/node:<hash>` for a definition.
-fn node_tag(def: &Definition) -> String {
-    format!("{NODE_IMAGE}:{}", def.content_hash())
+/// `<repository>:<hash>` for a definition (`cluster-sim/node:<hash>` for nodes).
+fn node_tag(repository: &str, def: &Definition) -> String {
+    format!("{repository}:{}", def.content_hash())
 }
 
 /// The image if the engine has it, with `latest` pointed at it.
-async fn cached(docker: &Docker, tag: &str) -> Result<Option<EnsuredImage>, ImageError> {
+async fn cached(
+    docker: &Docker,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<EnsuredImage>, ImageError> {
     let Some(id) = engine::image_id(docker, tag).await? else {
         return Ok(None);
     };
-    tag_latest(docker, tag, &id).await?;
+    tag_latest(docker, repository, tag, &id).await?;
     Ok(Some(EnsuredImage {
         tag: tag.to_owned(),
         id,
@@ -175,13 +189,18 @@ async fn cached(docker: &Docker, tag: &str) -> Result<Option<EnsuredImage>, Imag
     }))
 }
 
-/// Points `cluster-sim/node:latest` at `id` unless it already is.
-async fn tag_latest(docker: &Docker, tag: &str, id: &str) -> Result<(), ImageError> {
-    let latest = format!("{NODE_IMAGE}:latest");
+/// Points `<repository>:latest` at `id` unless it already is.
+async fn tag_latest(
+    docker: &Docker,
+    repository: &str,
+    tag: &str,
+    id: &str,
+) -> Result<(), ImageError> {
+    let latest = format!("{repository}:latest");
     if engine::image_id(docker, &latest).await?.as_deref() == Some(id) {
         return Ok(());
     }
-    engine::tag(docker, tag, NODE_IMAGE, "latest").await
+    engine::tag(docker, tag, repository, "latest").await
 }
 
 /// Where the temporary rootfs of an offline base goes: `$CARGO_TARGET_DIR/cluster-sim/`, else

@@ -126,6 +126,62 @@ pub enum ImageError {
         tail: Vec<String>,
     },
 
+    /// The engine has no image by that name.
+    #[error("the engine has no image {image}")]
+    NoImage {
+        /// The image reference.
+        image: String,
+    },
+
+    /// apt on this machine can't find a package a spec asks for.
+    #[error(
+        "apt finds no package `{package}` in debian {suite} (main) of this machine's apt sources"
+    )]
+    NoSuchPackage {
+        /// The package as the spec names it.
+        package: String,
+        /// The Debian suite searched.
+        suite: String,
+    },
+
+    /// apt on this machine failed to read the package lists or download packages.
+    #[error("{step} failed ({status}){}", tail_block(.tail))]
+    Apt {
+        /// What ran, e.g. "apt-get update".
+        step: String,
+        /// How it ended.
+        status: String,
+        /// The last lines it printed.
+        tail: Vec<String>,
+    },
+
+    /// Packages for a docker node need apt on the machine running cluster-sim.
+    #[error(
+        "installing a spec's `packages` on docker nodes needs apt-get on this machine (a \
+         Debian-family host with a Debian bookworm source): none found on PATH"
+    )]
+    NeedApt,
+
+    /// The image has no dpkg database: packages can't be added to it.
+    #[error("image {image} has no /var/lib/dpkg/status: `packages` needs a Debian-family image")]
+    NoDpkg {
+        /// The image packages were to be added to.
+        image: String,
+    },
+
+    /// Installing downloaded packages in a build container from the image failed.
+    #[error("installing {packages} into {tag} failed ({status}){}", tail_block(.tail))]
+    PackageInstall {
+        /// The derived image being built.
+        tag: String,
+        /// The packages, space separated.
+        packages: String,
+        /// How the install ended.
+        status: String,
+        /// The last lines it printed.
+        tail: Vec<String>,
+    },
+
     /// A step of the node image's Dockerfile failed.
     #[error("building {tag} failed at `{step}`: {message}{}", tail_block(.tail))]
     Build {

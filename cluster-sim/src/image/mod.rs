@@ -21,6 +21,11 @@
 //! 4. builds the Dockerfile with `BASE=<base>` (its install step is a no-op on the offline
 //!    base, which already has every package) and tags it, and `cluster-sim/node:latest`.
 //!
+//! A spec's `packages` make a derived image per package set ([`ensure_packages`],
+//! `packages.rs`): the `.deb` files are downloaded on this machine by its own apt (`debs.rs`)
+//! and installed in a build container without network, which is committed as
+//! `cluster-sim/packages:<hash of image id and sorted packages>`.
+//!
 //! Progress goes to stderr: a spinner on a terminal, `cluster-sim: ...` lines otherwise.
 //! Every failure is an [`ImageError`] with one line saying what failed and, for programs the
 //! builder runs, the tail of their output.
@@ -29,12 +34,14 @@ mod apt;
 mod base;
 mod builder;
 mod debootstrap;
+mod debs;
 mod definition;
 mod engine;
 mod error;
 mod list;
 mod lock;
 mod node_build;
+mod packages;
 mod progress;
 
 pub use base::BASE_IMAGE;
@@ -43,3 +50,6 @@ pub use builder::{
 };
 pub use error::ImageError;
 pub use list::{list_local, NodeImage};
+pub use packages::{
+    ensure_packages, ensure_packages_local, FROM_LABEL, PACKAGES_IMAGE, PACKAGES_LABEL,
+};

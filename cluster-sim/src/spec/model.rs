@@ -39,9 +39,25 @@ pub struct ClusterSpec {
     pub log_rules: LogRules,
     /// Every `[[hook]]`, in spec order.
     pub hooks: Vec<HookSpec>,
+    /// Where each package of `packages` (top level or a `[[node]]` table) is first named: its
+    /// line in the spec file, for errors about a package apt can't find.
+    pub package_lines: BTreeMap<String, usize>,
+    /// How a backend with several engines (swarm) places the nodes a `[[node]]` `engine` key
+    /// does not pin (`placement`); one-machine backends ignore it.
+    pub placement: Placement,
     /// What a node added at run time (`Cluster::add_node`) is made from: the spec's defaults,
     /// every file and binary with the roles that select it.
     pub blueprint: NodeBlueprint,
+}
+
+/// `placement`: how nodes are spread over several engines (the swarm backend).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Each node on the engine holding the fewest nodes for its capacity (the default).
+    #[default]
+    Spread,
+    /// Fill the engines in the order the engines file lists them, each up to its capacity.
+    Pack,
 }
 
 /// The spec's defaults for a node it does not name: a node added at run time gets them, then
@@ -109,7 +125,7 @@ pub struct NodeSpec {
     /// Image reference; `cluster-sim/node` (`crate::image::NODE_IMAGE`) means the image built
     /// from `docker/node`.
     pub image: String,
-    /// Roles, used to select files and (on ssh) packages.
+    /// Roles, used to select files and binaries.
     pub roles: Vec<String>,
     /// Environment for the service and for every exec.
     pub env: BTreeMap<String, String>,
@@ -119,7 +135,9 @@ pub struct NodeSpec {
     pub files: Vec<FileSpec>,
     /// Resource limits.
     pub limits: Limits,
-    /// Packages to install (ssh backend; docker images carry their own).
+    /// Debian packages the node needs: the ssh backend installs the missing ones on the host;
+    /// the docker backend runs the node on an image derived from `image` with them installed
+    /// (built once per package set and cached).
     pub packages: Vec<String>,
     /// TCP ports published on 127.0.0.1 of the machine running the engine (docker backend).
     pub publish: Vec<u16>,
@@ -128,6 +146,9 @@ pub struct NodeSpec {
     pub binaries: Vec<BinarySpec>,
     /// Globs of files to gather from the node after a failed test (`collect`).
     pub collect: Vec<String>,
+    /// The engine (by its name in the engines file) this node must run on (swarm backend;
+    /// `[[node]] engine`); one-machine backends ignore it.
+    pub engine: Option<String>,
 }
 
 /// A file to place on a node.
@@ -257,6 +278,7 @@ impl ClusterSpec {
                 publish: b.publish.clone(),
                 binaries: Vec::new(),
                 collect: b.collect.clone(),
+                engine: None,
             },
         };
         node.index = index;

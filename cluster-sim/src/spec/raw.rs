@@ -24,7 +24,7 @@ pub(super) struct RawSpec {
     #[serde(default)]
     pub(super) env: BTreeMap<String, String>,
     #[serde(default)]
-    pub(super) packages: Vec<String>,
+    pub(super) packages: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) publish: Vec<u16>,
     pub(super) service: Option<RawService>,
@@ -50,6 +50,7 @@ pub(super) struct RawSpec {
     pub(super) allow_log: Vec<Spanned<String>>,
     #[serde(default, rename = "hook")]
     pub(super) hooks: Vec<crate::service::hooks::RawHook>,
+    pub(super) placement: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,12 +100,13 @@ pub(super) struct RawNode {
     pub(super) env: BTreeMap<String, String>,
     pub(super) command: Option<String>,
     #[serde(default)]
-    pub(super) packages: Vec<String>,
+    pub(super) packages: Vec<Spanned<String>>,
     pub(super) publish: Option<Vec<u16>>,
     pub(super) limits: Option<RawLimits>,
     pub(super) collect: Option<Vec<Spanned<String>>>,
     /// `versions = { kvd = "old" }`: which `[[binary]]` of each name-alike group this node runs.
     pub(super) versions: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub(super) engine: Option<Spanned<String>>,
 }
 
 /// `[[binary]]`.

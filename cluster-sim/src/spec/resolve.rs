@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::model::{
-    BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, ReadySpec,
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, Placement, ReadySpec,
     DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 use toml::Spanned;
@@ -17,7 +17,9 @@ use toml::Spanned;
 use super::binaries::{binaries, node_binaries};
 use super::raw::{RawFile, RawReady, RawSpec};
 use super::service::{collect_globs, dir_files};
-use super::units::{check_image, limits, parse_duration, parse_memory, valid_node_name, SpecErr};
+use super::units::{
+    check_image, check_package, limits, parse_duration, parse_memory, valid_node_name, SpecErr,
+};
 use crate::error::SpecError;
 use crate::image::NODE_IMAGE;
 use crate::located::Src;
@@ -83,6 +85,7 @@ pub(super) fn resolve(
         .enumerate()
         .map(|(index, name)| node(&raw, src, index, name, &defaults, &files))
         .collect::<Result<Vec<_>, _>>()?;
+    let package_lines = package_lines(&raw, src);
     let name = raw.name.clone().unwrap_or_else(|| default_name.to_string());
     render_once(src, &name, &nodes, &files, params)?;
     let ready = raw.ready.map(|r| ready(r, src)).transpose()?;
@@ -97,6 +100,20 @@ pub(super) fn resolve(
         .map(|n| (n.name.as_str(), n.roles.as_slice()))
         .collect();
     let hooks = hooks::hooks(src, &raw.hooks, &roles)?;
+    let placement = match &raw.placement {
+        None => Placement::Spread,
+        Some(p) => match p.get_ref().as_str() {
+            "spread" => Placement::Spread,
+            "pack" => Placement::Pack,
+            other => {
+                return Err(src.err(
+                    p.span(),
+                    "placement",
+                    format!("{other:?} is not a placement (expected \"spread\" or \"pack\")"),
+                ))
+            }
+        },
+    };
     let blueprint = NodeBlueprint {
         image: defaults.image.clone(),
         roles: raw.roles.clone(),
@@ -107,7 +124,11 @@ pub(super) fn resolve(
             .map(|f| (f.spec.clone(), f.roles.clone()))
             .collect(),
         limits: defaults.limits.clone(),
-        packages: raw.packages.clone(),
+        packages: raw
+            .packages
+            .iter()
+            .map(|p| check_package(src, p, "packages"))
+            .collect::<Result<Vec<_>, _>>()?,
         publish: raw.publish.clone(),
         collect: defaults.collect.clone(),
     };
@@ -124,8 +145,27 @@ pub(super) fn resolve(
         reset: raw.reuse.map(|r| r.reset),
         log_rules,
         hooks,
+        package_lines,
+        placement,
         blueprint,
     })
+}
+
+/// The line each package is first named on, top-level `packages` before `[[node]]` tables.
+fn package_lines(raw: &RawSpec, src: &Src<'_>) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    let named = raw
+        .packages
+        .iter()
+        .chain(raw.node.iter().flat_map(|n| n.packages.iter()));
+    for p in named {
+        let line = src.text[..p.span().start.min(src.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        lines.entry(p.get_ref().clone()).or_insert(line);
+    }
+    lines
 }
 
 /// Node names in order: from `nodes`, else from the `[[node]]` tables; each valid, none twice,
@@ -299,18 +339,31 @@ fn node(
         .and_then(|o| o.roles.clone())
         .unwrap_or_else(|| raw.roles.clone());
     let mut env = raw.env.clone();
-    let mut packages = raw.packages.clone();
+    let mut packages = raw
+        .packages
+        .iter()
+        .map(|p| check_package(src, p, "packages"))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut node_limits = defaults.limits.clone();
     let mut node_image = defaults.image.clone();
     let mut command = raw.service.as_ref().map(|s| s.command.clone());
     let mut publish = raw.publish.clone();
     let mut node_collect = defaults.collect.clone();
+    let mut engine = None;
     if let Some(o) = over {
+        if let Some(e) = &o.engine {
+            if e.get_ref().trim().is_empty() {
+                return Err(src.err(e.span(), "node.engine", "an engine name can't be empty"));
+            }
+            engine = Some(e.get_ref().trim().to_string());
+        }
         if let Some(c) = &o.collect {
             node_collect.extend(collect_globs(src, "node.collect", c)?);
         }
         env.extend(o.env.clone());
-        packages.extend(o.packages.iter().cloned());
+        for p in &o.packages {
+            packages.push(check_package(src, p, "node.packages")?);
+        }
         if let Some(i) = &o.image {
             node_image = check_image(src, i, "node.image")?;
         }
@@ -348,6 +401,7 @@ fn node(
         publish,
         binaries,
         collect: node_collect,
+        engine,
     })
 }
 

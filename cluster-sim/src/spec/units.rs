@@ -29,6 +29,41 @@ impl SpecErr for Src<'_> {
     }
 }
 
+/// A Debian package name as apt takes it (`postgresql`, `libc6:amd64`, `redis-server=5:7.0*`):
+/// lowercase letters, digits and `+.-`, starting with a letter or digit, optionally followed by
+/// `:arch` or `=version`. Anything else (a space, an uppercase letter, a shell character) is
+/// refused here, with its line, rather than by apt at launch.
+pub(super) fn check_package(
+    src: &Src<'_>,
+    v: &Spanned<String>,
+    key: &str,
+) -> Result<String, SpecError> {
+    let text = v.get_ref();
+    let name_end = text.find([':', '=']).unwrap_or(text.len());
+    let (name, rest) = text.split_at(name_end);
+    let name_ok = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c));
+    let rest_ok = rest
+        .chars()
+        .skip(1)
+        .all(|c| c.is_ascii_alphanumeric() || "+.-~:*".contains(c))
+        && rest.len() != 1;
+    if name_ok && rest_ok {
+        return Ok(text.clone());
+    }
+    Err(src.err(
+        v.span(),
+        key,
+        format!(
+            "{text:?} is not a Debian package name (lowercase letters, digits and `+.-`, \
+             optionally `:arch` or `=version`)"
+        ),
+    ))
+}
+
 /// A positive duration (`"250ms"`, `"1m 30s"`): zero would spin a poll loop or fail at once.
 pub(super) fn parse_duration(
     src: &Src<'_>,

@@ -74,8 +74,9 @@ Output
   -h, --help                 this text
 
 Variables (the environment wins over cluster-sim.toml)
-  CLUSTER_SIM_BACKEND        docker (default), ssh or memory
+  CLUSTER_SIM_BACKEND        docker (default), ssh, memory or swarm
   CLUSTER_SIM_INVENTORY      inventory file for the ssh backend
+  CLUSTER_SIM_ENGINES        engines file for the swarm backend
   CLUSTER_SIM_JUNIT          the JUnit report (default target/cluster-sim/junit.xml)
   CLUSTER_SIM_REPORT         the HTML report (default report.html beside the JUnit report)
   CLUSTER_SIM_ARTIFACTS      the per-run directories (default target/cluster-sim/runs)

@@ -76,6 +76,7 @@ pub(crate) fn clean_up_and_watch(
     let choice = cluster_sim_core::BackendChoice {
         kind: settings.backend.as_str().to_string(),
         inventory: settings.inventory.clone(),
+        engines: None,
     };
     let backend = match rt.block_on(choice.connect()) {
         Ok(b) => b,

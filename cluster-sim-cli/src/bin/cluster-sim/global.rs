@@ -9,7 +9,7 @@ use cluster_sim::{BackendChoice, BACKEND_VAR, INVENTORY_VAR};
 /// `--backend` and `--inventory`, global, with the variables as fallback.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
-    /// The backend: docker (default), ssh or memory.
+    /// The backend: docker (default), ssh, memory or swarm (engines from CLUSTER_SIM_ENGINES).
     #[arg(
         long,
         global = true,
@@ -36,6 +36,7 @@ impl Global {
         BackendChoice {
             kind: self.backend.clone().unwrap_or_default(),
             inventory: self.inventory.clone().filter(|p| !p.as_os_str().is_empty()),
+            engines: None,
         }
     }
 

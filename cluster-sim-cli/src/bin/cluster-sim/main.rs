@@ -19,6 +19,7 @@ mod faults;
 mod follow;
 mod global;
 mod json;
+mod lab;
 mod listing;
 mod membership;
 mod progress;
@@ -157,6 +158,11 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// The engines lab for the swarm backend: Docker engines in containers, one swarm.
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
+    },
     /// Print a shell completion script on stdout.
     Completions {
         /// The shell.
@@ -183,6 +189,10 @@ enum ImageCommand {
         /// Rebuild even when cached.
         #[arg(long)]
         force: bool,
+        /// Also make the image a spec's `packages = [...]` gives its nodes: the node image
+        /// with these Debian packages (comma separated or repeated), cached by package set.
+        #[arg(long, value_delimiter = ',', value_name = "PACKAGE")]
+        packages: Vec<String>,
     },
     /// List the node images in the local engine, newest first.
     Ls {
@@ -286,7 +296,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         return listing::images(*json).await;
     }
     if let Command::Image {
-        command: ImageCommand::Build { force },
+        command: ImageCommand::Build { force, packages },
     } = &cli.command
     {
         // Node images live in the local Docker engine, whatever backend runs the nodes.
@@ -297,8 +307,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             .force(*force)
             .ensure_local()
             .await?;
-        println!("{tag}");
+        if packages.is_empty() {
+            println!("{tag}");
+        } else {
+            let made = cluster_sim::image::ensure_packages_local(&tag, packages).await?;
+            println!("{}", made.tag);
+        }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Lab { command } = cli.command {
+        // The lab lives in the local engine, whatever backend runs the nodes.
+        return lab::lab(command).await;
     }
     // --backend (or CLUSTER_SIM_BACKEND) chooses the backend (default docker); `up --lab`
     // makes a lab of sshd containers, which runs on the default backend whatever they say.
@@ -357,7 +376,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Service(cmd) => Ok(service::run(cmd).await),
         // Handled above, before any backend is contacted.
-        Command::Image { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Command::Image { .. } | Command::Completions { .. } | Command::Lab { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
         // Handled in `main`, before any engine is contacted.
         Command::Check(args) => Ok(check::check(&args)),
         Command::Report { run_dir, out } => Ok(report::report(run_dir.as_deref(), out.as_deref())),
