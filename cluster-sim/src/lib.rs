@@ -42,12 +42,12 @@ pub mod template;
 pub mod watchdog;
 
 pub use backend::{
-    Backend, ClusterSummary, Janitor, KeepMark, Lease, Lookup, NodeAction, NodeState, NodeSummary,
-    Reaped,
+    Backend, ClusterSummary, Janitor, KeepMark, Lease, Lookup, Membership, NodeAction, NodeState,
+    NodeSummary, Reaped,
 };
 pub use cluster::{
-    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight, Node,
-    RollingError, VersionError,
+    Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight,
+    MembershipError, Node, NodeOptions, RollingError, VersionError,
 };
 pub use connect::{
     connect_backend, connect_backend_from_env, BackendChoice, BACKEND_VAR, ENGINES_VAR,

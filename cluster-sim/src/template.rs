@@ -1,7 +1,7 @@
 //! Per-node config templates, rendered with minijinja (Jinja2 syntax).
 //!
 //! A template sees `cluster.name`, `node` (the node it is rendered for) and `nodes` (every node),
-//! each node as `{ name, index, number, address, roles, workdir }`, plus `env` (the node's environment) and `params` (the test case's matrix values).
+//! each node as `{ name, index, number, address, roles, workdir, added }`, plus `env` (the node's environment) and `params` (the test case's matrix values).
 //! Undefined variables are errors, so a typo fails provisioning instead of writing an empty value.
 
 use std::collections::BTreeMap;
@@ -25,6 +25,10 @@ pub struct TemplateNode {
     pub roles: Vec<String>,
     /// The cluster's working directory on the node (data dirs go here).
     pub workdir: String,
+    /// Whether the node joined the running cluster (`Cluster::add_node`, `cluster-sim
+    /// add-node`) rather than starting with it: a template says `initial-cluster-state:
+    /// existing` for such a node.
+    pub added: bool,
 }
 
 /// Everything a template can see.
@@ -103,7 +107,7 @@ pub fn render(text: &str, path: &Path, ctx: &TemplateContext) -> Result<String, 
             ),
         };
         format!(
-            "{}{line}: {what} (a template sees cluster.name, node and nodes with name, index, number, address, roles, workdir, and env)",
+            "{}{line}: {what} (a template sees cluster.name, node and nodes with name, index, number, address, roles, workdir, added, and env)",
             path.display()
         )
     })
@@ -134,6 +138,7 @@ mod tests {
                 address: format!("10.0.0.{}", i + 2),
                 roles: vec![],
                 workdir: "/w".into(),
+                added: false,
             })
             .collect();
         TemplateContext {

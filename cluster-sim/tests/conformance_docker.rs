@@ -20,9 +20,14 @@ impl conformance::Target for Docker {
             .await?)
     }
 
-    async fn leftovers(&self, cluster: &str, _node: &str, _workdir: &str) -> Result<bool> {
+    async fn leftovers(&self, cluster: &str, node: &str, _workdir: &str) -> Result<bool> {
         // A node's working directory lives and dies with its container.
-        Ok(!self.0.containers(Some(cluster)).await?.is_empty())
+        Ok(self
+            .0
+            .containers(Some(cluster))
+            .await?
+            .iter()
+            .any(|c| c.node == node))
     }
 }
 

@@ -161,3 +161,78 @@ async fn the_janitor_and_lookup_see_the_records() {
     keep.down().await.unwrap();
     assert!(!janitor.outlives_owner());
 }
+
+#[tokio::test]
+async fn nodes_join_and_leave_with_their_templates_rendered_for_the_new_membership() {
+    use cluster_sim_core::NodeOptions;
+    let backend = Arc::new(MemoryBackend::new());
+    let text = "nodes = 2\nroles = [\"peer\"]\n[ready]\ncommand = \"test -s peers\"\n\
+                [[file]]\ntemplate = \"members/peers.tmpl\"\ndest = \"peers\"\nrerender = true\n";
+    let s = ClusterSpec::parse(
+        text,
+        "<test>",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clusters"),
+        "mem",
+    )
+    .expect("spec");
+    let c = Cluster::builder(s)
+        .backend(backend.clone())
+        .up()
+        .await
+        .expect("up");
+    let names =
+        |c: &Cluster| -> Vec<String> { c.nodes().iter().map(|n| n.name().to_string()).collect() };
+    let peers = |n: &str| {
+        let n = c.node(n).unwrap();
+        async move { n.exec("cat peers").await.unwrap().out().to_string() }
+    };
+    let n3 = c
+        .add_node(NodeOptions::named("n3").env("K", "v"))
+        .await
+        .expect("add n3");
+    assert_eq!(names(&c), ["n1", "n2", "n3"]);
+    assert_eq!(n3.spec().roles, ["peer"]);
+    assert_eq!(n3.exec("echo $K").await.unwrap().out(), "v");
+    let all = "n1@127.0.0.1,n2@127.0.0.1,n3@127.0.0.1";
+    assert_eq!(peers("n3").await, format!("me=n3 added=yes\npeers={all}"));
+    assert_eq!(peers("n1").await, format!("me=n1 added=no\npeers={all}"));
+    let w3 = n3.exec("pwd").await.unwrap().out().to_string();
+    assert!(Path::new(&w3).is_dir(), "{w3}");
+
+    // Bad input: one clear error each, the cluster unchanged.
+    let e = c.add_node(NodeOptions::named("n2")).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("cluster {} already has a node n2", c.name())
+    );
+    let e = c.add_node(NodeOptions::named("Bad")).await.unwrap_err();
+    assert!(e.to_string().contains("bad node name \"Bad\""), "{e}");
+    let e = c.remove_node("n9").await.unwrap_err();
+    assert!(e.to_string().contains("(it has n1, n2, n3)"), "{e}");
+
+    assert!(c.remove_node("n3").await.expect("remove n3").is_empty());
+    assert_eq!(names(&c), ["n1", "n2"]);
+    assert!(!Path::new(&w3).exists(), "{w3} left behind");
+    assert_eq!(
+        peers("n1").await,
+        "me=n1 added=no\npeers=n1@127.0.0.1,n2@127.0.0.1"
+    );
+    assert!(c.node("n3").is_err());
+    // The default name is the first free one; the last node can't go.
+    assert_eq!(
+        c.add_node(NodeOptions::default()).await.unwrap().name(),
+        "n3"
+    );
+    c.remove_node("n1").await.unwrap();
+    c.remove_node("n2").await.unwrap();
+    let e = c.remove_node("n3").await.unwrap_err();
+    assert!(e.to_string().contains("is its last node"), "{e}");
+    c.down().await.unwrap();
+    assert!(backend
+        .lookup()
+        .unwrap()
+        .clusters()
+        .await
+        .unwrap()
+        .is_empty());
+}

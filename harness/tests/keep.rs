@@ -218,7 +218,7 @@ fn tests_run_on_a_live_cluster_without_creating_a_container() {
     let (pid, out) = spawn_binary(
         &tests_d(),
         dir.path(),
-        &["etcd::members", "snapshot::basic", "--test-threads", "2"],
+        &["etcd::members::", "snapshot::basic", "--test-threads", "2"],
         &[("CLUSTER_SIM_CLUSTER", &name)],
     );
     let after = containers(&[&label]);

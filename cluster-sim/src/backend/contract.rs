@@ -1,7 +1,7 @@
 //! The `Backend` trait: node life, from allocation to teardown, on a place that runs nodes
 //! (docker, ssh, memory). Kept small: what only some backends can do is an optional capability
 //! beside it (cleanup: [`Janitor`], listing without a handle: [`Lookup`], faults:
-//! [`FaultBackend`]), asked for with `janitor()`, `lookup()` and `faults()`, as Jepsen's `DB`
+//! [`FaultBackend`], nodes joining and leaving: [`Membership`]), asked for with `janitor()`, `lookup()` and `faults()`, as Jepsen's `DB`
 //! has optional `Kill`, `Pause` and `LogFiles` protocols. Knobs specific to one backend live on
 //! that backend's own builder.
 
@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use super::faults::FaultBackend;
 use super::janitor::Janitor;
 use super::lookup::Lookup;
+use super::membership::Membership;
 use super::shell::ShellBackend;
 use super::types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
@@ -129,6 +130,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// The interactive-shell capability (`cluster-sim shell`), where this backend offers it.
     fn shell(&self) -> Option<&dyn ShellBackend> {
+        None
+    }
+
+    /// The membership capability (add a node to a running cluster, remove one), where this
+    /// backend offers it.
+    fn membership(&self) -> Option<&dyn Membership> {
         None
     }
 }

@@ -48,6 +48,9 @@ pub struct KeepMark {
     pub spec: Option<String>,
     /// How many nodes that spec gave it.
     pub nodes: Option<usize>,
+    /// The spec's file, as an absolute path, where it came from one: what `cluster-sim
+    /// add-node` renders the new node's templates from.
+    pub spec_file: Option<String>,
 }
 
 impl KeepMark {
@@ -57,6 +60,10 @@ impl KeepMark {
             by: by.map(str::to_string),
             spec: Some(spec.name.clone()),
             nodes: Some(spec.nodes.len()),
+            spec_file: std::fs::canonicalize(&spec.source)
+                .ok()
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string()),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::event::EventSink;
 use super::handle::{Cluster, Inner};
+use super::members::{Member, Members};
 use crate::backend::contract::Backend;
 use crate::backend::lookup::ClusterSummary;
 use crate::backend::types::{KeepMark, Lease};
@@ -53,12 +54,34 @@ impl Cluster {
         spec: ClusterSpec,
         sink: Option<EventSink>,
     ) -> Cluster {
-        let addrs: Vec<_> = found.nodes.iter().map(|n| n.addr()).collect();
+        // A node the spec does not name joined at run time (`add_node`): its spec is the
+        // blueprint's, with the roles the backend recorded.
+        let members = found
+            .nodes
+            .iter()
+            .map(|n| {
+                let (node, added) = match spec.node(&n.name) {
+                    Some(s) => (s.clone(), false),
+                    None => {
+                        let roles = (!n.roles.is_empty()).then(|| n.roles.clone());
+                        (
+                            spec.added_node(&n.name, n.index, roles, &BTreeMap::new()),
+                            true,
+                        )
+                    }
+                };
+                Member {
+                    addr: n.addr(),
+                    spec: Arc::new(node),
+                    added,
+                }
+            })
+            .collect();
         let inner = Arc::new(Inner {
             name: found.name.clone(),
             spec,
             backend,
-            nodes: std::sync::OnceLock::from(addrs),
+            nodes: Members::of(members),
             down: AtomicBool::new(false),
             // It was up and ready before this run found it.
             provisioned: AtomicBool::new(true),

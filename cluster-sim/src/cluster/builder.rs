@@ -107,7 +107,7 @@ impl ClusterBuilder {
             name: name.clone(),
             spec: self.spec,
             backend,
-            nodes: std::sync::OnceLock::new(),
+            nodes: Default::default(),
             down: AtomicBool::new(false),
             provisioned: AtomicBool::new(false),
             keep: AtomicBool::new(self.keep),
@@ -143,7 +143,7 @@ impl ClusterBuilder {
                 );
                 // Nothing to collect or remove when allocation failed: it leaves nothing, and
                 // the name may be another cluster's.
-                if cluster.inner.nodes.get().is_some() {
+                if cluster.inner.nodes.is_set() {
                     if let Some(dir) = &self.failure_dir {
                         cluster.collect_logs(dir).await;
                     }

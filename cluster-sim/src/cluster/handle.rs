@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::event::{Event, EventKind, EventSink};
+use super::members::Members;
 use crate::backend::contract::Backend;
 use crate::backend::types::{Lease, NodeAddr};
 use crate::error::BackendError;
@@ -21,7 +22,7 @@ pub(super) struct Inner {
     pub(super) name: String,
     pub(super) spec: ClusterSpec,
     pub(super) backend: Arc<dyn Backend>,
-    pub(super) nodes: std::sync::OnceLock<Vec<NodeAddr>>,
+    pub(super) nodes: Members,
     pub(super) down: AtomicBool,
     /// Every node was ready and the `after_up` hooks passed (`before_down` hooks run only then).
     pub(super) provisioned: AtomicBool,
@@ -73,7 +74,7 @@ impl Drop for Inner {
         // `up` and `down`). Best effort: the reaper removes whatever this misses.
         if self.keep.load(Ordering::SeqCst)
             || self.down.load(Ordering::SeqCst)
-            || self.nodes.get().is_none()
+            || !self.nodes.is_set()
         {
             return;
         }
@@ -98,7 +99,7 @@ impl fmt::Debug for Cluster {
         f.debug_struct("Cluster")
             .field("name", &self.inner.name)
             .field("backend", &self.inner.backend.kind())
-            .field("nodes", &self.inner.nodes.get())
+            .field("nodes", &self.addrs())
             .finish()
     }
 }
@@ -109,6 +110,7 @@ pub struct Node {
     pub(super) cluster: Cluster,
     pub(super) name: String,
     pub(super) address: String,
+    pub(super) spec: Arc<crate::spec::NodeSpec>,
 }
 
 impl fmt::Debug for Node {
@@ -143,14 +145,18 @@ impl Cluster {
         self.inner.backend.kind()
     }
 
-    /// Every node, in spec order.
+    /// Every node, in spec order, then the nodes added at run time in the order they joined
+    /// (`add_node`); a removed node is no longer among them.
     pub fn nodes(&self) -> Vec<Node> {
-        self.addrs()
-            .iter()
-            .map(|a| Node {
+        self.inner
+            .nodes
+            .list()
+            .into_iter()
+            .map(|m| Node {
                 cluster: self.clone(),
-                name: a.name.clone(),
-                address: a.address.clone(),
+                name: m.addr.name,
+                address: m.addr.address,
+                spec: m.spec,
             })
             .collect()
     }
@@ -198,8 +204,13 @@ impl Cluster {
         }
     }
 
-    pub(super) fn addrs(&self) -> &[NodeAddr] {
-        self.inner.nodes.get().map(Vec::as_slice).unwrap_or(&[])
+    pub(super) fn addrs(&self) -> Vec<NodeAddr> {
+        self.inner
+            .nodes
+            .list()
+            .into_iter()
+            .map(|m| m.addr)
+            .collect()
     }
 
     pub(super) fn emit(&self, node: Option<&str>, kind: EventKind, message: String) {

@@ -5,8 +5,9 @@
 //! its faults (`faults.rs`; storage faults in `storage.rs`), gathering files back (`collect.rs`), waiting on node logs
 //! (`logwait.rs`), readiness (`ready.rs`), hooks (`hooks.rs`), the spec's log rules
 //! (`logcheck.rs`, `logfindings.rs`), attaching to a kept cluster (`attach.rs`), the versions
-//! of a node's binaries (`versions.rs`, remembered in `chosen.rs`) and rolling restarts
-//! (`rolling.rs`).
+//! of a node's binaries (`versions.rs`, remembered in `chosen.rs`), rolling restarts
+//! (`rolling.rs`), and nodes joining and leaving at run time (`members.rs`, the list;
+//! `membership.rs`, the verbs).
 
 mod attach;
 mod builder;
@@ -19,6 +20,8 @@ mod hooks;
 mod logcheck;
 mod logfindings;
 mod logwait;
+mod members;
+mod membership;
 mod node;
 mod provision;
 mod ready;
@@ -34,6 +37,7 @@ pub use faults::NemesisHandle;
 pub use handle::{Cluster, InFlight, Node};
 pub use logfindings::{LogCheckError, LogFinding, LogMarks};
 pub use logwait::{LogWait, LogWaitError};
+pub use membership::{MembershipError, NodeOptions};
 pub use node::Cmd;
 pub use rolling::RollingError;
 pub use versions::VersionError;

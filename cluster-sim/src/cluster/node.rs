@@ -78,11 +78,7 @@ impl Node {
 
     /// The node's spec.
     pub fn spec(&self) -> &NodeSpec {
-        self.cluster
-            .inner
-            .spec
-            .node(&self.name)
-            .expect("a Node is only made for a node of its spec")
+        &self.spec
     }
 
     /// The cluster it belongs to.

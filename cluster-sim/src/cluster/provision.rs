@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::event::EventKind;
 use super::handle::Cluster;
+use super::members::{Member, Members};
 use crate::backend::types::{KeepMark, NodeAddr, NodeLaunch};
 use crate::error::ProvisionError;
 use crate::spec::ClusterSpec;
@@ -34,7 +35,9 @@ impl Cluster {
             .allocate(name, spec, &self.inner.lease)
             .await
             .map_err(backend_err("allocate"))?;
-        let _ = self.inner.nodes.set(addrs.clone());
+        self.inner
+            .nodes
+            .set(Members::from_spec(&spec.nodes, &addrs));
         self.emit(
             None,
             EventKind::Provision,
@@ -77,7 +80,7 @@ impl Cluster {
 
     /// Builds the spec's `[[binary]]` targets (once per process each), with cargo's status
     /// lines shown on stderr and sent as provisioning events.
-    async fn build_binaries(&self) -> Result<crate::service::Builds, ProvisionError> {
+    pub(super) async fn build_binaries(&self) -> Result<crate::service::Builds, ProvisionError> {
         if self.inner.spec.binaries.is_empty() {
             return Ok(Default::default());
         }
@@ -114,75 +117,99 @@ fn render_all(
     addrs: &[NodeAddr],
     builds: &crate::service::Builds,
 ) -> Result<Vec<NodeLaunch>, ProvisionError> {
-    let tnodes: Vec<TemplateNode> = spec
-        .nodes
+    let members = Members::from_spec(&spec.nodes, addrs);
+    let tnodes = template_nodes(&members);
+    members
         .iter()
-        .zip(addrs)
-        .map(|(n, a)| TemplateNode {
-            name: n.name.clone(),
-            index: n.index,
-            number: n.index + 1,
-            address: a.address.clone(),
-            roles: n.roles.clone(),
-            workdir: a.workdir.clone(),
+        .enumerate()
+        .map(|(i, m)| render_node(cluster, &spec.params, m, &tnodes[i], &tnodes, builds, false))
+        .collect()
+}
+
+/// What templates see of the members, in member order.
+pub(super) fn template_nodes(members: &[Member]) -> Vec<TemplateNode> {
+    members
+        .iter()
+        .map(|m| TemplateNode {
+            name: m.spec.name.clone(),
+            index: m.spec.index,
+            number: m.spec.index + 1,
+            address: m.addr.address.clone(),
+            roles: m.spec.roles.clone(),
+            workdir: m.addr.workdir.clone(),
+            added: m.added,
         })
-        .collect();
-    let mut out = Vec::new();
-    for (i, node) in spec.nodes.iter().enumerate() {
-        let ctx = TemplateContext {
-            cluster: BTreeMap::from([("name".to_string(), cluster.to_string())]),
-            node: tnodes[i].clone(),
-            nodes: tnodes.clone(),
-            env: node.env.clone(),
-            params: spec.params.clone(),
+        .collect()
+}
+
+/// One node ready to launch: its files rendered for the membership `nodes` (only the
+/// `rerender = true` ones with `only_rerender`), its environment, its binaries.
+pub(super) fn render_node(
+    cluster: &str,
+    params: &BTreeMap<String, serde_json::Value>,
+    member: &Member,
+    me: &TemplateNode,
+    nodes: &[TemplateNode],
+    builds: &crate::service::Builds,
+    only_rerender: bool,
+) -> Result<NodeLaunch, ProvisionError> {
+    let node = member.spec.as_ref();
+    let workdir = member.addr.workdir.as_str();
+    let ctx = TemplateContext {
+        cluster: BTreeMap::from([("name".to_string(), cluster.to_string())]),
+        node: me.clone(),
+        nodes: nodes.to_vec(),
+        env: node.env.clone(),
+        params: params.clone(),
+    };
+    let mut files = Vec::new();
+    for f in &node.files {
+        if only_rerender && !(f.rerender && f.template) {
+            continue;
+        }
+        let raw = std::fs::read(&f.source).map_err(|e| ProvisionError::Template {
+            node: node.name.clone(),
+            message: format!("{}: {e}", f.source.display()),
+        })?;
+        let data = if f.template {
+            let text = String::from_utf8_lossy(&raw);
+            template::render(&text, &f.source, &ctx)
+                .map_err(|message| ProvisionError::Template {
+                    node: node.name.clone(),
+                    message,
+                })?
+                .into_bytes()
+        } else {
+            raw
         };
-        let mut files = Vec::new();
-        for f in &node.files {
-            let raw = std::fs::read(&f.source).map_err(|e| ProvisionError::Template {
-                node: node.name.clone(),
-                message: format!("{}: {e}", f.source.display()),
-            })?;
-            let data = if f.template {
-                let text = String::from_utf8_lossy(&raw);
-                template::render(&text, &f.source, &ctx)
-                    .map_err(|message| ProvisionError::Template {
-                        node: node.name.clone(),
-                        message,
-                    })?
-                    .into_bytes()
-            } else {
-                raw
-            };
-            let dest = if f.dest.starts_with('/') {
-                f.dest.clone()
-            } else {
-                format!("{}/{}", addrs[i].workdir.trim_end_matches('/'), f.dest)
-            };
-            files.push((dest, data, f.mode));
-        }
-        let mut spec = node.clone();
-        for (k, v) in [
-            ("CLUSTER_SIM_CLUSTER", cluster),
-            ("CLUSTER_SIM_NODE", node.name.as_str()),
-            ("CLUSTER_SIM_WORKDIR", addrs[i].workdir.as_str()),
-        ] {
-            spec.env.insert(k.to_string(), v.to_string());
-        }
-        if !spec.faulty_dirs.is_empty() {
-            // The fault filesystem is mounted first, every time the service starts (a restart
-            // of a docker node starts with a fresh mount namespace).
-            let service = spec.command.as_deref().unwrap_or("exec sleep infinity");
-            spec.command = Some(format!(
-                "{}{service}",
-                crate::fault::storage::mount_lines(&addrs[i].workdir, &spec.faulty_dirs)
-            ));
-        }
-        out.push(NodeLaunch {
-            binaries: crate::service::placements(&node.binaries, builds, &addrs[i].workdir),
-            spec,
-            address: addrs[i].address.clone(),
-            files,
-        });
+        let dest = if f.dest.starts_with('/') {
+            f.dest.clone()
+        } else {
+            format!("{}/{}", workdir.trim_end_matches('/'), f.dest)
+        };
+        files.push((dest, data, f.mode));
     }
-    Ok(out)
+    let mut spec = node.clone();
+    for (k, v) in [
+        ("CLUSTER_SIM_CLUSTER", cluster),
+        ("CLUSTER_SIM_NODE", node.name.as_str()),
+        ("CLUSTER_SIM_WORKDIR", workdir),
+    ] {
+        spec.env.insert(k.to_string(), v.to_string());
+    }
+    if !spec.faulty_dirs.is_empty() {
+        // The fault filesystem is mounted first, every time the service starts (a restart
+        // of a docker node starts with a fresh mount namespace).
+        let service = spec.command.as_deref().unwrap_or("exec sleep infinity");
+        spec.command = Some(format!(
+            "{}{service}",
+            crate::fault::storage::mount_lines(workdir, &spec.faulty_dirs)
+        ));
+    }
+    Ok(NodeLaunch {
+        binaries: crate::service::placements(&node.binaries, builds, workdir),
+        spec,
+        address: member.addr.address.clone(),
+        files,
+    })
 }

@@ -2,7 +2,7 @@
 //! one container per node, driven through the engine's API with bollard (`DOCKER_HOST`
 //! honoured). The engine calls live beside it: the client and its errors (`engine.rs`), the
 //! name claim and network (`network.rs`), node creation (`node.rs`), teardown (`teardown.rs`),
-//! commands (`exec.rs`), lookups (`lookup.rs`).
+//! commands (`exec.rs`), lookups (`lookup.rs`), nodes joining and leaving (`membership.rs`).
 
 use std::io::Read;
 
@@ -46,6 +46,10 @@ impl Backend for DockerBackend {
     }
 
     fn shell(&self) -> Option<&dyn crate::backend::shell::ShellBackend> {
+        Some(self)
+    }
+
+    fn membership(&self) -> Option<&dyn crate::backend::membership::Membership> {
         Some(self)
     }
 

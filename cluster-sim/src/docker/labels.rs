@@ -36,6 +36,9 @@ pub const LABEL_KEPT_BY: &str = "cluster-sim.kept-by";
 pub const LABEL_KEPT_SPEC: &str = "cluster-sim.kept-spec";
 /// Label on the `kept` marker holding how many nodes that spec gave the cluster.
 pub const LABEL_KEPT_NODES: &str = "cluster-sim.kept-nodes";
+/// Label on the `kept` marker holding the absolute path of the spec file the cluster was made
+/// from (what `cluster-sim add-node` renders the new node from).
+pub const LABEL_KEPT_SPEC_FILE: &str = "cluster-sim.kept-spec-file";
 /// Label on a cluster's marker containers (never started): `claim` reserves the cluster's name,
 /// `kept` marks it kept.
 pub const LABEL_MARKER: &str = "cluster-sim.marker";
@@ -52,6 +55,9 @@ pub fn keep_mark_labels(mark: &crate::backend::KeepMark) -> HashMap<String, Stri
     if let Some(n) = mark.nodes {
         l.insert(LABEL_KEPT_NODES.to_string(), n.to_string());
     }
+    if let Some(f) = &mark.spec_file {
+        l.insert(LABEL_KEPT_SPEC_FILE.to_string(), f.clone());
+    }
     l
 }
 
@@ -61,6 +67,7 @@ pub fn keep_mark_of(labels: &HashMap<String, String>) -> crate::backend::KeepMar
         by: labels.get(LABEL_KEPT_BY).cloned(),
         spec: labels.get(LABEL_KEPT_SPEC).cloned(),
         nodes: labels.get(LABEL_KEPT_NODES).and_then(|n| n.parse().ok()),
+        spec_file: labels.get(LABEL_KEPT_SPEC_FILE).cloned(),
     }
 }
 

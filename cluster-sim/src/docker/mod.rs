@@ -9,6 +9,7 @@ mod fault;
 mod janitor;
 pub(crate) mod labels;
 mod lookup;
+mod membership;
 mod network;
 mod node;
 mod part;

@@ -464,6 +464,71 @@ impl<'a> Faults<'a> {
         })
     }
 
+    /// Forgets a node that leaves the cluster (`Cluster::remove_node`): partitions lose the
+    /// links to it (and end when none is left), every other fault naming it ends (undone on it,
+    /// best effort: it is about to go), and the other nodes' rules and saved ledgers are brought
+    /// to what is left. Returns the faults that ended.
+    pub async fn leave(&self, node: &str) -> Result<Vec<ActiveFault>, FaultError> {
+        self.check_node(node)?;
+        let rest = Faults {
+            fb: self.fb,
+            cluster: self.cluster.clone(),
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| n.name != node)
+                .cloned()
+                .collect(),
+        };
+        self.with_ledger(async |ledger| {
+            let (mut ended, mut keep, mut changed) = (Vec::new(), Vec::new(), false);
+            for f in &ledger.faults {
+                match &f.kind {
+                    FaultKind::Partition { shape, cuts } => {
+                        let left: std::collections::BTreeSet<(String, String)> = cuts
+                            .0
+                            .iter()
+                            .filter(|(a, b)| a != node && b != node)
+                            .cloned()
+                            .collect();
+                        if left.is_empty() {
+                            ended.push(f.clone());
+                        } else if left.len() == cuts.0.len() {
+                            keep.push(f.clone());
+                        } else {
+                            changed = true;
+                            keep.push(ActiveFault {
+                                kind: FaultKind::Partition {
+                                    shape: shape.clone(),
+                                    cuts: super::types::Cuts(left),
+                                },
+                                ..f.clone()
+                            });
+                        }
+                    }
+                    k if k.nodes().iter().any(|n| n == node) => ended.push(f.clone()),
+                    _ => keep.push(f.clone()),
+                }
+            }
+            if ended.is_empty() && !changed {
+                return Ok(ended);
+            }
+            let next = Ledger {
+                next_id: ledger.next_id,
+                faults: keep,
+            };
+            for f in ended.iter().filter(|f| !f.kind.is_network()) {
+                if let Err(e) = self.enact(f, false, &next).await {
+                    tracing::debug!(node, "undoing {f} on a leaving node: {e}");
+                }
+            }
+            rest.reconcile(&next).await?;
+            *ledger = next;
+            Ok(ended)
+        })
+        .await
+    }
+
     /// Ends every fault, best effort on nodes that are gone (teardown).
     pub async fn end_all(&self) -> Result<Vec<ActiveFault>, FaultError> {
         self.end_where(|_| true).await

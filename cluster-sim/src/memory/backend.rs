@@ -20,7 +20,7 @@ use crate::exec::{ExecOutput, ExecRequest};
 use crate::spec::ClusterSpec;
 
 /// Every node's address: they all run on this machine.
-const ADDRESS: &str = "127.0.0.1";
+pub(super) const ADDRESS: &str = "127.0.0.1";
 
 /// One node.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ impl NodeRec {
     }
 
     /// Sends every running command's process group `signal`.
-    fn signal_all(&self, signal: &str) {
+    pub(super) fn signal_all(&self, signal: &str) {
         for pgid in &self.running {
             process::signal_group(*pgid, signal);
         }
@@ -155,6 +155,10 @@ fn local(what: String) -> impl FnOnce(std::io::Error) -> BackendError {
 impl Backend for MemoryBackend {
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn membership(&self) -> Option<&dyn crate::backend::membership::Membership> {
+        Some(self)
     }
 
     async fn allocate(

@@ -22,6 +22,7 @@ mod tests;
 pub use crate::service::hooks::{HookSpec, HookWhen};
 pub use crate::service::logrules::{LogPattern, LogRules};
 pub use model::{
-    BinarySource, BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, Placement, ReadySpec,
-    SpecParams, DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
+    BinarySource, BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, Placement,
+    ReadySpec, SpecParams, DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
+pub(crate) use units::valid_node_name;

@@ -45,6 +45,9 @@ pub struct ClusterSpec {
     /// How a backend with several engines (swarm) places the nodes a `[[node]]` `engine` key
     /// does not pin (`placement`); one-machine backends ignore it.
     pub placement: Placement,
+    /// What a node added at run time (`Cluster::add_node`) is made from: the spec's defaults,
+    /// every file and binary with the roles that select it.
+    pub blueprint: NodeBlueprint,
 }
 
 /// `placement`: how nodes are spread over several engines (the swarm backend).
@@ -55,6 +58,30 @@ pub enum Placement {
     Spread,
     /// Fill the engines in the order the engines file lists them, each up to its capacity.
     Pack,
+}
+
+/// The spec's defaults for a node it does not name: a node added at run time gets them, then
+/// the files and binaries its roles select (see [`ClusterSpec::added_node`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeBlueprint {
+    /// Image reference.
+    pub image: String,
+    /// Roles when the caller gives none (the spec's top-level `roles`).
+    pub roles: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// The service command.
+    pub command: Option<String>,
+    /// Every file, with the roles that select it (empty: every node).
+    pub files: Vec<(FileSpec, Vec<String>)>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Packages (ssh).
+    pub packages: Vec<String>,
+    /// Published ports (docker).
+    pub publish: Vec<u16>,
+    /// `collect` globs.
+    pub collect: Vec<String>,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -139,6 +166,9 @@ pub struct FileSpec {
     pub dest: String,
     /// Unix mode of the placed file.
     pub mode: u32,
+    /// Rendered again on the nodes already running when a node joins or leaves at run time
+    /// (`rerender = true`; `Cluster::add_node`, `remove_node`). Only templates change.
+    pub rerender: bool,
 }
 
 /// Readiness check: a command that must exit 0 on every node, a service log line that must
@@ -220,6 +250,71 @@ impl ClusterSpec {
     /// Looks a node up by name.
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The spec of a node added at run time: the spec's defaults (a `[[node]]` table naming it
+    /// applies too, when the spec has one), `roles` (default: the spec's `roles`), then the
+    /// files those roles select and, of each binary they select, its first version; `env` goes
+    /// over the spec's.
+    pub fn added_node(
+        &self,
+        name: &str,
+        index: usize,
+        roles: Option<Vec<String>>,
+        env: &BTreeMap<String, String>,
+    ) -> NodeSpec {
+        let b = &self.blueprint;
+        // A node of the spec keeps its `[[node]] versions` choices unless its roles change.
+        let keep_binaries = self.node(name).is_some() && roles.is_none();
+        let mut node = match self.node(name) {
+            // A node of the spec removed earlier and added again keeps what the spec gave it.
+            Some(n) => n.clone(),
+            None => NodeSpec {
+                name: name.to_string(),
+                index,
+                image: b.image.clone(),
+                roles: b.roles.clone(),
+                env: b.env.clone(),
+                command: b.command.clone(),
+                files: Vec::new(),
+                limits: b.limits.clone(),
+                packages: b.packages.clone(),
+                publish: b.publish.clone(),
+                binaries: Vec::new(),
+                collect: b.collect.clone(),
+                engine: None,
+                // A node that joins runs on plain directories (the fault filesystem is set up
+                // for the spec's own nodes only).
+                faulty_dirs: Vec::new(),
+            },
+        };
+        node.index = index;
+        if let Some(r) = roles {
+            node.roles = r;
+        }
+        let selects = |for_roles: &[String]| {
+            for_roles.is_empty() || for_roles.iter().any(|r| node.roles.contains(r))
+        };
+        node.files = b
+            .files
+            .iter()
+            .filter(|(_, r)| selects(r))
+            .map(|(f, _)| f.clone())
+            .collect();
+        if !keep_binaries {
+            // Of each binary its roles select, the first version declared (`Node::set_version`
+            // switches it once the node runs).
+            let mut binaries: Vec<BinarySpec> = Vec::new();
+            for bin in self.binaries.iter().filter(|bin| selects(&bin.roles)) {
+                if !binaries.iter().any(|b| b.bin == bin.bin) {
+                    binaries.push(bin.clone());
+                }
+            }
+            node.binaries = binaries;
+        }
+        node.env
+            .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        node
     }
 
     /// The versions of binary `bin` that node `node` may run (the `[[binary]]` tables with that

@@ -87,6 +87,9 @@ pub(super) struct RawFile {
     pub(super) mode: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) roles: Vec<String>,
+    /// Render the file again on every node whenever a node joins or leaves at run time.
+    #[serde(default)]
+    pub(super) rerender: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,4 +138,7 @@ pub(super) struct RawDir {
     pub(super) dest: Spanned<String>,
     #[serde(default)]
     pub(super) roles: Vec<String>,
+    /// Render the folder's templates again when a node joins or leaves at run time.
+    #[serde(default)]
+    pub(super) rerender: bool,
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::model::{
-    BinarySpec, ClusterSpec, FileSpec, Limits, NodeSpec, Placement, ReadySpec,
+    BinarySpec, ClusterSpec, FileSpec, Limits, NodeBlueprint, NodeSpec, Placement, ReadySpec,
     DEFAULT_COLLECT_LIMIT, DEFAULT_READY_TIMEOUT, MAX_NODES,
 };
 use toml::Spanned;
@@ -68,8 +68,10 @@ pub(super) fn resolve(
     // Folders: every file becomes a [[file]] of its own, `*.tmpl` ones templates.
     for (i, d) in raw.dirs.iter().enumerate() {
         for f in dir_files(src, base_dir, i, d)? {
+            let mut spec = f.spec;
+            spec.rerender = d.rerender;
             files.push(SourcedFile {
-                spec: f.spec,
+                spec,
                 roles: d.roles.clone(),
                 key: f.key,
                 span: f.span,
@@ -126,6 +128,24 @@ pub(super) fn resolve(
             }
         },
     };
+    let blueprint = NodeBlueprint {
+        image: defaults.image.clone(),
+        roles: raw.roles.clone(),
+        env: raw.env.clone(),
+        command: raw.service.as_ref().map(|s| s.command.clone()),
+        files: files
+            .iter()
+            .map(|f| (f.spec.clone(), f.roles.clone()))
+            .collect(),
+        limits: defaults.limits.clone(),
+        packages: raw
+            .packages
+            .iter()
+            .map(|p| check_package(src, p, "packages"))
+            .collect::<Result<Vec<_>, _>>()?,
+        publish: raw.publish.clone(),
+        collect: defaults.collect.clone(),
+    };
     Ok(ClusterSpec {
         name,
         source: src.path.to_string(),
@@ -141,6 +161,7 @@ pub(super) fn resolve(
         hooks,
         package_lines,
         placement,
+        blueprint,
     })
 }
 
@@ -301,6 +322,7 @@ fn file_list(
                 template,
                 dest: f.dest.clone(),
                 mode,
+                rerender: f.rerender,
             },
             roles: f.roles.clone(),
             key: format!("{key}.{kname}"),
@@ -420,6 +442,7 @@ fn render_once(
             address: format!("192.0.2.{}", n.index % 250 + 2),
             roles: n.roles.clone(),
             workdir: "/var/lib/cluster-sim".into(),
+            added: false,
         })
         .collect();
     for (node, stand_in) in nodes.iter().zip(&stand_ins) {

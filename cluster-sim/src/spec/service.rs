@@ -100,6 +100,7 @@ pub(super) fn dir_files(
                 template,
                 dest: format!("{dest}/{target}"),
                 mode: if executable { 0o755 } else { 0o644 },
+                rerender: false,
             },
             text,
             key: key.clone(),

@@ -207,3 +207,34 @@ fn faulty_dirs_errors_name_file_line_and_key() {
     insta::assert_snapshot!(err("nodes = 1\nfaulty_dirs = [\".\"]\n"), @r#"t.toml:2:16: key `faulty_dirs[0]`: faulty dir "." names the node's working directory itself; name a directory inside it"#);
     insta::assert_snapshot!(err("[[node]]\nname = \"a\"\nfaulty_dirs = [\"d*\"]\n"), @r#"t.toml:3:16: key `node.faulty_dirs[0]`: faulty dir "d*" must be a directory, not a glob"#);
 }
+
+#[test]
+fn rerender_and_the_spec_of_an_added_node() {
+    let text = "nodes = 2\nroles = [\"db\"]\nenv = { A = \"1\" }\n[service]\ncommand = \"run\"\n\
+        [[file]]\ntemplate = \"members/peers.tmpl\"\ndest = \"peers\"\nrerender = true\n\
+        [[file]]\ntemplate = \"etcd/etcd.yml.tmpl\"\ndest = \"etcd.yml\"\nroles = [\"etcd\"]\n";
+    let s = ClusterSpec::parse(text, "t.toml", Path::new("../fixtures/clusters"), "t").unwrap();
+    assert_eq!(s.nodes[0].files.len(), 1);
+    assert!(s.nodes[0].files[0].rerender);
+    let env = std::collections::BTreeMap::from([("B".to_string(), "2".to_string())]);
+    let n3 = s.added_node("n3", 2, None, &env);
+    assert_eq!((n3.name.as_str(), n3.index), ("n3", 2));
+    assert_eq!(n3.roles, ["db"]);
+    assert_eq!(n3.command.as_deref(), Some("run"));
+    assert_eq!(n3.files, s.nodes[0].files);
+    assert_eq!(
+        (n3.env.get("A"), n3.env.get("B")),
+        (Some(&"1".to_string()), Some(&"2".to_string()))
+    );
+    // Other roles, other files: the etcd one too.
+    let n4 = s.added_node("n4", 3, Some(vec!["etcd".into()]), &Default::default());
+    let dests: Vec<&str> = n4.files.iter().map(|f| f.dest.as_str()).collect();
+    assert_eq!(dests, ["peers", "etcd.yml"]);
+    assert!(!n4.files[1].rerender);
+    // A node of the spec added again keeps what the spec gave it.
+    assert_eq!(s.added_node("n2", 5, None, &Default::default()).index, 5);
+    assert!(
+        err("nodes = 1\n[[file]]\nsource = \"x\"\ndest = \"y\"\nrerender = 1\n")
+            .contains("rerender")
+    );
+}

@@ -181,7 +181,7 @@ pub(super) fn check_image(
     }
 }
 
-pub(super) fn valid_node_name(s: &str) -> bool {
+pub(crate) fn valid_node_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.chars()

@@ -1,7 +1,8 @@
 //! The ssh backend's node life (`impl Backend`): nodes are inventory hosts, reached over one
 //! multiplexed OpenSSH master each. Beside it: the state and hosts (`hosts.rs`), where nodes
 //! are (`placement.rs`), what a node's directory holds (`workdir.rs`), launch and teardown
-//! (`launch.rs`), cleanup (`janitor.rs`) and lookup (`lookup.rs`).
+//! (`launch.rs`), cleanup (`janitor.rs`), lookup (`lookup.rs`) and nodes joining and leaving
+//! (`membership.rs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -323,6 +324,7 @@ impl Backend for SshBackend {
             let mut st = self.state();
             st.clusters.remove(cluster);
             st.leases.remove(cluster);
+            st.owners.remove(cluster);
             st.clusters
                 .values()
                 .flat_map(|c| c.values().map(|p| p.host))
@@ -365,6 +367,10 @@ impl Backend for SshBackend {
     }
 
     fn shell(&self) -> Option<&dyn crate::backend::shell::ShellBackend> {
+        Some(self)
+    }
+
+    fn membership(&self) -> Option<&dyn crate::backend::membership::Membership> {
         Some(self)
     }
 }

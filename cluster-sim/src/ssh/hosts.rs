@@ -36,6 +36,9 @@ pub(super) struct State {
     pub(super) clusters: HashMap<String, BTreeMap<String, Placed>>,
     /// cluster -> when its lease ends (written to each node's owner file).
     pub(super) leases: HashMap<String, Option<std::time::SystemTime>>,
+    /// cluster -> its owner file as an existing node holds it: what a node added at run time
+    /// gets (`membership.rs`), so it belongs to the cluster's owner and not to this process.
+    pub(super) owners: HashMap<String, String>,
 }
 
 /// The ssh backend. Cheap to clone; clones share connections.

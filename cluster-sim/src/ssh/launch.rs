@@ -272,15 +272,19 @@ impl SshBackend {
         self.prepare_workdir(h, &w).await?;
         // Owner and node name first, before anything that needs removing exists: a harness
         // killed from here on leaves a directory its watchdog (or a reaper) can find and judge.
-        let expires = {
+        let owner = {
             let st = self.state();
-            st.leases.get(cluster).copied().flatten()
+            match st.owners.get(cluster) {
+                // A node added at run time: the cluster's own owner file (`membership.rs`).
+                Some(text) => text.clone(),
+                None => super::owner::owner_text(st.leases.get(cluster).copied().flatten()),
+            }
         };
         self.put(
             h,
             &w,
             &format!("{w}/{}", super::owner::OWNER_FILE),
-            super::owner::owner_text(expires).as_bytes(),
+            owner.as_bytes(),
             0o644,
             "write",
         )

@@ -11,6 +11,7 @@ pub mod inventory;
 mod janitor;
 mod launch;
 mod lookup;
+mod membership;
 mod owner;
 mod placement;
 mod said;

@@ -10,6 +10,7 @@
 //! kept=1                                         appended once `cluster-sim up` made it ready
 //! kept_by=<test>                                 with it: the test that kept it, if one did
 //! kept_spec=<spec name>, kept_nodes=<count>      with it: what the cluster was made from
+//! kept_spec_file=<absolute path>                 and the spec's file, where it had one
 //! ```
 //!
 //! The owner is a process on the *test* machine, so it is judged there (`backend::ownership`:
@@ -48,6 +49,9 @@ pub(crate) fn kept_text(mark: &crate::backend::KeepMark) -> String {
     if let Some(n) = mark.nodes {
         s.push_str(&format!("kept_nodes={n}\n"));
     }
+    if let Some(f) = &mark.spec_file {
+        s.push_str(&format!("kept_spec_file={}\n", one_line(f)));
+    }
     s
 }
 
@@ -74,6 +78,7 @@ impl OwnerFile {
                 Some(("kept_by", v)) => f.mark.by = Some(v.to_string()),
                 Some(("kept_spec", v)) => f.mark.spec = Some(v.to_string()),
                 Some(("kept_nodes", v)) => f.mark.nodes = v.parse().ok(),
+                Some(("kept_spec_file", v)) => f.mark.spec_file = Some(v.to_string()),
                 _ => {}
             }
         }
@@ -102,6 +107,7 @@ mod tests {
             by: Some("kvd::put::one\nkept=0".into()),
             spec: Some("kvd3".into()),
             nodes: Some(3),
+            spec_file: Some("/specs/kvd3.toml".into()),
         };
         let f = OwnerFile::parse(&format!("{}{}", owner_text(None), kept_text(&mark)));
         assert!(f.kept);

@@ -12,8 +12,10 @@ use futures::FutureExt;
 use sha2::Digest;
 
 pub mod faults;
+mod membership;
 mod output;
 
+use membership::nodes_join_and_leave;
 use output::{
     background_writers_stay_out, big_output_is_bounded_and_spooled, binary_output_is_exact,
 };
@@ -394,6 +396,7 @@ pub async fn run_all<T: Target>(t: &T) -> Result<()> {
     check!(big_output_is_bounded_and_spooled);
     check!(lifecycle_keeps_data);
     check!(etcd3_write_and_read);
+    check!(nodes_join_and_leave);
     if failed.is_empty() {
         Ok(())
     } else {

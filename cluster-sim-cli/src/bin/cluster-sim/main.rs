@@ -22,6 +22,7 @@ mod global;
 mod json;
 mod lab;
 mod listing;
+mod membership;
 mod progress;
 mod report;
 mod service;
@@ -121,6 +122,11 @@ enum Command {
     Pause(NodeArgs),
     /// Thaw a paused node.
     Unpause(NodeArgs),
+    /// Add a node to a kept cluster: placed on its network (docker) or a spare inventory host
+    /// (ssh), rendered from its spec with the new membership, started, ready; prints its name.
+    AddNode(membership::AddNodeArgs),
+    /// Remove a node from a kept cluster: its faults end, it stops and is removed.
+    RemoveNode(membership::RemoveNodeArgs),
     /// Remove a cluster (or every cluster with --all, every kept one with --kept).
     Down {
         /// Cluster name.
@@ -367,6 +373,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restart(a) => act(backend.as_ref(), a, NodeAction::Restart).await,
         Command::Pause(a) => act(backend.as_ref(), a, NodeAction::Pause).await,
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
+        Command::AddNode(a) => membership::add_node(backend, a).await,
+        Command::RemoveNode(a) => membership::remove_node(backend, a).await,
         Command::Down { name, all, kept } => down(backend.as_ref(), name, all, kept).await,
         Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
