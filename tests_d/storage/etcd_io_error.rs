@@ -13,7 +13,13 @@ async fn etcd_stops_instead_of_acknowledging_writes_it_cannot_log(cluster: &Clus
     let n1 = cluster.node("n1")?;
     n1.exec("etcdctl put before 1").await?.check()?;
 
-    cluster.io_error("n1", "etcd", IoOp::Any, "EIO", 1.0).await?;
+    // etcd may fail (its own background syncs hit the rule too) and stop the node the moment
+    // the rule lands, cutting short the command that set it: the node stopping is what this
+    // test looks for, so that is not a failure here. A rule that never landed leaves etcd
+    // running, and the checks below fail.
+    if let Err(e) = cluster.io_error("n1", "etcd", IoOp::Any, "EIO", 1.0).await {
+        println!("setting the rule was cut short: {e}");
+    }
     // Not acknowledged: the command fails, or is cut short as the node stops under it.
     let put = n1.exec("etcdctl --command-timeout=5s put after 1").await;
     ensure!(
@@ -32,8 +38,12 @@ async fn etcd_stops_instead_of_acknowledging_writes_it_cannot_log(cluster: &Clus
         .find(|l| l.contains("input/output error"))
         .context("etcd's log does not mention the I/O error")?;
     println!("etcd said: {line}");
+    // Which write fails first depends on timing: the write-ahead log ("failed to save state and
+    // entries") or the backend ("cannot commit tx"); either is logged critical ("C |") or fatal.
     ensure!(
-        line.contains("failed to save state and entries") || line.contains("fatal"),
+        ["failed to save state and entries", "cannot commit tx", " C | ", "fatal"]
+            .iter()
+            .any(|m| line.contains(m)),
         "etcd logged the error but not as a failed save: {line}"
     );
     Ok(())
