@@ -94,6 +94,33 @@ impl DockerBackend {
         prefix: u8,
         labels: &HashMap<String, String>,
     ) -> Result<(Net, String), BackendError> {
+        self.create_on_free_subnet(cluster, prefix, "network", |net| NetworkCreateRequest {
+            name: network_name(cluster),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(net.to_string()),
+                    gateway: Some(net.host(1).to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Creates the cluster's network `what` ("network", "overlay network") from `request` on the
+    /// first free /`prefix` of the subnet pool the engine accepts (up to 64 tries, in an order
+    /// seeded by the cluster and this process); returns its subnet and ID.
+    pub(super) async fn create_on_free_subnet(
+        &self,
+        cluster: &str,
+        prefix: u8,
+        what: &str,
+        request: impl Fn(Net) -> NetworkCreateRequest,
+    ) -> Result<(Net, String), BackendError> {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write(cluster.as_bytes());
@@ -107,20 +134,7 @@ impl DockerBackend {
             if tries >= 64 {
                 break;
             }
-            let req = NetworkCreateRequest {
-                name: network_name(cluster),
-                driver: Some("bridge".into()),
-                labels: Some(labels.clone()),
-                ipam: Some(Ipam {
-                    config: Some(vec![IpamConfig {
-                        subnet: Some(net.to_string()),
-                        gateway: Some(net.host(1).to_string()),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
+            let req = request(net);
             match self.docker.create_network(req).await.map_err(classify) {
                 Ok(r) => return Ok((net, r.id)),
                 Err(e) if e.kind == EngineErrorKind::PoolOverlap => last = e.message,
@@ -131,7 +145,7 @@ impl DockerBackend {
                     })
                 }
                 Err(e) => {
-                    return Err(e.into_backend(format!("create network {}", network_name(cluster))))
+                    return Err(e.into_backend(format!("create {what} {}", network_name(cluster))))
                 }
             }
         }
@@ -143,7 +157,7 @@ impl DockerBackend {
             format!("the engine said: {last}")
         };
         Err(BackendError::refused(
-            format!("a network for cluster {cluster:?}"),
+            format!("a {what} for cluster {cluster:?}"),
             format!(
                 "no free /{prefix} left in the subnet pool {} ({why}); remove old clusters (`cluster-sim ls`, `cluster-sim down NAME`, `cluster-sim prune`) or set CLUSTER_SIM_SUBNET_POOL to a larger or other range",
                 self.pool

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 
-use super::engine::{classify, network_name, DockerBackend, EngineErrorKind, Made};
+use super::engine::{network_name, DockerBackend, EngineErrorKind, Made};
 use super::labels::{keep_mark_labels, LABEL_MARKER};
 use super::node::START_CALLS;
 use super::subnet::{self, Net};
@@ -63,24 +63,13 @@ impl DockerBackend {
                     ),
                 )
             })?;
-        let seed = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write(cluster.as_bytes());
-            h.finish()
-        };
-        let routes = subnet::host_routes();
-        let mut last = String::new();
-        for net in subnet::candidates(&self.pool, prefix, seed, &routes)
-            .into_iter()
-            .take(64)
-        {
+        self.create_on_free_subnet(cluster, prefix, "overlay network", |net| {
             // Dynamic addresses (the engines' endpoints) come from the low range only.
             let low = Net {
                 addr: net.addr,
                 prefix: 26.max(net.prefix),
             };
-            let req = NetworkCreateRequest {
+            NetworkCreateRequest {
                 name: network_name(cluster),
                 driver: Some("overlay".into()),
                 attachable: Some(true),
@@ -99,30 +88,9 @@ impl DockerBackend {
                     ..Default::default()
                 }),
                 ..Default::default()
-            };
-            match self.docker.create_network(req).await.map_err(classify) {
-                Ok(r) => return Ok((net, r.id)),
-                Err(e) if e.kind == EngineErrorKind::PoolOverlap => last = e.message,
-                Err(e) if e.kind == EngineErrorKind::Conflict => {
-                    return Err(BackendError::NameTaken {
-                        cluster: cluster.to_string(),
-                        held_by: Some(e.message),
-                    })
-                }
-                Err(e) => {
-                    return Err(
-                        e.into_backend(format!("create overlay network {}", network_name(cluster)))
-                    )
-                }
             }
-        }
-        Err(BackendError::refused(
-            format!("an overlay network for cluster {cluster:?}"),
-            format!(
-                "no free /{prefix} left in the subnet pool {} ({last}); remove old clusters or set CLUSTER_SIM_SUBNET_POOL",
-                self.pool
-            ),
-        ))
+        })
+        .await
     }
 
     /// Records what the swarm backend made for `cluster` on this engine: nodes join network
