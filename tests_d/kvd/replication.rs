@@ -4,28 +4,7 @@
 
 use harness::prelude::*;
 
-const PORT: u16 = 7400;
-
-async fn kv(node: &Node, command: &str) -> anyhow::Result<String> {
-    let out = node
-        .exec(format!("kvd cli 127.0.0.1:{PORT} {command}"))
-        .await?
-        .check()?;
-    Ok(out.out().to_string())
-}
-
-/// The follower holds `key = value` and as many writes as the primary.
-async fn caught_up(node: &Node, key: &str, value: &str, offset: u64) -> anyhow::Result<()> {
-    let got = kv(node, &format!("GET {key}")).await?;
-    ensure!(got == format!("VALUE {value}"), "{}: GET {key} -> {got:?}", node.name());
-    let info = kv(node, "INFO").await?;
-    ensure!(
-        info == format!("ROLE follower OFFSET {offset}"),
-        "{}: INFO -> {info:?}",
-        node.name()
-    );
-    Ok(())
-}
+use super::cli::{caught_up, kvd_log, write, PORT};
 
 #[cluster_test(cluster = "kvd3")]
 async fn followers_replicate_and_catch_up(cluster: &Cluster) -> TestResult {
@@ -43,10 +22,7 @@ async fn followers_replicate_and_catch_up(cluster: &Cluster) -> TestResult {
         conf.out()
     );
 
-    for i in 1..=20 {
-        let r = kv(&primary, &format!("SET key{i} value {i}")).await?;
-        ensure!(r == format!("OK {i}"), "SET key{i} -> {r:?}");
-    }
+    write(&primary, 1, 20).await?;
     for f in &followers {
         wait_until(Duration::from_secs(20), || caught_up(f, "key20", "value 20", 20))
             .await
@@ -61,19 +37,16 @@ async fn followers_replicate_and_catch_up(cluster: &Cluster) -> TestResult {
     // n3 misses writes while it is down, then catches up from its own log's offset.
     let lagging = &followers[1];
     lagging.kill().await?;
-    for i in 21..=30 {
-        kv(&primary, &format!("SET key{i} value {i}")).await?;
-    }
+    write(&primary, 21, 30).await?;
     caught_up(&followers[0], "key30", "value 30", 30).await?;
     lagging.start().await?;
     wait_until(Duration::from_secs(30), || caught_up(lagging, "key30", "value 30", 30))
         .await
         .context("the killed follower did not catch up")?;
-    let log = lagging.exec("cat \"$CLUSTER_SIM_WORKDIR/log/kvd.log\"").await?.check()?;
+    let log = kvd_log(lagging).await?;
     ensure!(
-        log.out().contains("following") && log.out().contains("from offset 20"),
-        "n3 did not resume from its own offset: {}",
-        log.out()
+        log.contains("following") && log.contains("from offset 20"),
+        "n3 did not resume from its own offset: {log}"
     );
     Ok(())
 }

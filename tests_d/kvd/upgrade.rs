@@ -11,15 +11,7 @@ use harness::prelude::*;
 
 use history::{OpType, Recorder, Set, SetCounts};
 
-const PORT: u16 = 7400;
-
-async fn kv(node: &Node, command: &str) -> anyhow::Result<String> {
-    let out = node
-        .exec(format!("kvd cli 127.0.0.1:{PORT} {command}"))
-        .await?
-        .check()?;
-    Ok(out.out().to_string())
-}
+use super::cli::{caught_up, kv, kvd_log, write, PORT};
 
 /// The protocol the node's kvd binary speaks, from `kvd --version`.
 async fn protocol(node: &Node) -> anyhow::Result<String> {
@@ -29,37 +21,6 @@ async fn protocol(node: &Node) -> anyhow::Result<String> {
         .nth(1)
         .map(|p| p.trim_end_matches(')').to_string())
         .with_context(|| format!("{}: `kvd --version` said {v:?}", node.name()))
-}
-
-/// The node's kvd log.
-async fn kvd_log(node: &Node) -> anyhow::Result<String> {
-    let out = node
-        .exec("cat \"$CLUSTER_SIM_WORKDIR/log/kvd.log\"")
-        .await?
-        .check()?;
-    Ok(out.out().to_string())
-}
-
-/// The follower holds `key = value` and as many writes as the primary.
-async fn caught_up(node: &Node, key: &str, value: &str, offset: u64) -> anyhow::Result<()> {
-    let got = kv(node, &format!("GET {key}")).await?;
-    ensure!(got == format!("VALUE {value}"), "{}: GET {key} -> {got:?}", node.name());
-    let info = kv(node, "INFO").await?;
-    ensure!(
-        info == format!("ROLE follower OFFSET {offset}"),
-        "{}: INFO -> {info:?}",
-        node.name()
-    );
-    Ok(())
-}
-
-/// Writes `key<from..=to>` on the primary, each acknowledged with its offset.
-async fn write(primary: &Node, from: u64, to: u64) -> anyhow::Result<()> {
-    for i in from..=to {
-        let r = kv(primary, &format!("SET key{i} value {i}")).await?;
-        ensure!(r == format!("OK {i}"), "SET key{i} -> {r:?}");
-    }
-    Ok(())
 }
 
 #[cluster_test(cluster = "kvd_upgrade")]
