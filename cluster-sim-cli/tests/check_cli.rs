@@ -1,47 +1,27 @@
 //! `cluster-sim check` as a user runs it: exit 0 for a valid history, 1 with the counterexample,
 //! 2 with the line number for a malformed file; it needs no engine.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn history(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/histories")
-        .join(name)
-}
-
-fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cluster-sim"))
-        .arg("check")
-        .args(args)
-        // No engine is needed: point DOCKER_HOST at nothing to prove it.
-        .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .output()
-        .expect("run cluster-sim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{check, fixture};
 
 #[test]
 fn valid_invalid_and_malformed_histories() {
-    let valid = history("valid-register.jsonl");
-    let (code, out, err) = check(&["--model", "register", valid.to_str().unwrap()]);
+    let valid = fixture("valid-register.jsonl");
+    let (code, out, err) = check(&["--model", "register", &valid]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.starts_with("valid: 4 operations over 1 key(s) are linearizable"),
         "{out}"
     );
 
-    let stale = history("stale-read.jsonl");
+    let stale = fixture("stale-read.jsonl");
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("h.svg");
     let (code, out, _) = check(&[
         "--model",
         "register",
-        stale.to_str().unwrap(),
+        &stale,
         "--svg",
         svg.to_str().unwrap(),
     ]);
@@ -58,8 +38,8 @@ fn valid_invalid_and_malformed_histories() {
         "{drawn}"
     );
 
-    let lost = history("lost-adds.jsonl");
-    let (code, out, _) = check(&["--model", "set", lost.to_str().unwrap()]);
+    let lost = fixture("lost-adds.jsonl");
+    let (code, out, _) = check(&["--model", "set", &lost]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("1 acknowledged add(s) missing from the final read"),
@@ -87,7 +67,7 @@ fn valid_invalid_and_malformed_histories() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/h.jsonl: cannot read"), "{err}");
     // A set history judged as a register: one line naming the operation.
-    let (code, _, err) = check(&["--model", "register", lost.to_str().unwrap()]);
+    let (code, _, err) = check(&["--model", "register", &lost]);
     assert_eq!(code, 2);
     assert!(
         err.contains("a register has read, write and cas, not \"add\""),

@@ -3,31 +3,9 @@
 //! unique-ids and queue, each on a valid and an invalid history from `fixtures/histories/`;
 //! and Jepsen logs read with `--from jepsen-log`.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/histories")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cluster-sim"))
-        .arg("check")
-        .args(args)
-        // No engine is needed: point DOCKER_HOST at nothing to prove it.
-        .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .output()
-        .expect("run cluster-sim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{check, fixture};
 
 /// `model` passes its valid fixture and fails its invalid one; the invalid one's output.
 fn valid_and_invalid(model: &str) -> String {
@@ -146,12 +124,7 @@ fn a_bad_transaction_names_its_line() {
 
 #[test]
 fn jepsen_logs_are_read_and_saved_as_histories() {
-    let log = |n: &str| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../fixtures/histories/jepsen/etcd_{n}.log"))
-            .display()
-            .to_string()
-    };
+    let log = |n: &str| fixture(&format!("jepsen/etcd_{n}.log"));
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("etcd_003.jsonl");
     let (code, out, err) = check(&[
