@@ -82,6 +82,74 @@ async fn node_image_builds_caches_and_runs() -> anyhow::Result<()> {
     removed
 }
 
+/// An image built `from_image` is cached under a tag that hashes its base's id: the same base
+/// is a cache hit, another base (here: the first build itself) a new tag and a new build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_from_another_image_follows_its_base() -> anyhow::Result<()> {
+    let docker = Docker::connect_with_defaults()?.negotiate_version().await?;
+    let node = ImageBuilder::new(default_definition_dir().context("no docker/node")?)
+        .ensure(&docker)
+        .await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nRUN echo built-on-top > /from-image\n",
+    )?;
+    // No packages.txt: the base is the image itself.
+    let repository = format!("cluster-sim/test-from-image-{}", std::process::id());
+    let on = |image: &str| {
+        ImageBuilder::new(dir.path())
+            .repository(&repository)
+            .from_image(image)
+            .quiet(true)
+    };
+    let result = async {
+        let err = on(&node).tag().expect_err("a tag without the base's id");
+        assert!(err.to_string().contains("hashes that image's id"), "{err}");
+        let first = on(&node).ensure_image(&docker).await?;
+        assert!(
+            first.built && first.base.as_deref() == Some(node.as_str()),
+            "{first:?}"
+        );
+        let again = on(&node).ensure_image(&docker).await?;
+        assert!(!again.built && again.tag == first.tag, "{again:?}");
+        let other = on(&first.tag).ensure_image(&docker).await?;
+        assert!(other.built && other.tag != first.tag, "{other:?}");
+        ensure_layers_on(&docker, &other.tag, &first.id).await
+    }
+    .await;
+    // Remove what this test built, whatever it found.
+    let listed = docker
+        .list_images(Some(bollard::query_parameters::ListImagesOptions {
+            filters: Some(HashMap::from([(
+                "reference".to_owned(),
+                vec![format!("{repository}:*")],
+            )])),
+            ..Default::default()
+        }))
+        .await?;
+    for image in listed {
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        docker.remove_image(&image.id, Some(opts), None).await?;
+    }
+    result
+}
+
+/// `image`'s layers start with all of `base`'s.
+async fn ensure_layers_on(docker: &Docker, image: &str, base: &str) -> anyhow::Result<()> {
+    let layers =
+        |i: bollard::models::ImageInspect| i.root_fs.and_then(|r| r.layers).unwrap_or_default();
+    let mine = layers(docker.inspect_image(image).await?);
+    let theirs = layers(docker.inspect_image(base).await?);
+    anyhow::ensure!(
+        !theirs.is_empty() && mine.starts_with(&theirs) && mine.len() > theirs.len(),
+        "{image} is not built on {base}"
+    );
+    Ok(())
+}
+
 async fn check_container(docker: &Docker, id: &str) -> anyhow::Result<()> {
     docker
         .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)

@@ -10,9 +10,11 @@ use super::base;
 use super::debootstrap;
 use super::definition::Definition;
 use super::engine;
+use super::ensured::EnsuredImage;
 use super::error::ImageError;
 use super::lock;
 use super::node_build;
+use super::packages::ensure_packages;
 use super::progress::Progress;
 
 /// The repository of node images, the default image of cluster specs. Images are tagged
@@ -47,20 +49,7 @@ pub struct ImageBuilder {
     force: bool,
     quiet: bool,
     repository: String,
-}
-
-/// What [`ImageBuilder::ensure_image`] found or made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EnsuredImage {
-    /// The content-hashed tag, e.g. `cluster-sim/node:0123abcd4567`.
-    pub tag: String,
-    /// The engine's image id (`sha256:...`).
-    pub id: String,
-    /// Whether this call built the image (false: it was already in the engine).
-    pub built: bool,
-    /// The base image it was built from, when this call built it.
-    pub base: Option<String>,
+    from: Option<String>,
 }
 
 impl ImageBuilder {
@@ -72,6 +61,7 @@ impl ImageBuilder {
             force: false,
             quiet: false,
             repository: NODE_IMAGE.to_string(),
+            from: None,
         }
     }
 
@@ -80,6 +70,16 @@ impl ImageBuilder {
     /// as the engines lab's `cluster-sim/engine`, so `cluster-sim/node:latest` stays the node's.
     pub fn repository(mut self, repository: impl Into<String>) -> Self {
         self.repository = repository.into();
+        self
+    }
+
+    /// Builds `FROM` `image` (a tag or id the engine has, such as the node image's tag) instead
+    /// of a Debian base: the definition's `packages.txt` is first installed on it as a spec's
+    /// `packages` are ([`ensure_packages`](super::ensure_packages): the host's apt downloads,
+    /// no container has a network), and the Dockerfile gets that image as `BASE`. Its id joins
+    /// the tag's hash, so the image is rebuilt whenever `image` is.
+    pub fn from_image(mut self, image: impl Into<String>) -> Self {
+        self.from = Some(image.into());
         self
     }
 
@@ -101,9 +101,18 @@ impl ImageBuilder {
         &self.dir
     }
 
-    /// The content-hashed tag the definition builds to, without asking the engine.
+    /// The content-hashed tag the definition builds to, without asking the engine. A builder
+    /// [`from_image`](Self::from_image) has none: its tag hashes that image's id, which only
+    /// the engine knows ([`ImageError::NeedsEngine`]; [`ensure_image`](Self::ensure_image)
+    /// tells it).
     pub fn tag(&self) -> Result<String, ImageError> {
-        Ok(node_tag(&self.repository, &Definition::read(&self.dir)?))
+        if let Some(image) = &self.from {
+            return Err(ImageError::NeedsEngine {
+                image: image.clone(),
+            });
+        }
+        let hash = Definition::read(&self.dir)?.content_hash();
+        Ok(format!("{}:{hash}", self.repository))
     }
 
     /// Makes sure the image exists and returns its content-hashed tag.
@@ -129,7 +138,17 @@ impl ImageBuilder {
     /// Like [`ensure`](Self::ensure), also telling whether it built the image.
     pub async fn ensure_image(&self, docker: &Docker) -> Result<EnsuredImage, ImageError> {
         let def = Definition::read(&self.dir)?;
-        let tag = node_tag(&self.repository, &def);
+        // On another image: that image with the definition's packages is the base (made once,
+        // under the build lock, by ensure_packages), and its id is part of the hash.
+        let on = match &self.from {
+            Some(image) => Some(ensure_packages(docker, image, &def.packages(), self.quiet).await?),
+            None => None,
+        };
+        let hash = match &on {
+            Some(base) => def.content_hash_on(&base.id),
+            None => def.content_hash(),
+        };
+        let tag = format!("{}:{hash}", self.repository);
         if !self.force {
             if let Some(found) = cached(docker, &self.repository, &tag).await? {
                 return Ok(found);
@@ -147,14 +166,18 @@ impl ImageBuilder {
 
         let started = Instant::now();
         progress.step(&format!(
-            "building node image {tag} from {}",
+            "building image {tag} from {}",
             def.dir().display()
         ));
-        let work_dir = work_dir(&self.dir);
-        debootstrap::remove_stale(&work_dir, &progress).await;
-        let base =
-            base::ensure_base(docker, &def.packages(), self.force, &work_dir, &progress).await?;
-        let id = node_build::build(docker, &def, &tag, &base, self.force, &progress).await?;
+        let base = match on {
+            Some(on) => on.tag,
+            None => {
+                let work_dir = work_dir(&self.dir);
+                debootstrap::remove_stale(&work_dir, &progress).await;
+                base::ensure_base(docker, &def.packages(), self.force, &work_dir, &progress).await?
+            }
+        };
+        let id = node_build::build(docker, &def, &tag, &hash, &base, self.force, &progress).await?;
         tag_latest(docker, &self.repository, &tag, &id).await?;
         progress.step(&format!("built {tag} in {:.0?}", started.elapsed()));
         Ok(EnsuredImage {
@@ -164,11 +187,6 @@ impl ImageBuilder {
             base: Some(base),
         })
     }
-}
-
-/// `<repository>:<hash>` for a definition (`cluster-sim/node:<hash>` for nodes).
-fn node_tag(repository: &str, def: &Definition) -> String {
-    format!("{repository}:{}", def.content_hash())
 }
 
 /// The image if the engine has it, with `latest` pointed at it.

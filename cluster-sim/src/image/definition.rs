@@ -59,6 +59,19 @@ impl Definition {
     /// The first hex digits of a sha256 over the builder version and every file's path,
     /// executable bit and contents, in path order.
     pub(crate) fn content_hash(&self) -> String {
+        short_hex(self.hasher())
+    }
+
+    /// [`content_hash`](Self::content_hash) of the definition built `FROM` the image
+    /// `base_id`: a rebuilt base makes another hash.
+    pub(crate) fn content_hash_on(&self, base_id: &str) -> String {
+        let mut hasher = self.hasher();
+        hasher.update(b"FROM ");
+        hasher.update(base_id.as_bytes());
+        short_hex(hasher)
+    }
+
+    fn hasher(&self) -> Sha256 {
         let mut hasher = Sha256::new();
         hasher.update(b"cluster-sim image builder ");
         hasher.update(BUILDER_VERSION.as_bytes());
@@ -70,7 +83,7 @@ impl Definition {
             hasher.update((file.contents.len() as u64).to_le_bytes());
             hasher.update(&file.contents);
         }
-        short_hex(hasher)
+        hasher
     }
 
     /// The packages listed in `packages.txt` ('#' comments and blank lines skipped), in file
@@ -224,6 +237,17 @@ mod tests {
         let conf = dir.path().join("conf/a.conf");
         std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         assert_ne!(renamed, hash(dir.path()));
+    }
+
+    #[test]
+    fn the_base_image_joins_the_hash() {
+        let dir = sample();
+        let def = Definition::read(dir.path()).expect("read");
+        let on_a = def.content_hash_on("sha256:aaaa");
+        assert_eq!(on_a.len(), TAG_HEX);
+        assert_eq!(on_a, def.content_hash_on("sha256:aaaa"));
+        assert_ne!(on_a, def.content_hash_on("sha256:bbbb"));
+        assert_ne!(on_a, def.content_hash());
     }
 
     #[test]

@@ -133,6 +133,14 @@ pub enum ImageError {
         image: String,
     },
 
+    /// The tag of an image built from another image was asked without an engine: it hashes
+    /// that image's id.
+    #[error("the tag of an image built from {image} hashes that image's id: ask the engine (ensure_image)")]
+    NeedsEngine {
+        /// The image it is built from.
+        image: String,
+    },
+
     /// apt on this machine can't find a package a spec asks for.
     #[error(
         "apt finds no package `{package}` in debian {suite} (main) of this machine's apt sources"

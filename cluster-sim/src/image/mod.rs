@@ -21,6 +21,10 @@
 //! 4. builds the Dockerfile with `BASE=<base>` (its install step is a no-op on the offline
 //!    base, which already has every package) and tags it, and `cluster-sim/node:latest`.
 //!
+//! [`ImageBuilder::from_image`] builds a definition on another image instead of a Debian base
+//! (the engines lab's `docker/engine/` on the node image): that image with the definition's
+//! `packages.txt` installed ([`ensure_packages`]) is `BASE`, and its id joins the tag's hash.
+//!
 //! A spec's `packages` make a derived image per package set ([`ensure_packages`],
 //! `packages.rs`): the `.deb` files are downloaded on this machine by its own apt (`debs.rs`)
 //! and installed in a build container without network, which is committed as
@@ -37,6 +41,7 @@ mod debootstrap;
 mod debs;
 mod definition;
 mod engine;
+mod ensured;
 mod error;
 mod list;
 mod lock;
@@ -45,9 +50,8 @@ mod packages;
 mod progress;
 
 pub use base::BASE_IMAGE;
-pub use builder::{
-    default_definition_dir, EnsuredImage, ImageBuilder, DEFINITION_DIR_VAR, NODE_IMAGE,
-};
+pub use builder::{default_definition_dir, ImageBuilder, DEFINITION_DIR_VAR, NODE_IMAGE};
+pub use ensured::EnsuredImage;
 pub use error::ImageError;
 pub use list::{list_local, NodeImage};
 pub use packages::{

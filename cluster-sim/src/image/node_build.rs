@@ -19,20 +19,21 @@ pub(crate) const HASH_LABEL: &str = "cluster-sim.image.hash";
 /// How much of a Dockerfile step's text progress lines and errors show.
 const STEP_CHARS: usize = 100;
 
-/// Builds `def` as `tag` on top of `base`; returns the new image's id.
+/// Builds `def` as `tag` on top of `base`, labelled with `hash` (the tag's); returns the new
+/// image's id.
 pub(crate) async fn build(
     docker: &Docker,
     def: &Definition,
     tag: &str,
+    hash: &str,
     base: &str,
     no_cache: bool,
     progress: &Progress,
 ) -> Result<String, ImageError> {
     let context = def.context_tar()?;
-    let hash = def.content_hash();
     let buildargs = HashMap::from([("BASE", base)]);
     // One label (the engine adds a build step per label); the base shows in the progress.
-    let labels = HashMap::from([(HASH_LABEL, hash.as_str())]);
+    let labels = HashMap::from([(HASH_LABEL, hash)]);
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(tag)

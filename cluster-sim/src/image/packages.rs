@@ -23,10 +23,10 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use super::base::SUITE;
-use super::builder::EnsuredImage;
 use super::debs::{self, Debs};
 use super::definition::{short_hex, BUILDER_VERSION};
 use super::engine;
+use super::ensured::EnsuredImage;
 use super::error::{ImageError, Tail};
 use super::lock;
 use super::progress::Progress;

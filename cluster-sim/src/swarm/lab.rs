@@ -1,8 +1,8 @@
 //! A lab of Docker engines on one machine, for the swarm backend's tests and for trying it
 //! out, as the sshd lab is for ssh: `cluster-sim lab engines N --out FILE` starts N engines in
-//! privileged containers of the `cluster-sim/engine` image (Debian's `docker.io` in the node
-//! image family, built offline like the node image: `docker/engine/`), joins them and the host
-//! engine into one swarm, sends each the node image, and writes the engines file;
+//! privileged containers of the `cluster-sim/engine` image (the node image with Debian's
+//! `docker.io`: `docker/engine/`, built `FROM` it by `ImageBuilder::from_image`), joins them
+//! and the host engine into one swarm, sends each the node image, and writes the engines file;
 //! `cluster-sim lab down` removes all of it.
 //!
 //! Other people use the same host engine: everything the lab makes carries the label
@@ -160,19 +160,8 @@ pub async fn lab_up(lab: &str, count: usize, out: &Path) -> Result<Engines, Back
 }
 
 async fn up(docker: &Docker, lab: &str, count: usize, out: &Path) -> Result<Engines, BackendError> {
-    // Images first: nothing exists yet if they can't be built.
-    let engine_dir = engine_definition_dir().ok_or_else(|| {
-        step(
-            lab,
-            "engine image",
-            "cannot find its definition (docker/engine/Dockerfile beside docker/node)",
-        )
-    })?;
-    let engine_image = ImageBuilder::new(engine_dir)
-        .repository(ENGINE_IMAGE)
-        .ensure(docker)
-        .await
-        .map_err(|e| BackendError::engine(format!("lab {lab}: image {ENGINE_IMAGE}"), e))?;
+    // Images first: nothing exists yet if they can't be built. The engine image is built on
+    // the node image, so it is rebuilt whenever that is.
     let node_dir = default_definition_dir().ok_or_else(|| {
         step(
             lab,
@@ -184,6 +173,19 @@ async fn up(docker: &Docker, lab: &str, count: usize, out: &Path) -> Result<Engi
         .ensure(docker)
         .await
         .map_err(|e| BackendError::engine(format!("lab {lab}: image {NODE_IMAGE}"), e))?;
+    let engine_dir = engine_definition_dir().ok_or_else(|| {
+        step(
+            lab,
+            "engine image",
+            "cannot find its definition (docker/engine/Dockerfile beside docker/node)",
+        )
+    })?;
+    let engine_image = ImageBuilder::new(engine_dir)
+        .repository(ENGINE_IMAGE)
+        .from_image(&node_image)
+        .ensure(docker)
+        .await
+        .map_err(|e| BackendError::engine(format!("lab {lab}: image {ENGINE_IMAGE}"), e))?;
 
     // The host engine's swarm state, as found.
     let info = docker
