@@ -1,8 +1,9 @@
 //! A lab of Docker engines on one machine, for the swarm backend's tests and for trying it
 //! out, as the sshd lab is for ssh: `cluster-sim lab engines N --out FILE` starts N engines in
-//! privileged containers of the `cluster-sim/engine` image (the node image with Debian's
-//! `docker.io`: `docker/engine/`, built `FROM` it by `ImageBuilder::from_image`), joins them
-//! and the host engine into one swarm, sends each the node image, and writes the engines file;
+//! containers (not `--privileged`: the capabilities it would give, spelled out) of the
+//! `cluster-sim/engine` image (the node image with Debian's `docker.io`: `docker/engine/`,
+//! built `FROM` it by `ImageBuilder::from_image`), joins them and the host engine into one
+//! swarm, sends each the node image, and writes the engines file;
 //! `cluster-sim lab down` removes all of it.
 //!
 //! Other people use the same host engine: everything the lab makes carries the label
