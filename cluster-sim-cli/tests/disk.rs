@@ -1,7 +1,7 @@
 //! `cluster-sim disk` on a cluster `up` kept, as issue 23 asks: an EIO rule on `data` makes the
 //! node's shell fail to write there, `heal` ends it, `lose-unsynced` takes back a write that
-//! was never synced and keeps one that was; bad input (a node without `faulty_dirs`, an
-//! unknown errno) is one line and changes nothing.
+//! was never synced and keeps one that was; bad input (an unknown node or errno, a path in
+//! none of the node's `faulty_dirs`) is one line and changes nothing.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -59,11 +59,21 @@ impl Drop for Down {
 
 #[test]
 fn disk_errors_heal_and_power_cuts_from_the_command_line() {
-    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clusters/faulty1.toml");
+    // The spec in a folder of no cargo workspace, `up` run there too: the fault filesystem is
+    // built from the cluster-sim source this CLI was built from, as in a project of one's own.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/clusters/faulty1.toml");
+    std::fs::copy(&fixture, dir.path().join("faulty1.toml")).expect("copy the spec");
     let name = unique("cli-disk");
     ok(
-        cli(&["up", spec.to_str().expect("utf-8"), "--name", &name]),
-        "up",
+        Command::new(CLI)
+            .args(["up", "faulty1.toml", "--name", &name])
+            .current_dir(dir.path())
+            .env_remove("CLUSTER_SIM_BACKEND")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cluster-sim"),
+        "up outside a workspace",
     );
     let _down = Down(name.clone());
     let sh = |script: &str| cli(&["exec", &name, "n1", "--", "sh", "-c", script]);
@@ -110,5 +120,10 @@ fn disk_errors_heal_and_power_cuts_from_the_command_line() {
         "EWHAT",
     );
     fails(&cli(&["disk", &name, "n9", "lose-unsynced"]), "n9");
+    // A rule no fault filesystem of the node would see does nothing: refused.
+    fails(
+        &cli(&["disk", &name, "n1", "error", "--path", "/var/log"]),
+        "none of its faulty_dirs",
+    );
     ok(sh("echo y > data/f"), "write after the refused rule");
 }
