@@ -15,7 +15,7 @@ async fn read_direct(node: &Node, path: &str) -> anyhow::Result<Vec<u8>> {
     Ok(out.stdout.to_vec())
 }
 
-#[cluster_test(cluster = "faulty1")]
+#[cluster_test(cluster = "faulty1", requires = ["fuse"])]
 async fn io_errors_fail_writes_until_heal(cluster: &Cluster) -> TestResult {
     let n1 = cluster.node("n1")?;
     n1.exec("echo before > data/kept").await?.check()?;
@@ -43,7 +43,7 @@ async fn io_errors_fail_writes_until_heal(cluster: &Cluster) -> TestResult {
     Ok(())
 }
 
-#[cluster_test(cluster = "faulty1")]
+#[cluster_test(cluster = "faulty1", requires = ["fuse"])]
 async fn corruption_flips_reads_and_tears_the_next_write(cluster: &Cluster) -> TestResult {
     let n1 = cluster.node("n1")?;
     n1.exec("printf 0123456789abcdef > data/f && sync data/f")
