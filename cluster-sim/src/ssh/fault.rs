@@ -251,7 +251,7 @@ impl FaultBackend for SshBackend {
         if o.ok() {
             return Ok(());
         }
-        // Root in a container without CAP_SYS_ADMIN (the sshd lab, for one) may not mount.
+        // Root in a container without CAP_SYS_ADMIN (an sshd lab without `fuse = true`) may not mount.
         let said = if o.stderr.is_empty() {
             &o.stdout
         } else {
