@@ -249,6 +249,23 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(a non-string panic payload)".into())
 }
 
+/// A failure's message: the error and its causes on one line, skipping a cause its parent's
+/// message already quotes (the library's errors say `node n1: `cmd`: <cause>` and also give
+/// the cause as their source, which `{:#}` would print twice).
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// The `type` of a failure, from the error's chain.
 pub(crate) fn classify(e: &anyhow::Error) -> &'static str {
     for cause in e.chain() {
@@ -315,6 +332,25 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::{attempt, failed, test};
     use super::*;
+
+    #[test]
+    fn one_line_skips_a_cause_the_message_already_quotes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("node n1: `true`: {source}")]
+        struct Outer {
+            #[source]
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Outer {
+            source: std::io::Error::other("refused"),
+        })
+        .context("step 2");
+        assert_eq!(one_line(&e), "step 2: node n1: `true`: refused");
+        assert_eq!(
+            format!("{e:#}"),
+            "step 2: node n1: `true`: refused: refused"
+        );
+    }
 
     #[test]
     fn a_test_is_its_attempts_combined() {

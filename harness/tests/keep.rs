@@ -8,7 +8,8 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{
-    assert_valid, containers, example, leftovers, run_cli, spawn_binary, spawn_suite, tests_d,
+    assert_valid, containers, example, leftovers, run_cli, spawn_binary, spawn_suite,
+    suite_command, tests_d,
 };
 
 fn text(out: &std::process::Output) -> String {
@@ -386,6 +387,73 @@ fn an_attached_tests_faults_are_undone_after_it() {
             containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
             2,
             "round {round}: the stopped node was not started again"
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_attached_tests_faults_are_undone_and_the_cluster_stays() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("inline.toml");
+    std::fs::write(
+        &spec,
+        "name = \"inline\"\nnodes = 2\nimage = \"cluster-sim/node\"\n",
+    )
+    .unwrap();
+    let name = format!("keep-int-{}", std::process::id());
+    let _cleanup = DownOnDrop(name.clone());
+    let up = run_cli(&["up", spec.to_str().unwrap(), "--name", &name]);
+    assert!(up.status.success(), "{}", text(&up));
+    let label = format!("label=cluster-sim.cluster={name}");
+    for signal in ["INT", "TERM"] {
+        let child = suite_command(&example("attach_suite"), dir.path())
+            .args([
+                "attach::faults::interrupted_with_faults_in_place",
+                "--exact",
+                "--ignored",
+            ])
+            .env("CLUSTER_SIM_CLUSTER", &name)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Until the test's partition is in force (then it waits to be interrupted).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let faults = run_cli(&["faults", &name]);
+            if String::from_utf8_lossy(&faults.stdout).contains("partition") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{signal}: the test never partitioned the cluster"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let kill = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{signal}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("undoing what the test did to"),
+            "{signal}: {}",
+            text(&out)
+        );
+        let faults = run_cli(&["faults", &name]);
+        assert!(faults.status.success(), "{}", text(&faults));
+        assert!(
+            !String::from_utf8_lossy(&faults.stdout).contains("partition"),
+            "{signal}: the partition outlived the interrupt: {}",
+            text(&faults)
+        );
+        assert_eq!(
+            containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
+            2,
+            "{signal}: the cluster is not whole and running after the interrupt"
         );
     }
 }

@@ -224,9 +224,25 @@ impl<'a> Faults<'a> {
         for n in kind.nodes() {
             self.check_node(&n)?;
         }
-        if let FaultKind::Storage { path, fault, .. } = &kind {
+        if let FaultKind::Storage { node, path, fault } = &kind {
             storage::check_path(path)?;
             fault.validate()?;
+            // A rule no fault filesystem of the node can see would do nothing: say so.
+            let workdir = self.workdir(node)?;
+            let said = self
+                .run(
+                    node,
+                    "storage fault",
+                    &linux::storage_mounts_script(&workdir),
+                )
+                .await?;
+            let mounts: Vec<String> = said.lines().map(str::to_string).collect();
+            if !storage::covers(&workdir, &mounts, path) {
+                return Err(FaultError::Invalid(format!(
+                    "storage fault on {node}: {path:?} is in none of its faulty_dirs ({})",
+                    mounts.join(", ")
+                )));
+            }
         }
         if let FaultKind::Impair {
             node,

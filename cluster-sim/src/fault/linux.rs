@@ -402,6 +402,13 @@ pub(crate) fn storage_rules_script(workdir: &str, faults: &[(&str, &StorageFault
     s
 }
 
+/// Lists the directories the node's fault filesystems are mounted on, one per line.
+pub(crate) fn storage_mounts_script(workdir: &str) -> String {
+    let mut s = ctl_prefix(workdir);
+    s.push_str("for m in \"$c\"/*.mount; do [ -e \"$m\" ] && { cat \"$m\"; echo; }; done; true\n");
+    s
+}
+
 /// Freezes the service (so it writes nothing more), then forgets every unsynced write.
 pub(crate) fn storage_drop_script(workdir: &str, service_pid: &str) -> String {
     format!(

@@ -224,6 +224,27 @@ pub fn absolute(workdir: &str, path: &str) -> String {
     }
 }
 
+/// Whether a storage fault on `path` (a path or glob, absolute or relative to `workdir`) can
+/// reach a file of one of `dirs` (the node's `faulty_dirs`): the path is in one of them, or
+/// one of them is under the path (a directory covers what is in it).
+pub fn covers(workdir: &str, dirs: &[String], path: &str) -> bool {
+    let abs = absolute(workdir, path);
+    let glob_at = abs.find(['*', '?', '[']);
+    dirs.iter().any(|d| {
+        let d = absolute(workdir, d);
+        match glob_at {
+            None => {
+                abs == d || abs.starts_with(&format!("{d}/")) || d.starts_with(&format!("{abs}/"))
+            }
+            // What the glob's literal start allows: a path in `d`, or `d` itself or under it.
+            Some(i) => {
+                let lit = &abs[..i];
+                lit.starts_with(&format!("{d}/")) || d.starts_with(lit)
+            }
+        }
+    })
+}
+
 /// A command that succeeds once every fault filesystem of the node answers on its control
 /// socket (a socket left from before a restart refuses until its daemon is back).
 pub fn mounted_check() -> String {
@@ -280,5 +301,24 @@ mod tests {
         );
         let m = mount_lines("/w", &["data".into(), "/my dir".into()]);
         assert!(m.starts_with("/w/.cluster-sim/bin/cluster-sim-faultfs mount --control-dir /w/.cluster-sim/faultfs /w/data '/my dir' ||"), "{m}");
+    }
+
+    #[test]
+    fn a_fault_path_must_reach_a_faulty_dir() {
+        let dirs = vec!["data".to_string(), "/srv/db".to_string()];
+        let covers = |p| covers("/w", &dirs, p);
+        assert!(covers("data"));
+        assert!(covers("data/wal/x"));
+        assert!(covers("/w/data/f"));
+        assert!(covers("/srv/db"));
+        assert!(covers("/srv"), "a directory above covers what is in it");
+        assert!(covers("data/*.wal"));
+        assert!(covers("/srv/d*"));
+        assert!(covers("*"));
+        assert!(!covers("logs"));
+        assert!(!covers("datastore"));
+        assert!(!covers("/srv/dbx/f"));
+        assert!(!covers("/var/*"));
+        assert!(!covers("logs/*.wal"));
     }
 }

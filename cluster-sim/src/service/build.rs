@@ -138,13 +138,15 @@ fn run(
     })
 }
 
-/// `cargo build` in the workspace as it is.
+/// `cargo build` in the workspace as it is, into its target directory (the one `cargo
+/// metadata` gave, or another for a tool built from cluster-sim's source:
+/// [`Workspace::for_tool`]).
 pub fn workspace_exe(
     ws: &Workspace,
     req: &BuildRequest,
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf, BuildError> {
-    cargo_build(&ws.root, None, req, progress)
+    cargo_build(&ws.root, Some(&ws.target_dir), req, progress)
 }
 
 /// Runs `cargo build` for `req` in the workspace at `root` (its target directory `target_dir`

@@ -112,7 +112,12 @@ pub async fn build_one(
         BinarySource::Rev { commit, .. } => Some(commit.clone()),
         BinarySource::Workspace => None,
     };
-    let ws = match Workspace::for_package(&spec.base_dir, &b.package) {
+    let found = if b.package == crate::fault::storage::FAULTFS_PACKAGE {
+        Workspace::for_tool(&spec.base_dir, &b.package)
+    } else {
+        Workspace::for_package(&spec.base_dir, &b.package)
+    };
+    let ws = match found {
         Ok(ws) => ws,
         Err(_) if rev.is_some() => Workspace::around(&spec.base_dir).map_err(no_ws)?,
         Err(m) => return Err(no_ws(m)),

@@ -84,6 +84,38 @@ impl Workspace {
         ))
     }
 
+    /// [`Workspace::for_package`] for a package of cluster-sim's own (the fault filesystem),
+    /// with one more place to look: the cluster-sim source tree this library was built from
+    /// (a path or git dependency brings the whole repository), so a project of its own needs
+    /// no copy of it. Such a build goes to the target directory of the workspace around the
+    /// spec or the current directory (under `cluster-sim/tools`), else to the source tree's.
+    pub fn for_tool(spec_dir: &Path, package: &str) -> Result<Arc<Workspace>, String> {
+        let not_near = match Self::for_package(spec_dir, package) {
+            Ok(ws) => return Ok(ws),
+            Err(e) => e,
+        };
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .filter(|d| d.join("Cargo.toml").is_file());
+        let theirs = source.and_then(|d| Self::around(d).ok());
+        let Some(theirs) = theirs.filter(|ws| ws.packages.contains_key(package)) else {
+            return Err(format!(
+                "{not_near}; nor is it in the cluster-sim source this program was built from ({})",
+                env!("CARGO_MANIFEST_DIR")
+            ));
+        };
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let target_dir = Self::around(spec_dir)
+            .or_else(|_| Self::around(&cwd))
+            .map(|ws| ws.target_dir.join("cluster-sim").join("tools"))
+            .unwrap_or_else(|_| theirs.target_dir.clone());
+        Ok(Arc::new(Workspace {
+            root: theirs.root.clone(),
+            target_dir,
+            packages: theirs.packages.clone(),
+        }))
+    }
+
     fn read(dir: &Path) -> Result<Workspace, String> {
         let out = duct::cmd!(
             cargo(),

@@ -55,9 +55,10 @@ pub(crate) fn faulty_dir(d: &str, seen: &[String]) -> Result<String, &'static st
     }
 }
 
-/// The fault filesystem as a `[[binary]]`, when some node has `faulty_dirs`: the workspace
-/// package `cluster-sim-faultfs`, placed in the node's `.cluster-sim/bin`. An error at the
-/// first `faulty_dirs` when no workspace around the spec has it.
+/// The fault filesystem as a `[[binary]]`, when some node has `faulty_dirs`: the package
+/// `cluster-sim-faultfs` of the workspace around the spec, or of the cluster-sim source this
+/// library was built from, placed in the node's `.cluster-sim/bin`. An error at the first
+/// `faulty_dirs` when neither has it.
 pub(super) fn faultfs_binary(
     src: &Src<'_>,
     base_dir: &Path,
@@ -74,7 +75,7 @@ pub(super) fn faultfs_binary(
             .filter_map(|n| n.faulty_dirs.as_ref()?.first())
             .next()
     });
-    if let Err(m) = Workspace::for_package(base_dir, FAULTFS_PACKAGE) {
+    if let Err(m) = Workspace::for_tool(base_dir, FAULTFS_PACKAGE) {
         let span = first.map(|f| f.span()).unwrap_or(0..0);
         return Err(SpecError::from(src.at(
             span,

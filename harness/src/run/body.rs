@@ -9,7 +9,7 @@ use cluster_sim_core::Cluster;
 use super::ctx::RunCtx;
 use super::inject::injected_panic;
 use crate::artifacts::TestLog;
-use crate::outcome::{classify, panic_text, Status, TestFuture};
+use crate::outcome::{classify, one_line, panic_text, Status, TestFuture};
 use crate::plan::TestDef;
 
 /// What was still running on the cluster, one `node: `command` (for 1.2s)` per command.
@@ -76,7 +76,7 @@ pub(crate) async fn run_body(
                 .join("\n");
             Status::Failed {
                 kind: kind.into(),
-                message: format!("{e:#}"),
+                message: one_line(&e),
                 detail,
             }
         }

@@ -71,6 +71,9 @@ pub(crate) struct RunCtx {
     /// One backend for the whole run, connected when the first cluster test starts, so
     /// `--list` and cluster-free runs never touch Docker or SSH.
     pub(crate) backend: tokio::sync::OnceCell<Arc<dyn cluster_sim_core::Backend>>,
+    /// The live cluster (`CLUSTER_SIM_CLUSTER`) a test is running on now, if any: an interrupt
+    /// undoes what the test did to it instead of tearing it down.
+    pub(crate) attached_now: Mutex<Option<cluster_sim_core::Cluster>>,
 }
 
 impl RunCtx {

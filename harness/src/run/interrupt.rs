@@ -1,4 +1,5 @@
-//! Ctrl-C and SIGTERM: stop every trial, remove every cluster of the run by name (those still
+//! Ctrl-C and SIGTERM: stop every trial, undo what a test did to a live cluster it ran on
+//! (`CLUSTER_SIM_CLUSTER`), remove every cluster of the run by name (those still
 //! provisioning and those mid-teardown included), report every test that started, leave a
 //! valid report and exit 130. A second signal exits at once (the next run's reaper cleans up).
 
@@ -6,8 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clusters::provision::destroy_all;
+use super::clusters::attached::restore;
+use super::clusters::provision::{destroy_all, TEARDOWN_LIMIT};
 use super::ctx::{RunCtx, Running};
+use crate::artifacts::TestLog;
 use crate::outcome::{AttemptResult, Status, TestFinished};
 use crate::report::{RunEvent, RunState};
 
@@ -80,6 +83,30 @@ pub(crate) async fn on_interrupt(ctx: Arc<RunCtx>, mut signals: Signals) {
     }
     let stopped = futures::future::join_all(running.iter().map(|(_, r)| r.ended.notified()));
     let _ = tokio::time::timeout(STOP_LIMIT, stopped).await;
+
+    // A test on a live cluster (CLUSTER_SIM_CLUSTER) stopped mid-way: the cluster stays, and
+    // what the test did to it (faults, stopped or frozen nodes) is undone, as after any test.
+    let attached = ctx
+        .attached_now
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(cluster) = attached {
+        eprintln!(
+            "\ninterrupted: undoing what the test did to {} (CLUSTER_SIM_CLUSTER; it stays up)",
+            cluster.name()
+        );
+        let log = TestLog::new();
+        if tokio::time::timeout(TEARDOWN_LIMIT, restore(&cluster, &log))
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "warning: undoing the faults on {} timed out",
+                cluster.name()
+            );
+        }
+    }
 
     // Clusters without a handle were still being provisioned when their trial stopped.
     let (names, provisioning): (Vec<String>, Vec<String>) = {

@@ -202,6 +202,7 @@ pub fn run(args: &Args, defs: &[&'static TestDef]) -> i32 {
         kept_any: AtomicBool::new(false),
         inject,
         backend,
+        attached_now: Mutex::new(None),
         settings,
     });
     let lasting = Arc::new(SharedClusters {

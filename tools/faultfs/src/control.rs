@@ -70,7 +70,7 @@ fn ask(socket: &Path, line: &str) -> Result<String, String> {
 }
 
 /// Mounts every directory, each by a daemon of its own; returns once all are up.
-pub fn mount_all(dirs: &[PathBuf], control: &Path, max_dirty: u64) -> Result<(), String> {
+pub fn mount_all(dirs: &[PathBuf], control: &Path, max_held: u64) -> Result<(), String> {
     std::fs::create_dir_all(control)
         .map_err(|e| format!("control directory {}: {e}", control.display()))?;
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
@@ -122,8 +122,8 @@ pub fn mount_all(dirs: &[PathBuf], control: &Path, max_dirty: u64) -> Result<(),
             .arg(dir)
             .arg("--socket")
             .arg(&socket)
-            .arg("--max-dirty")
-            .arg(max_dirty.to_string())
+            .arg("--max-held")
+            .arg(max_held.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -224,14 +224,17 @@ pub fn serve(
     backing: PathBuf,
     mount: PathBuf,
     socket: PathBuf,
-    max_dirty: u64,
+    max_held: u64,
 ) -> Result<(), String> {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
         ^ u64::from(std::process::id());
-    let state = Shared::new(seed);
+    // Beside the backing directory, so it outlives the daemon (a node's restart) as the data does.
+    let journal = PathBuf::from(format!("{}.journal", backing.display()));
+    let state = Shared::open(seed, backing.clone(), &journal)
+        .map_err(|e| format!("journal {}: {e}", journal.display()))?;
     let _ = std::fs::remove_file(&socket);
     let listener =
         UnixListener::bind(&socket).map_err(|e| format!("socket {}: {e}", socket.display()))?;
@@ -245,7 +248,7 @@ pub fn serve(
         backing,
         mount: mount.clone(),
         state,
-        max_dirty,
+        max_held,
     };
     let mut config = fuser::Config::default();
     config.mount_options = vec![

@@ -1,7 +1,8 @@
-//! The FUSE filesystem: a passthrough of a backing directory whose file writes stay in
-//! faultfs's own cache until the service syncs them (fsync, fdatasync, or a directory sync),
-//! and whose operations the rules may delay, fail or corrupt. Creations, renames and removals
-//! reach the backing directory at once; only file data and sizes wait for a sync, as in LazyFS.
+//! The FUSE filesystem: a passthrough of a backing directory whose file writes can be undone
+//! until the service syncs them (fsync, fdatasync, `O_SYNC`/`O_DSYNC` writes), and whose
+//! operations the rules may delay, fail or corrupt. Writes reach the backing file at once;
+//! before they change synced bytes the old bytes are saved (`undo.rs`), so a power cut puts
+//! back exactly what was synced. Creations, renames and removals are kept, as in LazyFS.
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
@@ -19,7 +20,7 @@ use fuser::{
 
 use crate::attr::{attr, errno};
 use crate::rules::Op;
-use crate::state::{write_back, Shared};
+use crate::state::Shared;
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -31,9 +32,10 @@ pub struct FaultFs {
     pub mount: PathBuf,
     /// Shared with the control socket.
     pub state: Shared,
-    /// Unsynced bytes past which a writer's file is written back (not synced), as a kernel
-    /// does under memory pressure.
-    pub max_dirty: u64,
+    /// Bytes of old content the undo records may hold; past it a writer's file keeps its
+    /// writes (they can no longer be undone), as a kernel writes pages back under memory
+    /// pressure.
+    pub max_held: u64,
 }
 
 impl FaultFs {
@@ -78,11 +80,9 @@ impl FaultFs {
         }
     }
 
-    /// The attributes of a path, with the size the cache says.
+    /// The attributes of a path.
     fn attr_of(&self, ino: u64, m: &std::fs::Metadata) -> FileAttr {
-        let st = self.state.lock();
-        let size = st.caches.get(&ino).map_or(m.len(), |c| c.size(m.len()));
-        attr(ino, m, size)
+        attr(ino, m, m.len())
     }
 
     fn entry(&self, rel: &Path) -> Result<FileAttr, Errno> {
@@ -105,20 +105,37 @@ impl FaultFs {
             .ok_or(Errno::EBADF)
     }
 
-    /// Writes one inode's cache through and syncs the backing file.
+    /// Syncs the backing file: its writes since the last sync need no undoing any more.
+    /// Forgotten first, so that a write landing while the sync runs is undone by a power cut.
     fn sync(&self, ino: u64, file: &File, datasync: bool) -> Result<(), Errno> {
-        let mut cache = {
-            let mut st = self.state.lock();
-            let c = st.caches.remove(&ino).unwrap_or_default();
-            st.dirty = st.dirty.saturating_sub(c.dirty_bytes());
-            c
-        };
-        write_back(file, &mut cache).map_err(|e| errno(&e))?;
+        self.state.lock().forget(ino);
         if datasync {
             file.sync_data().map_err(|e| errno(&e))
         } else {
             file.sync_all().map_err(|e| errno(&e))
         }
+    }
+
+    /// Changes bytes `[from, to)` of `ino` by `change`, saving the synced ones first, all
+    /// under the lock (a power cut never lands between the two).
+    fn change(
+        &self,
+        ino: u64,
+        file: &File,
+        from: u64,
+        to: u64,
+        change: impl FnOnce(&File) -> io::Result<u64>,
+    ) -> Result<(), Errno> {
+        let mut st = self.state.lock();
+        st.before_change(ino, file, from, to)
+            .map_err(|e| errno(&e))?;
+        let n = change(file).map_err(|e| errno(&e))?;
+        st.wrote(ino, n);
+        if st.held() > self.max_held {
+            // Too much old content held: this file's writes stay.
+            st.forget(ino);
+        }
+        Ok(())
     }
 }
 
@@ -179,22 +196,29 @@ impl Filesystem for FaultFs {
             if uid.is_some() || gid.is_some() {
                 std::os::unix::fs::lchown(real.clone()?, uid, gid).map_err(|e| errno(&e))?;
             }
+            if let Some(size) = size {
+                if let Ok(rel) = &rel {
+                    self.judge(Op::Write, rel)?;
+                }
+                let file = match fh.map(|fh| self.file_of(fh)) {
+                    Some(Ok(f)) => f,
+                    _ => std::sync::Arc::new(
+                        OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .open(real.clone()?)
+                            .map_err(|e| errno(&e))?,
+                    ),
+                };
+                self.change(ino.0, &file, size, u64::MAX, |f| {
+                    f.set_len(size).map(|()| 0)
+                })?;
+            }
             let m = match fh.map(|fh| self.file_of(fh)) {
                 Some(Ok(f)) => f.metadata(),
                 _ => std::fs::symlink_metadata(real.clone()?),
             }
             .map_err(|e| errno(&e))?;
-            if let Some(size) = size {
-                if let Ok(rel) = &rel {
-                    self.judge(Op::Write, rel)?;
-                }
-                self.state
-                    .lock()
-                    .caches
-                    .entry(ino.0)
-                    .or_default()
-                    .truncate(size);
-            }
             Ok(self.attr_of(ino.0, &m))
         };
         match run() {
@@ -380,23 +404,18 @@ impl Filesystem for FaultFs {
         let run = || -> Result<Vec<u8>, Errno> {
             let v = self.judge_ino(Op::Read, ino, true)?;
             let file = self.file_of(fh)?;
-            let backing = file.metadata().map_err(|e| errno(&e))?.len();
             let mut buf = vec![0u8; size as usize];
-            let have = backing.saturating_sub(offset).min(size as u64) as usize;
             let mut done = 0;
-            while done < have {
-                match file.read_at(&mut buf[done..have], offset + done as u64) {
+            while done < buf.len() {
+                match file.read_at(&mut buf[done..], offset + done as u64) {
                     Ok(0) => break,
                     Ok(n) => done += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(errno(&e)),
                 }
             }
+            buf.truncate(done);
             let mut st = self.state.lock();
-            match st.caches.get(&ino.0) {
-                Some(c) => c.overlay(offset, &mut buf, backing),
-                None => buf.truncate(have),
-            }
             if v.flip && !buf.is_empty() {
                 let bit = st.random() % (buf.len() as u64 * 8);
                 buf[(bit / 8) as usize] ^= 1 << (bit % 8);
@@ -430,25 +449,10 @@ impl Filesystem for FaultFs {
             } else {
                 data
             };
-            let mut st = self.state.lock();
-            let known = st.caches.get(&ino.0).is_some_and(|c| !c.is_clean());
-            let backing = if known {
-                0
-            } else {
-                file.metadata().map_err(|e| errno(&e))?.len()
-            };
-            let cache = st.caches.entry(ino.0).or_default();
-            let before = cache.dirty_bytes();
-            cache.write(offset, kept, backing);
-            let after = cache.dirty_bytes();
-            st.dirty = st.dirty + after - before.min(after);
-            if st.dirty > self.max_dirty {
-                if let Some(c) = st.caches.get_mut(&ino.0) {
-                    let n = c.dirty_bytes();
-                    write_back(&file, c).map_err(|e| errno(&e))?;
-                    st.dirty = st.dirty.saturating_sub(n);
-                }
-            }
+            let end = offset + kept.len() as u64;
+            self.change(ino.0, &file, offset, end, |f| {
+                f.write_all_at(kept, offset).map(|()| kept.len() as u64)
+            })?;
             Ok(data.len() as u32)
         };
         match run() {
@@ -643,14 +647,14 @@ impl Filesystem for FaultFs {
             }
             self.judge_ino(Op::Write, ino, false)?;
             let file = self.file_of(fh)?;
-            let backing = file.metadata().map_err(|e| errno(&e))?.len();
-            let mut st = self.state.lock();
-            let c = st.caches.entry(ino.0).or_default();
             let end = offset + length;
-            if end > c.size(backing) {
-                // Growing keeps what is there and adds zeros: a truncate up does just that.
-                c.grow(end, backing);
-            }
+            // Growing keeps what is there and adds zeros; a power cut takes the growth back.
+            self.change(ino.0, &file, end, end, |f| {
+                if f.metadata()?.len() < end {
+                    f.set_len(end)?;
+                }
+                Ok(0)
+            })?;
             Ok(())
         };
         match run() {

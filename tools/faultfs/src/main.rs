@@ -9,11 +9,12 @@
 //! - `serve` is the daemon itself.
 
 mod attr;
-mod cache;
 mod control;
 mod fs;
+mod journal;
 mod rules;
 mod state;
+mod undo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,9 +39,10 @@ enum Cmd {
         /// Where the control sockets go.
         #[arg(long)]
         control_dir: PathBuf,
-        /// Unsynced bytes per mount past which a writer's file is written back (not synced).
+        /// Bytes of overwritten synced data a mount keeps to undo writes; past it a writer's
+        /// file keeps its unsynced writes through a power cut.
         #[arg(long, default_value_t = 512 << 20)]
-        max_dirty: u64,
+        max_held: u64,
     },
     /// Sends one control command and prints the replies.
     Ctl {
@@ -70,7 +72,7 @@ enum Cmd {
         #[arg(long)]
         socket: PathBuf,
         #[arg(long)]
-        max_dirty: u64,
+        max_held: u64,
     },
 }
 
@@ -80,8 +82,8 @@ fn main() -> ExitCode {
         Cmd::Mount {
             dirs,
             control_dir,
-            max_dirty,
-        } => control::mount_all(&dirs, &control_dir, max_dirty),
+            max_held,
+        } => control::mount_all(&dirs, &control_dir, max_held),
         Cmd::Ctl {
             control_dir,
             socket,
@@ -92,8 +94,8 @@ fn main() -> ExitCode {
             backing,
             mount,
             socket,
-            max_dirty,
-        } => control::serve(backing, mount, socket, max_dirty),
+            max_held,
+        } => control::serve(backing, mount, socket, max_held),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,3 +26,17 @@ async fn leaves_faults_behind(cluster: &Cluster) -> TestResult {
     ensure!(!cluster.faults().await?.is_empty());
     Ok(())
 }
+
+#[cluster_test(
+    nodes = 2,
+    image = "cluster-sim/node",
+    ignore = "run by the attach self-test, which interrupts it"
+)]
+async fn interrupted_with_faults_in_place(cluster: &Cluster) -> TestResult {
+    cluster.partition(&[&["n1"], &["n2"]]).await?;
+    cluster.node("n2")?.stop().await?;
+    println!("faults in place");
+    // Runs until the self-test interrupts the run (Ctrl-C, SIGTERM).
+    std::future::pending::<()>().await;
+    Ok(())
+}

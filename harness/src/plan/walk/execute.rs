@@ -13,7 +13,7 @@ use futures::FutureExt;
 use super::api::{Exec, Plan, Step, Walk, Walks};
 use super::generate::{Chosen, Shape, StepShape};
 use super::trace::{Finished, StepStatus, StepTrace};
-use crate::outcome::{classify, panic_text, TestResult};
+use crate::outcome::{classify, one_line, panic_text, TestResult};
 
 impl<S: Clone + Send + Sync + 'static> Plan for Walks<S> {
     fn shape(&self) -> Shape {
@@ -124,7 +124,7 @@ fn step_result(
 ) -> Option<(&'static str, String)> {
     match r {
         Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(e))) => Some((classify(&e), format!("{e:#}"))),
+        Ok(Ok(Err(e))) => Some((classify(&e), one_line(&e))),
         Ok(Err(_)) => Some((
             "timeout",
             format!(

@@ -165,6 +165,8 @@ pub(crate) async fn with_attached(
     state.set_phase("running the test");
     // The service logs outlive every test on the cluster: the log check reads from here on.
     let since = cluster.log_marks().await;
+    // From here an interrupt undoes what the test does to the cluster (run/interrupt.rs).
+    *ctx.attached_now.lock().unwrap_or_else(|e| e.into_inner()) = Some(cluster.clone());
     let outcome = run_body(
         ctx,
         case.def,
@@ -187,12 +189,13 @@ pub(crate) async fn with_attached(
     {
         log.note("attach", &format!("undoing the faults on {name} timed out"));
     }
+    *ctx.attached_now.lock().unwrap_or_else(|e| e.into_inner()) = None;
     outcome
 }
 
 /// Undoes what a test did to the attached cluster: its faults ended, stopped nodes started,
 /// frozen ones thawed, so the next test (and the person who made it) finds it as it was.
-async fn restore(cluster: &Cluster, log: &TestLog) {
+pub(crate) async fn restore(cluster: &Cluster, log: &TestLog) {
     cluster.undo_all_faults().await;
     let restores = cluster.nodes().into_iter().map(|node| async move {
         let r = match node.state().await {
