@@ -22,6 +22,10 @@ async fn an_added_node_mounts_the_specs_faulty_dirs(cluster: &Cluster) -> TestRe
         mounts.contains("/data fuse"),
         "n2's data is not on the fault filesystem: {mounts:?}"
     );
+    ensure!(
+        cluster.capabilities("n2").await?.fuse,
+        "n2 probed without FUSE"
+    );
     n2.exec("printf synced > data/kept && sync data/kept && printf unsynced > data/lost")
         .await?
         .check()?;
