@@ -61,6 +61,8 @@ async fn body(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
     // The kernel probe, as `requires` uses it: nftables and htb here, netem missing.
     let caps = backend_capabilities(&backend).await?;
     ensure!(caps.nft && caps.htb, "lab hosts probed as {caps:?}");
+    // The lab's spec says `fuse = true`: its hosts may mount the fault filesystem.
+    ensure!(caps.fuse, "lab hosts probed without FUSE: {caps:?}");
 
     let c = Cluster::builder(conformance::spec("nodes = 3")?)
         .backend(Arc::new(backend.clone()))
@@ -108,7 +110,8 @@ async fn body(lab: &Cluster, inventory: &std::path::Path) -> Result<()> {
         .await?;
 
         // A full disk: never outside the cluster's directory; inside it a tmpfs mount, which
-        // the lab's hosts (containers without CAP_SYS_ADMIN) refuse with one clear line.
+        // a host that may not mount (a container without CAP_SYS_ADMIN) refuses with one clear
+        // line; the lab's hosts may (`fuse = true` gives them CAP_SYS_ADMIN).
         match c.fill_disk_at("n1", "/var").await {
             Err(FaultError::Unsupported { missing, .. }) if missing.contains("working directory") => {}
             other => anyhow::bail!("fill_disk_at /var on ssh: {other:?}"),

@@ -23,8 +23,8 @@ mod matrix;
 /// - `ignore` or `ignore = "reason"`: skipped unless `--ignored` or `--include-ignored`;
 /// - `retries = 2`: a failing test is tried again, up to twice more, each time on a fresh
 ///   cluster; one that then passes is reported flaky (`CLUSTER_SIM_RETRIES` overrides this).
-/// - `requires = ["netem"]`: kernel features the test needs (`nft`, `tc`, `htb`, `netem`);
-///   where the backend lacks one, the test is reported skipped with the reason.
+/// - `requires = ["netem"]`: kernel features the test needs (`nft`, `tc`, `htb`, `netem`,
+///   `fuse`); where the backend lacks one, the test is reported skipped with the reason.
 /// - `share = "group"`: the group's tests take turns on one cluster, reset between them with the
 ///   spec's `[reuse] reset` command (a failed test's cluster is replaced);
 /// - `matrix(nodes = [3, 5], snapshot_count = [100, 10000])`: one trial per combination, named
@@ -253,7 +253,7 @@ struct Args {
 
 /// The names `requires` takes: `cluster_sim_core::fault::KERNEL_FEATURES` (a unit test checks the
 /// two agree; a proc-macro crate cannot read the other at compile time).
-const FEATURES: &[&str] = &["nft", "tc", "htb", "netem"];
+const FEATURES: &[&str] = &["nft", "tc", "htb", "netem", "fuse"];
 
 /// Sets `slot` from `parse`, unless the argument was already given.
 fn once<T>(

@@ -8,7 +8,7 @@ use harness::prelude::*;
 use fault::IoOp;
 use harness::cluster_sim::NodeState;
 
-#[cluster_test(cluster = "etcd_faulty")]
+#[cluster_test(cluster = "etcd_faulty", requires = ["fuse"])]
 async fn etcd_stops_instead_of_acknowledging_writes_it_cannot_log(cluster: &Cluster) -> TestResult {
     let n1 = cluster.node("n1")?;
     n1.exec("etcdctl put before 1").await?.check()?;

@@ -28,7 +28,7 @@ async fn present(node: &Node) -> anyhow::Result<Vec<u64>> {
         .collect())
 }
 
-#[cluster_test(cluster = "kvd_faulty", matrix(fsync = [false, true]))]
+#[cluster_test(cluster = "kvd_faulty", requires = ["fuse"], matrix(fsync = [false, true]))]
 async fn lose_unsynced_loses_exactly_the_writes_kvd_did_not_sync(
     cluster: &Cluster,
     fsync: bool,

@@ -4,7 +4,7 @@
 
 use harness::prelude::*;
 
-#[cluster_test(cluster = "faulty1")]
+#[cluster_test(cluster = "faulty1", requires = ["fuse"])]
 async fn a_kill_keeps_unsynced_writes_and_a_power_cut_takes_them_back(
     cluster: &Cluster,
 ) -> TestResult {

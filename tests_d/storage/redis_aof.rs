@@ -9,7 +9,7 @@ use workload::RedisSet;
 
 const ADDS: u64 = 30;
 
-#[cluster_test(cluster = "redis_faulty", matrix(appendfsync = ["no", "always"]))]
+#[cluster_test(cluster = "redis_faulty", requires = ["fuse"], matrix(appendfsync = ["no", "always"]))]
 async fn lose_unsynced_loses_what_the_aof_did_not_sync(
     cluster: &Cluster,
     appendfsync: &str,

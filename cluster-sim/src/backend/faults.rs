@@ -40,10 +40,12 @@ pub trait FaultBackend: Send + Sync {
         script: &str,
     ) -> Result<ExecOutput, FaultError>;
 
-    /// Probes the kernel features (nft, tc, htb, netem) of the backend's hosts without a
+    /// Probes the kernel features (nft, tc, htb, netem, fuse) of the backend's hosts without a
     /// cluster, running the same checks as [`Faults::capabilities`] in a namespace of its own:
-    /// docker, a throwaway container of the node image; ssh, every inventory host (a feature
-    /// counts only where every host has it). For tests that declare `requires`.
+    /// docker, a throwaway container of the node image (and, for fuse, one given `/dev/fuse`
+    /// and CAP_SYS_ADMIN as a node with `faulty_dirs` is, trying a mount); ssh, every inventory
+    /// host (fuse as the login user; a feature counts only where every host has it). For tests
+    /// that declare `requires`.
     async fn probe_kernel(&self) -> Result<Capabilities, FaultError>;
 
     /// Makes writes under `path` fail with ENOSPC (`full`), or undoes it.

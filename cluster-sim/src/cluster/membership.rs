@@ -23,6 +23,8 @@ use crate::fault::{ActiveFault, FaultError, Faults};
 /// use cluster_sim_core::cluster::NodeOptions;
 /// let n4 = NodeOptions::named("n4").role("etcd").env("LOG_LEVEL", "debug");
 /// assert_eq!(n4.name.as_deref(), Some("n4"));
+/// let n5 = NodeOptions::named("n5").faulty_dirs(["data"]); // else the spec's faulty_dirs
+/// assert_eq!(n5.faulty_dirs, Some(vec!["data".to_string()]));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeOptions {
@@ -32,6 +34,10 @@ pub struct NodeOptions {
     pub roles: Vec<String>,
     /// Environment over the spec's.
     pub env: BTreeMap<String, String>,
+    /// Directories on the fault filesystem; `None`: the spec's top-level `faulty_dirs`, as for
+    /// the nodes it names. Needs a spec that builds the fault filesystem (some node of it has
+    /// `faulty_dirs`).
+    pub faulty_dirs: Option<Vec<String>>,
 }
 
 impl NodeOptions {
@@ -46,6 +52,13 @@ impl NodeOptions {
     /// Adds a role (files, binaries and, on ssh, hosts are chosen by role).
     pub fn role(mut self, role: impl Into<String>) -> Self {
         self.roles.push(role.into());
+        self
+    }
+
+    /// Puts these directories on the fault filesystem (none: plain directories) instead of
+    /// the spec's top-level `faulty_dirs`.
+    pub fn faulty_dirs<S: Into<String>>(mut self, dirs: impl IntoIterator<Item = S>) -> Self {
+        self.faulty_dirs = Some(dirs.into_iter().map(Into::into).collect());
         self
     }
 
@@ -74,6 +87,16 @@ pub enum MembershipError {
         cluster: String,
         /// The name asked for.
         node: String,
+    },
+    /// `NodeOptions::faulty_dirs` can't be mounted.
+    #[error("cluster {cluster}: node {node}: {message}")]
+    FaultyDirs {
+        /// The cluster.
+        cluster: String,
+        /// The node asked for.
+        node: String,
+        /// What is wrong.
+        message: String,
     },
     /// The cluster already has a node of that name.
     #[error("cluster {cluster} already has a node {node}")]
@@ -184,7 +207,17 @@ impl Cluster {
             .unwrap_or(0)
             .max(self.inner.spec.nodes.len());
         let roles = (!opts.roles.is_empty()).then_some(opts.roles);
-        let spec = self.inner.spec.added_node(&name, index, roles, &opts.env);
+        let mut spec = self.inner.spec.added_node(&name, index, roles, &opts.env);
+        if let Some(dirs) = &opts.faulty_dirs {
+            self.inner
+                .spec
+                .set_faulty_dirs(&mut spec, dirs)
+                .map_err(|message| MembershipError::FaultyDirs {
+                    cluster: cluster.clone(),
+                    node: name.clone(),
+                    message,
+                })?;
+        }
         let builds = if spec.binaries.is_empty() {
             Default::default()
         } else {

@@ -29,7 +29,9 @@ use crate::backend::faults::{FaultBackend, NodeLayout};
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::capabilities::Capabilities;
 use crate::fault::error::FaultError;
-use crate::fault::linux::{disk_failure, disk_script, kernel_probe_script, table_name};
+use crate::fault::linux::{
+    disk_failure, disk_script, fuse_probe_script, kernel_probe_script, table_name,
+};
 use crate::image::NODE_IMAGE;
 
 /// Where a docker node keeps fault state: its private /dev/shm, which a container restart
@@ -139,7 +141,7 @@ impl FaultBackend for DockerBackend {
             ),
         ]);
         let body = ContainerCreateBody {
-            image: Some(image),
+            image: Some(image.clone()),
             labels: Some(labels),
             entrypoint: Some(vec!["sh".into(), "-c".into()]),
             cmd: Some(vec![kernel_probe_script()]),
@@ -150,7 +152,11 @@ impl FaultBackend for DockerBackend {
             }),
             ..Default::default()
         };
-        let (code, text) = self.run_helper(&name, body, "-", step).await?;
+        let (kernel, fuse) = futures::join!(
+            self.run_helper(&name, body, "-", step),
+            self.probe_fuse(&image)
+        );
+        let (code, text) = kernel?;
         if code != 0 {
             return Err(FaultError::Apply {
                 node: "-".into(),
@@ -159,7 +165,54 @@ impl FaultBackend for DockerBackend {
                 detail: text.trim().to_string(),
             });
         }
-        Ok(Capabilities::parse(&text))
+        Ok(Capabilities {
+            fuse,
+            ..Capabilities::parse(&text)
+        })
+    }
+}
+
+impl DockerBackend {
+    /// Whether a node with `faulty_dirs` could mount FUSE: a throwaway container given what
+    /// such a node gets (`/dev/fuse`, CAP_SYS_ADMIN) tries a mount (`FUSE_CHECK`). An engine
+    /// that refuses the device, or a mount refused inside, is a no.
+    async fn probe_fuse(&self, image: &str) -> bool {
+        let name = format!(
+            "cluster-sim-probe-fuse-{}-{}",
+            std::process::id(),
+            now_nanos()
+        );
+        let labels = HashMap::from([
+            (LABEL_CLUSTER.to_string(), name.clone()),
+            (
+                LABEL_OWNER.to_string(),
+                crate::backend::ownership::current_owner(),
+            ),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            labels: Some(labels),
+            entrypoint: Some(vec!["sh".into(), "-c".into()]),
+            cmd: Some(vec![fuse_probe_script()]),
+            host_config: Some(HostConfig {
+                cap_add: Some(vec!["SYS_ADMIN".into()]),
+                devices: Some(vec![super::node::fuse_device()]),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match self.run_helper(&name, body, "-", "probe fuse").await {
+            Ok((0, text)) => Capabilities::parse(&text).fuse,
+            Ok((code, text)) => {
+                tracing::debug!("fuse probe exited {code}: {}", text.trim());
+                false
+            }
+            Err(e) => {
+                tracing::debug!("fuse probe: {e}");
+                false
+            }
+        }
     }
 }
 

@@ -52,6 +52,16 @@ if [ "${CLUSTER_SIM_FAKETIME:-0}" = 1 ]; then
 fi
 exec sh -c "$2""#;
 
+/// `/dev/fuse` for a container that mounts FUSE (a node with `faulty_dirs` or `fuse = true`,
+/// the `fuse` probe).
+pub(super) fn fuse_device() -> DeviceMapping {
+    DeviceMapping {
+        path_on_host: Some("/dev/fuse".into()),
+        path_in_container: Some("/dev/fuse".into()),
+        cgroup_permissions: Some("rwm".into()),
+    }
+}
+
 /// Directories, files and symbolic links (path, target) as one tar archive with paths
 /// relative to `/`.
 fn files_archive(
@@ -202,21 +212,15 @@ impl DockerBackend {
                 // The node image runs tini as its entrypoint; other images get the engine's init
                 // so exec'd processes are reaped and signals reach the service.
                 init: Some(n.spec.image != NODE_IMAGE),
-                // Faults (partitions, loss) are iptables/tc rules inside the node; the fault
-                // filesystem (`faulty_dirs`, and only then) mounts FUSE: /dev/fuse and
-                // CAP_SYS_ADMIN.
-                cap_add: Some(if n.spec.faulty_dirs.is_empty() {
-                    vec!["NET_ADMIN".into()]
-                } else {
+                // Faults (partitions, loss) are iptables/tc rules inside the node; a node that
+                // mounts FUSE (`faulty_dirs` or `fuse = true`, and only then) gets /dev/fuse
+                // and CAP_SYS_ADMIN.
+                cap_add: Some(if n.spec.fuse {
                     vec!["NET_ADMIN".into(), "SYS_ADMIN".into()]
+                } else {
+                    vec!["NET_ADMIN".into()]
                 }),
-                devices: (!n.spec.faulty_dirs.is_empty()).then(|| {
-                    vec![DeviceMapping {
-                        path_on_host: Some("/dev/fuse".into()),
-                        path_in_container: Some("/dev/fuse".into()),
-                        cgroup_permissions: Some("rwm".into()),
-                    }]
-                }),
+                devices: n.spec.fuse.then(|| vec![fuse_device()]),
                 memory: n.spec.limits.memory.map(|m| m as i64),
                 nano_cpus: n.spec.limits.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: n.spec.limits.pids,

@@ -57,6 +57,27 @@ pub(crate) fn kernel_probe_script() -> String {
     )
 }
 
+/// Whether FUSE mounts work here, for the fault filesystem (`faulty_dirs`): `/dev/fuse`, and
+/// for root a real mount (a container may have the device yet lack CAP_SYS_ADMIN, or have its
+/// mounts refused by AppArmor), for anyone else `fusermount3`. Prints what is missing and fails.
+/// The trial mount has no daemon: its device is closed before the unmount, which aborts the
+/// connection, so nothing waits on it. The one check of the ssh launch path, the backends'
+/// `fuse` probe and the node probe.
+pub(crate) const FUSE_CHECK: &str = "[ -c /dev/fuse ] || { echo 'no /dev/fuse (the kernel module fuse; a container needs the device)'; exit 1; }; \
+if [ \"$(id -u)\" = 0 ]; then \
+m=$(mktemp -d) || exit 1; \
+if (exec 3<>/dev/fuse && mount -i -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=0 cluster-sim-probe \"$m\" && exec 3>&- && umount -i \"$m\") >/dev/null 2>&1; \
+then rmdir \"$m\"; else rmdir \"$m\" 2>/dev/null; echo 'mounting FUSE was refused (a container needs CAP_SYS_ADMIN, and AppArmor may refuse mounts)'; exit 1; fi; \
+elif ! command -v fusermount3 >/dev/null 2>&1; then echo 'fusermount3 not found: install the package fuse3'; exit 1; fi";
+
+/// Prints `fuse=yes` or `fuse=no` ([`FUSE_CHECK`]), for a probe without its reason.
+pub(crate) fn fuse_probe_script() -> String {
+    format!(
+        "if sh -c {} >/dev/null 2>&1; then echo fuse=yes; else echo fuse=no; fi\n",
+        q(FUSE_CHECK)
+    )
+}
+
 /// Probes the node: one `key=yes|no` line per capability.
 pub(crate) fn probe_script(layout: &NodeLayout) -> String {
     let clock = match &layout.clock_file {
@@ -67,9 +88,10 @@ pub(crate) fn probe_script(layout: &NodeLayout) -> String {
         None => "false".to_string(),
     };
     format!(
-        "{kernel}k=faketime y sh -c {clock}\n\
+        "{kernel}{fuse}k=faketime y sh -c {clock}\n\
          k=service y sh -c {svc}\n",
         kernel = kernel_probe_script(),
+        fuse = fuse_probe_script(),
         clock = q(&clock),
         svc = q(&format!("[ -n \"$({})\" ]", layout.service_pid)),
     )

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::model::BinarySpec;
+use super::model::{BinarySpec, ClusterSpec, NodeSpec};
 use super::service::bad_path;
 use crate::error::SpecError;
 use crate::located::Src;
@@ -21,32 +21,38 @@ pub(super) fn faulty_dirs(
 ) -> Result<Vec<String>, SpecError> {
     let mut out: Vec<String> = Vec::new();
     for (i, d) in raw.iter().enumerate() {
-        let k = format!("{key}[{i}]");
-        let v = d.get_ref().trim_end_matches('/');
-        let v = v.strip_prefix("./").unwrap_or(v);
-        let why = if v.is_empty() || v == "." {
-            Some("names the node's working directory itself; name a directory inside it")
-        } else if bad_path(v) {
-            Some("must not contain '..'")
-        } else if v.contains(['*', '?', '[']) {
-            Some("must be a directory, not a glob")
-        } else if v == ".cluster-sim" || v.starts_with(".cluster-sim/") {
-            Some("is cluster-sim's own directory")
-        } else if out.iter().any(|o| o == v) {
-            Some("is listed twice")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            return Err(SpecError::from(src.at(
-                d.span(),
-                &k,
-                format!("faulty dir {:?} {why}", d.get_ref()),
-            )));
+        match faulty_dir(d.get_ref(), &out) {
+            Ok(v) => out.push(v),
+            Err(why) => {
+                return Err(SpecError::from(src.at(
+                    d.span(),
+                    &format!("{key}[{i}]"),
+                    format!("faulty dir {:?} {why}", d.get_ref()),
+                )))
+            }
         }
-        out.push(v.to_string());
     }
     Ok(out)
+}
+
+/// One faulty dir, normalised (no trailing `/` or leading `./`), or why it can't be one;
+/// `seen` holds the ones before it.
+pub(crate) fn faulty_dir(d: &str, seen: &[String]) -> Result<String, &'static str> {
+    let v = d.trim_end_matches('/');
+    let v = v.strip_prefix("./").unwrap_or(v);
+    if v.is_empty() || v == "." {
+        Err("names the node's working directory itself; name a directory inside it")
+    } else if bad_path(v) {
+        Err("must not contain '..'")
+    } else if v.contains(['*', '?', '[']) {
+        Err("must be a directory, not a glob")
+    } else if v == ".cluster-sim" || v.starts_with(".cluster-sim/") {
+        Err("is cluster-sim's own directory")
+    } else if seen.iter().any(|o| o == v) {
+        Err("is listed twice")
+    } else {
+        Ok(v.to_string())
+    }
 }
 
 /// The fault filesystem as a `[[binary]]`, when some node has `faulty_dirs`: the package
@@ -88,4 +94,32 @@ pub(super) fn faultfs_binary(
         profile: None,
         target: None,
     }))
+}
+
+impl ClusterSpec {
+    /// Makes `node` mount the fault filesystem on `dirs` (none: no fault filesystem), for a
+    /// node added at run time (`NodeOptions::faulty_dirs`); its binaries and packages follow.
+    /// Says why not for a bad directory, or when the spec builds no fault filesystem (no node
+    /// of it has `faulty_dirs`).
+    pub fn set_faulty_dirs(&self, node: &mut NodeSpec, dirs: &[String]) -> Result<(), String> {
+        let mut out: Vec<String> = Vec::new();
+        for d in dirs {
+            let v = faulty_dir(d, &out).map_err(|why| format!("faulty dir {d:?} {why}"))?;
+            out.push(v);
+        }
+        let has_faultfs = self
+            .binaries
+            .iter()
+            .any(|b| b.package == crate::fault::storage::FAULTFS_PACKAGE);
+        if !out.is_empty() && !has_faultfs {
+            return Err(format!(
+                "faulty_dirs {out:?}: the spec {} builds no fault filesystem (none of its nodes has faulty_dirs); list faulty_dirs in the spec",
+                self.source
+            ));
+        }
+        node.faulty_dirs = out;
+        node.fuse = self.blueprint.fuse || !node.faulty_dirs.is_empty();
+        self.fit_faultfs(node);
+        Ok(())
+    }
 }

@@ -82,6 +82,10 @@ pub struct NodeBlueprint {
     pub publish: Vec<u16>,
     /// `collect` globs.
     pub collect: Vec<String>,
+    /// The spec's top-level `faulty_dirs`.
+    pub faulty_dirs: Vec<String>,
+    /// The spec's `fuse`.
+    pub fuse: bool,
 }
 
 /// What a test case changes in the spec it reads: its parameters, which templates see as
@@ -150,6 +154,10 @@ pub struct NodeSpec {
     /// (`faulty_dirs`): relative to the node's working directory, or absolute. Empty: no FUSE,
     /// no extra capability.
     pub faulty_dirs: Vec<String>,
+    /// The node may mount FUSE: docker gives its container `/dev/fuse` and CAP_SYS_ADMIN, and
+    /// its packages hold `fuse3`. True with `faulty_dirs`, and on every node with the spec's
+    /// `fuse = true` (a host for a lab of the ssh backend, say, that mounts nothing itself).
+    pub fuse: bool,
     /// The engine (by its name in the engines file) this node must run on (swarm backend;
     /// `[[node]] engine`); one-machine backends ignore it.
     pub engine: Option<String>,
@@ -283,9 +291,9 @@ impl ClusterSpec {
                 binaries: Vec::new(),
                 collect: b.collect.clone(),
                 engine: None,
-                // A node that joins runs on plain directories (the fault filesystem is set up
-                // for the spec's own nodes only).
-                faulty_dirs: Vec::new(),
+                // The spec's top-level `faulty_dirs` (`Cluster::add_node` may set others).
+                faulty_dirs: b.faulty_dirs.clone(),
+                fuse: b.fuse || !b.faulty_dirs.is_empty(),
             },
         };
         node.index = index;
@@ -312,9 +320,25 @@ impl ClusterSpec {
             }
             node.binaries = binaries;
         }
+        self.fit_faultfs(&mut node);
         node.env
             .extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         node
+    }
+
+    /// The fault filesystem's binary on `node` exactly when it has `faulty_dirs`, and `fuse3`
+    /// among its packages when it mounts FUSE.
+    pub(super) fn fit_faultfs(&self, node: &mut NodeSpec) {
+        use crate::fault::storage::FAULTFS_PACKAGE;
+        node.binaries.retain(|b| b.package != FAULTFS_PACKAGE);
+        if !node.faulty_dirs.is_empty() {
+            if let Some(f) = self.binaries.iter().find(|b| b.package == FAULTFS_PACKAGE) {
+                node.binaries.push(f.clone());
+            }
+        }
+        if node.fuse && !node.packages.iter().any(|p| p == "fuse3") {
+            node.packages.push("fuse3".into());
+        }
     }
 
     /// The versions of binary `bin` that node `node` may run (the `[[binary]]` tables with that

@@ -52,6 +52,8 @@ pub(super) struct RawSpec {
     pub(super) hooks: Vec<crate::service::hooks::RawHook>,
     #[serde(default)]
     pub(super) faulty_dirs: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) fuse: bool,
     pub(super) placement: Option<Spanned<String>>,
 }
 

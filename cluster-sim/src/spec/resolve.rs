@@ -93,11 +93,14 @@ pub(super) fn resolve(
     if let Some(faultfs) = faultfs_binary(src, base_dir, &raw, &nodes)? {
         for n in nodes.iter_mut().filter(|n| !n.faulty_dirs.is_empty()) {
             n.binaries.push(faultfs.clone());
-            if !n.packages.iter().any(|p| p == "fuse3") {
-                n.packages.push("fuse3".into());
-            }
         }
         binaries.push(faultfs);
+    }
+    // A node that mounts FUSE gets fusermount3 (a service that is not root mounts with it).
+    for n in nodes.iter_mut().filter(|n| n.fuse) {
+        if !n.packages.iter().any(|p| p == "fuse3") {
+            n.packages.push("fuse3".into());
+        }
     }
     let package_lines = package_lines(&raw, src);
     let name = raw.name.clone().unwrap_or_else(|| default_name.to_string());
@@ -145,6 +148,8 @@ pub(super) fn resolve(
             .collect::<Result<Vec<_>, _>>()?,
         publish: raw.publish.clone(),
         collect: defaults.collect.clone(),
+        faulty_dirs: defaults.faulty_dirs.clone(),
+        fuse: raw.fuse,
     };
     Ok(ClusterSpec {
         name,
@@ -419,6 +424,7 @@ fn node(
         publish,
         binaries,
         collect: node_collect,
+        fuse: raw.fuse || !node_faulty.is_empty(),
         faulty_dirs: node_faulty,
         engine,
     })

@@ -45,7 +45,7 @@ fn node_tables_override() {
 
 #[test]
 fn errors_name_file_line_and_key() {
-    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`, `fail_on_log`, `allow_log`, `hook`, `faulty_dirs`, `placement`");
+    insta::assert_snapshot!(err("nodes = 3\nbogus = 1\n"), @"t.toml:2:1: key `bogus`: unknown field `bogus`, expected one of `name`, `image`, `nodes`, `roles`, `env`, `packages`, `publish`, `service`, `ready`, `limits`, `timeout`, `file`, `dir`, `binary`, `collect`, `collect_limit`, `node`, `reuse`, `fail_on_log`, `allow_log`, `hook`, `faulty_dirs`, `fuse`, `placement`");
     insta::assert_snapshot!(err("nodes = 3\nimage = \"Bad Image\"\n"), @r#"t.toml:2:9: key `image`: bad image reference "Bad Image" (expected name[:tag], lowercase)"#);
     insta::assert_snapshot!(err("[[node]]\nname = \"a\"\n[[node]]\nname = \"a\"\n"), @r#"t.toml:4:8: key `node.name`: duplicate node "a""#);
     insta::assert_snapshot!(err("nodes = 1\n[[file]]\ntemplate = \"nope.tmpl\"\ndest = \"/x\"\n"), @r#"t.toml:3:12: key `file[0].template`: template "nope.tmpl" not found (looked for ./nope.tmpl, ./../templates/nope.tmpl, ./../nope.tmpl)"#);
@@ -195,9 +195,49 @@ fn faulty_dirs_top_level_per_node_and_the_fault_filesystem_binary() {
     };
     assert!(faultfs(0) && faultfs(1) && !faultfs(2));
     assert!(s.nodes[0].packages.contains(&"fuse3".to_string()));
+    assert!(s.nodes[0].fuse && !s.nodes[2].fuse);
     // Without faulty_dirs, nothing changes.
     let plain = parse("nodes = 1").unwrap();
     assert!(plain.binaries.is_empty() && plain.nodes[0].packages.is_empty());
+    assert!(!plain.nodes[0].fuse);
+    // `fuse = true`: FUSE (and fuse3) on every node, no fault filesystem of its own.
+    let lab = parse("nodes = 2\nfuse = true\n").unwrap();
+    assert!(lab.nodes.iter().all(|n| n.fuse && n.packages == ["fuse3"]));
+    assert!(lab.binaries.is_empty() && lab.nodes[0].faulty_dirs.is_empty());
+    assert!(err("nodes = 1\nfuse = \"yes\"\n").contains("key `fuse`"));
+}
+
+#[test]
+fn an_added_node_gets_the_specs_faulty_dirs_or_its_own() {
+    let s = parse("nodes = 1\nfaulty_dirs = [\"data\"]\n").unwrap();
+    let faultfs = |n: &super::NodeSpec| {
+        n.binaries
+            .iter()
+            .filter(|b| b.package == "cluster-sim-faultfs")
+            .count()
+    };
+    let n2 = s.added_node("n2", 1, None, &Default::default());
+    assert_eq!(n2.faulty_dirs, ["data"]);
+    assert!(n2.fuse && faultfs(&n2) == 1 && n2.packages.contains(&"fuse3".to_string()));
+    let mut n3 = s.added_node("n3", 2, None, &Default::default());
+    s.set_faulty_dirs(&mut n3, &["wal/".into(), "/var/x".into()])
+        .unwrap();
+    assert_eq!(n3.faulty_dirs, ["wal", "/var/x"]);
+    assert_eq!(faultfs(&n3), 1);
+    s.set_faulty_dirs(&mut n3, &[]).unwrap();
+    assert!(n3.faulty_dirs.is_empty() && !n3.fuse && faultfs(&n3) == 0);
+    assert_eq!(
+        s.set_faulty_dirs(&mut n3, &["../etc".into()]).unwrap_err(),
+        "faulty dir \"../etc\" must not contain '..'"
+    );
+    // A spec without faulty_dirs builds no fault filesystem to mount.
+    let plain = parse("nodes = 1").unwrap();
+    let mut n2 = plain.added_node("n2", 1, None, &Default::default());
+    assert!(n2.faulty_dirs.is_empty() && !n2.fuse);
+    let e = plain
+        .set_faulty_dirs(&mut n2, &["data".into()])
+        .unwrap_err();
+    assert!(e.contains("builds no fault filesystem"), "{e}");
 }
 
 #[test]

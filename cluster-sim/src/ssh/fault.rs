@@ -29,7 +29,7 @@ use crate::exec::{ExecOutput, ExecRequest};
 use crate::fault::capabilities::Capabilities;
 use crate::fault::error::FaultError;
 use crate::fault::linux::{
-    disk_failure, disk_script, kernel_probe_script, table_name, QDISC_HANDLE,
+    disk_failure, disk_script, fuse_probe_script, kernel_probe_script, table_name, QDISC_HANDLE,
 };
 use crate::shell::quote as q;
 
@@ -198,7 +198,16 @@ impl FaultBackend for SshBackend {
                         detail: o.why(),
                     });
                 }
-                Ok(Capabilities::parse(&String::from_utf8_lossy(&o.stdout)))
+                // FUSE as the login user, who runs the service and its mounts.
+                let fuse = h
+                    .run("probe fuse", &fuse_probe_script(), None, FAULT_LIMIT)
+                    .await
+                    .map_err(FaultError::backend(&h.host.name, "probe fuse"))?;
+                Ok(Capabilities {
+                    fuse: fuse.ok()
+                        && Capabilities::parse(&String::from_utf8_lossy(&fuse.stdout)).fuse,
+                    ..Capabilities::parse(&String::from_utf8_lossy(&o.stdout))
+                })
             }
         });
         let all = futures::future::try_join_all(jobs).await?;
@@ -242,7 +251,7 @@ impl FaultBackend for SshBackend {
         if o.ok() {
             return Ok(());
         }
-        // Root in a container without CAP_SYS_ADMIN (the sshd lab, for one) may not mount.
+        // Root in a container without CAP_SYS_ADMIN (an sshd lab without `fuse = true`) may not mount.
         let said = if o.stderr.is_empty() {
             &o.stdout
         } else {

@@ -366,13 +366,19 @@ impl SshBackend {
         self.start_service(h, &w).await
     }
 
-    /// `faulty_dirs` mounts the fault filesystem: the host needs /dev/fuse, and fusermount3
-    /// (package fuse3) unless the service runs as root.
+    /// `faulty_dirs` mounts the fault filesystem: the host needs /dev/fuse, and a mount allowed
+    /// (root may mount, else fusermount3 of the package fuse3); the check the `fuse` probe
+    /// runs too (`FUSE_CHECK`).
     async fn check_fuse(&self, h: &HostConn) -> Result<(), BackendError> {
         let step = "faulty_dirs";
-        let script = "[ -c /dev/fuse ] || { echo 'no /dev/fuse (the kernel module fuse)'; exit 1; }; \
-                      [ \"$(id -u)\" = 0 ] || command -v fusermount3 >/dev/null 2>&1 || { echo 'fusermount3 not found: install the package fuse3'; exit 1; }";
-        let o = h.run(step, script, None, HOUSEKEEPING_LIMIT).await?;
+        let o = h
+            .run(
+                step,
+                crate::fault::linux::FUSE_CHECK,
+                None,
+                HOUSEKEEPING_LIMIT,
+            )
+            .await?;
         if o.ok() {
             return Ok(());
         }

@@ -142,6 +142,18 @@ mod tests {
         };
         assert_eq!(Features::Probed(all).unmet(&def, "docker"), None);
         assert_eq!(Features::Unknown.unmet(&def, "docker"), None);
+        // A probe's answer as the backends print it: FUSE missing skips a storage test.
+        let storage =
+            TestDef::new("s::g", "t", "f.rs", 1, ".", TestBody::Plain(body)).requires(&["fuse"]);
+        let no_fuse = Capabilities::parse("nft=yes\ntc=yes\nhtb=yes\nnetem=no\nfuse=no\n");
+        let reason = Features::Probed(no_fuse).unmet(&storage, "ssh").unwrap();
+        assert!(
+            reason.starts_with("requires fuse: FUSE (/dev/fuse")
+                && reason.ends_with("is missing on the ssh backend"),
+            "{reason}"
+        );
+        let fuse = Capabilities::parse("nft=yes\nfuse=yes\n");
+        assert_eq!(Features::Probed(fuse).unmet(&storage, "ssh"), None);
         let bad =
             TestDef::new("s::f", "t", "f.rs", 1, ".", TestBody::Plain(body)).requires(&["warp"]);
         assert!(Features::NotProbed
