@@ -1,6 +1,6 @@
 //! `cluster-sim disk` on a cluster `up` kept, as issue 23 asks: an EIO rule on `data` makes the
 //! node's shell fail to write there, `heal` ends it, `lose-unsynced` takes back a write that
-//! was never synced and keeps one that was; bad input (an unknown node or errno, a path in
+//! was never synced and keeps one that was, a node added with `--faulty-dir` has its own; bad input (an unknown node or errno, a path in
 //! none of the node's `faulty_dirs`) is one line and changes nothing.
 
 use std::path::Path;
@@ -126,4 +126,23 @@ fn disk_errors_heal_and_power_cuts_from_the_command_line() {
         "none of its faulty_dirs",
     );
     ok(sh("echo y > data/f"), "write after the refused rule");
+
+    // A node added with directories of its own on the fault filesystem.
+    ok(
+        cli(&["add-node", &name, "--name", "n2", "--faulty-dir", "wal"]),
+        "add-node --faulty-dir",
+    );
+    ok(
+        cli(&[
+            "disk", &name, "n2", "error", "--path", "wal", "--op", "write",
+        ]),
+        "disk error on the added node",
+    );
+    let o = cli(&["exec", &name, "n2", "--", "sh", "-c", "echo x > wal/f"]);
+    assert!(!o.status.success(), "the added node's wal is not faulty");
+    fails(
+        &cli(&["disk", &name, "n2", "error", "--path", "data"]),
+        "none of its faulty_dirs",
+    );
+    ok(cli(&["remove-node", &name, "n2"]), "remove-node");
 }

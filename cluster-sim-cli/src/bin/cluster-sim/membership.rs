@@ -25,6 +25,10 @@ pub struct AddNodeArgs {
     /// An environment variable of the new node (KEY=VALUE), repeatable.
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// A directory of the new node on the fault filesystem, repeatable (default: the spec's
+    /// top-level faulty_dirs).
+    #[arg(long = "faulty-dir", value_name = "DIR")]
+    faulty_dirs: Vec<String>,
     /// The spec file to render the node from (default: the one the cluster was made from).
     #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
@@ -82,6 +86,7 @@ pub(crate) async fn add_node(backend: Arc<dyn Backend>, a: AddNodeArgs) -> Resul
     let mut opts = NodeOptions {
         name: a.node,
         roles: a.roles,
+        faulty_dirs: (!a.faulty_dirs.is_empty()).then_some(a.faulty_dirs),
         ..Default::default()
     };
     for kv in a.env {
