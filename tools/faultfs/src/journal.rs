@@ -26,7 +26,13 @@ use crate::undo::Undo;
 #[derive(Debug)]
 pub struct Journal {
     file: File,
+    path: PathBuf,
+    /// Bytes written since it was last emptied or compacted.
+    len: u64,
 }
+
+/// A journal this long is rewritten from what is live when that is under half of it.
+const COMPACT_AT: u64 = 16 << 20;
 
 fn enc(p: &Path) -> String {
     if p.as_os_str().is_empty() {
@@ -76,14 +82,22 @@ impl Journal {
             .create(true)
             .open(path)?;
         let undos = replay(&file)?;
-        Ok((Journal { file }, undos))
+        let len = file.metadata()?.len();
+        let j = Journal {
+            file,
+            path: path.to_path_buf(),
+            len,
+        };
+        Ok((j, undos))
     }
 
     fn put(&mut self, line: String, bytes: &[u8]) -> io::Result<()> {
         let mut rec = line.into_bytes();
         rec.push(b'\n');
         rec.extend_from_slice(bytes);
-        self.file.write_all(&rec)
+        self.file.write_all(&rec)?;
+        self.len += rec.len() as u64;
+        Ok(())
     }
 
     /// `path` changed since its last sync, which left it `size` bytes long.
@@ -108,7 +122,48 @@ impl Journal {
 
     /// Nothing to undo anywhere: the journal starts over.
     pub fn clear(&mut self) -> io::Result<()> {
-        self.file.set_len(0)
+        self.file.set_len(0)?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Whether the journal has grown past what compaction is for and `live` (the bytes the
+    /// undo records hold now) is under half of it: files synced one at a time while others
+    /// stay dirty never empty it.
+    pub fn wants_compaction(&self, live: u64) -> bool {
+        self.len > COMPACT_AT && live < self.len / 2
+    }
+
+    /// Rewrites the journal with only what `undos` (by path) hold, atomically (a new file
+    /// renamed over it).
+    pub fn compact<'a>(
+        &mut self,
+        undos: impl Iterator<Item = (&'a Path, &'a Undo)>,
+    ) -> io::Result<()> {
+        let tmp = self.path.with_extension("journal.new");
+        let mut fresh = Journal {
+            file: OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .truncate(false)
+                .open(&tmp)?,
+            path: self.path.clone(),
+            len: 0,
+        };
+        fresh.file.set_len(0)?;
+        for (path, undo) in undos {
+            let Some(size) = undo.synced_size() else {
+                continue;
+            };
+            fresh.began(path, size)?;
+            for (off, bytes) in undo.saved() {
+                fresh.saved(path, *off, bytes)?;
+            }
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        *self = fresh;
+        Ok(())
     }
 }
 
@@ -205,5 +260,33 @@ mod tests {
         j.clear().unwrap();
         let (_, undos) = Journal::open(&path).unwrap();
         assert!(undos.is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_only_what_is_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let (mut j, _) = Journal::open(&path).unwrap();
+        let big = vec![7u8; 1 << 20];
+        for _ in 0..20 {
+            j.began(Path::new("synced"), 0).unwrap();
+            j.saved(Path::new("synced"), 0, &big).unwrap();
+            j.forget(Path::new("synced")).unwrap();
+        }
+        let mut live = Undo::default();
+        live.begin(5);
+        live.put(1, b"ab".to_vec());
+        assert!(j.wants_compaction(live.held()));
+        j.compact([(Path::new("dirty"), &live)].into_iter())
+            .unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 100);
+        assert!(!j.wants_compaction(live.held()));
+        j.began(Path::new("later"), 3).unwrap();
+        let (_, undos) = Journal::open(&path).unwrap();
+        assert_eq!(undos.get(Path::new("dirty")), Some(&live));
+        assert!(
+            undos.contains_key(Path::new("later")),
+            "writes after compaction are kept"
+        );
     }
 }

@@ -193,6 +193,18 @@ impl State {
         }
         if self.undos.values().all(Undo::is_clean) {
             self.journal(Journal::clear);
+        } else if self
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.wants_compaction(self.held()))
+        {
+            let live: Vec<(PathBuf, Undo)> = self
+                .undos
+                .iter()
+                .filter(|(_, u)| !u.is_clean())
+                .filter_map(|(i, u)| Some((self.paths.get(i)?.clone(), u.clone())))
+                .collect();
+            self.journal(|j| j.compact(live.iter().map(|(p, u)| (p.as_path(), u))));
         }
     }
 

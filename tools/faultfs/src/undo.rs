@@ -111,6 +111,11 @@ impl Undo {
         self.synced_size
     }
 
+    /// The saved bytes by offset.
+    pub fn saved(&self) -> &BTreeMap<u64, Vec<u8>> {
+        &self.saved
+    }
+
     /// The saved bytes at `offset`.
     pub fn saved_at(&self, offset: u64) -> &[u8] {
         self.saved.get(&offset).map_or(&[], Vec::as_slice)
