@@ -1,5 +1,6 @@
 //! The cost of the fault filesystem (`faulty_dirs`): on one docker node, sequential writes
-//! (256 MiB in 1 MiB blocks, buffered, then with a final fsync) and synced 4 KiB writes
+//! (256 MiB in 1 MiB blocks, buffered, then with a final fsync, then over the synced file, which
+//! makes faultfs save the old bytes) and synced 4 KiB writes
 //! (`oflag=dsync`: one fsync each), through the fault filesystem (`data`) and in a plain
 //! directory beside it (`plain`), rounds interleaved, in the same run.
 //!
@@ -28,6 +29,7 @@ async fn dd(c: &Cluster, args: &str) -> Result<f64> {
 struct Figures {
     buffered: Vec<f64>,
     synced: Vec<f64>,
+    overwritten: Vec<f64>,
     fsyncs: Vec<f64>,
 }
 
@@ -48,6 +50,14 @@ async fn round(c: &Cluster, dir: &str, f: &mut Figures) -> Result<()> {
     )
     .await?;
     f.synced.push(MIB / secs);
+    // The file is synced now: overwriting it makes faultfs save every old byte first (the
+    // price of taking them back at a power cut).
+    let secs = dd(
+        c,
+        &format!("if=/dev/zero of={dir}/big bs=1M count=256 conv=notrunc,fsync"),
+    )
+    .await?;
+    f.overwritten.push(MIB / secs);
     let secs = dd(
         c,
         &format!("if=/dev/zero of={dir}/small bs=4k count=500 oflag=dsync"),
@@ -99,6 +109,11 @@ fn main() -> Result<()> {
                     "sequential write + fsync (MB/s)",
                     median(&plain.synced),
                     median(&faulty.synced),
+                ),
+                (
+                    "overwrite of a synced file + fsync (MB/s)",
+                    median(&plain.overwritten),
+                    median(&faulty.overwritten),
                 ),
                 (
                     "4 KiB writes, each synced (fsyncs/s)",
