@@ -143,6 +143,13 @@ fn down_runs_the_kept_clusters_before_down_hooks() {
     // `--spec` names another spec than the one it was made from (which has no hooks): that
     // one's hooks run, on the nodes the cluster has (n1).
     let (name, _down) = up(&plain(&moved), "hooks-spec");
+    // A `--spec` that can't be read is bad input: one line, exit 1, nothing removed.
+    let missing = moved.path().join("nosuch.toml");
+    let o = cli(&["down", &name, "--spec", missing.to_str().expect("utf-8")]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nosuch.toml"), "{}", stderr(&o));
+    ok(cli(&["ls", &name]), "ls after a refused down");
     let o = cli(&["down", &name, "--spec", spec.to_str().expect("utf-8")]);
     let e = stderr(&o);
     assert!(e.contains("| goodbye-from-n1"), "{e}");

@@ -3,7 +3,7 @@
 //! `--spec`), their output on stderr; a failing hook, or a spec that can no longer be read, is
 //! one line and the cluster is removed all the same. `--no-hooks` skips them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,6 +39,8 @@ pub struct DownArgs {
 }
 
 pub(crate) async fn down(backend: Arc<dyn Backend>, a: DownArgs) -> Result<ExitCode> {
+    // A spec named on the command line must be readable: nothing is removed otherwise.
+    let given = a.spec.as_deref().map(ClusterSpec::from_file).transpose()?;
     // Each cluster to remove, its node count, and what the lookup found of it (for its hooks).
     let mut targets: Vec<(String, usize, Option<ClusterSummary>)> = Vec::new();
     if a.all || a.kept {
@@ -80,7 +82,7 @@ pub(crate) async fn down(backend: Arc<dyn Backend>, a: DownArgs) -> Result<ExitC
     }
     for (n, nodes, found) in targets {
         if let (false, Some(found)) = (a.no_hooks, &found) {
-            before_down(backend.clone(), found, a.spec.as_deref()).await;
+            before_down(backend.clone(), found, given.clone()).await;
         }
         let spinner = progress::removing(&n, nodes);
         let r = backend.destroy(&n).await;
@@ -93,30 +95,32 @@ pub(crate) async fn down(backend: Arc<dyn Backend>, a: DownArgs) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the `before_down` hooks of the spec `found` was made from (or `spec`), if it has any,
-/// each hook's output on stderr. Whatever happens the cluster is removed after, so failures
-/// are one line each, never an error.
-async fn before_down(backend: Arc<dyn Backend>, found: &ClusterSummary, spec: Option<&Path>) {
+/// Runs the `before_down` hooks of `given` (`--spec`) or else of the spec file `found` was
+/// made from, if it has any, each hook's output on stderr. Whatever happens the cluster is
+/// removed after, so failures are one line each, never an error.
+async fn before_down(
+    backend: Arc<dyn Backend>,
+    found: &ClusterSummary,
+    given: Option<ClusterSpec>,
+) {
     let name = &found.name;
-    // A cluster kept by an older version, or not kept at all (`--all`), names no spec.
-    let Some(file) = spec
-        .map(Path::to_path_buf)
-        .or_else(|| found.mark.spec_file.clone().map(PathBuf::from))
-    else {
-        return;
-    };
     if found.nodes.is_empty() {
         return;
     }
-    let spec = match ClusterSpec::from_file(&file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "cluster-sim: warning: {name}: no before_down hooks run: {}",
-                first_line(&e.to_string())
-            );
-            return;
-        }
+    let spec = match (given, &found.mark.spec_file) {
+        (Some(s), _) => s,
+        // A cluster kept by an older version, or not kept at all (`--all`), names no spec.
+        (None, None) => return,
+        (None, Some(file)) => match ClusterSpec::from_file(file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "cluster-sim: warning: {name}: no before_down hooks run: {}",
+                    first_line(&e.to_string())
+                );
+                return;
+            }
+        },
     };
     if !spec.hooks.iter().any(|h| h.when == HookWhen::BeforeDown) {
         return;
