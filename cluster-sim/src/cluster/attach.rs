@@ -1,6 +1,7 @@
 //! A handle on a cluster that is already running (made by `cluster-sim up`, or kept by a test),
 //! found through the backend's lookup; keeping a test's cluster after it ended; ending every
-//! fault on a cluster that lives on after its test.
+//! fault on a cluster that lives on after its test; its `before_down` hooks before another
+//! process removes it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use super::members::{Member, Members};
 use crate::backend::contract::Backend;
 use crate::backend::lookup::ClusterSummary;
 use crate::backend::types::{KeepMark, Lease};
-use crate::error::BackendError;
+use crate::error::{BackendError, HookError};
 use crate::exec::OutputCapture;
 use crate::spec::ClusterSpec;
 
@@ -112,5 +113,13 @@ impl Cluster {
     /// undone before the next one runs. Best effort, like teardown's.
     pub async fn undo_all_faults(&self) {
         self.undo_faults().await;
+    }
+
+    /// Runs the spec's `before_down` hooks, as [`down`](Self::down) does first, each on the
+    /// nodes it names (output to the event sink), and returns the first that failed (`down()`
+    /// reports it and goes on). For a cluster removed by other means: `cluster-sim down NAME`
+    /// runs them on the kept cluster it attached to, then removes it through the backend.
+    pub async fn run_before_down(&self) -> Result<(), HookError> {
+        self.run_hooks(crate::spec::HookWhen::BeforeDown).await
     }
 }

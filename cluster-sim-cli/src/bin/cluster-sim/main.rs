@@ -15,6 +15,7 @@ use cluster_sim::{
 mod check;
 mod completions;
 mod disk;
+mod down;
 mod exec;
 mod faults;
 mod follow;
@@ -128,18 +129,7 @@ enum Command {
     /// Remove a node from a kept cluster: its faults end, it stops and is removed.
     RemoveNode(membership::RemoveNodeArgs),
     /// Remove a cluster (or every cluster with --all, every kept one with --kept).
-    Down {
-        /// Cluster name.
-        #[arg(required_unless_present_any = ["all", "kept"], conflicts_with_all = ["all", "kept"])]
-        name: Option<String>,
-        /// Remove every cluster-sim cluster on this engine.
-        #[arg(long, conflicts_with = "kept")]
-        all: bool,
-        /// Remove every kept cluster: those `up` made and those failed tests kept
-        /// (CLUSTER_SIM_KEEP_CLUSTER).
-        #[arg(long)]
-        kept: bool,
-    },
+    Down(down::DownArgs),
     /// Remove what dead owners (crashed or killed test runs) left behind.
     Prune,
     /// Check a saved history (history.jsonl): exit 0 valid, 1 invalid (with the operations that
@@ -375,7 +365,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Unpause(a) => act(backend.as_ref(), a, NodeAction::Unpause).await,
         Command::AddNode(a) => membership::add_node(backend, a).await,
         Command::RemoveNode(a) => membership::remove_node(backend, a).await,
-        Command::Down { name, all, kept } => down(backend.as_ref(), name, all, kept).await,
+        Command::Down(a) => down::down(backend, a).await,
         Command::Prune => prune(janitor(backend.as_ref(), "prune")?).await,
         Command::Fault(cmd) => faults::run(backend.as_ref(), cmd).await,
         Command::Disk(args) => disk::run(backend.as_ref(), args).await,
@@ -636,45 +626,5 @@ async fn act(backend: &dyn Backend, a: NodeArgs, action: NodeAction) -> Result<E
         .act(&a.name, &a.node, action)
         .await
         .with_context(|| format!("node {} of {}: {action}", a.node, a.name))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn down(
-    backend: &dyn Backend,
-    name: Option<String>,
-    all: bool,
-    kept: bool,
-) -> Result<ExitCode> {
-    let names: Vec<(String, usize)> = if all || kept {
-        // Clusters are what the backend finds of ours (nodes, networks, name claims,
-        // owner files), never names.
-        lookup(backend, if kept { "down --kept" } else { "down --all" })?
-            .clusters()
-            .await?
-            .into_iter()
-            .filter(|c| all || c.kept)
-            .map(|c| (c.name, c.nodes.len()))
-            .collect()
-    } else {
-        let n = name.unwrap_or_default();
-        let mut nodes = 0;
-        if let Some(lookup) = backend.lookup() {
-            match lookup.nodes(&n).await {
-                Err(BackendError::UnknownCluster(_)) => bail!("no cluster named {n:?}"),
-                Ok(found) => nodes = found.len(),
-                Err(_) => {}
-            }
-        }
-        vec![(n, nodes)]
-    };
-    for (n, nodes) in names {
-        let spinner = progress::removing(&n, nodes);
-        let r = backend.destroy(&n).await;
-        if let Some(bar) = spinner {
-            bar.finish_and_clear();
-        }
-        r?;
-        println!("removed {n}");
-    }
     Ok(ExitCode::SUCCESS)
 }
