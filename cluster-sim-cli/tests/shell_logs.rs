@@ -1,8 +1,8 @@
 //! `cluster-sim shell` and `cluster-sim logs --follow` on the real engine: a shell fed from a
 //! pipe runs its commands in the node's working directory and exits with their code; a shell
 //! under a pseudo-terminal (util-linux `script`) gets a TTY of the terminal's size; `logs
-//! --follow` prints a line the service logs after it started, prefixed by its node, and ends
-//! at SIGINT. Nothing of the cluster is left.
+//! --follow` prints the lines the service logs after it started, prefixed by its node, once
+//! each and in order, also across a restart of the node, and ends at SIGINT. Nothing of the cluster is left.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,6 +76,44 @@ fn left(name: &str) -> String {
         .output()
         .expect("docker CLI");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Appends ten numbered lines to what the service logs.
+const SAY_TEN: &str = "for i in 0 1 2 3 4 5 6 7 8 9; do echo live-$i >> /tmp/say; done";
+
+/// Runs `cluster-sim ARGS` on cluster `name`, which must succeed.
+async fn cli(name: &str, args: &[&str]) -> Result<()> {
+    let out = tokio::process::Command::new(CLI)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "{name}: {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// The lines read before `want` (which ends them), within 30 seconds.
+async fn until(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    want: &str,
+) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = tokio::time::timeout(left, lines.next_line())
+            .await
+            .with_context(|| format!("no {want:?} within 30s; saw {seen:?}"))??
+            .with_context(|| format!("follow ended; saw {seen:?}"))?;
+        if line == want {
+            return Ok(seen);
+        }
+        seen.push(line);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,6 +212,42 @@ async fn shell_and_follow_on_the_real_engine() -> Result<()> {
         seen.push(line);
     }
     ensure!(seen.contains(&"n1 | service up".to_string()), "{seen:?}");
+
+    // Lines written after follow started come once each, in order (live-9 ends them).
+    cli(&name, &["exec", &name, "n2", "--", "sh", "-c", SAY_TEN]).await?;
+    let ten = until(&mut lines, "n2 | live-9").await?;
+    let live: Vec<_> = ten.iter().filter(|l| l.contains("live-")).collect();
+    let want: Vec<_> = (0..9).map(|i| format!("n2 | live-{i}")).collect();
+    ensure!(live == want.iter().collect::<Vec<_>>(), "{ten:?}");
+
+    // A restarted node keeps its log: what was printed is not printed again, what the
+    // service logs after the restart comes through.
+    cli(
+        &name,
+        &["exec", &name, "n2", "--", "sh", "-c", ": > /tmp/say"],
+    )
+    .await?;
+    cli(&name, &["restart", &name, "n2"]).await?;
+    cli(
+        &name,
+        &[
+            "exec",
+            &name,
+            "n2",
+            "--",
+            "sh",
+            "-c",
+            "echo after-restart >> /tmp/say",
+        ],
+    )
+    .await?;
+    let after = until(&mut lines, "n2 | after-restart").await?;
+    ensure!(
+        !after
+            .iter()
+            .any(|l| l.contains("live") || l.starts_with("n1 ")),
+        "printed again: {after:?}"
+    );
     let pid = follow.id().context("pid")?.to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])

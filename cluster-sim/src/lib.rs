@@ -42,8 +42,8 @@ pub mod template;
 pub mod watchdog;
 
 pub use backend::{
-    Backend, ClusterSummary, Janitor, KeepMark, Lease, Lookup, Membership, NodeAction, NodeState,
-    NodeSummary, Reaped,
+    Backend, ClusterSummary, Janitor, KeepMark, Lease, LogChunk, LogStream, Lookup, Membership,
+    NodeAction, NodeState, NodeSummary, Reaped,
 };
 pub use cluster::{
     Cluster, ClusterBuilder, Cmd, Event, EventKind, EventSink, ExecSummary, InFlight,

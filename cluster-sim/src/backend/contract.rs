@@ -14,7 +14,9 @@ use super::janitor::Janitor;
 use super::lookup::Lookup;
 use super::membership::Membership;
 use super::shell::ShellBackend;
-use super::types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use super::types::{
+    KeepMark, Lease, LogChunk, LogStream, NodeAction, NodeAddr, NodeLaunch, NodeState,
+};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::spec::ClusterSpec;
@@ -66,6 +68,30 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// The node's service log (stdout and stderr, interleaved).
     async fn logs(&self, cluster: &str, node: &str) -> Result<Vec<u8>, BackendError>;
+
+    /// The node's service log past byte `offset`, to follow it without reading it all again
+    /// (`cluster-sim logs --follow`). A log now shorter than `offset` was replaced or
+    /// truncated: then all of it, `from` 0. Provided: slices `logs`; ssh and memory read only
+    /// what lies past `offset`.
+    async fn logs_from(
+        &self,
+        cluster: &str,
+        node: &str,
+        offset: u64,
+    ) -> Result<LogChunk, BackendError> {
+        Ok(LogChunk::past(self.logs(cluster, node).await?, offset))
+    }
+
+    /// The node's service log as a live stream, where the backend has one (docker, swarm):
+    /// all of it, then what the service writes, across restarts of the node, until dropped or
+    /// the node is gone (an error). `None` (provided): follow it with `logs_from`.
+    async fn log_stream(
+        &self,
+        _cluster: &str,
+        _node: &str,
+    ) -> Result<Option<LogStream>, BackendError> {
+        Ok(None)
+    }
 
     /// Applies a lifecycle action.
     async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError>;

@@ -18,4 +18,6 @@ pub use janitor::{Janitor, Reaped};
 pub use lookup::{ClusterSummary, HostSummary, Lookup, NodeSummary};
 pub use membership::Membership;
 pub use shell::{ShellBackend, ShellTerm};
-pub use types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+pub use types::{
+    KeepMark, Lease, LogChunk, LogStream, NodeAction, NodeAddr, NodeLaunch, NodeState,
+};

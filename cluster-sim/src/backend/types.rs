@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::error::BackendError;
 use crate::spec::NodeSpec;
 
 /// A node's identity once the backend has placed it.
@@ -138,3 +139,36 @@ impl fmt::Display for NodeState {
         })
     }
 }
+
+/// Part of a node's service log, from `Backend::logs_from`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogChunk {
+    /// The byte offset in the log where `bytes` start: the offset asked for, or 0 when the
+    /// log is now shorter than that (it was replaced or truncated: all of it again).
+    pub from: u64,
+    /// The log's bytes from `from` to its end.
+    pub bytes: Vec<u8>,
+}
+
+impl LogChunk {
+    /// What of a whole `log` lies past `offset` (all of it if the log is shorter).
+    pub fn past(mut log: Vec<u8>, offset: u64) -> Self {
+        match usize::try_from(offset) {
+            Ok(o) if o <= log.len() => {
+                log.drain(..o);
+                LogChunk {
+                    from: offset,
+                    bytes: log,
+                }
+            }
+            _ => LogChunk {
+                from: 0,
+                bytes: log,
+            },
+        }
+    }
+}
+
+/// A node's service log as it is written (`Backend::log_stream`): chunks of bytes, in order.
+pub type LogStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Vec<u8>, BackendError>> + Send>>;

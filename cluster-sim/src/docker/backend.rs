@@ -22,7 +22,7 @@ use super::labels::cluster_labels;
 use super::node::START_CALLS;
 use super::subnet;
 use crate::backend::contract::Backend;
-use crate::backend::types::{Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::types::{Lease, LogStream, NodeAction, NodeAddr, NodeLaunch, NodeState};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::spec::ClusterSpec;
@@ -233,6 +233,15 @@ impl Backend for DockerBackend {
             .await
             .map_err(engine_call("logs"))?;
         Ok(chunks.into_iter().flat_map(|c| c.into_bytes()).collect())
+    }
+
+    async fn log_stream(
+        &self,
+        cluster: &str,
+        node: &str,
+    ) -> Result<Option<LogStream>, BackendError> {
+        let name = self.known(cluster, node).await?;
+        Ok(Some(super::live_log::live_log(self.docker.clone(), name)))
     }
 
     async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError> {

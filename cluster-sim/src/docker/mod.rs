@@ -8,6 +8,7 @@ mod exec;
 mod fault;
 mod janitor;
 pub(crate) mod labels;
+mod live_log;
 mod lookup;
 mod membership;
 mod network;

@@ -362,6 +362,24 @@ impl Backend for MemoryBackend {
         self.with_node(cluster, node, |n| Ok(n.log.clone()))
     }
 
+    async fn logs_from(
+        &self,
+        cluster: &str,
+        node: &str,
+        offset: u64,
+    ) -> Result<crate::backend::LogChunk, BackendError> {
+        self.with_node(cluster, node, |n| {
+            let from = usize::try_from(offset)
+                .ok()
+                .filter(|o| *o <= n.log.len())
+                .unwrap_or(0);
+            Ok(crate::backend::LogChunk {
+                from: from as u64,
+                bytes: n.log[from..].to_vec(),
+            })
+        })
+    }
+
     async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError> {
         self.with_node(cluster, node, |n| {
             match action {

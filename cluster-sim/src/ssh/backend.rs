@@ -15,7 +15,9 @@ use super::hosts::{valid_cluster_name, Placed, HOUSEKEEPING_LIMIT, PATH_PREFIX, 
 use super::owner::{kept_text, OWNER_FILE};
 use super::workdir::{absolute, GROUP_STATE};
 use crate::backend::contract::Backend;
-use crate::backend::types::{KeepMark, Lease, NodeAction, NodeAddr, NodeLaunch, NodeState};
+use crate::backend::types::{
+    KeepMark, Lease, LogChunk, NodeAction, NodeAddr, NodeLaunch, NodeState,
+};
 use crate::error::BackendError;
 use crate::exec::{ExecOutput, ExecRequest};
 use crate::shell::quote as q;
@@ -246,6 +248,37 @@ impl Backend for SshBackend {
         Ok(h.run_ok("logs", &script, None, HOUSEKEEPING_LIMIT * 5)
             .await?
             .stdout)
+    }
+
+    async fn logs_from(
+        &self,
+        cluster: &str,
+        node: &str,
+        offset: u64,
+    ) -> Result<LogChunk, BackendError> {
+        // Only what lies past `offset` crosses the connection; a log now shorter was
+        // truncated or replaced: all of it. The first line says where the bytes start.
+        let (h, w) = self.locate(cluster, node).await?;
+        let script = format!(
+            "f={f}; [ -f \"$f\" ] || {{ echo 0; exit 0; }}; n=$(wc -c < \"$f\"); \
+             if [ \"$n\" -lt {offset} ]; then echo 0; exec cat -- \"$f\"; fi; \
+             echo {offset}; exec tail -c +{next} -- \"$f\"",
+            f = q(&format!("{w}/service.log")),
+            next = offset + 1,
+        );
+        let out = h
+            .run_ok("logs", &script, None, HOUSEKEEPING_LIMIT * 5)
+            .await?
+            .stdout;
+        let nl = out.iter().position(|b| *b == b'\n').unwrap_or(out.len());
+        let from = std::str::from_utf8(&out[..nl])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        Ok(LogChunk {
+            from,
+            bytes: out.get(nl + 1..).unwrap_or_default().to_vec(),
+        })
     }
 
     async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError> {

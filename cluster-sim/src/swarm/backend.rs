@@ -440,6 +440,18 @@ impl Backend for SwarmBackend {
             .await
     }
 
+    async fn log_stream(
+        &self,
+        cluster: &str,
+        node: &str,
+    ) -> Result<Option<crate::backend::LogStream>, BackendError> {
+        self.home(cluster, node)
+            .await?
+            .docker
+            .log_stream(cluster, node)
+            .await
+    }
+
     async fn act(&self, cluster: &str, node: &str, action: NodeAction) -> Result<(), BackendError> {
         self.home(cluster, node)
             .await?

@@ -334,9 +334,43 @@ pub async fn lifecycle_keeps_data<T: Target>(t: &T) -> Result<()> {
             log.matches("hello-from-service").count() >= 4,
             "log kept across restarts: {log}"
         );
+        logs_from_checks(&c, "n1").await?;
         Ok(())
     })
     .await
+}
+
+/// A node's log from an offset is what lies past it; past its end, all of it from 0 (the log
+/// was replaced). Here on whatever log a node without a service has (memory notes what
+/// happens to a node); `lifecycle_keeps_data` checks it on a service's log too.
+pub async fn logs_from_an_offset<T: Target>(t: &T) -> Result<()> {
+    with_cluster(t, spec("nodes = 1")?, |c| async move {
+        c.node("n1")?.exec("true").await?.check()?;
+        logs_from_checks(&c, "n1").await
+    })
+    .await
+}
+
+/// `Backend::logs_from` of `node` at half its log and past its end.
+async fn logs_from_checks(c: &Cluster, node: &str) -> Result<()> {
+    let (b, name) = (c.backend(), c.name());
+    let log = b.logs(name, node).await?;
+    let half = log.len() as u64 / 2;
+    let past = b.logs_from(name, node, half).await?;
+    ensure!(past.from == half, "from {} not {half}", past.from);
+    ensure!(
+        past.bytes.starts_with(&log[half as usize..]),
+        "past {half}: {:?} of {:?}",
+        String::from_utf8_lossy(&past.bytes),
+        String::from_utf8_lossy(&log)
+    );
+    let beyond = b.logs_from(name, node, log.len() as u64 + 1000).await?;
+    ensure!(beyond.from == 0, "beyond its end: from {}", beyond.from);
+    ensure!(
+        beyond.bytes.starts_with(&log),
+        "beyond its end: not all of it"
+    );
+    Ok(())
 }
 
 /// etcd from the unchanged fixture: a write on n1 is read on n3.
@@ -405,6 +439,7 @@ async fn run_checks<T: Target>(t: &T, all: bool) -> Result<()> {
     check!(exec_deadline_kills);
     check!(files_round_trip);
     check!(big_output_is_bounded_and_spooled);
+    check!(logs_from_an_offset);
     if all {
         check!(exec_semantics);
         check!(background_writers_stay_out);
