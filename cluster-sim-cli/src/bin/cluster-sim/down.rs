@@ -47,7 +47,10 @@ pub(crate) async fn down(backend: Arc<dyn Backend>, a: DownArgs) -> Result<ExitC
         // Clusters are what the backend finds of ours (nodes, networks, name claims,
         // owner files), never names.
         let verb = if a.kept { "down --kept" } else { "down --all" };
-        for c in crate::lookup(backend.as_ref(), verb)?.clusters().await? {
+        for c in crate::caps::lookup(backend.as_ref(), verb)?
+            .clusters()
+            .await?
+        {
             if a.all || c.kept {
                 targets.push((c.name.clone(), c.nodes.len(), Some(c)));
             }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use cluster_sim::{
-    Backend, BackendChoice, BackendError, Cluster, ClusterSpec, Janitor, Lookup, NodeAction,
+    Backend, BackendChoice, BackendError, Cluster, ClusterSpec, Janitor, NodeAction,
 };
 
+mod caps;
 mod check;
 mod completions;
 mod disk;
@@ -29,6 +30,8 @@ mod report;
 mod service;
 mod shell;
 mod usage;
+
+use caps::{janitor, lookup};
 
 /// Multi-node clusters in Docker, on one laptop.
 #[derive(Parser, Debug)]
@@ -260,26 +263,6 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     out
-}
-
-/// The backend's lookup capability, or why `verb` can't run without it.
-fn lookup<'a>(backend: &'a dyn Backend, verb: &str) -> Result<&'a dyn Lookup> {
-    backend.lookup().with_context(|| {
-        format!(
-            "{verb} needs to list clusters, which the {} backend can't",
-            backend.kind()
-        )
-    })
-}
-
-/// The backend's cleanup capability, or why `verb` can't run without it.
-fn janitor<'a>(backend: &'a dyn Backend, verb: &str) -> Result<&'a dyn Janitor> {
-    backend.janitor().with_context(|| {
-        format!(
-            "{verb} needs to find and remove dead runs' clusters, which the {} backend can't",
-            backend.kind()
-        )
-    })
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
