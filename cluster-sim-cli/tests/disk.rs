@@ -3,59 +3,11 @@
 //! was never synced and keeps one that was, a node added with `--faulty-dir` has its own; bad input (an unknown node or errno, a path in
 //! none of the node's `faulty_dirs`) is one line and changes nothing.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-const CLI: &str = env!("CARGO_BIN_EXE_cluster-sim");
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!("{prefix}-{}-{:x}", std::process::id(), nanos & 0xfffff)
-}
-
-/// Runs the CLI on the default backend, stdin closed, output captured.
-fn cli(args: &[&str]) -> Output {
-    Command::new(CLI)
-        .args(args)
-        .env_remove("CLUSTER_SIM_BACKEND")
-        .env_remove("CLUSTER_SIM_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-sim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(o: Output, what: &str) -> String {
-    assert!(o.status.success(), "{what}: {}", text(&o.stderr));
-    text(&o.stdout)
-}
-
-/// A failure: non-zero, one line on stderr, containing `part`.
-fn fails(o: &Output, part: &str) {
-    assert!(!o.status.success(), "succeeded: {}", text(&o.stdout));
-    let e = text(&o.stderr);
-    assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.contains(part), "{e}");
-}
-
-/// Removes the cluster however the test ends.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let o = cli(&["down", &self.0]);
-        if !o.status.success() && !std::thread::panicking() {
-            panic!("down {}: {}", self.0, text(&o.stderr));
-        }
-    }
-}
+use common::{cli, command, fails, ok, stderr, stdout, unique, Down};
 
 #[test]
 fn disk_errors_heal_and_power_cuts_from_the_command_line() {
@@ -66,11 +18,8 @@ fn disk_errors_heal_and_power_cuts_from_the_command_line() {
     std::fs::copy(&fixture, dir.path().join("faulty1.toml")).expect("copy the spec");
     let name = unique("cli-disk");
     ok(
-        Command::new(CLI)
-            .args(["up", "faulty1.toml", "--name", &name])
+        command(&["up", "faulty1.toml", "--name", &name])
             .current_dir(dir.path())
-            .env_remove("CLUSTER_SIM_BACKEND")
-            .stdin(Stdio::null())
             .output()
             .expect("run cluster-sim"),
         "up outside a workspace",
@@ -89,9 +38,9 @@ fn disk_errors_heal_and_power_cuts_from_the_command_line() {
     let o = sh("echo x > data/f");
     assert!(!o.status.success(), "the write succeeded under EIO");
     assert!(
-        text(&o.stderr).contains("Input/output error"),
+        stderr(&o).contains("Input/output error"),
         "not an I/O error: {}",
-        text(&o.stderr)
+        stderr(&o)
     );
     ok(cli(&["disk", &name, "n1", "heal"]), "disk heal");
     ok(sh("echo x > data/f"), "write after heal");
@@ -101,15 +50,15 @@ fn disk_errors_heal_and_power_cuts_from_the_command_line() {
         sh("printf kept > data/synced && sync data/synced && printf lost > data/unsynced"),
         "writes",
     );
-    let said = ok(
+    let said = stdout(&ok(
         cli(&["disk", &name, "n1", "lose-unsynced"]),
         "lose-unsynced",
-    );
+    ));
     assert!(said.contains("dropped"), "lose-unsynced said {said:?}");
-    let after = ok(
+    let after = stdout(&ok(
         sh("cat data/synced; echo; wc -c < data/unsynced"),
         "read back",
-    );
+    ));
     assert_eq!(after.trim(), "kept\n0", "after the power cut");
 
     // Bad input: one line, nothing done.

@@ -3,57 +3,12 @@
 //! cluster is removed all the same; a spec that is gone is one warning and the cluster is
 //! removed; `--no-hooks` skips them.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Output;
 
-const CLI: &str = env!("CARGO_BIN_EXE_cluster-sim");
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!("{prefix}-{}-{:x}", std::process::id(), nanos & 0xfffff)
-}
-
-/// Runs the CLI on the default backend, stdin closed, output captured.
-fn cli(args: &[&str]) -> Output {
-    Command::new(CLI)
-        .args(args)
-        .env_remove("CLUSTER_SIM_BACKEND")
-        .env_remove("CLUSTER_SIM_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-sim")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output, what: &str) -> Output {
-    assert!(o.status.success(), "{what}: {}", stderr(&o));
-    o
-}
-
-/// Removes the cluster (without hooks) if the test ends before it did.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        if cli(&["ls", &self.0]).status.success() {
-            let o = cli(&["down", &self.0, "--no-hooks"]);
-            if !o.status.success() && !std::thread::panicking() {
-                panic!("down {}: {}", self.0, stderr(&o));
-            }
-        }
-    }
-}
+use common::{cli, ok, stderr, stdout, unique, Down};
 
 /// Two nodes; `before_down`: n1 says goodbye, then n2 fails with exit 3.
 const SPEC: &str = r#"name = "hooked"

@@ -2,53 +2,13 @@
 //! spec's templates rendered for the new membership (the others' `rerender = true` files too),
 //! the fault verbs and `ls` see it, it leaves with its faults, and bad input is one line.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-const CLI: &str = env!("CARGO_BIN_EXE_cluster-sim");
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!("{prefix}-{}-{:x}", std::process::id(), nanos & 0xfffff)
-}
-
-/// Runs the CLI on the default backend, stdin closed, output captured.
-fn cli(args: &[&str]) -> Output {
-    Command::new(CLI)
-        .args(args)
-        .env_remove("CLUSTER_SIM_BACKEND")
-        .env_remove("CLUSTER_SIM_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-sim")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output, what: &str) -> Output {
-    assert!(o.status.success(), "{what}: {}", stderr(&o));
-    o
-}
-
-/// A failure: non-zero, one line on stderr, containing `part`.
-fn fails(o: &Output, part: &str) {
-    assert!(!o.status.success(), "succeeded: {}", stdout(o));
-    let e = stderr(o);
-    assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.contains(part), "{e}");
-}
+use common::{cli, fails, ok, stderr, stdout, unique, Down};
 
 /// The cluster's nodes as `ls --json` lists them: (name, roles).
 fn nodes(name: &str) -> Vec<(String, Vec<String>)> {
@@ -88,18 +48,6 @@ fn peers(name: &str, node: &str) -> String {
         ]),
         "exec cat",
     ))
-}
-
-/// Removes the cluster however the test ends.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let o = cli(&["down", &self.0]);
-        if !o.status.success() && !std::thread::panicking() {
-            panic!("down {}: {}", self.0, stderr(&o));
-        }
-    }
 }
 
 #[test]
