@@ -5,6 +5,26 @@ use std::time::Duration;
 
 use crate::located::{key_prefix, Located};
 
+/// An error and its causes on one line, skipping a cause its parent's message already quotes:
+/// these errors say ``node n1: `cmd`: <cause>`` and also give the cause as their source, which
+/// printing the whole chain (`{:#}` of an `anyhow::Error`) would repeat. The CLI's error line
+/// and the harness's failure message.
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 /// A spec file that can't be read or doesn't describe a valid cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {

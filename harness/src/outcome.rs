@@ -249,21 +249,10 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(a non-string panic payload)".into())
 }
 
-/// A failure's message: the error and its causes on one line, skipping a cause its parent's
-/// message already quotes (the library's errors say `node n1: `cmd`: <cause>` and also give
-/// the cause as their source, which `{:#}` would print twice).
+/// A failure's message: the error and its causes on one line, each once
+/// ([`cluster_sim_core::error::one_line`]).
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
+    cluster_sim_core::error::one_line(e.as_ref())
 }
 
 /// The `type` of a failure, from the error's chain.

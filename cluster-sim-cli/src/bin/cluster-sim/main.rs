@@ -244,25 +244,13 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cluster-sim: error: {}", one_line(&e));
+            eprintln!(
+                "cluster-sim: error: {}",
+                cluster_sim::error::one_line(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, skipping a cause its parent's message already quotes.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
