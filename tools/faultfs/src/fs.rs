@@ -105,6 +105,28 @@ impl FaultFs {
             .ok_or(Errno::EBADF)
     }
 
+    /// Removes `name` under `parent` with `how` (a file or an empty directory), as the rules
+    /// allow; its path is forgotten.
+    fn remove(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        how: impl FnOnce(&Path) -> io::Result<()>,
+        reply: ReplyEmpty,
+    ) {
+        let run = || -> Result<(), Errno> {
+            let rel = self.child(parent, name)?;
+            self.judge(Op::Write, &rel)?;
+            how(&self.real(&rel)).map_err(|e| errno(&e))?;
+            self.state.lock().forget_path(&rel);
+            Ok(())
+        };
+        match run() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
     /// Syncs the backing file: its writes since the last sync need no undoing any more.
     /// Forgotten first, so that a write landing while the sync runs is undone by a power cut.
     fn sync(&self, ino: u64, file: &File, datasync: bool) -> Result<(), Errno> {
@@ -265,31 +287,11 @@ impl Filesystem for FaultFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let run = || -> Result<(), Errno> {
-            let rel = self.child(parent, name)?;
-            self.judge(Op::Write, &rel)?;
-            std::fs::remove_file(self.real(&rel)).map_err(|e| errno(&e))?;
-            self.state.lock().forget_path(&rel);
-            Ok(())
-        };
-        match run() {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.remove(parent, name, |p| std::fs::remove_file(p), reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let run = || -> Result<(), Errno> {
-            let rel = self.child(parent, name)?;
-            self.judge(Op::Write, &rel)?;
-            std::fs::remove_dir(self.real(&rel)).map_err(|e| errno(&e))?;
-            self.state.lock().forget_path(&rel);
-            Ok(())
-        };
-        match run() {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.remove(parent, name, |p| std::fs::remove_dir(p), reply);
     }
 
     fn symlink(
