@@ -198,19 +198,7 @@ async fn shell_and_follow_on_the_real_engine() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&say.stderr)
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = tokio::time::timeout(left, lines.next_line())
-            .await
-            .with_context(|| format!("no live line within 30s; saw {seen:?}"))??
-            .with_context(|| format!("follow ended; saw {seen:?}"))?;
-        if line == "n2 | a live line" {
-            break;
-        }
-        seen.push(line);
-    }
+    let seen = until(&mut lines, "n2 | a live line").await?;
     ensure!(seen.contains(&"n1 | service up".to_string()), "{seen:?}");
 
     // Lines written after follow started come once each, in order (live-9 ends them).
