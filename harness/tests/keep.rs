@@ -350,22 +350,45 @@ fn a_walk_definitions_cluster_is_kept_once_its_walks_end_when_one_failed() {
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
 
-#[test]
-fn an_attached_tests_faults_are_undone_after_it() {
-    let _turn = serial();
-    let dir = tempfile::tempdir().unwrap();
-    // The spec the fixture's inline `nodes = 2` cluster is made from.
-    let spec = dir.path().join("inline.toml");
+/// `cluster-sim up` of the 2-node cluster the attach fixture suite's tests ask for (its inline
+/// `nodes = 2`), named `<prefix>-<pid>`, removed when the guard drops.
+fn up_attach_cluster(dir: &std::path::Path, prefix: &str) -> (String, DownOnDrop) {
+    let spec = dir.join("inline.toml");
     std::fs::write(
         &spec,
         "name = \"inline\"\nnodes = 2\nimage = \"cluster-sim/node\"\n",
     )
     .unwrap();
-    let name = format!("keep-faults-{}", std::process::id());
-    let _cleanup = DownOnDrop(name.clone());
+    let name = format!("{prefix}-{}", std::process::id());
+    let cleanup = DownOnDrop(name.clone());
     let up = run_cli(&["up", spec.to_str().unwrap(), "--name", &name]);
     assert!(up.status.success(), "{}", text(&up));
+    (name, cleanup)
+}
+
+/// The attached cluster is as `up` left it after a test that partitioned it and stopped n2:
+/// no partition listed, both nodes running. `when` names the moment in a failure.
+fn assert_restored(name: &str, when: &str) {
+    let faults = run_cli(&["faults", name]);
+    assert!(faults.status.success(), "{}", text(&faults));
+    assert!(
+        !String::from_utf8_lossy(&faults.stdout).contains("partition"),
+        "{when}: the partition outlived the test: {}",
+        text(&faults)
+    );
     let label = format!("label=cluster-sim.cluster={name}");
+    assert_eq!(
+        containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
+        2,
+        "{when}: the stopped node was not started again"
+    );
+}
+
+#[test]
+fn an_attached_tests_faults_are_undone_after_it() {
+    let _turn = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (name, _cleanup) = up_attach_cluster(dir.path(), "keep-faults");
     // Twice: the second run finds the cluster as `up` left it.
     for round in 0..2 {
         let (pid, out) = spawn_binary(
@@ -376,18 +399,7 @@ fn an_attached_tests_faults_are_undone_after_it() {
         );
         assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out));
         assert_eq!(leftovers(pid), Vec::<String>::new());
-        let faults = run_cli(&["faults", &name]);
-        assert!(faults.status.success(), "{}", text(&faults));
-        assert!(
-            !String::from_utf8_lossy(&faults.stdout).contains("partition"),
-            "round {round}: {}",
-            text(&faults)
-        );
-        assert_eq!(
-            containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
-            2,
-            "round {round}: the stopped node was not started again"
-        );
+        assert_restored(&name, &format!("round {round}"));
     }
 }
 
@@ -395,17 +407,7 @@ fn an_attached_tests_faults_are_undone_after_it() {
 fn an_interrupted_attached_tests_faults_are_undone_and_the_cluster_stays() {
     let _turn = serial();
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("inline.toml");
-    std::fs::write(
-        &spec,
-        "name = \"inline\"\nnodes = 2\nimage = \"cluster-sim/node\"\n",
-    )
-    .unwrap();
-    let name = format!("keep-int-{}", std::process::id());
-    let _cleanup = DownOnDrop(name.clone());
-    let up = run_cli(&["up", spec.to_str().unwrap(), "--name", &name]);
-    assert!(up.status.success(), "{}", text(&up));
-    let label = format!("label=cluster-sim.cluster={name}");
+    let (name, _cleanup) = up_attach_cluster(dir.path(), "keep-int");
     for signal in ["INT", "TERM"] {
         let child = suite_command(&example("attach_suite"), dir.path())
             .args([
@@ -443,17 +445,6 @@ fn an_interrupted_attached_tests_faults_are_undone_and_the_cluster_stays() {
             "{signal}: {}",
             text(&out)
         );
-        let faults = run_cli(&["faults", &name]);
-        assert!(faults.status.success(), "{}", text(&faults));
-        assert!(
-            !String::from_utf8_lossy(&faults.stdout).contains("partition"),
-            "{signal}: the partition outlived the interrupt: {}",
-            text(&faults)
-        );
-        assert_eq!(
-            containers(&[&label, "label=cluster-sim.node", "status=running"]).len(),
-            2,
-            "{signal}: the cluster is not whole and running after the interrupt"
-        );
+        assert_restored(&name, signal);
     }
 }
